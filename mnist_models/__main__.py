@@ -1,0 +1,206 @@
+"""Command line: python -m mnist_models {train,evaluate} ..."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from . import checkpoint
+from . import data as mdata
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"mnist_models: error: {message}\n")
+    sys.exit(2)
+
+
+def _subset(text: str) -> int:
+    try:
+        n = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= n <= 60_000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 60,000, not {n}")
+    return n
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return v
+
+
+class _Bar:
+    """A one-line terminal progress bar on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, p) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not p.epoch_done and now - self.last < 0.1:
+            return
+        self.last = now
+        done = ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches)
+        width = 30
+        bar = "#" * int(done * width) + "-" * (width - int(done * width))
+        test = ""
+        if p.epoch_done and p.history and p.history[-1].test_accuracy is not None:
+            test = f" test {p.history[-1].test_accuracy:.2%}"
+        sys.stderr.write(
+            f"\r[{bar}] epoch {p.epoch}/{p.epochs} loss {p.loss:.4f} "
+            f"acc {p.accuracy:.2%}{test} {p.elapsed:.0f}s   "
+        )
+        if p.epoch_done and p.epoch == p.epochs:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from .train import TrainConfig, default_threads, train
+
+    cfg = TrainConfig(
+        model=a.model, subset=a.subset, first=a.first, epochs=a.epochs, batch_size=a.batch_size,
+        optimizer=a.optimizer, lr=a.lr, augment=a.augment, seed=a.seed,
+        eval_every=a.eval_every, threads=a.threads or default_threads(), device=a.device,
+    )
+    try:
+        cfg = cfg.resolved()
+        train_split = mdata.load_split("train", a.data_dir)
+        test_split = mdata.load_split("test", a.data_dir)
+    except (ValueError, mdata.DataError) as exc:
+        _fail(str(exc))
+    if a.out is not None and a.out.suffix != ".pt":
+        _fail(f"--out must end in .pt, not {a.out}")
+    result = train(cfg, on_progress=_Bar(not a.json), train_split=train_split,
+                   test_split=test_split)
+    summary = {
+        "model": cfg.model,
+        "subset": cfg.subset,
+        "selection": "first" if cfg.first else "balanced",
+        "epochs": cfg.epochs,
+        "augment": cfg.augment,
+        "seed": cfg.seed,
+        "train_seconds": round(result.train_seconds, 2),
+        "wall_seconds": round(result.wall_seconds, 2),
+        "test_accuracy": round(result.test_accuracy, 4),
+        "device": result.device,
+    }
+    if a.out is not None:
+        from .models import count_parameters
+
+        meta = {
+            "title": a.title or f"{result.model.title} ({cfg.subset:,} images, {cfg.epochs} epochs)",
+            "train_config": asdict(cfg),
+            "test_accuracy": result.test_accuracy,
+            "train_seconds": round(result.train_seconds, 2),
+            "parameters": count_parameters(result.model),
+            "history": [asdict(h) for h in result.history],
+            "command": "python -m mnist_models " + " ".join(sys.argv[1:]),
+        }
+        checkpoint.save(result.model, a.out, cfg.model, meta)
+        summary["out"] = str(a.out)
+    if a.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{cfg.model}: {cfg.subset:,} images x {cfg.epochs} epochs in "
+            f"{result.train_seconds:.1f} s on {result.device}; "
+            f"test accuracy {result.test_accuracy:.2%}"
+            + (f"; saved {a.out}" if a.out else "")
+        )
+
+
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    from .evaluate import evaluate
+
+    try:
+        model, meta = checkpoint.load(a.path)
+        test = mdata.load_split("test", a.data_dir)
+    except (checkpoint.CheckpointError, mdata.DataError) as exc:
+        _fail(str(exc))
+    report = evaluate(model, test.images, test.labels)
+    cfg = meta.get("train_config", {})
+    if a.json:
+        print(json.dumps({
+            "path": str(a.path),
+            "model": meta["architecture"],
+            "subset": cfg.get("subset"),
+            "epochs": cfg.get("epochs"),
+            "train_seconds": meta.get("train_seconds"),
+            "test_accuracy": round(report.accuracy, 4),
+            "recorded_test_accuracy": meta.get("test_accuracy"),
+            "per_class": [round(v, 4) for v in report.per_class],
+        }))
+        return
+    print(f"{a.path}: {meta.get('title', meta['architecture'])}")
+    print(f"test accuracy {report.accuracy:.2%} on {report.count:,} MNIST test images")
+    for digit, acc in enumerate(report.per_class):
+        print(f"  {digit}: {acc:.2%}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = _Parser(prog="python -m mnist_models", description=__doc__)
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help=f"folder with the MNIST IDX files (default: ${mdata.DATA_DIR_ENV} "
+                        "or the bundled data/mnist)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a network and save a checkpoint")
+    t.add_argument("--model", required=True, choices=["mlp", "cnn"])
+    t.add_argument("--subset", type=_subset, default=60_000, help="training images (1-60,000)")
+    t.add_argument("--epochs", type=_positive, default=10)
+    t.add_argument("--first", action="store_true",
+                   help="take the first N images, as the blog did (default: balanced random)")
+    t.add_argument("--augment", action="store_true", help="random rotations/scalings/shifts/shears")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--batch-size", type=_positive, default=None)
+    t.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd"], default=None)
+    t.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
+    t.add_argument("--eval-every", type=int, default=1,
+                   help="test accuracy every k epochs (0: only at the end)")
+    t.add_argument("--threads", type=_positive, default=None)
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    t.add_argument("--title", default=None, help="a name shown in the app")
+    t.add_argument("--out", type=Path, default=None, help="where to save (.pt)")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
+    e.add_argument("path", type=Path)
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_evaluate)
+
+    a = p.parse_args(argv)
+    a.func(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Checkpoints: a state_dict (.pt) plus JSON metadata beside it, written atomically."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .models import MODELS, build
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, corrupt or mismatched; the message names the file."""
+
+
+def meta_path(path: str | os.PathLike) -> Path:
+    """The JSON file beside a .pt checkpoint."""
+    return Path(path).with_suffix(".json")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes to path via a temporary file and a rename: all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(model: nn.Module, path: str | os.PathLike, arch: str, metadata: dict[str, Any],
+         arch_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write path (.pt) and its .json; returns the metadata written."""
+    path = Path(path)
+    if path.suffix != ".pt":
+        raise CheckpointError(f"{path}: checkpoint files must end in .pt")
+    if arch not in MODELS:
+        raise CheckpointError(f"{path}: unknown architecture {arch!r}")
+    buf = io.BytesIO()
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, buf)
+    blob = buf.getvalue()
+    meta = {
+        "format": 1,
+        "architecture": arch,
+        "arch_kwargs": arch_kwargs or {},
+        **metadata,
+        "torch_version": torch.__version__,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "weights_file": path.name,
+    }
+    # Weights first, then metadata: a crash between the two leaves a .pt with
+    # no (or an old) .json, which load() refuses, never a half-written file.
+    atomic_write(path, blob)
+    atomic_write(meta_path(path), (json.dumps(meta, indent=2) + "\n").encode())
+    return meta
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON metadata of a checkpoint, checked for the fields load() needs."""
+    path = Path(path)
+    mpath = meta_path(path)
+    if not mpath.is_file():
+        raise CheckpointError(f"{mpath}: metadata file is missing")
+    try:
+        meta = json.loads(mpath.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{mpath}: metadata is not readable JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{mpath}: metadata is not a JSON object")
+    for key in ("architecture", "sha256"):
+        if key not in meta:
+            raise CheckpointError(f"{mpath}: metadata has no {key!r}")
+    if meta["architecture"] not in MODELS:
+        raise CheckpointError(f"{mpath}: unknown architecture {meta['architecture']!r}")
+    return meta
+
+
+def load(path: str | os.PathLike, map_location: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """(model in eval mode, metadata); raises CheckpointError on any problem."""
+    path = Path(path)
+    if path.suffix != ".pt":
+        path = path.with_suffix(".pt")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file is missing")
+    meta = read_metadata(path)
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc})") from exc
+    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
+        raise CheckpointError(f"{path}: sha256 does not match its metadata (corrupt or replaced)")
+    try:
+        state = torch.load(io.BytesIO(blob), map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a loadable state_dict ({exc})") from exc
+    try:
+        model = build(meta["architecture"], **meta.get("arch_kwargs", {}))
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path}: weights do not fit architecture {meta['architecture']!r} ({exc})"
+        ) from exc
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, meta

@@ -1,0 +1,194 @@
+"""Model versions: the shipped checkpoints, trained ones, and which is active.
+
+Shipped checkpoints live in ``weights/`` and are never written to. Models
+trained from the app are saved under ``<home>/versions/`` and the active
+choice per architecture in ``<home>/active.json``; home is $MNIST_APP_HOME,
+else ``trained/`` in the project folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_DIR = ROOT / "weights"
+HOME_ENV = "MNIST_APP_HOME"
+DEFAULT_ACTIVE = {"mlp": "shipped/mlp", "cnn": "shipped/cnn"}
+ARCHS = ("mlp", "cnn")
+
+
+def home() -> Path:
+    """Where trained versions and the active choice are kept."""
+    env = os.environ.get(HOME_ENV)
+    return Path(env) if env else ROOT / "trained"
+
+
+def versions_dir() -> Path:
+    return home() / "versions"
+
+
+@dataclass
+class Version:
+    """One checkpoint the app can use."""
+
+    id: str  # "shipped/<stem>" or "trained/<stem>"
+    path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # why it cannot be used, if broken
+
+    @property
+    def shipped(self) -> bool:
+        return self.id.startswith("shipped/")
+
+    @property
+    def architecture(self) -> str | None:
+        return self.meta.get("architecture")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def title(self) -> str:
+        return self.meta.get("title") or self.path.stem
+
+    @property
+    def subset(self) -> int | None:
+        return (self.meta.get("train_config") or {}).get("subset")
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.meta.get("test_accuracy")
+
+    def label(self) -> str:
+        """One line for menus: title, training images, test accuracy."""
+        if not self.ok:
+            return f"{self.id} (broken: {self.error})"
+        bits = [self.title]
+        if self.subset:
+            bits.append(f"{self.subset:,} images")
+        if self.test_accuracy is not None:
+            bits.append(f"{self.test_accuracy:.2%} test")
+        return " · ".join(bits)
+
+
+def _check(vid: str, path: Path, verify: bool) -> Version:
+    try:
+        meta = checkpoint.read_metadata(path)
+    except checkpoint.CheckpointError as exc:
+        return Version(vid, path, {}, str(exc))
+    if not path.is_file():
+        return Version(vid, path, meta, f"{path.name}: weights file is missing")
+    if verify:
+        import hashlib
+
+        if hashlib.sha256(path.read_bytes()).hexdigest() != meta.get("sha256"):
+            return Version(vid, path, meta, f"{path.name}: sha256 does not match (corrupt)")
+    return Version(vid, path, meta)
+
+
+def _scan(folder: Path, prefix: str, verify: bool) -> list[Version]:
+    if not folder.is_dir():
+        return []
+    stems = {p.stem for p in folder.iterdir()
+             if p.suffix in (".pt", ".json") and not p.name.startswith(".")}
+    return [_check(f"{prefix}/{s}", folder / f"{s}.pt", verify) for s in sorted(stems)]
+
+
+def list_versions(arch: str | None = None, verify: bool = True) -> list[Version]:
+    """Shipped then trained versions (newest last), broken ones included, optionally one arch."""
+    found = _scan(SHIPPED_DIR, "shipped", verify) + _scan(versions_dir(), "trained", verify)
+    if arch is not None:
+        found = [v for v in found if v.architecture == arch or (not v.ok and not v.architecture)]
+    return found
+
+
+def get_version(vid: str, verify: bool = True) -> Version:
+    """A version by id; raises KeyError for an unknown or malformed id."""
+    m = re.fullmatch(r"(shipped|trained)/([A-Za-z0-9_.\-]+)", vid or "")
+    if not m:
+        raise KeyError(f"not a version id: {vid!r}")
+    folder = SHIPPED_DIR if m.group(1) == "shipped" else versions_dir()
+    path = folder / f"{m.group(2)}.pt"
+    if not path.exists() and not path.with_suffix(".json").exists():
+        raise KeyError(f"no such version: {vid}")
+    return _check(vid, path, verify)
+
+
+def _active_file() -> Path:
+    return home() / "active.json"
+
+
+def _read_active() -> dict[str, str]:
+    try:
+        data = json.loads(_active_file().read_text())
+        return {k: v for k, v in data.items() if k in ARCHS and isinstance(v, str)}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def active_id(arch: str) -> str:
+    """The chosen version id for an architecture (the shipped one by default)."""
+    return _read_active().get(arch, DEFAULT_ACTIVE[arch])
+
+
+def active_version(arch: str) -> tuple[Version, str | None]:
+    """(usable active version, warning): falls back to the shipped model if the choice broke."""
+    vid = active_id(arch)
+    warning = None
+    try:
+        v = get_version(vid)
+        if v.ok and v.architecture == arch:
+            return v, None
+        warning = f"{vid} cannot be used ({v.error or 'wrong architecture'}); using the shipped model"
+    except KeyError as exc:
+        warning = f"{exc.args[0]}; using the shipped model"
+    return get_version(DEFAULT_ACTIVE[arch]), warning
+
+
+def set_active(arch: str, vid: str) -> Version:
+    """Make a version active for its architecture; refuses broken or mismatched ones."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown model {arch!r}")
+    v = get_version(vid)
+    if not v.ok:
+        raise ValueError(f"{vid} is broken and cannot be activated: {v.error}")
+    if v.architecture != arch:
+        raise ValueError(f"{vid} is a {v.architecture} model, not {arch}")
+    state = _read_active()
+    state[arch] = vid
+    data = (json.dumps(state, indent=2) + "\n").encode()
+    checkpoint.atomic_write(_active_file(), data)
+    return v
+
+
+def new_version_path(arch: str, subset: int, stamp: str) -> Path:
+    """A fresh file name under versions/ for a model trained now."""
+    versions_dir().mkdir(parents=True, exist_ok=True)
+    base = f"{stamp}-{arch}-{subset}"
+    path = versions_dir() / f"{base}.pt"
+    n = 2
+    while path.exists() or path.with_suffix(".json").exists():
+        path = versions_dir() / f"{base}-{n}.pt"
+        n += 1
+    return path
+
+
+def delete_version(vid: str) -> None:
+    """Remove a trained version (shipped ones cannot be deleted); resets it if active."""
+    v = get_version(vid, verify=False)
+    if v.shipped:
+        raise ValueError("shipped models cannot be deleted")
+    for p in (v.path, checkpoint.meta_path(v.path)):
+        p.unlink(missing_ok=True)
+    state = _read_active()
+    changed = {k: val for k, val in state.items() if val != vid}
+    if changed != state:
+        checkpoint.atomic_write(_active_file(), (json.dumps(changed, indent=2) + "\n").encode())
