@@ -238,3 +238,41 @@ def from_strokes(strokes: list[np.ndarray], pen_fraction: float = PEN_FRACTION,
             draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
     ink = np.asarray(canvas, dtype=np.float32) / 255.0
     return _finish(ink, {"strokes": ink})
+
+
+# --- uploads ---------------------------------------------------------------------
+
+MAX_UPLOAD_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
+WORK_SIDE = 600  # uploads are shrunk to this longer side before reading the ink
+
+
+def read_image(data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS) -> np.ndarray:
+    """Image file bytes -> RGB(A) uint8 array; ValueError with a clear message if unusable."""
+    import io
+    import warnings
+
+    from PIL import ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise ValueError("the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ValueError(
+                    f"the image is too large ({w}x{h} pixels); the limit is "
+                    f"{max_pixels // 1_000_000} million pixels"
+                )
+            img = ImageOps.exif_transpose(img)  # phone photos carry their rotation in EXIF
+            img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+            mode = "RGBA" if ("A" in img.getbands() or "transparency" in img.info) else "RGB"
+            return np.asarray(img.convert(mode))
+    except (UnidentifiedImageError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        if isinstance(exc, UnidentifiedImageError):
+            raise ValueError("this file is not an image Pillow can read (try PNG or JPEG)") from exc
+        raise ValueError("the image is too large to open safely") from exc
+    except (OSError, SyntaxError) as exc:  # truncated or corrupt files
+        raise ValueError(f"the image file is damaged ({exc})") from exc

@@ -139,18 +139,18 @@ def active_id(arch: str) -> str:
     return _read_active().get(arch, DEFAULT_ACTIVE[arch])
 
 
-def active_version(arch: str) -> tuple[Version, str | None]:
+def active_version(arch: str, verify: bool = True) -> tuple[Version, str | None]:
     """(usable active version, warning): falls back to the shipped model if the choice broke."""
     vid = active_id(arch)
     warning = None
     try:
-        v = get_version(vid)
+        v = get_version(vid, verify)
         if v.ok and v.architecture == arch:
             return v, None
         warning = f"{vid} cannot be used ({v.error or 'wrong architecture'}); using the shipped model"
     except KeyError as exc:
         warning = f"{exc.args[0]}; using the shipped model"
-    return get_version(DEFAULT_ACTIVE[arch]), warning
+    return get_version(DEFAULT_ACTIVE[arch], verify), warning
 
 
 def set_active(arch: str, vid: str) -> Version:

@@ -1,0 +1,11 @@
+"""Entry point: `streamlit run app.py`. Page config and navigation only."""
+
+import streamlit as st
+
+st.set_page_config(page_title="MNIST: MLP vs ConvNet", page_icon="✍️", layout="wide")
+
+pages = [
+    st.Page("pages/draw.py", title="Draw a digit", icon="✍️", default=True),
+    st.Page("pages/retrain.py", title="Retrain", icon="🏋️"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,35 @@
+"""One drawing through one network: probabilities, answer, confidence, time."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+# Below this top probability a network's answer is marked "not sure".
+NOT_SURE_BELOW = 0.70
+
+
+@dataclass
+class Prediction:
+    probs: list[float]  # ten probabilities, digits 0..9
+    digit: int
+    confidence: float
+    ms: float  # inference time for this one image
+
+    @property
+    def sure(self) -> bool:
+        return self.confidence >= NOT_SURE_BELOW
+
+
+def predict(model: nn.Module, x: torch.Tensor, temperature: float = 1.0) -> Prediction:
+    """x: (1, 1, 28, 28) in [0, 1]. The model must be in eval mode."""
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        logits = model(x)[0]
+    ms = (time.perf_counter() - t0) * 1000
+    probs = torch.softmax(logits.float() / temperature, dim=0)
+    conf, digit = probs.max(0)
+    return Prediction(probs.tolist(), int(digit), float(conf), ms)
