@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="MNIST: MLP vs ConvNet", page_icon="✍️", layout="wide")
+st.set_page_config(page_title="MNIST: MLP vs ConvNet", page_icon=":material/draw:", layout="wide")
 
 pages = [
-    st.Page("pages/draw.py", title="Draw a digit", icon="✍️", default=True),
-    st.Page("pages/retrain.py", title="Retrain", icon="🏋️"),
+    st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True),
+    st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
 ]
 st.navigation(pages).run()

@@ -173,6 +173,9 @@ def _path_points(commands: list) -> list[np.ndarray]:
     return [np.asarray(line, dtype=np.float64) for line in lines]
 
 
+_ORIGIN = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
+
+
 def strokes_from_fabric(json_data: dict | None) -> list[np.ndarray]:
     """The free-drawn paths of a streamlit-drawable-canvas result, in canvas pixels."""
     strokes: list[np.ndarray] = []
@@ -184,25 +187,25 @@ def strokes_from_fabric(json_data: dict | None) -> list[np.ndarray]:
         for pts in _path_points(obj.get("path") or []):
             if len(pts) == 0:
                 continue
-            # Fabric keeps path points in their own frame; an object moved or
-            # scaled in edit mode carries that in left/top/scale/angle around
-            # the centre of its path box (pathOffset).
+            # Fresh strokes keep canvas pixels as path coordinates. An object
+            # moved, scaled, rotated or flipped in edit mode carries that in
+            # left/top (at its origin), scale, angle and flip, around the centre
+            # of its path box.
             sx, sy = float(obj.get("scaleX", 1) or 1), float(obj.get("scaleY", 1) or 1)
+            sx *= -1 if obj.get("flipX") else 1
+            sy *= -1 if obj.get("flipY") else 1
             angle = float(obj.get("angle", 0) or 0)
-            off = obj.get("pathOffset")
-            if (sx, sy, angle) == (1.0, 1.0, 0.0) and off is None:
-                strokes.append(pts)  # fresh strokes: path coordinates are canvas pixels
+            if (sx, sy, angle) == (1.0, 1.0, 0.0):
+                strokes.append(pts)
                 continue
-            if off is None:
-                allp = np.concatenate(_path_points(obj.get("path") or []))
-                centre_path = (allp.min(0) + allp.max(0)) / 2
-            else:
-                centre_path = np.array([float(off["x"]), float(off["y"])])
-            sw = float(obj.get("strokeWidth", 0) or 0)
-            w = float(obj.get("width", 0)) + sw
-            h = float(obj.get("height", 0)) + sw
-            left, top = float(obj.get("left", 0)), float(obj.get("top", 0))
-            centre = np.array([left + w * sx / 2, top + h * sy / 2])
+            allp = np.concatenate(_path_points(obj.get("path") or []))
+            centre_path = (allp.min(0) + allp.max(0)) / 2
+            w = float(obj.get("width", 0)) * abs(sx)
+            h = float(obj.get("height", 0)) * abs(sy)
+            ox = _ORIGIN.get(obj.get("originX", "left"), 0.0)
+            oy = _ORIGIN.get(obj.get("originY", "top"), 0.0)
+            centre = np.array([float(obj.get("left", 0)) + (0.5 - ox) * w,
+                               float(obj.get("top", 0)) + (0.5 - oy) * h])
             rad = np.deg2rad(angle)
             rot = np.array([[np.cos(rad), -np.sin(rad)], [np.sin(rad), np.cos(rad)]])
             strokes.append(((pts - centre_path) * [sx, sy]) @ rot.T + centre)

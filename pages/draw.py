@@ -1,0 +1,168 @@
+"""Draw a digit (or upload one) and see what the MLP and the ConvNet read."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+from streamlit_drawable_canvas import st_canvas
+
+from mnist_models import checkpoint, registry
+from mnist_models import preprocess as pp
+from mnist_models.predict import NOT_SURE_BELOW, predict
+
+CANVAS = 336  # px, square
+NAMES = {"mlp": "MLP", "cnn": "ConvNet"}
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the network…")
+def load_model(path: str, sha256: str):
+    """Each checkpoint is loaded once per server process and shared read-only."""
+    model, meta = checkpoint.load(path)
+    return model, meta
+
+
+def active_models():
+    """(arch -> (model, version)), plus any warnings about broken choices."""
+    out, warnings = {}, []
+    for arch in ("mlp", "cnn"):
+        version, warning = registry.active_version(arch, verify=False)
+        if warning:
+            warnings.append(warning)
+        try:
+            model, _ = load_model(str(version.path), version.meta.get("sha256", ""))
+        except checkpoint.CheckpointError as exc:
+            if version.shipped:
+                raise
+            warnings.append(f"{version.id} failed to load ({exc}); using the shipped model")
+            version = registry.get_version(registry.DEFAULT_ACTIVE[arch])
+            model, _ = load_model(str(version.path), version.meta.get("sha256", ""))
+        out[arch] = (model, version)
+    return out, warnings
+
+
+def enlarge(img: np.ndarray, side: int = 196) -> Image.Image:
+    """A small grey image blown up with hard pixel edges, ink dark on white."""
+    pil = Image.fromarray((255 - np.clip(img, 0, 1) * 255).astype(np.uint8))
+    scale = side / max(img.shape)
+    return pil.resize((max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))),
+                      Image.Resampling.NEAREST)
+
+
+def bar_chart(probs: list[float], top: int, colour: str):
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probs})
+    df["top"] = df["digit"] == str(top)
+    return (
+        alt.Chart(df, height=230)
+        .mark_bar()
+        .encode(
+            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0, labelFontSize=18,
+                                                         title=None)),
+            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]),
+                    axis=alt.Axis(format="%", title=None, labelFontSize=13, tickCount=5)),
+            color=alt.condition("datum.top", alt.value(colour), alt.value("#9aa5b1")),
+            tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("probability:Q", format=".2%")],
+        )
+    )
+
+
+st.markdown(
+    """
+    <style>
+    .digit-answer {font-size: 7rem !important; font-weight: 800; line-height: 1;}
+    .digit-conf {font-size: 1.6rem !important; font-weight: 600; margin: 0.2rem 0 0.4rem 0;}
+    .badge {display: inline-block; padding: 0.15rem 0.6rem; border-radius: 0.5rem;
+            font-weight: 700; font-size: 1.1rem;}
+    .badge-unsure {background: #fff3cd; color: #7a5b00; border: 2px solid #e0b400;}
+    .badge-sure {background: #e3f6e8; color: #1e6b35; border: 2px solid #49a765;}
+    </style>
+    """,
+    unsafe_allow_html=True,
+)
+
+st.title("What digit is this? MLP vs ConvNet")
+
+models, model_warnings = active_models()
+for w in model_warnings:
+    st.warning(w)
+
+left, right = st.columns([5, 7], gap="large")
+
+with left:
+    source = st.segmented_control(
+        "Input", ["Draw", "Upload a photo"], default="Draw", key="source",
+        label_visibility="collapsed",
+    ) or "Draw"
+    pre = None
+    if source == "Draw":
+        brush = st.slider("Brush width", 4, 60, 24, step=2, key="brush",
+                          help="Any width works: strokes are re-drawn MNIST-thick before reading.")
+        result = st_canvas(
+            stroke_width=brush,
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=CANVAS,
+            width=CANVAS,
+            drawing_mode="freedraw",
+            key="canvas",
+        )
+        st.caption("Draw one digit, anywhere and any size. Undo, redo and clear are in the "
+                   "canvas toolbar.")
+        pre = pp.from_strokes(pp.strokes_from_fabric(result.json_data))
+    else:
+        upload = st.file_uploader("A photo or scan of one handwritten digit (PNG or JPEG)",
+                                  type=["png", "jpg", "jpeg"], key="upload")
+        if upload is not None:
+            try:
+                pre = pp.from_image(pp.read_image(upload.getvalue()))
+                if pre is None:
+                    st.error("No ink found in this image: is there a digit on it?")
+            except ValueError as exc:
+                st.error(f"Cannot use this file: {exc}.")
+
+with right:
+    if pre is None:
+        st.info("Draw a digit on the canvas (or upload a photo) and both networks "
+                "will read it. Nothing to read yet.", icon=":material/draw:")
+    else:
+        x = pre.tensor()
+        preds = {arch: predict(model, x) for arch, (model, _) in models.items()}
+        a, b = preds["mlp"], preds["cnn"]
+        if a.digit != b.digit:
+            st.error(f"**The networks disagree:** the MLP reads **{a.digit}**, "
+                     f"the ConvNet reads **{b.digit}**.", icon=":material/compare_arrows:")
+        else:
+            st.success(f"Both networks read **{a.digit}**.", icon=":material/check_circle:")
+        cols = st.columns([3, 4, 4])
+        with cols[0]:
+            st.markdown("**What the networks see** (28×28)")
+            st.image(enlarge(pre.image), width=196)
+        for col, arch, colour in ((cols[1], "mlp", "#1f77b4"), (cols[2], "cnn", "#d62728")):
+            p = preds[arch]
+            version = models[arch][1]
+            with col:
+                st.markdown(f"### {NAMES[arch]}")
+                st.markdown(
+                    f'<div class="digit-answer" style="color:{colour}" '
+                    f'id="answer-{arch}">{p.digit}</div>'
+                    f'<div class="digit-conf">{p.confidence:.1%} sure</div>',
+                    unsafe_allow_html=True,
+                )
+                badge = ('<span class="badge badge-sure">confident</span>' if p.sure
+                         else '<span class="badge badge-unsure">not sure</span>')
+                st.markdown(badge, unsafe_allow_html=True)
+                st.altair_chart(bar_chart(p.probs, p.digit, colour), width="stretch")
+                st.caption(f"{p.ms:.1f} ms · {version.label()}")
+        st.caption(f"A network is marked **not sure** when its top probability is below "
+                   f"{NOT_SURE_BELOW:.0%}.")
+        with st.expander("How the drawing becomes 28×28"):
+            names = [n for n in ("strokes", "ink", "crop", "20x20", "28x28") if n in pre.steps]
+            step_cols = st.columns(len(names))
+            captions = {"strokes": "strokes re-drawn at MNIST thickness", "ink": "ink",
+                        "crop": "cropped to the ink", "20x20": "longer side scaled to 20 px",
+                        "28x28": "centre of mass centred in 28×28"}
+            for c, n in zip(step_cols, names):
+                c.image(enlarge(pre.steps[n], 140), caption=captions[n])
