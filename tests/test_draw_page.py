@@ -1,0 +1,144 @@
+"""The drawing page under AppTest, with the canvas result supplied by the test."""
+
+from __future__ import annotations
+
+import io
+import types
+from unittest import mock
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from mnist_models import data, synth
+
+PAGE = "../pages/draw.py"  # AppTest resolves paths against this file
+
+
+@pytest.fixture(scope="module", autouse=True)
+def canvas_component_registered():
+    """The canvas module can only be imported once Streamlit has registered its
+    component, which a first AppTest run does; only then can the test patch it."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+
+
+def fabric(strokes: list[np.ndarray], brush: int = 24) -> dict:
+    """Strokes as the canvas's json_data (Fabric.js path objects)."""
+    return {"objects": [
+        {"type": "Path", "strokeWidth": brush, "scaleX": 1, "scaleY": 1, "angle": 0,
+         "originX": "center", "originY": "center",
+         "path": [["M", *map(float, s[0])]] + [["L", *map(float, p)] for p in s[1:]]}
+        for s in strokes
+    ]}
+
+
+def run_page(json_data: dict | None) -> AppTest:
+    fake = mock.Mock(return_value=types.SimpleNamespace(json_data=json_data))
+    with mock.patch("streamlit_drawable_canvas.st_canvas", fake):
+        at = AppTest.from_file(PAGE, default_timeout=60)
+        at.run()
+    return at
+
+
+def html_of(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    test = data.load_split("test")
+    out = {}
+    for i in range(200):
+        label = int(test.labels[i])
+        if label in (0, 1, 7) and label not in out:
+            out[label] = synth.place_strokes(synth.digit_strokes(test.images[i].numpy()),
+                                             220, 50, 60)
+    return out
+
+
+def test_blank_canvas_shows_no_prediction():
+    at = run_page({"objects": []})
+    assert not at.exception
+    assert any("Nothing to read yet" in i.value for i in at.info)
+    assert "answer-mlp" not in html_of(at)
+
+
+def test_no_canvas_data_yet_shows_no_prediction():
+    at = run_page(None)
+    assert not at.exception
+    assert "answer-cnn" not in html_of(at)
+
+
+@pytest.mark.parametrize("label", [0, 1, 7])
+def test_a_drawn_digit_is_read_by_both_networks(digits, label):
+    at = run_page(fabric(digits[label]))
+    assert not at.exception
+    html = html_of(at)
+    assert f'id="answer-mlp">{label}<' in html
+    assert f'id="answer-cnn">{label}<' in html
+    assert any(f"Both networks read **{label}**" in s.value for s in at.success)
+    # Which checkpoint is in use, and the step-by-step view, are on the page.
+    captions = " ".join(c.value for c in at.caption)
+    assert "ms ·" in captions and "test" in captions
+    assert at.expander[0].label.startswith("How the drawing")
+
+
+def test_disagreement_and_not_sure_are_marked(digits):
+    """One network reading 1 and the other 7, unsure: both marks appear."""
+    from mnist_models.predict import Prediction
+
+    def fake_predict(model, x, temperature=1.0):
+        digit = 1 if type(model).__name__ == "MLP" else 7
+        probs = [0.05] * 10
+        probs[digit] = 0.55
+        return Prediction(probs, digit, 0.55, 0.1)
+
+    with mock.patch("mnist_models.predict.predict", fake_predict):
+        at = run_page(fabric(digits[7]))
+    assert not at.exception
+    assert any("disagree" in e.value for e in at.error)
+    assert "not sure" in html_of(at)
+
+
+def _upload(at: AppTest, name: str, payload: bytes, mime: str) -> AppTest:
+    at.segmented_control(key="source").set_value("Upload a photo").run()
+    at.file_uploader(key="upload").set_value((name, payload, mime)).run()
+    return at
+
+
+def test_upload_of_a_photo_is_read():
+    test = data.load_split("test")
+    arr = synth.canvas_image(test.images[0].numpy(), 200, 40, 40, mode="dark")  # a 7
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=85)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    _upload(at, "seven.jpg", buf.getvalue(), "image/jpeg")
+    assert not at.exception
+    assert 'id="answer-cnn">7<' in html_of(at)
+
+
+@pytest.mark.parametrize("payload,message", [
+    (b"not an image", "not an image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 30, "Cannot use this file"),
+])
+def test_upload_of_a_bad_file_gives_a_message(payload, message):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    _upload(at, "bad.png", payload, "image/png")
+    assert not at.exception
+    assert any(message in e.value for e in at.error)
+    assert "answer-mlp" not in html_of(at)
+
+
+def test_upload_without_ink_gives_a_message():
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(buf, format="PNG")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    _upload(at, "white.png", buf.getvalue(), "image/png")
+    assert not at.exception
+    assert any("No ink" in e.value for e in at.error)

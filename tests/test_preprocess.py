@@ -1,0 +1,236 @@
+"""Preprocessing: drawings and photos -> MNIST-like 28x28, checked on real MNIST digits."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mnist_models import checkpoint, data, synth
+from mnist_models import preprocess as pp
+from mnist_models.registry import SHIPPED_DIR
+
+
+@pytest.fixture(scope="module")
+def test_split() -> data.Split:
+    return data.load_split("test")
+
+
+@pytest.fixture(scope="module")
+def convnet():
+    model, _ = checkpoint.load(SHIPPED_DIR / "cnn.pt")
+    return model
+
+
+def _bbox(img: np.ndarray) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero((img > 0.05).any(1))
+    cols = np.flatnonzero((img > 0.05).any(0))
+    return rows[0], rows[-1], cols[0], cols[-1]
+
+
+def _centre_of_mass(img: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.mgrid[0:28, 0:28]
+    return float((ys * img).sum() / img.sum()), float((xs * img).sum() / img.sum())
+
+
+def _assert_mnist_like(img: np.ndarray) -> None:
+    assert img.shape == (28, 28) and img.dtype == np.float32
+    assert 0.0 <= img.min() and img.max() <= 1.0
+    r0, r1, c0, c1 = _bbox(img)
+    assert max(r1 - r0 + 1, c1 - c0 + 1) in (19, 20, 21)  # longer side ~20 px
+    cy, cx = _centre_of_mass(img)
+    assert abs(cy - 13.5) <= 1.0 and abs(cx - 13.5) <= 1.0
+
+
+# --- nothing to read -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        np.zeros((280, 280, 4), np.uint8),  # empty transparent canvas
+        np.full((280, 280, 3), 255, np.uint8),  # empty white photo
+        np.zeros((280, 280), np.uint8),  # empty black image
+        np.full((280, 280, 4), 255, np.uint8),  # opaque white canvas
+    ],
+)
+def test_blank_images_have_nothing_to_read(img):
+    assert pp.from_image(img) is None
+
+
+def test_a_speck_is_nothing_to_read():
+    img = np.zeros((280, 280, 4), np.uint8)
+    img[100:102, 100:103, 3] = 255  # 6 pixels of ink
+    assert pp.from_image(img) is None
+
+
+def test_no_strokes_or_a_dot_is_nothing_to_read():
+    assert pp.from_strokes([]) is None
+    assert pp.strokes_from_fabric(None) == []
+    assert pp.from_strokes(pp.strokes_from_fabric({"objects": []})) is None
+    assert pp.from_strokes([np.array([[100.0, 100.0], [101.0, 102.0]])]) is None
+
+
+# --- geometry: size, position, thickness, polarity -----------------------------------
+
+
+@pytest.mark.parametrize("size,left,top", [(90, 5, 5), (270, 5, 5), (120, 150, 150),
+                                           (60, 200, 10)])
+def test_any_size_and_position_comes_out_scaled_and_centred(test_split, size, left, top):
+    digit = test_split.images[0].numpy()
+    out = pp.from_image(synth.canvas_image(digit, size, left, top))
+    _assert_mnist_like(out.image)
+
+
+def test_size_and_position_do_not_change_the_result(test_split):
+    digit = test_split.images[3].numpy()
+    a = pp.from_image(synth.canvas_image(digit, 270, 5, 5)).image
+    b = pp.from_image(synth.canvas_image(digit, 100, 170, 20)).image
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
+
+
+def test_polarities_agree(test_split):
+    digit = test_split.images[1].numpy()
+    outs = [pp.from_image(synth.canvas_image(digit, 200, 40, 40, mode=m)).image
+            for m in ("alpha", "dark", "light")]
+    for o in outs:
+        _assert_mnist_like(o)
+    assert np.abs(outs[0] - outs[1]).max() < 0.05
+    assert np.abs(outs[0] - outs[2]).max() < 0.05
+
+
+def test_grey_and_rgb_and_float_inputs():
+    img = np.zeros((100, 60), np.uint8)
+    img[10:90, 25:35] = 255  # a "1", light on dark
+    grey = pp.from_image(img).image
+    rgb = pp.from_image(np.repeat(img[..., None], 3, 2)).image
+    flt = pp.from_image(img.astype(np.float32) / 255).image
+    _assert_mnist_like(grey)
+    assert np.allclose(grey, rgb, atol=1e-3) and np.allclose(grey, flt, atol=1e-3)
+
+
+def test_strokes_ignore_brush_size_and_position(test_split):
+    strokes = synth.digit_strokes(test_split.images[0].numpy())
+    big = pp.from_strokes(synth.place_strokes(strokes, 270, 5, 5)).image
+    small = pp.from_strokes(synth.place_strokes(strokes, 60, 200, 200)).image
+    _assert_mnist_like(big)
+    assert np.abs(big - small).max() < 0.1
+
+
+def test_raster_stroke_width_follows_the_brush_but_strokes_do_not(test_split):
+    strokes = synth.place_strokes(synth.digit_strokes(test_split.images[2].numpy()), 90, 50, 50)
+    thin = pp.from_image(synth.render_strokes(strokes, 4)).image
+    thick = pp.from_image(synth.render_strokes(strokes, 40)).image
+    assert thick.sum() > 1.5 * thin.sum()  # what plain bounding-box preprocessing does
+    redrawn = pp.from_strokes(strokes).image
+    ref = test_split.images[2].numpy() / 255.0
+    assert abs(redrawn.sum() - ref.sum()) < 0.35 * ref.sum()  # MNIST-like amount of ink
+
+
+def test_fabric_paths_are_read_in_canvas_pixels():
+    obj = {"type": "path", "left": 50, "top": 50, "scaleX": 1, "scaleY": 1, "angle": 0,
+           "path": [["M", 10, 20], ["Q", 10, 20, 15, 25], ["L", 40, 60]]}
+    (s,) = pp.strokes_from_fabric({"objects": [obj, {"type": "rect"}]})
+    assert np.allclose(s[0], [10, 20]) and np.allclose(s[-1], [40, 60])
+    # Scaled 2x about the centre of its box in edit mode, origin at the centre.
+    moved = dict(obj, scaleX=2, scaleY=2, originX="center", originY="center",
+                 left=25, top=40, width=30, height=40)
+    (m,) = pp.strokes_from_fabric({"objects": [moved]})
+    assert np.allclose(m[0], [25 - 30, 40 - 40]) and np.allclose(m[-1], [25 + 30, 40 + 40])
+
+
+def test_tensor_shape():
+    img = np.zeros((50, 50), np.uint8)
+    img[5:45, 20:30] = 255
+    t = pp.from_image(img).tensor()
+    assert t.shape == (1, 1, 28, 28) and t.dtype == torch.float32
+
+
+# --- uploads ---------------------------------------------------------------------------
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_read_image_png_and_jpeg(test_split):
+    rgb = synth.canvas_image(test_split.images[0].numpy(), 200, 30, 30, mode="dark")
+    assert pp.read_image(_png(rgb)).shape == (280, 280, 3)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=80)
+    out = pp.from_image(pp.read_image(buf.getvalue()))
+    _assert_mnist_like(out.image)
+
+
+@pytest.mark.parametrize("payload,message", [
+    (b"", "empty"),
+    (b"this is not an image at all", "not an image"),
+    (_png(np.zeros((40, 40), np.uint8))[:60], "damaged"),
+])
+def test_bad_uploads_are_refused_clearly(payload, message):
+    with pytest.raises(ValueError, match=message):
+        pp.read_image(payload)
+
+
+def test_decompression_bomb_is_refused():
+    big = Image.new("1", (9000, 9000))  # 81 Mpx, a few KB as PNG
+    buf = io.BytesIO()
+    big.save(buf, format="PNG")
+    with pytest.raises(ValueError, match="too large"):
+        pp.read_image(buf.getvalue())
+
+
+# --- real data through the shipped ConvNet ------------------------------------------------
+
+
+def test_enlarged_mnist_digits_are_read(test_split, convnet):
+    """1,000 test digits, scaled 1/3..all of a 280 px canvas, anywhere, any polarity."""
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(test_split), 1000, replace=False)
+    xs, ys = [], []
+    for k, i in enumerate(idx):
+        size = int(rng.integers(93, 281))
+        left, top = (int(rng.integers(0, 281 - size)) for _ in range(2))
+        mode = ("alpha", "dark", "light")[k % 3]
+        img = synth.canvas_image(test_split.images[i].numpy(), size, left, top, mode=mode)
+        xs.append(pp.from_image(img).tensor())
+        ys.append(int(test_split.labels[i]))
+    with torch.inference_mode():
+        pred = convnet(torch.cat(xs)).argmax(1)
+    acc = float((pred == torch.tensor(ys)).float().mean())
+    assert acc >= 0.985, acc
+
+
+@pytest.fixture(scope="module")
+def stroke_digits(test_split):
+    rng = np.random.default_rng(1)
+    idx = rng.choice(len(test_split), 300, replace=False)
+    return [(synth.digit_strokes(test_split.images[i].numpy()), int(test_split.labels[i]))
+            for i in idx]
+
+
+@pytest.mark.parametrize("brush", [4, 60])
+@pytest.mark.parametrize("size", [70, 270])
+def test_drawn_strokes_are_read_at_any_brush_and_size(stroke_digits, convnet, brush, size):
+    """Skeleton pen paths, as the canvas sends them (Fabric paths with a brush width)."""
+    rng = np.random.default_rng(size + brush)
+    xs, ys = [], []
+    for strokes, label in stroke_digits:
+        left, top = (float(rng.uniform(0, 336 - size)) for _ in range(2))
+        placed = synth.place_strokes(strokes, size, left, top)
+        fabric = {"objects": [
+            {"type": "path", "strokeWidth": brush, "scaleX": 1, "scaleY": 1, "angle": 0,
+             "path": [["M", *s[0]]] + [["L", *p] for p in s[1:]]}
+            for s in placed
+        ]}
+        xs.append(pp.from_strokes(pp.strokes_from_fabric(fabric)).tensor())
+        ys.append(label)
+    with torch.inference_mode():
+        pred = convnet(torch.cat(xs)).argmax(1)
+    acc = float((pred == torch.tensor(ys)).float().mean())
+    assert acc >= 0.98, acc
