@@ -27,8 +27,9 @@ SIZE = 28
 # Pen width for re-drawn strokes, as a fraction of the digit's longer side.
 # Calibrated on MNIST: digits skeletonised and re-drawn at this width are read
 # best by the shipped networks (see tests/test_preprocess.py).
-PEN_FRACTION = 0.12
+PEN_FRACTION = 0.15
 MIN_INK_PIXELS = 12  # fewer strong ink pixels than this: nothing to read
+MIN_CONTRAST = 0.15  # darkest ink must differ this much from the background
 MIN_EXTENT = 6.0  # strokes spanning fewer canvas pixels than this: a dot, not a digit
 
 
@@ -52,24 +53,22 @@ def ink_map(img: np.ndarray) -> np.ndarray:
     a = a.astype(np.float32)
     if a.max(initial=0) > 1.0:
         a = a / 255.0
-    if a.ndim == 3 and a.shape[2] == 4:
-        alpha = a[..., 3]
-        if alpha.min() < 0.99:
-            # Transparent background (the canvas): the drawing is in the alpha
-            # channel. Ink drawn in a light colour still counts as ink.
-            return np.clip(alpha, 0.0, 1.0)
-        a = a[..., :3]
-    if a.ndim == 3:
-        gray = a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if a.ndim == 3 and a.shape[2] == 4 and a[..., 3].min() < 0.99:
+        # Transparent background (the canvas): the drawing is in the alpha
+        # channel. Ink drawn in a light colour still counts as ink.
+        ink = a[..., 3]
     else:
-        gray = a
-    # Polarity from the border: the background is what surrounds the digit.
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    bg = float(np.median(border))
-    ink = bg - gray if bg >= 0.5 else gray - bg
+        if a.ndim == 3:
+            gray = a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        else:
+            gray = a
+        # Polarity from the border: the background is what surrounds the digit.
+        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+        bg = float(np.median(border))
+        ink = bg - gray if bg >= 0.5 else gray - bg
     top = float(ink.max(initial=0))
-    if top <= 0.0:
-        return np.zeros_like(gray)
+    if top < MIN_CONTRAST:  # paper grain or sensor noise, not ink
+        return np.zeros(a.shape[:2], dtype=np.float32)
     # Photos have noise and uneven paper; drop what is faint next to the
     # strongest ink, then stretch the rest to [0, 1].
     floor = 0.25 * top
