@@ -1,0 +1,49 @@
+"""Shared fixtures: the real MNIST splits, loaded once per test session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from anywhere without installing the package
+    sys.path.insert(0, str(ROOT))
+
+from mnist_models import data as mdata  # noqa: E402
+
+# Published class counts of MNIST: an oracle independent of our reader.
+TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    """The repository root."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def train_split() -> mdata.Split:
+    """All 60,000 training images and labels (bundled files, checksums verified)."""
+    return mdata.load_split("train")
+
+
+@pytest.fixture(scope="session")
+def test_split() -> mdata.Split:
+    """All 10,000 test images and labels."""
+    return mdata.load_split("test")
+
+
+@pytest.fixture(scope="session")
+def small_test(test_split: mdata.Split) -> mdata.Split:
+    """The first 2,000 test images: enough to tell learning from chance, quickly."""
+    return mdata.Split(test_split.images[:2000], test_split.labels[:2000])
+
+
+@pytest.fixture()
+def seeded() -> None:
+    """Seed torch's global generator so model initialisation is repeatable."""
+    torch.manual_seed(1234)
