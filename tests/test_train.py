@@ -1,0 +1,209 @@
+"""The training loop on small real subsets, and the augmentation it uses."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mnist_models import data as mdata
+from mnist_models import train as mtrain
+from mnist_models.augment import AugmentConfig, random_affine
+from mnist_models.train import Cancelled, Progress, TrainConfig, train
+
+NO_JITTER = AugmentConfig(degrees=0.0, scale=(1.0, 1.0), shift=0.0, shear=0.0)
+
+
+def tiny(model: str, **kw) -> TrainConfig:
+    """A run of about a second on a balanced real subset (one thread: fastest when shared)."""
+    base = dict(model=model, subset=600, epochs=4, eval_every=0, threads=1, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_tiny_run_learns(model: str, train_split, small_test) -> None:
+    result = train(tiny(model), train_split=train_split, test_split=small_test)
+    # Chance is 10%; 600 images for four epochs already get far above it.
+    assert result.test_accuracy > 0.6
+    assert result.history[-1].train_accuracy > 0.3
+    assert result.history[-1].loss < result.history[0].loss or len(result.history) == 1
+    assert not result.model.training
+    assert next(result.model.parameters()).device.type == "cpu"
+    assert result.device == "cpu"
+    assert 0 < result.train_seconds <= result.wall_seconds
+
+
+def test_augmented_run_learns(train_split, small_test) -> None:
+    result = train(tiny("cnn", augment=True), train_split=train_split,
+                   test_split=small_test)
+    assert result.test_accuracy > 0.5
+
+
+def test_trained_model_is_contiguous_for_saving(train_split, small_test) -> None:
+    result = train(tiny("cnn", epochs=1, subset=100), train_split=train_split,
+                   test_split=small_test)
+    for name, tensor in result.model.state_dict().items():
+        assert tensor.is_contiguous(), name
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_same_seed_same_weights(model: str, train_split, small_test) -> None:
+    cfg = tiny(model, subset=300, epochs=1, augment=model == "cnn")
+    a = train(cfg, train_split=train_split, test_split=small_test).model.state_dict()
+    b = train(cfg, train_split=train_split, test_split=small_test).model.state_dict()
+    c = train(tiny(model, subset=300, epochs=1, seed=1, augment=model == "cnn"),
+              train_split=train_split, test_split=small_test).model.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert any(not torch.equal(a[key], c[key]) for key in a)
+
+
+def test_progress_reports_every_batch(train_split, small_test) -> None:
+    seen: list[Progress] = []
+    cfg = tiny("mlp", subset=300, epochs=2, batch_size=128, eval_every=1)
+    result = train(cfg, on_progress=seen.append, train_split=train_split, test_split=small_test)
+    batches = math.ceil(300 / 128)
+    assert len(seen) == 2 * (batches + 1)  # each batch, plus one at each epoch's end
+    steps = [p for p in seen if not p.epoch_done]
+    assert [(p.epoch, p.batch) for p in steps] == [(e, b) for e in (1, 2)
+                                                   for b in range(1, batches + 1)]
+    for p in seen:
+        assert p.epochs == 2 and p.batches == batches
+        assert math.isfinite(p.loss) and p.loss > 0
+        assert 0.0 <= p.accuracy <= 1.0
+    elapsed = [p.elapsed for p in seen]
+    assert elapsed == sorted(elapsed)
+    ends = [p for p in seen if p.epoch_done]
+    assert [len(p.history) for p in ends] == [1, 2]
+    assert ends[-1].history == result.history
+    assert [h.epoch for h in result.history] == [1, 2]
+    assert all(h.test_accuracy is not None for h in result.history)
+    assert ends[-1].loss == result.history[-1].loss
+    assert result.history[0].seconds <= result.history[1].seconds
+
+
+def test_eval_every_zero_tests_only_at_the_end(train_split, small_test) -> None:
+    result = train(tiny("mlp", subset=100, epochs=3), train_split=train_split,
+                   test_split=small_test)
+    assert [h.test_accuracy is None for h in result.history] == [True, True, False]
+    assert result.test_accuracy == result.history[-1].test_accuracy
+
+
+def test_cancel_raises_between_batches(train_split, small_test) -> None:
+    calls: list[Progress] = []
+
+    def stop() -> bool:
+        return len(calls) >= 3
+
+    cfg = tiny("cnn", subset=600, epochs=5, batch_size=50)
+    with pytest.raises(Cancelled):
+        train(cfg, on_progress=calls.append, should_stop=stop, train_split=train_split,
+              test_split=small_test)
+    assert len(calls) == 3  # stopped before the fourth batch, not at the end of a run
+
+
+def test_cancel_before_start(train_split, small_test) -> None:
+    with pytest.raises(Cancelled):
+        train(tiny("mlp"), should_stop=lambda: True, train_split=train_split,
+              test_split=small_test)
+
+
+def test_batch_larger_than_subset(train_split, small_test) -> None:
+    seen: list[Progress] = []
+    train(tiny("mlp", subset=10, epochs=1, batch_size=4096), on_progress=seen.append,
+          train_split=train_split, test_split=small_test)
+    assert seen[0].batches == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"subset": 0}, "between 1 and 60,000"),
+        ({"subset": 60_001}, "between 1 and 60,000"),
+        ({"epochs": 0}, "at least 1"),
+        ({"model": "resnet"}, "unknown model"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer"),
+        ({"schedule": "cosine"}, "unknown schedule"),
+    ],
+)
+def test_config_validation(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**change).resolved()
+
+
+def test_defaults_fill_only_what_is_unset() -> None:
+    for model, d in mtrain.DEFAULTS.items():
+        cfg = TrainConfig(model=model).resolved()
+        assert (cfg.optimizer, cfg.lr, cfg.batch_size) == (d["optimizer"], d["lr"],
+                                                          d["batch_size"])
+    cfg = TrainConfig(model="cnn", lr=0.5, batch_size=7, optimizer="sgd").resolved()
+    assert (cfg.optimizer, cfg.lr, cfg.batch_size) == ("sgd", 0.5, 7)
+
+
+# --- augmentation ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def batch() -> torch.Tensor:
+    """256 real training digits, (256, 1, 28, 28) in [0, 1]."""
+    return mdata.to_float(mdata.load_split("train").images[:256])
+
+
+def test_affine_keeps_shape_and_range(batch: torch.Tensor) -> None:
+    out = random_affine(batch, torch.Generator().manual_seed(0))
+    assert out.shape == batch.shape and out.dtype == batch.dtype
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0 + 1e-6
+    assert not torch.allclose(out, batch)  # it did something
+
+
+def test_affine_roughly_keeps_ink(batch: torch.Tensor) -> None:
+    out = random_affine(batch, torch.Generator().manual_seed(0))
+    ratio = out.sum((1, 2, 3)) / batch.sum((1, 2, 3))
+    # Scaling by 0.85-1.15 changes the area by at most ~1.15^2 either way.
+    assert float(ratio.min()) > 0.65 and float(ratio.max()) < 1.5
+    assert abs(float(ratio.mean()) - 1.0) < 0.1
+
+
+def test_affine_keeps_digits_near_the_centre(batch: torch.Tensor) -> None:
+    out = random_affine(batch, torch.Generator().manual_seed(0))
+    coords = torch.arange(28.0)
+
+    def centre(x: torch.Tensor) -> torch.Tensor:
+        mass = x.sum((1, 2, 3))
+        return torch.stack([(x.sum((1, 3)) * coords).sum(1) / mass,
+                            (x.sum((1, 2)) * coords).sum(1) / mass], 1)
+
+    moved = (centre(out) - centre(batch)).abs()
+    assert float(moved.max()) < 5.0  # shift is at most 2.8 px, plus rotation about the middle
+    assert float(moved.mean()) > 0.3
+
+
+def test_affine_with_zero_ranges_is_identity(batch: torch.Tensor) -> None:
+    out = random_affine(batch, torch.Generator().manual_seed(0), NO_JITTER)
+    torch.testing.assert_close(out, batch, atol=1e-5, rtol=0)
+
+
+def test_affine_pure_shift_moves_by_whole_pixels() -> None:
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 10, 12] = 1.0
+    cfg = AugmentConfig(degrees=0.0, scale=(1.0, 1.0), shift=0.0, shear=0.0)
+    assert torch.equal(random_affine(x, None, cfg).nonzero(), x.nonzero())
+
+
+def test_affine_is_seeded_and_per_sample(batch: torch.Tensor) -> None:
+    a = random_affine(batch, torch.Generator().manual_seed(5))
+    b = random_affine(batch, torch.Generator().manual_seed(5))
+    c = random_affine(batch, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    same = batch[:1].expand(8, -1, -1, -1).contiguous()
+    out = random_affine(same, torch.Generator().manual_seed(0))
+    assert not torch.allclose(out[0], out[1])  # each sample gets its own transform
+
+
+def test_affine_accepts_channels_last(batch: torch.Tensor) -> None:
+    cl = batch.contiguous(memory_format=torch.channels_last)
+    a = random_affine(batch, torch.Generator().manual_seed(1))
+    b = random_affine(cl, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
