@@ -1,0 +1,40 @@
+"""The checkpoints in weights/: they load, and they score what their metadata claims."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_models import checkpoint
+from mnist_models.evaluate import logits
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED = sorted(WEIGHTS.glob("*.pt"))
+# The bar each architecture must clear on the full 10,000-image test set.
+MIN_ACCURACY = {"cnn": 0.995, "mlp": 0.99}
+
+
+def test_both_networks_are_shipped() -> None:
+    """Not a skip: without checkpoints the app has nothing to show."""
+    if not SHIPPED:
+        pytest.fail(f"no checkpoints in {WEIGHTS}: train them (see README) before shipping")
+    archs = {checkpoint.read_metadata(p)["architecture"] for p in SHIPPED}
+    assert {"cnn", "mlp"} <= archs, f"shipped: {sorted(archs)}"
+    assert (WEIGHTS / "cnn.pt").is_file() and (WEIGHTS / "mlp.pt").is_file()
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_checkpoint_scores_as_recorded(path: Path, test_split) -> None:
+    model, meta = checkpoint.load(path)
+    arch = meta["architecture"]
+    pred = logits(model, test_split.images).argmax(1)
+    correct = int((pred == test_split.labels).sum())
+    accuracy = correct / len(test_split)
+    assert len(test_split) == 10_000
+    assert accuracy >= MIN_ACCURACY[arch], f"{path.name}: {accuracy:.4f} ({arch})"
+    assert accuracy == pytest.approx(meta["test_accuracy"], abs=1e-4), path.name
+    assert meta["parameters"] == sum(p.numel() for p in model.parameters())
+    assert meta["train_config"]["model"] == arch
+    assert meta["torch_version"].split(".")[0] == torch.__version__.split(".")[0]
