@@ -116,8 +116,9 @@ def cmd_train(a: argparse.Namespace) -> None:
     if a.out is not None:
         from .models import count_parameters
 
+        default_title = f"{result.model.title} ({cfg.subset:,} images, {cfg.epochs} epochs)"
         meta = {
-            "title": a.title or f"{result.model.title} ({cfg.subset:,} images, {cfg.epochs} epochs)",
+            "title": a.title or default_title,
             "train_config": asdict(cfg),
             "test_accuracy": result.test_accuracy,
             "train_seconds": round(result.train_seconds, 2),

@@ -147,7 +147,8 @@ def active_version(arch: str, verify: bool = True) -> tuple[Version, str | None]
         v = get_version(vid, verify)
         if v.ok and v.architecture == arch:
             return v, None
-        warning = f"{vid} cannot be used ({v.error or 'wrong architecture'}); using the shipped model"
+        why = v.error or "wrong architecture"
+        warning = f"{vid} cannot be used ({why}); using the shipped model"
     except KeyError as exc:
         warning = f"{exc.args[0]}; using the shipped model"
     return get_version(DEFAULT_ACTIVE[arch], verify), warning

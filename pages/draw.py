@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+import torch
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
@@ -19,6 +20,8 @@ NAMES = {"mlp": "MLP", "cnn": "ConvNet"}
 def load_model(path: str, sha256: str):
     """Each checkpoint is loaded once per server process and shared read-only."""
     model, meta = checkpoint.load(path)
+    with torch.inference_mode():  # the first call pays one-off setup costs; pay them here
+        model(torch.zeros(1, 1, 28, 28))
     return model, meta
 
 
@@ -84,6 +87,34 @@ st.markdown(
 )
 
 st.title("What digit is this? MLP vs ConvNet")
+
+
+
+def _activate(arch: str, key: str, ids: dict[str, str]) -> None:
+    try:
+        registry.set_active(arch, ids[st.session_state[key]])
+    except (KeyError, ValueError) as exc:
+        st.session_state[f"{key}-error"] = str(exc)
+
+
+with st.sidebar:
+    st.subheader("Models in use")
+    for arch in ("mlp", "cnn"):
+        # Menu label -> version id (the id is added where two labels would clash).
+        usable = [v for v in registry.list_versions(arch, verify=False) if v.ok]
+        labels = [v.label() for v in usable]
+        ids = {(lab if labels.count(lab) == 1 else f"{lab} [{v.id}]"): v.id
+               for lab, v in zip(labels, usable)}
+        key = f"use-{arch}"
+        # Follow changes made elsewhere (the Retrain page, another browser).
+        active = registry.active_version(arch, verify=False)[0].id
+        st.session_state[key] = next(lab for lab, vid in ids.items() if vid == active)
+        st.selectbox(NAMES[arch], list(ids), key=key, on_change=_activate,
+                     args=(arch, key, ids),
+                     help="Shared by everyone using this app; the Retrain page adds versions.")
+        if err := st.session_state.pop(f"{key}-error", None):
+            st.error(err)
+
 
 models, model_warnings = active_models()
 for w in model_warnings:

@@ -16,6 +16,13 @@ from mnist_models import data, synth
 PAGE = "../pages/draw.py"  # AppTest resolves paths against this file
 
 
+@pytest.fixture(autouse=True)
+def app_home(tmp_path, monkeypatch):
+    """Trained versions and the active choice go to a temporary folder."""
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture(scope="module", autouse=True)
 def canvas_component_registered():
     """The canvas module can only be imported once Streamlit has registered its
@@ -142,3 +149,27 @@ def test_upload_without_ink_gives_a_message():
     _upload(at, "white.png", buf.getvalue(), "image/png")
     assert not at.exception
     assert any("No ink" in e.value for e in at.error)
+
+
+def test_the_sidebar_switches_the_model_in_use(app_home):
+    """Choosing another checkpoint in the sidebar makes it active for everyone."""
+    import shutil
+
+    from mnist_models import registry
+
+    versions = app_home / "versions"
+    versions.mkdir()
+    for ext in (".pt", ".json"):
+        shutil.copy(registry.SHIPPED_DIR / f"cnn{ext}", versions / f"copy{ext}")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    box = at.selectbox(key="use-cnn")
+    assert box.value.startswith("ConvNet (60,000 images") and len(box.options) == 2
+    copy_label = next(o for o in box.options if "trained/copy" in o)
+    box.set_value(copy_label).run()
+    assert not at.exception
+    assert registry.active_id("cnn") == "trained/copy"
+    # A new session (another browser) shows the new choice.
+    at2 = AppTest.from_file(PAGE, default_timeout=60)
+    at2.run()
+    assert at2.selectbox(key="use-cnn").value == copy_label
