@@ -1,0 +1,91 @@
+"""The drawing page in a real browser: the mouse draws digits, both networks read them."""
+
+from __future__ import annotations
+
+import pytest
+from browser_utils import draw, launch_chromium, require_browser, streamlit_server
+
+from mnist_models import data, synth
+
+pytestmark = pytest.mark.browser
+
+ANSWERS = ("() => { const a = document.getElementById('answer-mlp');"
+           " const b = document.getElementById('answer-cnn');"
+           " return a && b ? [a.textContent, b.textContent] : null; }")
+
+
+def stroke_digit(label: int, skip: int = 0):
+    """Pen paths traced along the skeleton of a real MNIST test digit with this label."""
+    test = data.load_split("test")
+    idx = [i for i in range(len(test)) if int(test.labels[i]) == label][skip]
+    return synth.digit_strokes(test.images[idx].numpy())
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    require_browser()
+    home = tmp_path_factory.mktemp("app-home")
+    with streamlit_server(env={"MNIST_APP_HOME": str(home)}) as url, \
+            launch_chromium() as browser:
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(url)
+        pg.locator("canvas").first.wait_for(timeout=60_000)
+        pg.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
+        yield pg
+
+
+def read_answers(page, timeout: float = 30.0):
+    """Both displayed answers, once the app has settled on the last stroke."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    page.wait_for_timeout(600)  # the canvas sends ~200 ms after mouse-up
+    last, same = None, 0
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        now = page.evaluate(ANSWERS)
+        same = same + 1 if (now == last and now is not None and not running) else 0
+        if same >= 3:
+            return tuple(int(v) for v in now)
+        last = now
+        page.wait_for_timeout(250)
+    raise AssertionError(f"answers did not settle: last seen {last}")
+
+
+def clear(page) -> None:
+    page.get_by_role("button", name="Reset canvas & history").click()
+    page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
+    assert page.evaluate(ANSWERS) is None
+
+
+@pytest.mark.parametrize(
+    "label,size,left,top",
+    [(1, 240, 60, 40), (0, 120, 20, 190), (7, 300, 15, 15), (3, 160, 150, 30)],
+)
+def test_mouse_drawn_digit_is_read_by_both(page, label, size, left, top):
+    clear(page)
+    box = page.locator("canvas").first.bounding_box()
+    draw(page, box, synth.place_strokes(stroke_digit(label), size, left, top))
+    assert read_answers(page) == (label, label)
+
+
+def test_clearing_the_canvas_removes_the_prediction(page):
+    clear(page)
+    box = page.locator("canvas").first.bounding_box()
+    draw(page, box, synth.place_strokes(stroke_digit(7), 200, 60, 60))
+    assert read_answers(page) == (7, 7)
+    clear(page)  # asserts that no answer is left on the page
+
+
+def test_undo_goes_back_to_the_previous_drawing(page):
+    clear(page)
+    box = page.locator("canvas").first.bounding_box()
+    # A 1, then a stroke that changes the drawing; undo must bring the 1 back.
+    one = synth.place_strokes(stroke_digit(1), 220, 100, 60)
+    draw(page, box, one)
+    first = read_answers(page)
+    assert first == (1, 1)
+    draw(page, box, [[(20, 300), (320, 300)]])  # a long bar under it
+    read_answers(page)
+    page.get_by_role("button", name="Undo").click()
+    assert read_answers(page) == (1, 1)
