@@ -8,4 +8,5 @@ pages = [
     st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True),
     st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
 ]
-st.navigation(pages).run()
+# Pages along the top: the full width goes to the canvas and the answers.
+st.navigation(pages, position="top").run()

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from mnist_models import checkpoint, registry
+from mnist_models import checkpoint, registry, saliency
 from mnist_models import preprocess as pp
 from mnist_models.predict import NOT_SURE_BELOW, predict
 
@@ -44,6 +44,11 @@ def active_models():
     return out, warnings
 
 
+def sure_text(confidence: float) -> str:
+    """'87.3% sure'; never a rounded-up 100%."""
+    return "over 99.9% sure" if confidence > 0.999 else f"{confidence:.1%} sure"
+
+
 def enlarge(img: np.ndarray, side: int = 196) -> Image.Image:
     """A small grey image blown up with hard pixel edges, ink dark on white."""
     pil = Image.fromarray((255 - np.clip(img, 0, 1) * 255).astype(np.uint8))
@@ -59,7 +64,7 @@ def bar_chart(probs: list[float], top: int, colour: str) -> str:
         fill = colour if d == top else "#9aa5b1"
         bars.append(
             f'<div class="pbar" title="{d}: {p:.2%}">'
-            f'<div class="pval">{p:.0%}</div>'
+            f'<div class="pval">{f"{p:.0%}" if p >= 0.05 else ""}</div>'
             f'<div class="pfill" style="height:{max(p, 0.004) * 100:.1f}%;background:{fill}"></div>'
             f'<div class="pdig">{d}</div></div>'
         )
@@ -69,13 +74,14 @@ def bar_chart(probs: list[float], top: int, colour: str) -> str:
 st.markdown(
     """
     <style>
-    .digit-answer {font-size: 7rem !important; font-weight: 800; line-height: 1;}
+    .block-container {padding-top: 2.5rem !important;}
+    .digit-answer {font-size: 6.5rem !important; font-weight: 800; line-height: 1;}
     .digit-conf {font-size: 1.6rem !important; font-weight: 600; margin: 0.2rem 0 0.4rem 0;}
     .badge {display: inline-block; padding: 0.15rem 0.6rem; border-radius: 0.5rem;
             font-weight: 700; font-size: 1.1rem;}
     .badge-unsure {background: #fff3cd; color: #7a5b00; border: 2px solid #e0b400;}
     .badge-sure {background: #e3f6e8; color: #1e6b35; border: 2px solid #49a765;}
-    .pchart {display: flex; align-items: flex-end; gap: 4px; height: 190px;
+    .pchart {display: flex; align-items: flex-end; gap: 4px; height: 150px;
              margin: 0.8rem 0 0.3rem 0; padding-bottom: 1.6rem; position: relative;}
     .pbar {flex: 1; height: 100%; display: flex; flex-direction: column;
            justify-content: flex-end; align-items: center; position: relative;}
@@ -87,7 +93,6 @@ st.markdown(
     unsafe_allow_html=True,
 )
 
-st.title("What digit is this? MLP vs ConvNet")
 
 
 
@@ -98,8 +103,9 @@ def _activate(arch: str, key: str, ids: dict[str, str]) -> None:
         st.session_state[f"{key}-error"] = str(exc)
 
 
-with st.sidebar:
-    st.subheader("Models in use")
+title_col, models_col = st.columns([4, 1], vertical_alignment="center")
+title_col.markdown("## What digit is this? MLP vs ConvNet")
+with models_col.popover("Models in use", icon=":material/tune:", width="stretch"):
     for arch in ("mlp", "cnn"):
         # Menu label -> version id (the id is added where two labels would clash).
         usable = [v for v in registry.list_versions(arch, verify=False) if v.ok]
@@ -112,6 +118,7 @@ with st.sidebar:
         st.session_state[key] = next(lab for lab, vid in ids.items() if vid == active)
         st.selectbox(NAMES[arch], list(ids), key=key, on_change=_activate,
                      args=(arch, key, ids),
+                     width=420,
                      help="Shared by everyone using this app; the Retrain page adds versions.")
         if err := st.session_state.pop(f"{key}-error", None):
             st.error(err)
@@ -120,6 +127,18 @@ with st.sidebar:
 models, model_warnings = active_models()
 for w in model_warnings:
     st.warning(w)
+
+def explored_digit(index: int) -> pp.Preprocessed:
+    """A test digit sent from the Test-set explorer, as the input; a button goes back."""
+    from mnist_models import data as mdata
+
+    test = mdata.load_split("test")
+    st.info(f"Showing MNIST test digit **#{index}** (labelled **{int(test.labels[index])}**), "
+            "sent from the Test-set explorer.", icon=":material/search:")
+    st.button("Back to drawing", key="explore-back", icon=":material/draw:",
+              on_click=lambda: st.session_state.pop("explore_digit", None))
+    return pp.Preprocessed(image=mdata.to_float(test.images[index : index + 1])[0, 0].numpy())
+
 
 @st.fragment
 def drawing_area() -> None:
@@ -132,7 +151,9 @@ def drawing_area() -> None:
             label_visibility="collapsed",
         ) or "Draw"
         pre = None
-        if source == "Draw":
+        if (explored := st.session_state.get("explore_digit")) is not None:
+            pre = explored_digit(explored)
+        elif source == "Draw":
             brush = st.slider(
                 "Brush width", 4, 60, 24, step=2, key="brush",
                 help="Any width works: strokes are re-drawn MNIST-thick before reading.",
@@ -166,7 +187,8 @@ def drawing_area() -> None:
                     "will read it. Nothing to read yet.", icon=":material/draw:")
         else:
             x = pre.tensor()
-            preds = {arch: predict(model, x) for arch, (model, _) in models.items()}
+            preds = {arch: predict(model, x, temperature=v.meta.get("temperature", 1.0))
+                     for arch, (model, v) in models.items()}
             a, b = preds["mlp"], preds["cnn"]
             if a.digit != b.digit:
                 st.error(f"**The networks disagree:** the MLP reads **{a.digit}**, "
@@ -185,7 +207,7 @@ def drawing_area() -> None:
                     st.markdown(
                         f'<div class="digit-answer" style="color:{colour}" '
                         f'id="answer-{arch}">{p.digit}</div>'
-                        f'<div class="digit-conf">{p.confidence:.1%} sure</div>',
+                        f'<div class="digit-conf">{sure_text(p.confidence)}</div>',
                         unsafe_allow_html=True,
                     )
                     badge = ('<span class="badge badge-sure">confident</span>' if p.sure
@@ -193,8 +215,13 @@ def drawing_area() -> None:
                     st.markdown(badge, unsafe_allow_html=True)
                     st.markdown(bar_chart(p.probs, p.digit, colour), unsafe_allow_html=True)
                     st.caption(f"{p.ms:.1f} ms · {version.label()}")
+            wrong = {arch: next((r["wrong_when_sure"] for r in v.meta.get("calibration", {})
+                                 .get("thresholds", []) if r["threshold"] == NOT_SURE_BELOW), None)
+                     for arch, (_, v) in models.items()}
             st.caption(f"A network is marked **not sure** when its top probability is below "
-                       f"{NOT_SURE_BELOW:.0%}.")
+                       f"{NOT_SURE_BELOW:.0%}." + "".join(
+                           f" Above it, the {NAMES[k]} is wrong on {w:.2%} of MNIST test digits."
+                           for k, w in wrong.items() if w is not None))
             with st.expander("How the drawing becomes 28×28"):
                 names = [n for n in ("strokes", "ink", "crop", "20x20", "28x28") if n in pre.steps]
                 step_cols = st.columns(len(names))
@@ -203,6 +230,25 @@ def drawing_area() -> None:
                             "28x28": "centre of mass centred in 28×28"}
                 for c, n in zip(step_cols, names):
                     c.image(enlarge(pre.steps[n], 140), caption=captions[n])
+            with st.expander("What each network looks at"):
+                # Occlusion saliency and the ConvNet's first-layer feature maps (saliency.py).
+                if st.toggle("Show the maps (about 0.1 s per drawing)", key="look-maps"):
+                    look = st.columns(3)
+                    for c, arch in zip(look, ("mlp", "cnn")):
+                        d = preds[arch].digit
+                        heat = saliency.occlusion(models[arch][0], x, d).numpy()
+                        img = Image.fromarray(saliency.overlay(pre.image, heat))
+                        c.image(img.resize((196, 196), Image.Resampling.NEAREST),
+                                caption=f"{NAMES[arch]}: evidence for {d}")
+                    look[2].markdown(
+                        "Each 4×4 patch is blanked in turn. **Red**: the ink there supports the "
+                        "answer (blanking it lowers its log-probability); **blue**: it argues "
+                        "against it. Each map is scaled to its own strongest value.")
+                    maps = saliency.feature_maps(models["cnn"][0], x).numpy()
+                    st.image(enlarge(saliency.tile(maps), 760),
+                             caption="The ConvNet's 20 first-layer feature maps (after ReLU) "
+                                     "for this input: dark = strong response. Each 3×3 filter "
+                                     "picks out an edge or stroke direction.")
 
 
 drawing_area()
