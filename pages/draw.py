@@ -103,6 +103,12 @@ def _activate(arch: str, key: str, ids: dict[str, str]) -> None:
         st.session_state[f"{key}-error"] = str(exc)
 
 
+try:
+    models, model_warnings = active_models()
+except (checkpoint.CheckpointError, KeyError) as exc:
+    st.error(f"The shipped weights cannot be loaded: {exc}. Restore the `weights/` folder "
+             "(e.g. `git checkout weights/`) or retrain them: see the README.")
+    st.stop()
 title_col, models_col = st.columns([4, 1], vertical_alignment="center")
 title_col.markdown("## What digit is this? MLP vs ConvNet")
 with models_col.popover("Models in use", icon=":material/tune:", width="stretch"):
@@ -124,7 +130,6 @@ with models_col.popover("Models in use", icon=":material/tune:", width="stretch"
             st.error(err)
 
 
-models, model_warnings = active_models()
 for w in model_warnings:
     st.warning(w)
 

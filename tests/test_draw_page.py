@@ -173,3 +173,13 @@ def test_the_sidebar_switches_the_model_in_use(app_home):
     at2 = AppTest.from_file(PAGE, default_timeout=60)
     at2.run()
     assert at2.selectbox(key="use-cnn").value == copy_label
+
+
+def test_missing_shipped_weights_give_a_clear_message(monkeypatch, tmp_path):
+    from mnist_models import registry
+
+    monkeypatch.setattr(registry, "SHIPPED_DIR", tmp_path / "nothing-here")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert any("shipped weights cannot be loaded" in e.value for e in at.error)
