@@ -1,0 +1,363 @@
+"""Retrain either network on any number of MNIST images; watch it learn; keep it or not."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from mnist_models import checkpoint, jobs, registry
+from mnist_models import data as mdata
+from mnist_models.train import TrainConfig
+
+NAMES = jobs.NAMES
+SUBSET_MAX = mdata.SIZES["train"]
+EPOCHS_MAX = 1_000
+SEED_MAX = 2**31 - 1
+NETWORKS = {"MLP": ("mlp",), "ConvNet": ("cnn",), "Both, one after the other": ("mlp", "cnn")}
+BALANCED = "Balanced random sample (seeded)"
+FIRST = "The first N images (as in the blog)"
+CUSTOM = "Custom"
+PRESETS = {
+    "The blog's experiment: ConvNet, first 1,000 images, 100 epochs, augmented":
+        {"network": "ConvNet", "subset": 1_000, "selection": FIRST, "epochs": 100, "augment": True},
+    "MLP vs ConvNet on 1,000: the blog's experiment for both networks":
+        {"network": "Both, one after the other", "subset": 1_000, "selection": FIRST,
+         "epochs": 100, "augment": True},
+    "Quick look: both networks, 1,000 balanced images, 10 epochs":
+        {"network": "Both, one after the other", "subset": 1_000, "selection": BALANCED,
+         "seed": 0, "epochs": 10, "augment": False},
+    "ConvNet on all 60,000 images, 10 epochs":
+        {"network": "ConvNet", "subset": 60_000, "selection": BALANCED, "seed": 0,
+         "epochs": 10, "augment": False},
+}
+DEFAULTS = {"preset": CUSTOM, "network": "ConvNet", "subset": 1_000, "selection": BALANCED,
+            "seed": 0, "epochs": 10, "augment": False}
+COLOURS = {"MLP": "#1f77b4", "ConvNet": "#d62728"}
+
+
+def duration(seconds: float) -> str:
+    """'0.4 s', '45 s', '3 min 20 s', '1 h 05 min'."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f} s"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def apply_preset() -> None:
+    """Fill the form from the chosen preset."""
+    for key, value in PRESETS.get(st.session_state.preset, {}).items():
+        st.session_state[key] = value
+
+
+def to_custom() -> None:
+    """Editing a field by hand leaves the preset."""
+    st.session_state.preset = CUSTOM
+
+
+def problems(subset: float | None, epochs: float | None, seed: float | None) -> list[str]:
+    """Why these values cannot be trained on; empty when they can."""
+    out = []
+    if subset is None or subset != int(subset) or not 1 <= subset <= SUBSET_MAX:
+        out.append(f"Training images must be a whole number from 1 to {SUBSET_MAX:,}"
+                   + (f", not {subset:,}." if subset is not None else "."))
+    if epochs is None or epochs != int(epochs) or not 1 <= epochs <= EPOCHS_MAX:
+        out.append(f"Epochs must be a whole number from 1 to {EPOCHS_MAX:,}"
+                   + (f", not {epochs:,}." if epochs is not None else "."))
+    if seed is None or seed != int(seed) or not 0 <= seed <= SEED_MAX:
+        out.append(f"The seed must be a whole number from 0 to {SEED_MAX:,}.")
+    return out
+
+
+def configs_from(network: str, subset: int, first: bool, seed: int, epochs: int,
+                 augment: bool) -> list[TrainConfig]:
+    """One TrainConfig per network; test accuracy for the curves at most 25 times."""
+    return [TrainConfig(model=m, subset=subset, first=first, seed=seed, epochs=epochs,
+                        augment=augment, eval_every=jobs.curve_every(epochs))
+            for m in NETWORKS[network]]
+
+
+def curves(status: jobs.JobStatus) -> tuple[alt.Chart, alt.Chart] | None:
+    """Loss and accuracy per epoch for every network of the job, or None before epoch 1."""
+    rows = []
+    for run in status.runs:
+        name = NAMES[run.model]
+        for h in run.history:
+            rows.append({"network": name, "epoch": h["epoch"], "what": "loss", "value": h["loss"]})
+            rows.append({"network": name, "epoch": h["epoch"], "what": "train accuracy",
+                         "value": h["train_accuracy"]})
+            if h["test_accuracy"] is not None:
+                rows.append({"network": name, "epoch": h["epoch"], "what": "test accuracy",
+                             "value": h["test_accuracy"]})
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    epochs = max(r.epochs for r in status.runs)
+    x = alt.X("epoch:Q", scale=alt.Scale(domain=[1, max(2, epochs)]), title="epoch")
+    colour = alt.Color("network:N", scale=alt.Scale(domain=list(COLOURS),
+                                                    range=list(COLOURS.values())))
+    loss = (alt.Chart(df[df.what == "loss"], height=260, title="Training loss")
+            .mark_line(point=True)
+            .encode(x=x, y=alt.Y("value:Q", title="cross-entropy"), color=colour,
+                    tooltip=["network", "epoch", alt.Tooltip("value:Q", format=".4f")]))
+    acc = (alt.Chart(df[df.what != "loss"], height=260, title="Accuracy")
+           .mark_line(point=True)
+           .encode(x=x, y=alt.Y("value:Q", title=None, axis=alt.Axis(format="%")),
+                   color=colour,
+                   strokeDash=alt.StrokeDash("what:N", title=None,
+                                             sort=["train accuracy", "test accuracy"]),
+                   tooltip=["network", "what", "epoch", alt.Tooltip("value:Q", format=".2%")]))
+    return loss, acc
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring the active model on the test set…")
+def active_report(path: str, sha256: str) -> tuple[float, list[float]]:
+    """(test accuracy, per-class accuracy) of a checkpoint on all 10,000 test images."""
+    from mnist_models.evaluate import evaluate
+
+    model, _ = checkpoint.load(path)
+    test = mdata.load_split("test")
+    report = evaluate(model, test.images, test.labels)
+    return report.accuracy, report.per_class
+
+
+def flash(kind: str, text: str) -> None:
+    """A message shown once, after the rerun that follows an action."""
+    st.session_state.flash = (kind, text)
+
+
+def show_result(run: jobs.RunStatus) -> None:
+    """A finished network next to the active one of its kind, with keep/discard buttons."""
+    name = NAMES[run.model]
+    active, _ = registry.active_version(run.model, verify=False)
+    try:
+        mine = registry.get_version(run.version_id, verify=False) if run.version_id else None
+    except KeyError:
+        mine = None
+    st.markdown(f"#### {run.title}")
+    if mine is None:
+        st.caption("Discarded." if run.version_id else "Not saved.")
+        return
+    is_active = active.id == mine.id
+    a_acc = a_per_class = None
+    if not is_active and active.ok:
+        try:
+            a_acc, a_per_class = active_report(str(active.path), active.meta.get("sha256", ""))
+        except checkpoint.CheckpointError as exc:
+            st.warning(f"The active {name} cannot be measured: {exc}")
+    c1, c2, c3 = st.columns(3)
+    c1.metric(f"{name} test accuracy (10,000 images)", f"{run.test_accuracy:.2%}",
+              delta=None if a_acc is None else f"{(run.test_accuracy - a_acc) * 100:+.2f} points"
+              " vs active")
+    c2.metric("Training time", duration(run.train_seconds))
+    if is_active:
+        c3.metric(f"Active {name}", "this model")
+    else:
+        c3.metric(f"Active {name}: {active.title}",
+                  "—" if a_acc is None else f"{a_acc:.2%}",
+                  help=f"trained in {duration(active.meta['train_seconds'])}"
+                  if active.meta.get("train_seconds") else None)
+    per_class = {"digit": list(range(10)), "this model": [f"{v:.1%}" for v in run.per_class]}
+    if a_per_class is not None:
+        per_class["active model"] = [f"{v:.1%}" for v in a_per_class]
+        per_class["difference"] = [f"{(a - b) * 100:+.1f}" for a, b in
+                                   zip(run.per_class, a_per_class)]
+    with st.expander(f"Per-digit test accuracy of the new {name}", expanded=True):
+        st.table(pd.DataFrame(per_class).set_index("digit").T)
+    b1, b2, _ = st.columns([1, 1, 3])
+    if b1.button("Use this model", key=f"use-{mine.id}", type="primary", disabled=is_active,
+                 icon=":material/check:"):
+        try:
+            registry.set_active(run.model, mine.id)
+            flash("success", f"The {name} is now {mine.title}.")
+        except (ValueError, KeyError) as exc:
+            flash("error", f"Cannot use this model: {exc}")
+        st.rerun()
+    if b2.button("Discard", key=f"discard-{mine.id}", icon=":material/delete:"):
+        registry.delete_version(mine.id)
+        flash("info", f"Discarded {mine.title}."
+              + (f" The {name} is back to the shipped model." if is_active else ""))
+        st.rerun()
+
+
+def job_panel() -> None:
+    """The server's training job as it is now; polls while one runs."""
+    status = jobs.status()
+    if (status.id, status.state) != st.session_state.get("rendered_job"):
+        st.rerun()  # a job started, finished or appeared from another browser: redraw all
+    if status.state == "idle":
+        return
+    st.subheader("Training run")
+    if status.running:
+        run = status.current_run
+        if run is None or run.state == "waiting":
+            where = "loading MNIST"
+        elif run.state == "evaluating":
+            where = f"{NAMES[run.model]}: measuring on all 10,000 test images"
+        else:
+            where = (f"{NAMES[run.model]}: epoch {max(run.epoch, 1)} of {run.epochs}, "
+                     f"batch {run.batch} of {run.batches}")
+        eta = "" if status.eta is None else f" · about {duration(status.eta)} left"
+        st.progress(status.fraction,
+                    text=f"{where} · {duration(status.elapsed)} elapsed{eta}")
+        if run is not None and run.loss is not None and run.state == "training":
+            st.caption(f"This epoch so far: loss {run.loss:.4f}, "
+                       f"train accuracy {run.accuracy:.2%}")
+        if status.cancel_requested:
+            st.info("Cancelling…", icon=":material/hourglass_top:")
+        else:
+            st.button("Cancel training", icon=":material/stop_circle:", on_click=jobs.cancel)
+    elif status.state == "done":
+        st.success(f"Finished in {duration(status.elapsed)}.", icon=":material/check_circle:")
+    elif status.state == "cancelled":
+        st.info(f"Cancelled after {duration(status.elapsed)}. Nothing was saved; the active "
+                "models are unchanged.", icon=":material/cancel:")
+    else:
+        st.error(f"Training failed: {status.error}. Nothing was saved; the active models are "
+                 "unchanged.", icon=":material/error:")
+    charts = curves(status)
+    if charts is not None:
+        left, right = st.columns(2)
+        left.altair_chart(charts[0], width="stretch")
+        right.altair_chart(charts[1], width="stretch")
+        st.caption(f"Test accuracy while training is measured on "
+                   f"{jobs.MONITOR_TEST_IMAGES:,} of the 10,000 test images; the final figure "
+                   "uses all of them.")
+    if status.state == "done":
+        for run in status.runs:
+            show_result(run)
+    if not status.running and st.button("Dismiss", icon=":material/close:"):
+        jobs.clear()
+        st.rerun()
+
+
+def versions_section() -> None:
+    """Every version, broken ones marked; make any usable one active, or delete a trained one."""
+    st.subheader("All versions")
+    versions = registry.list_versions()
+    active = {registry.active_id(a): a for a in registry.ARCHS}
+    rows = []
+    for v in versions:
+        cfg = v.meta.get("train_config") or {}
+        rows.append({
+            "version": v.id,
+            "network": NAMES.get(v.architecture or "", "?"),
+            "title": v.title,
+            "images": cfg.get("subset"),
+            "epochs": cfg.get("epochs"),
+            "test accuracy": v.test_accuracy,
+            "training time (s)": v.meta.get("train_seconds"),
+            "status": ("broken: " + v.error) if not v.ok
+            else ("active" if v.id in active else ""),
+        })
+    st.dataframe(
+        pd.DataFrame(rows), hide_index=True, width="stretch",
+        column_config={"test accuracy": st.column_config.NumberColumn(format="percent")},
+    )
+    by_id = {v.id: v for v in versions}
+    choice = st.selectbox(
+        "Version", list(by_id), key="version_choice",
+        format_func=lambda vid: f"{NAMES.get(by_id[vid].architecture or '', '?')}: "
+                                f"{by_id[vid].label()}",
+    )
+    if choice is None:
+        return
+    v = by_id[choice]
+    if not v.ok:
+        st.warning(f"{v.id} is broken and cannot be made active: {v.error}")
+    c1, c2, _ = st.columns([1, 1, 3])
+    if c1.button("Make active", disabled=not v.ok or v.id in active, icon=":material/check:"):
+        try:
+            registry.set_active(v.architecture, v.id)
+            flash("success", f"The {NAMES[v.architecture]} is now {v.title}.")
+        except (ValueError, KeyError) as exc:
+            flash("error", f"Cannot make {v.id} active: {exc}")
+        st.rerun()
+    if c2.button("Delete", disabled=v.shipped, icon=":material/delete:",
+                 help="Shipped models cannot be deleted." if v.shipped else None):
+        try:
+            registry.delete_version(v.id)
+            flash("info", f"Deleted {v.id}.")
+        except (ValueError, KeyError) as exc:
+            flash("error", f"Cannot delete {v.id}: {exc}")
+        st.rerun()
+
+
+# --- the page --------------------------------------------------------------
+
+for key, value in DEFAULTS.items():
+    st.session_state.setdefault(key, value)
+
+st.title("Retrain the networks")
+st.caption("Train the MLP, the ConvNet or both on as few or as many MNIST images as you like, "
+           "watch them learn, then keep the result or throw it away. One training run at a time "
+           "per server; everyone looking at this page sees the same run.")
+with st.container():  # one fixed slot, so a message does not shift the widgets below
+    if "flash" in st.session_state:
+        kind, text = st.session_state.pop("flash")
+        getattr(st, kind)(text)
+
+status = jobs.status()
+st.session_state.rendered_job = (status.id, status.state)
+
+actives = [registry.active_version(a, verify=False) for a in registry.ARCHS]
+st.markdown("**Active now:** " + " · ".join(f"{NAMES[v.architecture]}: {v.label()}"
+                                             for v, _ in actives))
+with st.container():
+    for _, warning in actives:
+        if warning:
+            st.warning(warning)
+
+with st.container(border=True):
+    st.subheader("New training run")
+    st.selectbox("Preset", [CUSTOM, *PRESETS], key="preset", on_change=apply_preset)
+    c1, c2 = st.columns(2)
+    with c1:
+        network = st.radio("Network", list(NETWORKS), key="network", on_change=to_custom,
+                           horizontal=True)
+        subset = st.number_input(f"Training images (1 to {SUBSET_MAX:,})", key="subset",
+                                 step=100, on_change=to_custom)
+        epochs = st.number_input(f"Epochs (1 to {EPOCHS_MAX:,})", key="epochs", step=1,
+                                 on_change=to_custom)
+    with c2:
+        selection = st.radio("Which images", [BALANCED, FIRST], key="selection",
+                             on_change=to_custom)
+        seed = st.number_input("Seed of the random sample", key="seed", step=1,
+                               on_change=to_custom, disabled=selection == FIRST)
+        augment = st.toggle("Augmentation: random rotations, scalings, shifts and shears",
+                            key="augment", on_change=to_custom)
+    wrong = problems(subset, epochs, seed)
+    configs = None
+    if wrong:
+        for text in wrong:
+            st.error(text, icon=":material/block:")
+    else:
+        configs = configs_from(network, int(subset), selection == FIRST, int(seed), int(epochs),
+                               augment)
+        est = jobs.estimate_total(configs)
+        st.info(f"Estimated duration on this machine: about {duration(est)}"
+                + (", the MLP first, then the ConvNet." if len(configs) == 2 else "."),
+                icon=":material/timer:")
+        if est > 30 * 60:
+            st.warning("That is a long run: nobody can train anything else on this server "
+                       "until it ends or is cancelled.")
+    if status.running:
+        st.caption("A run is in progress (below): one at a time per server.")
+    if st.button("Start training", type="primary", disabled=status.running,
+                 icon=":material/play_arrow:"):
+        if configs is None:
+            flash("error", "Nothing was started: " + " ".join(wrong))
+        else:
+            try:
+                jobs.start(configs)
+            except (jobs.JobBusy, ValueError) as exc:
+                flash("error", f"Nothing was started: {exc}")
+        st.rerun()
+
+st.fragment(job_panel, run_every=1.0 if status.running else 3.0)()
+
+versions_section()

@@ -1,0 +1,172 @@
+"""The retraining page under AppTest: validation, presets, start, cancel, keep, discard."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_models import checkpoint, jobs, registry
+from mnist_models.train import TrainConfig
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "retrain.py")
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch) -> Path:
+    """A private app home and a fresh process-wide job manager for each test."""
+    monkeypatch.setenv(registry.HOME_ENV, str(tmp_path))
+    manager = jobs.JobManager()
+    monkeypatch.setattr(jobs, "MANAGER", manager)
+    yield tmp_path
+    manager.cancel()
+    manager.wait(timeout=60)
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    return at
+
+
+def button(at: AppTest, label: str):
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button {label!r}; have {[b.label for b in at.button]}"
+    return found[0]
+
+
+def texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def fill(at: AppTest, network: str = "MLP", subset: int = 300, epochs: int = 1) -> AppTest:
+    at.radio(key="network").set_value(network)
+    at.number_input(key="subset").set_value(subset)
+    at.number_input(key="epochs").set_value(epochs)
+    return at.run()
+
+
+def test_page_shows_estimate_active_models_and_all_versions(home):
+    at = page()
+    assert any("Estimated duration on this machine: about" in t for t in texts(at.info))
+    assert "Active now:" in at.markdown[0].value
+    df = at.dataframe[0].value
+    assert {"shipped/mlp", "shipped/cnn"} <= set(df["version"])
+    assert set(df[df.version.str.startswith("shipped/")]["status"]) == {"active"}
+    assert button(at, "Start training").disabled is False
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("subset", 0, "Training images must be a whole number from 1 to 60,000, not 0."),
+    ("subset", 60_001, "Training images must be a whole number from 1 to 60,000, not 60,001."),
+    ("epochs", 0, "Epochs must be a whole number from 1 to 1,000, not 0."),
+    ("epochs", 5_000, "Epochs must be a whole number from 1 to 1,000, not 5,000."),
+    ("seed", -1, "The seed must be a whole number from 0 to 2,147,483,647."),
+])
+def test_out_of_range_values_are_refused_and_nothing_starts(home, field, value, message):
+    at = page()
+    at.number_input(key=field).set_value(value).run()
+    assert message in texts(at.error)
+    assert not any("Estimated duration" in t for t in texts(at.info))
+    button(at, "Start training").click().run()
+    assert not at.exception
+    assert any(t.startswith("Nothing was started: ") and message in t for t in texts(at.error))
+    assert jobs.status().state == "idle"
+    assert not registry.versions_dir().exists()
+
+
+def test_presets_fill_the_form(home):
+    at = page()
+    blog = next(o for o in at.selectbox(key="preset").options if o.startswith("The blog's"))
+    at.selectbox(key="preset").set_value(blog).run()
+    assert at.radio(key="network").value == "ConvNet"
+    assert at.number_input(key="subset").value == 1_000
+    assert at.radio(key="selection").value.startswith("The first N")
+    assert at.number_input(key="epochs").value == 100
+    assert at.toggle[0].value is True
+    vs = next(o for o in at.selectbox(key="preset").options if o.startswith("MLP vs ConvNet"))
+    at.selectbox(key="preset").set_value(vs).run()
+    assert at.radio(key="network").value == "Both, one after the other"
+    assert any("the MLP first, then the ConvNet" in t for t in texts(at.info))
+    at.number_input(key="epochs").set_value(3).run()  # a hand edit leaves the preset
+    assert at.selectbox(key="preset").value == "Custom"
+
+
+def test_a_valid_start_trains_and_the_result_can_be_kept(home):
+    at = fill(page(), "MLP", 300, 1)
+    button(at, "Start training").click().run()
+    assert not at.exception
+    assert jobs.status().state in ("running", "done")
+    status = jobs.wait(timeout=120)
+    assert status.state == "done", status.error
+    at.run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    acc = metrics["MLP test accuracy (10,000 images)"]
+    assert acc == f"{status.runs[0].test_accuracy:.2%}"
+    assert any(label.startswith("Active MLP") for label in metrics)
+    assert "Training time" in metrics
+    assert len(at.table) == 1  # per-digit accuracy, this model next to the active one
+    vid = status.runs[0].version_id
+    assert vid in set(at.dataframe[0].value["version"])
+    button(at, "Use this model").click().run()
+    assert not at.exception
+    assert registry.active_id("mlp") == vid
+    assert any("is now" in t for t in texts(at.success))
+    # Make the shipped model active again from the list of versions.
+    at.selectbox(key="version_choice").set_value("shipped/mlp").run()
+    button(at, "Make active").click().run()
+    assert registry.active_id("mlp") == "shipped/mlp"
+
+
+def test_a_result_can_be_discarded(home):
+    at = fill(page(), "MLP", 200, 1)
+    button(at, "Start training").click().run()
+    vid = jobs.wait(timeout=120).runs[0].version_id
+    at.run()
+    button(at, "Discard").click().run()
+    assert not at.exception
+    with pytest.raises(KeyError):
+        registry.get_version(vid)
+    assert registry.active_id("mlp") == "shipped/mlp"
+    button(at, "Dismiss").click().run()
+    assert jobs.status().state == "idle"
+
+
+def test_a_running_job_is_shown_and_can_be_cancelled(home):
+    jobs.start(TrainConfig(model="cnn", subset=20_000, epochs=5))  # as if from another browser
+    deadline = time.monotonic() + 60
+    while (jobs.status().current_run.batches_done < 1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    at = page()
+    assert button(at, "Start training").disabled
+    assert len(at.get("progress")) == 1
+    assert "ConvNet: epoch 1 of 5" in at.get("progress")[0].proto.text
+    button(at, "Cancel training").click().run()
+    assert not at.exception
+    status = jobs.wait(timeout=30)
+    assert status.state == "cancelled"
+    at.run()
+    assert any("Cancelled after" in t for t in texts(at.info))
+    assert not registry.versions_dir().exists() or not any(registry.versions_dir().iterdir())
+
+
+def test_broken_versions_are_marked_and_cannot_be_activated(home):
+    folder = registry.versions_dir()
+    folder.mkdir(parents=True)
+    src = registry.get_version("shipped/cnn")
+    (folder / "broken-cnn.pt").write_bytes(b"not a checkpoint")
+    checkpoint.meta_path(folder / "broken-cnn.pt").write_bytes(
+        checkpoint.meta_path(src.path).read_bytes())
+    at = page()
+    df = at.dataframe[0].value
+    row = df[df.version == "trained/broken-cnn"]
+    assert row["status"].iloc[0].startswith("broken: ")
+    at.selectbox(key="version_choice").set_value("trained/broken-cnn").run()
+    assert any("is broken and cannot be made active" in t for t in texts(at.warning))
+    assert button(at, "Make active").disabled  # AppTest, like a browser, cannot click it
+    assert registry.active_id("cnn") == "shipped/cnn"
+    button(at, "Delete").click().run()
+    assert not (folder / "broken-cnn.pt").exists()
