@@ -1,0 +1,119 @@
+"""The retraining page in a real browser: refuse bad input, train, watch, keep, cancel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from browser_utils import launch_chromium, require_browser, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+SUBSET = "Training images (1 to 60,000)"
+EPOCHS = "Epochs (1 to 1,000)"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` with a private app home, and a headless Chromium."""
+    require_browser()
+    home = tmp_path_factory.mktemp("app-home")
+    with streamlit_server("app.py", env={"MNIST_APP_HOME": str(home)}) as url, \
+            launch_chromium() as browser:
+        yield url, browser, home
+
+
+def open_retrain(browser, url: str):
+    """A new browser tab on the Retrain page, reached through the app's navigation."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(url)
+    page.get_by_role("link", name="Retrain").click()  # the sidebar
+    live(page).get_by_text("Estimated duration on this machine").wait_for(timeout=60_000)
+    return page
+
+
+def live(page):
+    """Elements of the current run only (a rerun briefly leaves stale copies around)."""
+    return page.locator('[data-stale="false"]')
+
+
+def set_number(page, label: str, value: int) -> None:
+    """Type a number into a number input and commit it, as a person would."""
+    box = live(page).get_by_label(label)
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def metric(page, label: str) -> str:
+    """The value shown by the st.metric whose label starts with this text."""
+    box = live(page).locator('[data-testid="stMetric"]', has_text=label)
+    return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_train_both_networks_watch_progress_and_keep_one(server):
+    url, browser, home = server
+    page = open_retrain(browser, url)
+
+    # Out of range: refused with a message, nothing starts.
+    set_number(page, SUBSET, 0)
+    live(page).get_by_text("Training images must be a whole number from 1 to 60,000, not 0.") \
+        .wait_for(timeout=30_000)
+    live(page).get_by_role("button", name="Start training").click()
+    live(page).get_by_text("Nothing was started: Training images must be").wait_for(timeout=30_000)
+    assert not (home / "versions").exists()
+
+    # A short head-to-head run.
+    live(page).get_by_role("radio", name="Both, one after the other").check(force=True)
+    set_number(page, SUBSET, 500)
+    set_number(page, EPOCHS, 2)
+    live(page).get_by_text("the MLP first, then the ConvNet").wait_for(timeout=30_000)
+    live(page).get_by_role("button", name="Start training").click()
+
+    # Progress while it runs: the bar with elapsed time, and a way to cancel.
+    live(page).locator('[data-testid="stProgress"]').wait_for(timeout=30_000)
+    assert "elapsed" in live(page).locator('[data-testid="stProgress"]').inner_text()
+    assert live(page).get_by_role("button", name="Start training").is_disabled()
+
+    # The result: each network's accuracy on the 10,000 test images, as saved.
+    live(page).get_by_text("Finished in").wait_for(timeout=180_000)
+    live(page).get_by_text("ConvNet test accuracy (10,000 images)").wait_for(timeout=30_000)
+    saved = {}
+    for meta_file in sorted((home / "versions").glob("*.json")):
+        meta = json.loads(meta_file.read_text())
+        saved[meta["architecture"]] = (meta_file.stem, meta["test_accuracy"])
+    assert set(saved) == {"mlp", "cnn"}
+    for arch, name in (("mlp", "MLP"), ("cnn", "ConvNet")):
+        assert metric(page, f"{name} test accuracy (10,000 images)") == f"{saved[arch][1]:.2%}"
+    assert live(page).locator('[data-testid="stVegaLiteChart"]').count() >= 2  # loss, accuracy
+
+    # Another browser sees the same job.
+    other = open_retrain(browser, url)
+    live(other).get_by_text("Finished in").wait_for(timeout=30_000)
+    assert metric(other, "MLP test accuracy") == f"{saved['mlp'][1]:.2%}"
+    other.close()
+
+    # Keep the new MLP: it becomes the active one, on disk for every process.
+    live(page).get_by_role("button", name="Use this model").first.click()
+    live(page).get_by_text("The MLP is now").wait_for(timeout=30_000)
+    active = json.loads((home / "active.json").read_text())
+    assert active == {"mlp": f"trained/{saved['mlp'][0]}"}
+    live(page).get_by_role("button", name="Dismiss").click()
+    live(page).get_by_text("Finished in").wait_for(state="detached", timeout=30_000)
+    page.close()
+
+
+def test_cancel_a_running_job(server):
+    url, browser, home = server
+    before = sorted(p.name for p in Path(home, "versions").glob("*"))
+    page = open_retrain(browser, url)
+    live(page).get_by_role("radio", name="ConvNet").check(force=True)
+    set_number(page, SUBSET, 20_000)
+    set_number(page, EPOCHS, 5)
+    live(page).get_by_role("button", name="Start training").click()
+    live(page).get_by_text("ConvNet: epoch ").wait_for(timeout=60_000)
+    live(page).get_by_role("button", name="Cancel training").click()
+    live(page).get_by_text("Cancelled after").wait_for(timeout=30_000)
+    assert sorted(p.name for p in Path(home, "versions").glob("*")) == before
+    assert live(page).get_by_role("button", name="Start training").is_enabled()
+    page.close()
