@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_models {train,evaluate} ..."""
+"""Command line: python -m mnist_models {train,evaluate,curves,calibrate} ..."""
 
 from __future__ import annotations
 
@@ -167,6 +167,48 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         print(f"  {digit}: {acc:.2%}")
 
 
+def cmd_curves(a: argparse.Namespace) -> None:
+    from . import curves
+
+    keys = curves.plan(a.models, a.sizes, range(a.seeds),
+                       {"both": (False, True), "on": (True,), "off": (False,)}[a.augment])
+    command = "python -m mnist_models " + " ".join(sys.argv[1:])
+    try:
+        data = curves.run_grid(a.out, keys, a.budget, a.max_epochs, command, a.threads,
+                               log=lambda m: print(m, flush=True))
+    except (curves.CurvesError, mdata.DataError) as exc:
+        _fail(str(exc))
+    print(curves.summary_table(curves.summarise(data)))
+
+
+def cmd_calibrate(a: argparse.Namespace) -> None:
+    from . import calibration
+
+    results = {}
+    for path in a.paths:
+        try:
+            r = calibration.calibrate(path, write=not a.dry_run)
+        except (checkpoint.CheckpointError, mdata.DataError) as exc:
+            _fail(str(exc))
+        results[str(path)] = r
+        if a.json:
+            continue
+        print(f"{path}: fitted T = {r['fitted_temperature']:.3f}, stored T = "
+              f"{r['temperature']:.3f}" + (" (dry run, nothing written)" if a.dry_run else ""))
+        print("  set        T      accuracy  ECE(15)  NLL     Brier")
+        for where in ("held_out", "test"):
+            for when in ("before", "after"):
+                f = r[where][when]
+                print(f"  {where + ' ' + when:<17}{f['temperature']:<7.3f}{f['accuracy']:<10.2%}"
+                      f"{f['ece']:<9.3%}{f['nll']:<8.4f}{f['brier']:.4f}")
+        print("  threshold  not sure  wrong when sure  errors caught (test, stored T)")
+        for row in r["thresholds"]:
+            print(f"  {row['threshold']:<11.2f}{row['not_sure']:<10.2%}"
+                  f"{row['wrong_when_sure']:<17.3%}{row['wrong_caught']:.1%}")
+    if a.json:
+        print(json.dumps(results))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = _Parser(prog="python -m mnist_models", description=__doc__)
     p.add_argument("--data-dir", type=Path, default=None,
@@ -198,6 +240,24 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("path", type=Path)
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("curves", help="learning curves: accuracy against training-set size")
+    c.add_argument("--out", type=Path, default=Path("data/curves.json"))
+    c.add_argument("--models", nargs="+", choices=["mlp", "cnn"], default=["mlp", "cnn"])
+    c.add_argument("--sizes", nargs="+", type=_subset, default=[100, 300, 1000, 3000, 10000, 60000])
+    c.add_argument("--seeds", type=_positive, default=3, help="seeds 0..k-1 per cell")
+    c.add_argument("--augment", choices=["both", "on", "off"], default="both")
+    c.add_argument("--budget", type=_positive, default=60_000,
+                   help="training samples per run (epochs = budget / size)")
+    c.add_argument("--max-epochs", type=_positive, default=100)
+    c.add_argument("--threads", type=_positive, default=None)
+    c.set_defaults(func=cmd_curves)
+
+    k = sub.add_parser("calibrate", help="calibration figures; fit and store a temperature")
+    k.add_argument("paths", type=Path, nargs="+", help="checkpoints (.pt)")
+    k.add_argument("--dry-run", action="store_true", help="print only, write nothing")
+    k.add_argument("--json", action="store_true", help="print one JSON object")
+    k.set_defaults(func=cmd_calibrate)
 
     a = p.parse_args(argv)
     a.func(a)
