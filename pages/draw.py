@@ -159,10 +159,15 @@ def drawing_area() -> None:
         if (explored := st.session_state.get("explore_digit")) is not None:
             pre = explored_digit(explored)
         elif source == "Draw":
-            brush = st.slider(
+            brush_col, clear_col = st.columns([3, 1], vertical_alignment="bottom")
+            brush = brush_col.slider(
                 "Brush width", 4, 60, 24, step=2, key="brush",
                 help="Any width works: strokes are re-drawn MNIST-thick before reading.",
             )
+            # A new key mounts a fresh, empty canvas. Touch screens never show the
+            # canvas toolbar (it appears on hover), so this button is the way to clear.
+            if clear_col.button("Clear", icon=":material/delete:", width="stretch"):
+                st.session_state["canvas_gen"] = st.session_state.get("canvas_gen", 0) + 1
             result = st_canvas(
                 stroke_width=brush,
                 stroke_color="#000000",
@@ -170,9 +175,9 @@ def drawing_area() -> None:
                 height=CANVAS,
                 width=CANVAS,
                 drawing_mode="freedraw",
-                key="canvas",
+                key=f"canvas-{st.session_state.get('canvas_gen', 0)}",
             )
-            st.caption("Draw one digit, anywhere and any size. Undo, redo and clear are in the "
+            st.caption("Draw one digit, anywhere and any size. Undo and redo are in the "
                        "canvas toolbar.")
             pre = pp.from_strokes(pp.strokes_from_fabric(result.json_data))
         else:
@@ -247,7 +252,7 @@ def drawing_area() -> None:
                                 caption=f"{NAMES[arch]}: evidence for {d}")
                     look[2].markdown(
                         "Each 4×4 patch is blanked in turn. **Red**: the ink there supports the "
-                        "answer (blanking it lowers its log-probability); **blue**: it argues "
+                        "answer (blanking it lowers its log-odds); **blue**: it argues "
                         "against it. Each map is scaled to its own strongest value.")
                     maps = saliency.feature_maps(models["cnn"][0], x).numpy()
                     st.image(enlarge(saliency.tile(maps), 760),

@@ -74,7 +74,36 @@ def test_clearing_the_canvas_removes_the_prediction(page):
     box = page.locator("canvas").first.bounding_box()
     draw(page, box, synth.place_strokes(stroke_digit(7), 200, 60, 60))
     assert read_answers(page) == (7, 7)
-    clear(page)  # asserts that no answer is left on the page
+    clear(page)  # the toolbar's reset; asserts that no answer is left on the page
+    box = page.locator("canvas").first.bounding_box()
+    draw(page, box, synth.place_strokes(stroke_digit(0), 150, 100, 100))
+    assert read_answers(page) == (0, 0)
+    page.get_by_role("button", name="Clear").click()  # the page's own button
+    page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
+    assert page.evaluate(ANSWERS) is None
+
+
+def test_a_finger_on_a_touch_screen_draws_too(tmp_path):
+    """A phone-sized touch screen: touch events draw, the page reads the digit."""
+    require_browser()
+    with streamlit_server(env={"MNIST_APP_HOME": str(tmp_path)}) as url, \
+            launch_chromium() as browser:
+        ctx = browser.new_context(viewport={"width": 412, "height": 915}, has_touch=True,
+                                  is_mobile=True)
+        pg = ctx.new_page()
+        pg.goto(url)
+        canvas = pg.locator("canvas").first
+        canvas.wait_for(timeout=60_000)
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        cdp = ctx.new_cdp_session(pg)
+        for stroke in synth.place_strokes(stroke_digit(1), 250, 40, 40):
+            events = [("touchStart", stroke[0])] + [("touchMove", p) for p in stroke[1:]]
+            for kind, (x, y) in events:
+                cdp.send("Input.dispatchTouchEvent", {
+                    "type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        assert read_answers(pg) == (1, 1)
 
 
 def test_undo_goes_back_to_the_previous_drawing(page):
