@@ -22,16 +22,24 @@ def stroke_digit(label: int, skip: int = 0):
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def app(tmp_path_factory):
+    """(browser, url): one server and one Chromium for the whole module."""
     require_browser()
     home = tmp_path_factory.mktemp("app-home")
     with streamlit_server(env={"MNIST_APP_HOME": str(home)}) as url, \
             launch_chromium() as browser:
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.goto(url)
-        pg.locator("canvas").first.wait_for(timeout=60_000)
-        pg.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
-        yield pg
+        yield browser, url
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    browser, url = app
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg.goto(url)
+    pg.locator("canvas").first.wait_for(timeout=60_000)
+    pg.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
+    yield pg
+    pg.close()
 
 
 def read_answers(page, timeout: float = 30.0):
@@ -83,27 +91,26 @@ def test_clearing_the_canvas_removes_the_prediction(page):
     assert page.evaluate(ANSWERS) is None
 
 
-def test_a_finger_on_a_touch_screen_draws_too(tmp_path):
+def test_a_finger_on_a_touch_screen_draws_too(app):
     """A phone-sized touch screen: touch events draw, the page reads the digit."""
-    require_browser()
-    with streamlit_server(env={"MNIST_APP_HOME": str(tmp_path)}) as url, \
-            launch_chromium() as browser:
-        ctx = browser.new_context(viewport={"width": 412, "height": 915}, has_touch=True,
-                                  is_mobile=True)
-        pg = ctx.new_page()
-        pg.goto(url)
-        canvas = pg.locator("canvas").first
-        canvas.wait_for(timeout=60_000)
-        canvas.scroll_into_view_if_needed()
-        box = canvas.bounding_box()
-        cdp = ctx.new_cdp_session(pg)
-        for stroke in synth.place_strokes(stroke_digit(1), 250, 40, 40):
-            events = [("touchStart", stroke[0])] + [("touchMove", p) for p in stroke[1:]]
-            for kind, (x, y) in events:
-                cdp.send("Input.dispatchTouchEvent", {
-                    "type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]})
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-        assert read_answers(pg) == (1, 1)
+    browser, url = app
+    ctx = browser.new_context(viewport={"width": 412, "height": 915}, has_touch=True,
+                              is_mobile=True)
+    pg = ctx.new_page()
+    pg.goto(url)
+    canvas = pg.locator("canvas").first
+    canvas.wait_for(timeout=60_000)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    cdp = ctx.new_cdp_session(pg)
+    for stroke in synth.place_strokes(stroke_digit(1), 250, 40, 40):
+        events = [("touchStart", stroke[0])] + [("touchMove", p) for p in stroke[1:]]
+        for kind, (x, y) in events:
+            cdp.send("Input.dispatchTouchEvent", {
+                "type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert read_answers(pg) == (1, 1)
+    ctx.close()
 
 
 def test_undo_goes_back_to_the_previous_drawing(page):
