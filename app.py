@@ -7,6 +7,8 @@ st.set_page_config(page_title="MNIST: MLP vs ConvNet", page_icon=":material/draw
 pages = [
     st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True),
     st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
+    st.Page("pages/explorer.py", title="Test-set explorer", icon=":material/grid_view:"),
+    st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
 ]
 # Pages along the top: the full width goes to the canvas and the answers.
 st.navigation(pages, position="top").run()

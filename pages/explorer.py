@@ -1,0 +1,161 @@
+"""Test-set explorer: confusion matrices, misclassified digits, where the networks disagree."""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+from PIL import Image
+
+from mnist_models import checkpoint, registry
+from mnist_models import data as mdata
+from mnist_models.evaluate import confusion_matrix
+from mnist_models.evaluate import logits as model_logits
+
+NAMES = {"mlp": "MLP", "cnn": "ConvNet"}
+PER_PAGE = 30
+COLS = 6
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the network…")
+def load_model(path: str, sha256: str):
+    """Each checkpoint once per server process, shared read-only."""
+    return checkpoint.load(path)
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the 10,000 test digits…")
+def test_probs(path: str, sha256: str, temperature: float) -> np.ndarray:
+    """(10000, 10) test-set probabilities of one checkpoint (cached by its sha256)."""
+    model, _ = load_model(path, sha256)
+    logits = model_logits(model, mdata.load_split("test").images)
+    return torch.softmax(logits / temperature, dim=1).numpy()
+
+
+@st.cache_data(show_spinner=False)
+def test_set() -> tuple[np.ndarray, np.ndarray]:
+    """Test images (10000, 28, 28) uint8 and labels."""
+    t = mdata.load_split("test")
+    return t.images.numpy(), t.labels.numpy()
+
+
+def digit_image(img: np.ndarray, side: int = 84) -> Image.Image:
+    """A 28x28 uint8 digit, dark ink on white, enlarged with hard pixel edges."""
+    return Image.fromarray(255 - img).resize((side, side), Image.Resampling.NEAREST)
+
+
+def confusion_chart(cm: np.ndarray, title: str, colour: str) -> alt.Chart:
+    """Counts as a heat map; the diagonal (right answers) is kept grey so errors stand out."""
+    rows = [{"true": str(t), "predicted": str(p), "count": int(cm[t, p]),
+             "error": int(cm[t, p]) if t != p else 0} for t in range(10) for p in range(10)]
+    df = pd.DataFrame(rows)
+    base = alt.Chart(df, title=title, width=330, height=330).encode(
+        x=alt.X("predicted:N", axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("true:N"),
+    )
+    heat = base.mark_rect().encode(
+        color=alt.condition("datum.true == datum.predicted", alt.value("#eef0f3"),
+                            alt.Color("error:Q", scale=alt.Scale(scheme="reds", type="symlog"),
+                                      legend=None)),
+        tooltip=["true:N", "predicted:N", "count:Q"],
+    )
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.condition("datum.count > 0", alt.Text("count:Q"), alt.value("")),
+        color=alt.condition("datum.error > 20", alt.value("white"), alt.value("#333")),
+    )
+    return (heat + text).properties(title=alt.TitleParams(title, color=colour))
+
+
+def open_in_draw(index: int) -> None:
+    """Send a test digit to the drawing page's comparison view."""
+    st.session_state["explore_digit"] = int(index)
+    st.switch_page("pages/draw.py")
+
+
+def gallery(indices: np.ndarray, key: str) -> None:
+    """Test digits in a grid, each with both answers and a button to open it."""
+    if len(indices) == 0:
+        st.info("No test digits match these filters.")
+        return
+    pages = (len(indices) + PER_PAGE - 1) // PER_PAGE
+    page = 1
+    if pages > 1:
+        page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}-page")
+    shown = indices[(page - 1) * PER_PAGE : page * PER_PAGE]
+    for start in range(0, len(shown), COLS):
+        cols = st.columns(COLS)
+        for col, i in zip(cols, shown[start : start + COLS]):
+            with col:
+                st.image(digit_image(images[i]))
+                lines = [f"**#{i}** · true **{labels[i]}**"]
+                for arch in ("mlp", "cnn"):
+                    d, c = int(preds[arch][i]), float(conf[arch][i])
+                    mark = "✓" if d == labels[i] else "✗"
+                    lines.append(f"{NAMES[arch]} {mark} **{d}** ({c:.0%})")
+                st.markdown("  \n".join(lines))
+                if st.button("Compare", key=f"{key}-{i}", help="Open on the drawing page"):
+                    open_in_draw(i)
+
+
+st.title("Test-set explorer")
+st.caption("The 10,000 MNIST test digits through the two networks in use (choose them in the "
+           "drawing page's sidebar). Click **Compare** under a digit to open it on the "
+           "drawing page, as if you had drawn it.")
+
+versions = {}
+for arch in ("mlp", "cnn"):
+    version, warning = registry.active_version(arch, verify=False)
+    if warning:
+        st.warning(warning)
+    versions[arch] = version
+
+images, labels = test_set()
+probs, preds, conf = {}, {}, {}
+for arch, v in versions.items():
+    try:
+        probs[arch] = test_probs(str(v.path), v.meta.get("sha256", ""),
+                                 float(v.meta.get("temperature", 1.0)))
+    except checkpoint.CheckpointError as exc:
+        st.error(f"{v.id} cannot be loaded: {exc}")
+        st.stop()
+    preds[arch] = probs[arch].argmax(1)
+    conf[arch] = probs[arch].max(1)
+
+st.subheader("Confusion matrices")
+cols = st.columns(2)
+for col, arch, colour in ((cols[0], "mlp", "#1f77b4"), (cols[1], "cnn", "#d62728")):
+    cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(preds[arch])).numpy()
+    wrong = int(cm.sum() - np.trace(cm))
+    with col:
+        st.altair_chart(confusion_chart(cm, f"{NAMES[arch]}: {wrong} wrong of 10,000", colour))
+        st.caption(f"{versions[arch].label()}. Rows: true digit; columns: the network's answer.")
+
+st.subheader("Misclassified digits")
+f1, f2, f3 = st.columns(3)
+any_digit = ["any"] + [str(d) for d in range(10)]
+who = f1.selectbox("Wrong by", ["either network", "the MLP", "the ConvNet", "both networks"],
+                   key="wrong-by")
+true_d = f2.selectbox("True digit", any_digit, key="true-digit")
+pred_d = f3.selectbox("Answer (of the network that is wrong)", any_digit, key="pred-digit")
+wrong_m, wrong_c = preds["mlp"] != labels, preds["cnn"] != labels
+mask = {"either network": wrong_m | wrong_c, "the MLP": wrong_m, "the ConvNet": wrong_c,
+        "both networks": wrong_m & wrong_c}[who]
+if true_d != "any":
+    mask &= labels == int(true_d)
+if pred_d != "any":
+    p = int(pred_d)
+    hit = {"the MLP": (preds["mlp"] == p) & wrong_m, "the ConvNet": (preds["cnn"] == p) & wrong_c}
+    mask &= hit.get(who, ((preds["mlp"] == p) & wrong_m) | ((preds["cnn"] == p) & wrong_c))
+found = np.flatnonzero(mask)
+st.caption(f"{len(found):,} test digits.")
+gallery(found, "wrong")
+
+st.subheader("Where the networks disagree")
+disagree = np.flatnonzero(preds["mlp"] != preds["cnn"])
+right_m = int((preds["mlp"][disagree] == labels[disagree]).sum())
+right_c = int((preds["cnn"][disagree] == labels[disagree]).sum())
+st.caption(f"{len(disagree):,} test digits get different answers: the MLP is right on "
+           f"{right_m}, the ConvNet on {right_c}, neither on "
+           f"{len(disagree) - right_m - right_c}.")
+gallery(disagree, "disagree")

@@ -1,0 +1,106 @@
+"""Test-set explorer, Experiments page and the drawing page's insight parts, under AppTest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+EXPLORER = "../pages/explorer.py"  # AppTest resolves paths against this file
+EXPERIMENTS = "../pages/experiments.py"
+DRAW = "../pages/draw.py"
+APP = "../app.py"
+TIMEOUT = 300  # the first run reads all 10,000 test digits through both networks
+
+
+@pytest.fixture(autouse=True)
+def app_home(tmp_path, monkeypatch):
+    """Trained versions and the active choice go to a temporary folder."""
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    return tmp_path
+
+
+def text_of(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption]
+                     + [i.value for i in at.info])
+
+
+def test_explorer_shows_matrices_and_filters_misclassified_digits():
+    at = AppTest.from_file(EXPLORER, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert [s.value for s in at.subheader] == [
+        "Confusion matrices", "Misclassified digits", "Where the networks disagree"]
+    assert len(at.get("vega_lite_chart")) == 2
+    at.selectbox(key="wrong-by").set_value("the ConvNet")
+    at.selectbox(key="true-digit").set_value("4")
+    at.run()
+    assert not at.exception
+    cards = [m.value for m in at.markdown if m.value.startswith("**#")]
+    assert cards, "the ConvNet gets some 4s wrong"
+    gallery_one = [c for c in cards if "ConvNet ✗" in c]
+    assert all("true **4**" in c for c in gallery_one)
+    assert any("test digits." in c.value for c in at.caption)
+
+
+def test_compare_sends_the_digit_to_the_drawing_page():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/explorer.py")
+    at.run()
+    assert not at.exception
+    button = next(b for b in at.button if b.key and b.key.startswith("disagree-"))
+    index = int(button.key.split("-")[1])
+    button.click()
+    at.run()
+    assert not at.exception
+    assert at.session_state["explore_digit"] == index
+    assert f"test digit **#{index}**" in text_of(at)
+    assert 'id="answer-cnn"' in text_of(at)
+
+
+def test_drawing_page_reads_a_test_digit_and_shows_the_maps():
+    at = AppTest.from_file(DRAW, default_timeout=TIMEOUT)
+    at.session_state["explore_digit"] = 0  # a 7
+    at.run()
+    assert not at.exception
+    html = text_of(at)
+    assert "labelled **7**" in html
+    assert 'id="answer-cnn">7<' in html and 'id="answer-mlp">7<' in html
+    images_before = len(at.get("image"))
+    at.toggle(key="look-maps").set_value(True)
+    at.run()
+    assert not at.exception
+    assert len(at.get("image")) >= images_before + 3  # two saliency maps and the feature maps
+    at.button(key="explore-back").click()
+    at.run()
+    assert not at.exception
+    assert "explore_digit" not in at.session_state
+    assert "Nothing to read yet" in text_of(at)
+
+
+def test_experiments_page_with_a_trained_version(app_home, root):
+    versions = app_home / "versions"
+    versions.mkdir()
+    shutil.copy(root / "weights" / "cnn.pt", versions / "mine.pt")
+    meta = json.loads((root / "weights" / "cnn.json").read_text())
+    meta.update(title="My little ConvNet", test_accuracy=0.9321,
+                train_config={**meta["train_config"], "subset": 2_000})
+    (versions / "mine.json").write_text(json.dumps(meta))
+    at = AppTest.from_file(EXPERIMENTS, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Experiments"]
+    charts = at.get("vega_lite_chart")
+    assert len(charts) >= 2  # the reliability diagrams, plus the curves when the data exists
+    if (root / "data" / "curves.json").is_file():
+        assert len(charts) == 3
+        assert b"My little ConvNet" in charts[0].proto.SerializeToString()
+        assert any("blog's two claims" in c.value for c in at.caption)
+    tables = at.dataframe
+    assert len(tables) == 2
+    figures = tables[0].value
+    assert set(figures["network"]) == {"MLP", "ConvNet"}
+    assert {"ECE (15 bins)", "NLL", "Brier"} <= set(figures.columns)
