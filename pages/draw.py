@@ -142,7 +142,8 @@ def explored_digit(index: int) -> pp.Preprocessed:
             "sent from the Test-set explorer.", icon=":material/search:")
     st.button("Back to drawing", key="explore-back", icon=":material/draw:",
               on_click=lambda: st.session_state.pop("explore_digit", None))
-    return pp.Preprocessed(image=mdata.to_float(test.images[index : index + 1])[0, 0].numpy())
+    image = mdata.to_float(test.images[index : index + 1])[0, 0].numpy()
+    return pp.Preprocessed(image=image, steps={"28x28": image})  # already MNIST's 28x28
 
 
 @st.fragment
