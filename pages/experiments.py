@@ -54,7 +54,9 @@ def curves_chart(data: dict, points: pd.DataFrame) -> alt.LayerChart:
     colour = alt.Color("network:N", scale=alt.Scale(domain=list(COLOURS),
                                                     range=list(COLOURS.values())))
     dash = alt.StrokeDash("augmentation:N", scale=alt.Scale(domain=["with", "without"],
-                                                            range=[[1, 0], [5, 4]]))
+                                                            range=[[1, 0], [5, 4]]),
+                          legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#555",
+                                            symbolStrokeWidth=2, symbolSize=300))
     base = alt.Chart(df).encode(x=x, color=colour)
     band = base.mark_area(opacity=0.15).encode(
         y=alt.Y("low:Q", scale=y_scale), y2="high:Q", detail="augmentation:N")
@@ -72,7 +74,7 @@ def curves_chart(data: dict, points: pd.DataFrame) -> alt.LayerChart:
                                                stroke="black", strokeWidth=1.5).encode(
         x=x, y=alt.Y("accuracy:Q", scale=y_scale), color=colour,
         tooltip=["text", alt.Tooltip("accuracy:Q", format=".0%")])
-    claim_text = alt.Chart(claims).mark_text(align="right", dx=-12, dy=10, fontSize=12).encode(
+    claim_text = alt.Chart(claims).mark_text(align="right", dx=-4, dy=22, fontSize=12).encode(
         x=x, y=alt.Y("accuracy:Q", scale=y_scale), text="text")
     layers = [band, line, claim_marks, claim_text]
     if len(points):
