@@ -112,8 +112,13 @@ def estimate_seconds(config: TrainConfig) -> float:
 
 
 def estimate_total(configs: list[TrainConfig]) -> float:
-    """Rough wall time of a job: its runs one after the other (plus start-up, if cold)."""
-    return sum(estimate_seconds(c) for c in configs) + (0.0 if _warm else FIRST_RUN_SECONDS)
+    """Rough wall time of a job: its runs one after the other, start-up if cold, and
+    measuring the active models where their accuracy is not known yet."""
+    total = sum(estimate_seconds(c) for c in configs) + (0.0 if _warm else FIRST_RUN_SECONDS)
+    for c in configs:
+        if _known_baseline(c.model) is None:
+            total += TEST_IMAGES / eval_rate(c.model)
+    return total
 
 
 # --- status --------------------------------------------------------------
@@ -139,6 +144,9 @@ class RunStatus:
     test_accuracy: float | None = None  # on all 10,000 test images, when done
     per_class: list[float] | None = None  # accuracy for digits 0..9, when done
     version_id: str | None = None  # "trained/<stem>", once saved
+    # The model of this architecture that was active when training ended, measured
+    # the same way: {"id", "title", "test_accuracy", "per_class", "train_seconds"}.
+    baseline: dict[str, Any] | None = None
 
     @property
     def batches_done(self) -> int:
@@ -206,6 +214,8 @@ class _Job:
         self.last_batch_elapsed = 0.0  # Progress.elapsed at the last batch of this run
         self.evals_done = 0
         self.thread: threading.Thread | None = None
+        # Whether each run will have to measure the active model (not known yet).
+        self.measure_baseline = [_known_baseline(c.model) is None for c in configs]
 
 
 def _remaining(job: _Job, now: float) -> float:
@@ -215,6 +225,8 @@ def _remaining(job: _Job, now: float) -> float:
     cfg = job.configs[i]
     run = st.runs[i]
     final_eval = TEST_IMAGES / eval_rate(cfg.model)
+    if job.measure_baseline[i]:
+        final_eval *= 2  # the active model is measured too
     if run.state == "evaluating":
         left = max(0.0, final_eval - (now - (job.eval_started or now)))
     else:
@@ -365,12 +377,14 @@ class JobManager:
                                                       job.cancel.is_set)
                 eval_s = time.perf_counter() - t0
                 _calibrate(cfg, result.history, result.train_seconds, eval_s)
+                baseline = _baseline(cfg.model, test_split, job.cancel.is_set)
                 with self._lock:
                     run = job.status.runs[i]
                     run.state = "done"
                     run.train_seconds = result.train_seconds
                     run.test_accuracy, run.per_class = acc, per_class
                     run.history = [asdict(h) for h in result.history]
+                    run.baseline = baseline
                 finished.append((result, acc, per_class, confusion))
             if job.cancel.is_set():
                 raise Cancelled()
@@ -405,6 +419,41 @@ def _evaluate(model: nn.Module, arch: str, split: mdata.Split,
     cm = confusion_matrix(split.labels, pred)
     per_class = (cm.diag().float() / cm.sum(1).clamp(min=1)).tolist()
     return float((pred == split.labels).float().mean()), per_class, cm.tolist()
+
+
+_baselines: dict[str, tuple[float, list[float]]] = {}  # sha256 -> measured on the test set
+
+
+def _known_baseline(arch: str) -> dict[str, Any] | None:
+    """The active model's accuracy and per-class accuracy if known without measuring."""
+    try:
+        v, _ = registry.active_version(arch, verify=False)
+    except (KeyError, OSError):
+        return None
+    meta = v.meta
+    base = {"id": v.id, "title": v.title, "train_seconds": meta.get("train_seconds"),
+            "test_accuracy": meta.get("test_accuracy"),
+            "per_class": meta.get("per_class_accuracy")}
+    if base["per_class"] is None and meta.get("sha256") in _baselines:
+        base["test_accuracy"], base["per_class"] = _baselines[meta["sha256"]]
+    return base if base["per_class"] is not None and base["test_accuracy"] is not None else None
+
+
+def _baseline(arch: str, test: mdata.Split, should_stop) -> dict[str, Any] | None:
+    """The active model of arch on the whole test set, for comparison; None if unusable."""
+    known = _known_baseline(arch)
+    if known is not None:
+        return known
+    try:
+        v, _ = registry.active_version(arch, verify=False)
+        model, meta = checkpoint.load(v.path)
+    except (KeyError, OSError, checkpoint.CheckpointError) as exc:
+        log.warning("cannot measure the active %s: %s", arch, exc)
+        return None
+    acc, per_class, _ = _evaluate(model, arch, test, should_stop)
+    _baselines[meta["sha256"]] = (acc, per_class)
+    return {"id": v.id, "title": v.title, "train_seconds": meta.get("train_seconds"),
+            "test_accuracy": acc, "per_class": per_class}
 
 
 def _mark_warm() -> None:

@@ -83,6 +83,12 @@ def test_head_to_head_saves_loadable_versions_with_their_accuracy(both_done, tes
         assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]
         assert all(h["test_accuracy"] is not None for h in meta["history"])
         assert sum(map(sum, meta["confusion_matrix"])) == mdata.SIZES["test"]
+    # Each result comes with the active model of its kind, measured on the same test set.
+    for run in status.runs:
+        shipped = registry.get_version(f"shipped/{run.model}")
+        assert run.baseline["id"] == shipped.id and run.baseline["title"] == shipped.title
+        assert run.baseline["test_accuracy"] == pytest.approx(shipped.test_accuracy, abs=1e-4)
+        assert len(run.baseline["per_class"]) == 10
     # Saving a version never changes which model is active.
     assert not (home / "active.json").exists()
     assert registry.active_id("mlp") == "shipped/mlp"
