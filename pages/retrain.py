@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from mnist_models import checkpoint, jobs, registry
 from mnist_models import data as mdata
+from mnist_models import jobs, registry
 from mnist_models.train import TrainConfig
 
 NAMES = jobs.NAMES
@@ -81,48 +80,45 @@ def configs_from(network: str, subset: int, first: bool, seed: int, epochs: int,
             for m in NETWORKS[network]]
 
 
-def curves(status: jobs.JobStatus) -> tuple[alt.Chart, alt.Chart] | None:
-    """Loss and accuracy per epoch for every network of the job, or None before epoch 1."""
-    rows = []
+def curves(status: jobs.JobStatus) -> tuple[dict, dict] | None:
+    """Vega-Lite specs of loss and accuracy per epoch for the job's networks (None before
+    epoch 1). Plain dicts, not Altair: they are rebuilt every second while a job runs, and
+    Altair's validation would take the CPU (and the GIL) from the training thread."""
+    loss, acc = [], []
     for run in status.runs:
         name = NAMES[run.model]
         for h in run.history:
-            rows.append({"network": name, "epoch": h["epoch"], "what": "loss", "value": h["loss"]})
-            rows.append({"network": name, "epoch": h["epoch"], "what": "train accuracy",
-                         "value": h["train_accuracy"]})
+            loss.append({"network": name, "epoch": h["epoch"], "value": h["loss"]})
+            acc.append({"network": name, "epoch": h["epoch"], "what": "train",
+                        "value": h["train_accuracy"]})
             if h["test_accuracy"] is not None:
-                rows.append({"network": name, "epoch": h["epoch"], "what": "test accuracy",
-                             "value": h["test_accuracy"]})
-    if not rows:
+                acc.append({"network": name, "epoch": h["epoch"], "what": "test",
+                            "value": h["test_accuracy"]})
+    if not loss:
         return None
-    df = pd.DataFrame(rows)
     epochs = max(r.epochs for r in status.runs)
-    x = alt.X("epoch:Q", scale=alt.Scale(domain=[1, max(2, epochs)]), title="epoch")
-    colour = alt.Color("network:N", scale=alt.Scale(domain=list(COLOURS),
-                                                    range=list(COLOURS.values())))
-    loss = (alt.Chart(df[df.what == "loss"], height=260, title="Training loss")
-            .mark_line(point=True)
-            .encode(x=x, y=alt.Y("value:Q", title="cross-entropy"), color=colour,
-                    tooltip=["network", "epoch", alt.Tooltip("value:Q", format=".4f")]))
-    acc = (alt.Chart(df[df.what != "loss"], height=260, title="Accuracy")
-           .mark_line(point=True)
-           .encode(x=x, y=alt.Y("value:Q", title=None, axis=alt.Axis(format="%")),
-                   color=colour,
-                   strokeDash=alt.StrokeDash("what:N", title=None,
-                                             sort=["train accuracy", "test accuracy"]),
-                   tooltip=["network", "what", "epoch", alt.Tooltip("value:Q", format=".2%")]))
-    return loss, acc
+    x = {"field": "epoch", "type": "quantitative", "title": "epoch",
+         "scale": {"domain": [1, max(2, epochs)]}}
+    colour = {"field": "network", "type": "nominal", "title": None,
+              "scale": {"domain": list(COLOURS), "range": list(COLOURS.values())}}
 
+    def spec(title: str, rows: list[dict], y: dict, extra: dict) -> dict:
+        return {"title": title, "height": 260, "data": {"values": rows},
+                "mark": {"type": "line", "point": True},
+                "encoding": {"x": x, "y": y, "color": colour, **extra}}
 
-@st.cache_data(max_entries=16, show_spinner="Measuring the active model on the test set…")
-def active_report(path: str, sha256: str) -> tuple[float, list[float]]:
-    """(test accuracy, per-class accuracy) of a checkpoint on all 10,000 test images."""
-    from mnist_models.evaluate import evaluate
-
-    model, _ = checkpoint.load(path)
-    test = mdata.load_split("test")
-    report = evaluate(model, test.images, test.labels)
-    return report.accuracy, report.per_class
+    return (
+        spec("Training loss", loss, {"field": "value", "type": "quantitative",
+                                     "title": "cross-entropy"},
+             {"tooltip": [{"field": "network"}, {"field": "epoch"},
+                          {"field": "value", "format": ".4f", "title": "loss"}]}),
+        spec("Accuracy", acc, {"field": "value", "type": "quantitative", "title": None,
+                               "axis": {"format": "%"}},
+             {"strokeDash": {"field": "what", "type": "nominal", "title": None,
+                             "sort": ["train", "test"]},
+              "tooltip": [{"field": "network"}, {"field": "what"}, {"field": "epoch"},
+                          {"field": "value", "format": ".2%", "title": "accuracy"}]}),
+    )
 
 
 def flash(kind: str, text: str) -> None:
@@ -131,9 +127,8 @@ def flash(kind: str, text: str) -> None:
 
 
 def show_result(run: jobs.RunStatus) -> None:
-    """A finished network next to the active one of its kind, with keep/discard buttons."""
+    """A finished network next to the model that was active, with keep/discard buttons."""
     name = NAMES[run.model]
-    active, _ = registry.active_version(run.model, verify=False)
     try:
         mine = registry.get_version(run.version_id, verify=False) if run.version_id else None
     except KeyError:
@@ -142,32 +137,29 @@ def show_result(run: jobs.RunStatus) -> None:
     if mine is None:
         st.caption("Discarded." if run.version_id else "Not saved.")
         return
-    is_active = active.id == mine.id
-    a_acc = a_per_class = None
-    if not is_active and active.ok:
-        try:
-            a_acc, a_per_class = active_report(str(active.path), active.meta.get("sha256", ""))
-        except checkpoint.CheckpointError as exc:
-            st.warning(f"The active {name} cannot be measured: {exc}")
+    is_active = registry.active_id(run.model) == mine.id
+    base = run.baseline
     c1, c2, c3 = st.columns(3)
     c1.metric(f"{name} test accuracy (10,000 images)", f"{run.test_accuracy:.2%}",
-              delta=None if a_acc is None else f"{(run.test_accuracy - a_acc) * 100:+.2f} points"
-              " vs active")
+              delta=None if base is None else
+              f"{(run.test_accuracy - base['test_accuracy']) * 100:+.2f} points vs active")
     c2.metric("Training time", duration(run.train_seconds))
-    if is_active:
-        c3.metric(f"Active {name}", "this model")
+    if base is None:
+        c3.metric(f"Active {name}", "—", help="The active model could not be measured.")
     else:
-        c3.metric(f"Active {name}: {active.title}",
-                  "—" if a_acc is None else f"{a_acc:.2%}",
-                  help=f"trained in {duration(active.meta['train_seconds'])}"
-                  if active.meta.get("train_seconds") else None)
-    per_class = {"digit": list(range(10)), "this model": [f"{v:.1%}" for v in run.per_class]}
-    if a_per_class is not None:
-        per_class["active model"] = [f"{v:.1%}" for v in a_per_class]
-        per_class["difference"] = [f"{(a - b) * 100:+.1f}" for a, b in
-                                   zip(run.per_class, a_per_class)]
+        c3.metric(f"Active {name} when it finished", f"{base['test_accuracy']:.2%}",
+                  help=f"{base['title']} ({base['id']})"
+                  + (f", trained in {duration(base['train_seconds'])}"
+                     if base.get("train_seconds") else ""))
+    per_class = {"this model": [f"{v:.1%}" for v in run.per_class]}
+    if base is not None:
+        per_class[f"active: {base['title']}"] = [f"{v:.1%}" for v in base["per_class"]]
+        per_class["difference (points)"] = [f"{(a - b) * 100:+.1f}" for a, b in
+                                            zip(run.per_class, base["per_class"])]
     with st.expander(f"Per-digit test accuracy of the new {name}", expanded=True):
-        st.table(pd.DataFrame(per_class).set_index("digit").T)
+        st.table(pd.DataFrame(per_class, index=[str(d) for d in range(10)]).T)
+    if is_active:
+        st.caption(f"This {name} is the active one now.")
     b1, b2, _ = st.columns([1, 1, 3])
     if b1.button("Use this model", key=f"use-{mine.id}", type="primary", disabled=is_active,
                  icon=":material/check:"):
@@ -222,8 +214,8 @@ def job_panel() -> None:
     charts = curves(status)
     if charts is not None:
         left, right = st.columns(2)
-        left.altair_chart(charts[0], width="stretch")
-        right.altair_chart(charts[1], width="stretch")
+        left.vega_lite_chart(charts[0], width="stretch")
+        right.vega_lite_chart(charts[1], width="stretch")
         st.caption(f"Test accuracy while training is measured on "
                    f"{jobs.MONITOR_TEST_IMAGES:,} of the 10,000 test images; the final figure "
                    "uses all of them.")
