@@ -110,7 +110,10 @@ def test_calibrate_writes_temperature_and_keeps_weights_valid(tmp_path, root, ca
     src = root / "weights" / "cnn.pt"
     dst = tmp_path / "cnn.pt"
     shutil.copy(src, dst)
-    shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    meta = json.loads(src.with_suffix(".json").read_text())
+    for key in ("temperature", "calibration"):  # start from an uncalibrated checkpoint
+        meta.pop(key, None)
+    dst.with_suffix(".json").write_text(json.dumps(meta))
     before = dst.read_bytes()
     main(["calibrate", str(dst), "--dry-run"])
     assert "temperature" not in json.loads(dst.with_suffix(".json").read_text())
@@ -120,6 +123,8 @@ def test_calibrate_writes_temperature_and_keeps_weights_valid(tmp_path, root, ca
     model, meta = checkpoint.load(dst)  # sha256 still matches the untouched weights
     assert dst.read_bytes() == before
     assert meta["temperature"] == result["temperature"] > 0
-    assert meta["calibration"]["test"]["after"]["ece"] < 0.005  # ConvNet target
+    assert meta["calibration"]["fitted_temperature"] == result["fitted_temperature"]
+    figures = meta["calibration"]["test"]["before" if meta["temperature"] == 1.0 else "after"]
+    assert figures["ece"] < 0.005  # the ConvNet's target, with the stored temperature
     assert meta["title"]  # the rest of the metadata is kept
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write left no temporary file
