@@ -99,9 +99,9 @@ def gallery(indices: np.ndarray, key: str) -> None:
 
 
 st.title("Test-set explorer")
-st.caption("The 10,000 MNIST test digits through the two networks in use (choose them in the "
-           "drawing page's sidebar). Click **Compare** under a digit to open it on the "
-           "drawing page, as if you had drawn it.")
+st.caption("The 10,000 MNIST test digits through the two networks in use (choose them under "
+           "**Models in use** on the drawing page). Click **Compare** under a digit to open "
+           "it on the drawing page, as if you had drawn it.")
 
 versions = {}
 for arch in ("mlp", "cnn"):
