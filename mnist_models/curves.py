@@ -192,8 +192,13 @@ def summary_table(cells: list[Cell]) -> str:
         row = [f"{n:,}", str(next(c.epochs for c in cells if c.subset == n))]
         for m, a in cols:
             c = by.get((m, a, n))
-            row.append("" if c is None else f"{c.mean:.2%} ± {c.std:.2%}" + (
-                f" (n={c.n})" if c.n != len(SEEDS) else ""))
+            if c is None:
+                row.append("")
+            elif c.n == 1:
+                row.append(f"{c.mean:.2%} (1 seed)")
+            else:
+                row.append(f"{c.mean:.2%} ± {c.std:.2%}" + (
+                    f" ({c.n} seeds)" if c.n != len(SEEDS) else ""))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
