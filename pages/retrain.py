@@ -293,6 +293,7 @@ with st.container():  # one fixed slot, so a message does not shift the widgets 
         kind, text = st.session_state.pop("flash")
         getattr(st, kind)(text)
 
+jobs.prepare()  # the first run in this server starts training at once
 status = jobs.status()
 st.session_state.rendered_job = (status.id, status.state)
 

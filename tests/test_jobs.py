@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -262,3 +263,12 @@ def test_the_process_wide_job_and_torch_threads(home):
     assert status.state == "done" and jobs.status().id == status.id
     assert jobs.clear() and jobs.status().state == "idle"
     assert torch.get_num_threads() == before
+
+
+def test_prepare_reads_mnist_and_warms_torch_once():
+    jobs.prepare()
+    wait_for(lambda: jobs._warm, timeout=120)
+    cfg = TrainConfig(model="mlp", subset=1_000, epochs=1)
+    assert jobs.estimate_total([cfg]) < jobs.estimate_seconds(cfg) + jobs.FIRST_RUN_SECONDS
+    jobs.prepare()  # already warm: nothing more to do
+    assert not any(t.name == "train-prepare" for t in threading.enumerate())
