@@ -38,11 +38,26 @@ def live(page):
     return page.locator('[data-stale="false"]')
 
 
+def settle(page, quiet_ms: int = 600, timeout_ms: int = 30_000) -> None:
+    """Wait until no script run has been in progress for quiet_ms."""
+    running = page.locator('[data-testid="stStatusWidget"]')
+    quiet, waited = 0, 0
+    while quiet < quiet_ms:
+        if waited > timeout_ms:
+            raise AssertionError("the app kept running")
+        quiet = 0 if running.count() else quiet + 100
+        page.wait_for_timeout(100)
+        waited += 100
+
+
 def set_number(page, label: str, value: int) -> None:
     """Type a number into a number input and commit it, as a person would."""
+    settle(page)
     box = live(page).get_by_label(label)
     box.fill(str(value))
     box.press("Enter")
+    settle(page)
+    assert box.input_value() == str(value)
 
 
 def metric(page, label: str) -> str:
@@ -83,6 +98,9 @@ def test_train_both_networks_watch_progress_and_keep_one(server):
         meta = json.loads(meta_file.read_text())
         saved[meta["architecture"]] = (meta_file.stem, meta["test_accuracy"])
     assert set(saved) == {"mlp", "cnn"}
+    for meta_file in (home / "versions").glob("*.json"):
+        cfg = json.loads(meta_file.read_text())["train_config"]
+        assert (cfg["subset"], cfg["epochs"]) == (500, 2)  # what was typed is what trained
     for arch, name in (("mlp", "MLP"), ("cnn", "ConvNet")):
         assert metric(page, f"{name} test accuracy (10,000 images)") == f"{saved[arch][1]:.2%}"
     assert live(page).locator('[data-testid="stVegaLiteChart"]').count() >= 2  # loss, accuracy
@@ -110,6 +128,7 @@ def test_cancel_a_running_job(server):
     live(page).get_by_role("radio", name="ConvNet").check(force=True)
     set_number(page, SUBSET, 20_000)
     set_number(page, EPOCHS, 5)
+    settle(page)
     live(page).get_by_role("button", name="Start training").click()
     live(page).get_by_text("ConvNet: epoch ").wait_for(timeout=60_000)
     live(page).get_by_role("button", name="Cancel training").click()
