@@ -148,9 +148,9 @@ def show_result(run: jobs.RunStatus) -> None:
         c3.metric(f"Active {name}", "—", help="The active model could not be measured.")
     else:
         c3.metric(f"Active {name} when it finished", f"{base['test_accuracy']:.2%}",
-                  help=f"{base['title']} ({base['id']})"
-                  + (f", trained in {duration(base['train_seconds'])}"
-                     if base.get("train_seconds") else ""))
+                  help=f"version {base['id']}")
+        c3.caption(base["title"] + (f" · trained in {duration(base['train_seconds'])}"
+                                    if base.get("train_seconds") else ""))
     per_class = {"this model": [f"{v:.1%}" for v in run.per_class]}
     if base is not None:
         per_class[f"active: {base['title']}"] = [f"{v:.1%}" for v in base["per_class"]]
@@ -305,6 +305,9 @@ with st.container():
         if warning:
             st.warning(warning)
 
+# The run first: on a projector its progress is what people watch.
+st.fragment(job_panel, run_every=1.0 if status.running else 3.0)()
+
 with st.container(border=True):
     st.subheader("New training run")
     st.selectbox("Preset", [CUSTOM, *PRESETS], key="preset", on_change=apply_preset)
@@ -339,7 +342,7 @@ with st.container(border=True):
             st.warning("That is a long run: nobody can train anything else on this server "
                        "until it ends or is cancelled.")
     if status.running:
-        st.caption("A run is in progress (below): one at a time per server.")
+        st.caption("A run is in progress (above): one at a time per server.")
     if st.button("Start training", type="primary", disabled=status.running,
                  icon=":material/play_arrow:"):
         if configs is None:
@@ -351,6 +354,5 @@ with st.container(border=True):
                 flash("error", f"Nothing was started: {exc}")
         st.rerun()
 
-st.fragment(job_panel, run_every=1.0 if status.running else 3.0)()
 
 versions_section()
