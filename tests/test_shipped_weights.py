@@ -12,7 +12,9 @@ from mnist_models.evaluate import logits
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED = sorted(WEIGHTS.glob("*.pt"))
-# The bar each architecture must clear on the full 10,000-image test set.
+# The bar each architecture must clear on the full 10,000-image test set when
+# trained on all 60,000 images. Checkpoints of experiments on fewer images (the
+# blog's first 1,000, say) must still score exactly what their metadata says.
 MIN_ACCURACY = {"cnn": 0.995, "mlp": 0.99}
 
 
@@ -23,6 +25,10 @@ def test_both_networks_are_shipped() -> None:
     archs = {checkpoint.read_metadata(p)["architecture"] for p in SHIPPED}
     assert {"cnn", "mlp"} <= archs, f"shipped: {sorted(archs)}"
     assert (WEIGHTS / "cnn.pt").is_file() and (WEIGHTS / "mlp.pt").is_file()
+    for name in ("cnn", "mlp"):  # the app's two main networks saw all the data
+        meta = checkpoint.read_metadata(WEIGHTS / f"{name}.pt")
+        assert meta["architecture"] == name
+        assert meta["train_config"]["subset"] == 60_000, f"{name}.pt"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
@@ -33,7 +39,10 @@ def test_shipped_checkpoint_scores_as_recorded(path: Path, test_split) -> None:
     correct = int((pred == test_split.labels).sum())
     accuracy = correct / len(test_split)
     assert len(test_split) == 10_000
-    assert accuracy >= MIN_ACCURACY[arch], f"{path.name}: {accuracy:.4f} ({arch})"
+    if meta["train_config"]["subset"] == 60_000:
+        assert accuracy >= MIN_ACCURACY[arch], f"{path.name}: {accuracy:.4f} ({arch})"
+    else:
+        assert accuracy > 0.9, f"{path.name}: {accuracy:.4f} ({arch})"
     assert accuracy == pytest.approx(meta["test_accuracy"], abs=1e-4), path.name
     assert meta["parameters"] == sum(p.numel() for p in model.parameters())
     assert meta["train_config"]["model"] == arch
