@@ -5,10 +5,10 @@ import streamlit as st
 st.set_page_config(page_title="MNIST: MLP vs ConvNet", page_icon=":material/draw:", layout="wide")
 
 pages = [
-    st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True),
-    st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
-    st.Page("pages/explorer.py", title="Test-set explorer", icon=":material/grid_view:"),
-    st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
+    st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True),
+    st.Page("app_pages/retrain.py", title="Retrain", icon=":material/model_training:"),
+    st.Page("app_pages/explorer.py", title="Test-set explorer", icon=":material/grid_view:"),
+    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
 ]
 # Pages along the top: the full width goes to the canvas and the answers.
 st.navigation(pages, position="top").run()

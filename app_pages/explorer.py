@@ -70,7 +70,7 @@ def confusion_chart(cm: np.ndarray, title: str, colour: str) -> alt.Chart:
 def open_in_draw(index: int) -> None:
     """Send a test digit to the drawing page's comparison view."""
     st.session_state["explore_digit"] = int(index)
-    st.switch_page("pages/draw.py")
+    st.switch_page("app_pages/draw.py")
 
 
 def gallery(indices: np.ndarray, key: str) -> None:

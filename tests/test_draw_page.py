@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_models import data, synth
 
-PAGE = "../pages/draw.py"  # AppTest resolves paths against this file
+PAGE = "../app_pages/draw.py"  # AppTest resolves paths against this file
 
 
 @pytest.fixture(autouse=True)

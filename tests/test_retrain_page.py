@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from mnist_models import checkpoint, jobs, registry
 from mnist_models.train import TrainConfig
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "retrain.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "retrain.py")
 
 
 @pytest.fixture()
