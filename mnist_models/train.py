@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +48,7 @@ class TrainConfig:
     threads: int | None = None  # None: all cores
     device: str = "auto"
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """A copy with every None filled by the model's default, after validation."""
         if self.model not in DEFAULTS:
             raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(DEFAULTS)}")
