@@ -107,8 +107,9 @@ def load(path: str | os.PathLike, map_location: str = "cpu") -> tuple[nn.Module,
         raise CheckpointError(f"{path}: sha256 does not match its metadata (corrupt or replaced)")
     try:
         state = torch.load(io.BytesIO(blob), map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a loadable state_dict ({exc})") from exc
+    except Exception as exc:  # torch's messages run to many lines; the first says what
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: not a loadable state_dict ({first})") from exc
     try:
         model = build(meta["architecture"], **meta.get("arch_kwargs", {}))
         model.load_state_dict(state, strict=True)

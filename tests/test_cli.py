@@ -83,8 +83,6 @@ def test_missing_checkpoint(tmp_path: Path) -> None:
     assert_one_line_error(proc, "nothing.pt", "missing")
 
 
-@pytest.mark.xfail(strict=True, reason="checkpoint.load() quotes torch's multi-line "
-                   "weights_only error in full; the CLI prints all of it")
 def test_unreadable_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "junk.pt"
     junk = b"not a checkpoint"
