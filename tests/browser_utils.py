@@ -108,3 +108,12 @@ def draw(page, canvas_box: dict, strokes, steps: int = 1) -> None:
         for x, y in s[1:]:
             page.mouse.move(x0 + float(x), y0 + float(y), steps=steps)
         page.mouse.up()
+
+
+@contextlib.contextmanager
+def app_and_browser(home: Path) -> Iterator[tuple[str, object]]:
+    """(url, browser): the whole app with its state in `home`, and a Chromium to visit it."""
+    require_browser()
+    with streamlit_server(env={"MNIST_APP_HOME": str(home)}) as url, \
+            launch_chromium() as browser:
+        yield url, browser

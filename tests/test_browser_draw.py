@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from browser_utils import draw, launch_chromium, require_browser, streamlit_server
+from browser_utils import app_and_browser, draw
 
 from mnist_models import data, synth
 
@@ -24,10 +24,7 @@ def stroke_digit(label: int, skip: int = 0):
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """(browser, url): one server and one Chromium for the whole module."""
-    require_browser()
-    home = tmp_path_factory.mktemp("app-home")
-    with streamlit_server(env={"MNIST_APP_HOME": str(home)}) as url, \
-            launch_chromium() as browser:
+    with app_and_browser(tmp_path_factory.mktemp("app-home")) as (url, browser):
         yield browser, url
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from browser_utils import launch_chromium, require_browser, streamlit_server
+from browser_utils import app_and_browser
 
 pytestmark = pytest.mark.browser
 SLOW = 240_000  # ms: the first visit reads the 10,000 test digits through both networks
@@ -14,10 +14,7 @@ SLOW = 240_000  # ms: the first visit reads the 10,000 test digits through both 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    require_browser()
-    home = tmp_path_factory.mktemp("app-home")
-    with streamlit_server(env={"MNIST_APP_HOME": str(home)}) as url, \
-            launch_chromium() as browser:
+    with app_and_browser(tmp_path_factory.mktemp("app-home")) as (url, browser):
         yield url, browser
 
 
