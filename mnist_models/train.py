@@ -162,8 +162,11 @@ def train(
     batches = (n + bs - 1) // bs
     sched = None
     if cfg.schedule == "onecycle":
+        total = cfg.epochs * batches
+        # OneCycleLR divides by zero when pct_start * total_steps == 1 (4 steps).
+        pct = 0.3 if total == 4 else 0.25
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=cfg.epochs * batches, pct_start=0.25
+            opt, max_lr=cfg.lr, total_steps=total, pct_start=pct
         )
 
     history: list[EpochStats] = []

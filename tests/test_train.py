@@ -116,6 +116,15 @@ def test_batch_larger_than_subset(train_split, small_test) -> None:
     assert seen[0].batches == 1
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5])
+def test_any_number_of_steps(steps: int, train_split, small_test) -> None:
+    """OneCycleLR once divided by zero for exactly 4 steps (512 images, batch 128)."""
+    seen: list[Progress] = []
+    train(tiny("mlp", subset=128 * steps, epochs=1, batch_size=128), on_progress=seen.append,
+          train_split=train_split, test_split=small_test)
+    assert seen[-1].batches == steps
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
