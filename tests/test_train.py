@@ -216,3 +216,14 @@ def test_affine_accepts_channels_last(batch: torch.Tensor) -> None:
     a = random_affine(batch, torch.Generator().manual_seed(1))
     b = random_affine(cl, torch.Generator().manual_seed(1))
     torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(("h", "w"), [(28, 28), (20, 28)])
+def test_affine_grid_matches_torch(h: int, w: int) -> None:
+    """Our one-product grid is F.affine_grid(align_corners=False), faster."""
+    from mnist_models.augment import _grid
+
+    theta = torch.randn(9, 6, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.affine_grid(theta.view(9, 2, 3), [9, 1, h, w],
+                                               align_corners=False)
+    torch.testing.assert_close(_grid(theta, h, w), expected, atol=1e-6, rtol=0)
