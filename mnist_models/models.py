@@ -16,14 +16,21 @@ class _Normalise(nn.Module):
 
 
 class Dropout(nn.Dropout):
-    """nn.Dropout, with the mask drawn by rand() < p: bernoulli_ is several times
-    slower on the CPU and dominated the ConvNet's dense layers."""
+    """nn.Dropout with a cheaper mask: 16 random bits per element, four from each
+    64-bit draw. On the CPU, rand_like() (and bernoulli_, slower still) took
+    ~4% of a training step; this takes about a third of that."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        keep = torch.rand_like(x) >= self.p
-        return x * keep / (1.0 - self.p)
+        n = x.numel()
+        draws = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
+        bits = draws.random_(-(2**63), None).view(torch.int16)[:n].view(x.shape)
+        cut = round(self.p * 65536)  # drop where bits < cut - 32768: probability cut / 65536
+        if cut >= 65536:
+            return torch.zeros_like(x)
+        keep = bits >= cut - 32768
+        return x * keep * (65536 / (65536 - cut))  # survivors scaled: expected value kept
 
 
 class MLP(nn.Module):

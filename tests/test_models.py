@@ -134,8 +134,31 @@ def test_dropout_keeps_expected_value(p: float) -> None:
     dropped = float((y == 0).float().mean())
     assert abs(dropped - p) < 0.01
     # Survivors are scaled by 1 / (1 - p), so the mean stays at one.
-    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / (1 - p)))
+    torch.testing.assert_close(y[y != 0], torch.full_like(y[y != 0], 1 / (1 - p)), rtol=1e-4,
+                               atol=0)
     assert abs(float(y.mean()) - 1.0) < 0.01
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (4, 32, 7, 7)])
+def test_dropout_any_shape_and_layout(shape: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(shape)
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = Dropout(0.4).train()(x)
+    assert y.shape == x.shape
+    kept = y != 0
+    torch.testing.assert_close(y[kept], x[kept] / 0.6, rtol=1e-4, atol=0)
+
+
+def test_dropout_edges() -> None:
+    x = torch.ones(1000)
+    assert torch.equal(Dropout(1.0).train()(x), torch.zeros(1000))
+    torch.manual_seed(0)
+    masks = torch.stack([Dropout(0.5).train()(torch.ones(64)) for _ in range(200)])
+    # Every position is dropped about half the time: no lane of the random bits is biased.
+    assert float((masks == 0).float().mean(0).min()) > 0.3
+    assert float((masks == 0).float().mean(0).max()) < 0.7
 
 
 def test_dropout_masks_the_gradient_too() -> None:
