@@ -18,11 +18,25 @@ from .models import build
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 
-# Per-model defaults, chosen by measurement (see README: Training).
-DEFAULTS = {
-    "mlp": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128},
-    "cnn": {"optimizer": "adam", "lr": 3e-3, "batch_size": 128},
+# Per-model defaults, chosen by measurement (see README: Training). The
+# ConvNet's label smoothing and higher peak rate lift the blog's experiment
+# (first 1,000 images, 100 epochs, augmented) from ~97.7% to ~98.1% (3 seeds),
+# and help on 10,000 (98.4% vs 98.0%) and 60,000 images too. From LARGE_SUBSET
+# images on, "large" overrides: the MLP's batches of 512 train ~1.3x faster
+# per sample than 128 and as accurately (98.5% vs 98.4% after 5 epochs).
+LARGE_SUBSET = 20_000
+DEFAULTS: dict[str, dict] = {
+    "mlp": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "label_smoothing": 0.0,
+            "large": {"lr": 2e-3, "batch_size": 512}},
+    "cnn": {"optimizer": "adam", "lr": 1e-2, "batch_size": 128, "label_smoothing": 0.1},
 }
+
+
+def defaults(model: str, subset: int) -> dict:
+    """The defaults for training model on subset images (DEFAULTS, with "large" applied)."""
+    d = dict(DEFAULTS[model])
+    large = d.pop("large", {})
+    return {**d, **large} if subset >= LARGE_SUBSET else d
 
 
 class Cancelled(Exception):
@@ -42,6 +56,7 @@ class TrainConfig:
     lr: float | None = None  # peak learning rate of the one-cycle schedule
     schedule: str = "onecycle"  # or "constant"
     weight_decay: float = 0.0
+    label_smoothing: float | None = None  # None: the model's default
     augment: bool = False
     seed: int = 0
     eval_every: int = 1  # test accuracy every k epochs (0: only at the end)
@@ -56,11 +71,15 @@ class TrainConfig:
             raise ValueError(f"subset must be between 1 and 60,000, not {self.subset}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {self.epochs}")
-        d = DEFAULTS[self.model]
+        d = defaults(self.model, self.subset)
         out = TrainConfig(**asdict(self))
         out.batch_size = self.batch_size or d["batch_size"]
         out.optimizer = self.optimizer or d["optimizer"]
         out.lr = self.lr or d["lr"]
+        if self.label_smoothing is None:
+            out.label_smoothing = d["label_smoothing"]
+        if not 0.0 <= out.label_smoothing < 1.0:
+            raise ValueError(f"label smoothing must be in [0, 1), not {out.label_smoothing}")
         if out.batch_size < 1:
             raise ValueError("batch size must be at least 1")
         if out.optimizer not in OPTIMIZERS:
@@ -190,7 +209,7 @@ def train(
                 xb = random_affine(xb, g)
             xb = xb.contiguous(memory_format=fmt)
             logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -134,6 +135,8 @@ def test_any_number_of_steps(steps: int, train_split, small_test) -> None:
         ({"model": "resnet"}, "unknown model"),
         ({"optimizer": "lbfgs"}, "unknown optimizer"),
         ({"schedule": "cosine"}, "unknown schedule"),
+        ({"label_smoothing": 1.0}, "label smoothing"),
+        ({"label_smoothing": -0.1}, "label smoothing"),
     ],
 )
 def test_config_validation(change: dict, message: str) -> None:
@@ -142,12 +145,29 @@ def test_config_validation(change: dict, message: str) -> None:
 
 
 def test_defaults_fill_only_what_is_unset() -> None:
-    for model, d in mtrain.DEFAULTS.items():
-        cfg = TrainConfig(model=model).resolved()
-        assert (cfg.optimizer, cfg.lr, cfg.batch_size) == (d["optimizer"], d["lr"],
-                                                          d["batch_size"])
-    cfg = TrainConfig(model="cnn", lr=0.5, batch_size=7, optimizer="sgd").resolved()
-    assert (cfg.optimizer, cfg.lr, cfg.batch_size) == ("sgd", 0.5, 7)
+    for model in mtrain.DEFAULTS:
+        for subset in (1000, mtrain.LARGE_SUBSET, 60_000):
+            d = mtrain.defaults(model, subset)
+            cfg = TrainConfig(model=model, subset=subset).resolved()
+            assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.label_smoothing) == (
+                d["optimizer"], d["lr"], d["batch_size"], d["label_smoothing"])
+    cfg = TrainConfig(model="cnn", lr=0.5, batch_size=7, optimizer="sgd",
+                      label_smoothing=0.0).resolved()
+    assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.label_smoothing) == ("sgd", 0.5, 7, 0.0)
+
+
+def test_mlp_takes_large_batches_on_large_subsets() -> None:
+    small = TrainConfig(model="mlp", subset=mtrain.LARGE_SUBSET - 1).resolved()
+    large = TrainConfig(model="mlp", subset=mtrain.LARGE_SUBSET).resolved()
+    assert small.batch_size < large.batch_size and small.lr < large.lr
+    assert "large" not in mtrain.defaults("mlp", 60_000)
+
+
+def test_old_configs_still_load() -> None:
+    """Checkpoint metadata written before label_smoothing existed still makes a config."""
+    old = {k: v for k, v in asdict(TrainConfig(model="cnn")).items() if k != "label_smoothing"}
+    assert TrainConfig(**old).resolved().label_smoothing == mtrain.DEFAULTS["cnn"][
+        "label_smoothing"]
 
 
 # --- augmentation ---------------------------------------------------------------
