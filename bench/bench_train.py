@@ -4,7 +4,7 @@
     python bench/bench_train.py --quick      # one repeat, a 20-epoch blog run (~1.5 min)
     python bench/bench_train.py --no-peer    # our figures only
 
-Ours: train() in this process with the per-model defaults (train.DEFAULTS) on
+Ours: train() in this process with the per-model defaults (train.defaults()) on
 all cores. "Samples/s" and "s per epoch" come from one-epoch runs on all
 60,000 training images, without augmentation (--quick: 10,000 images, the
 epoch time scaled up). The blog's experiment is the ConvNet on the first
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from mnist_models import data as mdata  # noqa: E402
-from mnist_models.train import DEFAULTS, TrainConfig, default_threads, train  # noqa: E402
+from mnist_models.train import TrainConfig, default_threads, train  # noqa: E402
 
 PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "seed_keras.py"
 FULL = mdata.SIZES["train"]
@@ -76,12 +76,14 @@ def epoch_figures(model: str, n: int, repeats: int, threads: int, train_split: m
                   test_split: mdata.Split) -> dict:
     """Median samples/s and seconds per full epoch, from one-epoch runs on n images."""
     tiny_test = mdata.Split(test_split.images[:100], test_split.labels[:100])  # not timed
+    full = TrainConfig(model=model, subset=FULL).resolved()  # --quick: full-data batch and rate
     seconds = []
     for r in range(repeats):
-        cfg = TrainConfig(model=model, subset=n, epochs=1, eval_every=0, seed=r, threads=threads)
+        cfg = TrainConfig(model=model, subset=n, epochs=1, eval_every=0, seed=r, threads=threads,
+                          batch_size=full.batch_size, lr=full.lr)
         seconds.append(run_ours(cfg, train_split, tiny_test)["train_seconds"])
     med = statistics.median(seconds)
-    return {"batch_size": DEFAULTS[model]["batch_size"], "images": n, "runs": seconds,
+    return {"batch_size": full.batch_size, "images": n, "runs": seconds,
             "samples_per_s": n / med, "epoch_seconds": med * FULL / n, "estimated": n != FULL}
 
 
