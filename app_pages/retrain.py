@@ -126,6 +126,16 @@ def flash(kind: str, text: str) -> None:
     st.session_state.flash = (kind, text)
 
 
+def activate(arch: str, vid: str, title: str) -> None:
+    """Make a version active, report the outcome after the rerun, and rerun."""
+    try:
+        registry.set_active(arch, vid)
+        flash("success", f"The {NAMES[arch]} is now {title}.")
+    except (ValueError, KeyError) as exc:
+        flash("error", f"Cannot make {vid} active: {exc}")
+    st.rerun()
+
+
 def show_result(run: jobs.RunStatus) -> None:
     """A finished network next to the model that was active, with keep/discard buttons."""
     name = NAMES[run.model]
@@ -163,12 +173,7 @@ def show_result(run: jobs.RunStatus) -> None:
     b1, b2, _ = st.columns([1, 1, 3])
     if b1.button("Use this model", key=f"use-{mine.id}", type="primary", disabled=is_active,
                  icon=":material/check:"):
-        try:
-            registry.set_active(run.model, mine.id)
-            flash("success", f"The {name} is now {mine.title}.")
-        except (ValueError, KeyError) as exc:
-            flash("error", f"Cannot use this model: {exc}")
-        st.rerun()
+        activate(run.model, mine.id, mine.title)
     if b2.button("Discard", key=f"discard-{mine.id}", icon=":material/delete:"):
         registry.delete_version(mine.id)
         flash("info", f"Discarded {mine.title}."
@@ -263,12 +268,7 @@ def versions_section() -> None:
         st.warning(f"{v.id} is broken and cannot be made active: {v.error}")
     c1, c2, _ = st.columns([1, 1, 3])
     if c1.button("Make active", disabled=not v.ok or v.id in active, icon=":material/check:"):
-        try:
-            registry.set_active(v.architecture, v.id)
-            flash("success", f"The {NAMES[v.architecture]} is now {v.title}.")
-        except (ValueError, KeyError) as exc:
-            flash("error", f"Cannot make {v.id} active: {exc}")
-        st.rerun()
+        activate(v.architecture, v.id, v.title)
     if c2.button("Delete", disabled=v.shipped, icon=":material/delete:",
                  help="Shipped models cannot be deleted." if v.shipped else None):
         try:
