@@ -69,6 +69,22 @@ def plan(models=MODELS, sizes=SIZES, seeds=SEEDS, augments=(False, True)) -> lis
     return [RunKey(m, n, a, s) for s in seeds for a in augments for m in models for n in sizes]
 
 
+def training_note() -> str:
+    """The training settings every run uses, as one line for the results file."""
+    from .train import DEFAULTS, LARGE_SUBSET
+
+    parts = []
+    for model, d in DEFAULTS.items():
+        large = d.get("large", {})
+        text = (f"{model}: {d['optimizer']} peak lr {d['lr']:g}, batch {d['batch_size']}, "
+                f"label smoothing {d['label_smoothing']:g}")
+        if large:
+            text += f" (from {LARGE_SUBSET:,} images: " + ", ".join(
+                f"{'lr' if k == 'lr' else 'batch'} {v:g}" for k, v in large.items()) + ")"
+        parts.append(text)
+    return "train.DEFAULTS, one-cycle schedule; " + "; ".join(parts)
+
+
 def load_results(path: Path) -> dict[str, Any] | None:
     """The results file, or None if there is none yet."""
     if not path.is_file():
@@ -106,6 +122,11 @@ def run_grid(
             f"{out} was made with budget {data.get('budget')} and max {data.get('max_epochs')} "
             f"epochs, not {budget} and {max_epochs}: use another --out or the same settings"
         )
+    if data is not None and data.get("training") != training_note():
+        raise CurvesError(
+            f"{out} was made with other training settings ({data.get('training')}); "
+            "its runs would not compare with new ones: use another --out"
+        )
     if data is None:
         data = {
             "format": FORMAT,
@@ -116,7 +137,7 @@ def run_grid(
             "epochs_rule": f"epochs = min(max_epochs, max({MIN_EPOCHS}, round(budget / size)))",
             "selection": "class-balanced random subset drawn with the run's seed "
                          "(the full 60,000 for size 60,000)",
-            "training": "train.DEFAULTS per model (Adam, one-cycle schedule, batch 128)",
+            "training": training_note(),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "torch_version": torch.__version__,
             "runs": [],

@@ -55,6 +55,11 @@ def test_tiny_grid_runs_saves_and_resumes(tmp_path, train_split, small):
     # Other settings would mix incomparable runs: refused.
     with pytest.raises(curves.CurvesError, match="budget"):
         curves.run_grid(out, keys2, budget=600, max_epochs=5, log=logs.append)
+    # So would runs trained with other defaults (e.g. after DEFAULTS changed).
+    edited = {**data2, "training": "train.DEFAULTS, batch 128"}
+    out.write_text(json.dumps(edited))
+    with pytest.raises(curves.CurvesError, match="other training settings"):
+        curves.run_grid(out, keys2, budget=300, max_epochs=5, log=logs.append)
 
 
 def test_bad_results_file(tmp_path):
