@@ -243,7 +243,7 @@ def drawing_area() -> None:
                     c.image(enlarge(pre.steps[n], 140), caption=captions[n])
             with st.expander("What each network looks at"):
                 # Occlusion saliency and the ConvNet's first-layer feature maps (saliency.py).
-                if st.toggle("Show the maps (about 0.1 s per drawing)", key="look-maps"):
+                if st.toggle("Show the maps (under 0.1 s per drawing)", key="look-maps"):
                     look = st.columns(3)
                     for c, arch in zip(look, ("mlp", "cnn")):
                         d = preds[arch].digit

@@ -4,7 +4,8 @@
     python bench/bench_draw.py --no-browser   # in-process only
 
 In-process: preprocess (canvas strokes -> 28x28) + both shipped networks, for
-skeleton-stroke drawings of real MNIST test digits; median and p95 in ms.
+skeleton-stroke drawings of real MNIST test digits; median and p95 in ms; and
+the on-demand "what each network looks at" maps for the same drawings.
 Browser: `streamlit run app.py` in headless Chromium; the mouse draws a digit,
 and the time from mouse-up until both networks' answers have updated is
 measured, over --strokes drawings (the canvas itself waits about 200 ms after
@@ -25,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnist_models import checkpoint, data, synth  # noqa: E402
+from mnist_models import checkpoint, data, saliency, synth  # noqa: E402
 from mnist_models import preprocess as pp  # noqa: E402
 from mnist_models.predict import predict  # noqa: E402
 
@@ -45,7 +46,8 @@ def in_process(n: int) -> dict[str, list[float]]:
         fabric = {"objects": [{"type": "Path", "path": [["M", *s[0]]] + [["L", *p] for p in s[1:]]}
                               for s in strokes]}
         drawings.append(fabric)
-    times: dict[str, list[float]] = {"preprocess": [], "mlp": [], "cnn": [], "total": []}
+    times: dict[str, list[float]] = {"preprocess": [], "mlp": [], "cnn": [], "total": [],
+                                     "saliency": []}
     for k, fabric in enumerate(drawings):
         t0 = time.perf_counter()
         pre = pp.from_strokes(pp.strokes_from_fabric(fabric))
@@ -54,8 +56,14 @@ def in_process(n: int) -> dict[str, list[float]]:
         pm = predict(models["mlp"], x)
         pc = predict(models["cnn"], x)
         t2 = time.perf_counter()
+        # "What each network looks at" (on demand): both occlusion maps + feature maps.
+        saliency.occlusion(models["mlp"], x, pm.digit)
+        saliency.occlusion(models["cnn"], x, pc.digit)
+        saliency.feature_maps(models["cnn"], x)
+        t3 = time.perf_counter()
         if k < 5:  # warm-up
             continue
+        times["saliency"].append((t3 - t2) * 1000)
         times["preprocess"].append((t1 - t0) * 1000)
         times["mlp"].append(pm.ms)
         times["cnn"].append(pc.ms)
@@ -111,8 +119,10 @@ def main() -> None:
     t = in_process(a.drawings)
     print(f"In-process, {len(t['total'])} drawings (torch threads: 1):")
     print("| step | median ms | p95 ms |\n|---|---|---|")
-    for k in ("preprocess", "mlp", "cnn", "total"):
-        print(f"| {k} | {statistics.median(t[k]):.2f} | {pct(t[k], 95):.2f} |")
+    names = {"total": "total (preprocess + both networks)",
+             "saliency": "saliency maps of both + feature maps (on demand)"}
+    for k in ("preprocess", "mlp", "cnn", "total", "saliency"):
+        print(f"| {names.get(k, k)} | {statistics.median(t[k]):.2f} | {pct(t[k], 95):.2f} |")
     if not a.no_browser:
         b = in_browser(a.strokes)
         print(f"\nBrowser, mouse-up to both answers updated, {len(b)} drawings:")
