@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from dataclasses import asdict
@@ -83,12 +84,24 @@ class _Bar:
         sys.stderr.flush()
 
 
+def _command(argv: list[str], cfg) -> str:
+    """The command line that reproduces this run, shell-quoted, with the settings that came
+    from the defaults written out (so it still does when the defaults change)."""
+    pinned = {"--batch-size": cfg.batch_size, "--optimizer": cfg.optimizer, "--lr": cfg.lr,
+              "--label-smoothing": cfg.label_smoothing}
+    given = {arg.split("=", 1)[0] for arg in argv}
+    extra = [str(x) for flag, value in pinned.items() if flag not in given
+             for x in (flag, f"{value:g}" if isinstance(value, float) else value)]
+    return "python -m mnist_models " + shlex.join([*argv, *extra])
+
+
 def cmd_train(a: argparse.Namespace) -> None:
     from .train import TrainConfig, default_threads, train
 
     cfg = TrainConfig(
         model=a.model, subset=a.subset, first=a.first, epochs=a.epochs, batch_size=a.batch_size,
-        optimizer=a.optimizer, lr=a.lr, augment=a.augment, seed=a.seed,
+        optimizer=a.optimizer, lr=a.lr, label_smoothing=a.label_smoothing, augment=a.augment,
+        seed=a.seed,
         eval_every=a.eval_every, threads=a.threads or default_threads(), device=a.device,
     )
     try:
@@ -124,7 +137,7 @@ def cmd_train(a: argparse.Namespace) -> None:
             "train_seconds": round(result.train_seconds, 2),
             "parameters": count_parameters(result.model),
             "history": [asdict(h) for h in result.history],
-            "command": "python -m mnist_models " + " ".join(sys.argv[1:]),
+            "command": _command(sys.argv[1:], cfg),
         }
         checkpoint.save(result.model, a.out, cfg.model, meta)
         summary["out"] = str(a.out)
@@ -227,6 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--batch-size", type=_positive, default=None)
     t.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd"], default=None)
     t.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
+    t.add_argument("--label-smoothing", type=float, default=None,
+                   help="in [0, 1); default: the network's (0.1 for the ConvNet under 20,000 "
+                        "images, else 0)")
     t.add_argument("--eval-every", type=int, default=1,
                    help="test accuracy every k epochs (0: only at the end)")
     t.add_argument("--threads", type=_positive, default=None)

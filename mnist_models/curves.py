@@ -69,6 +69,17 @@ def plan(models=MODELS, sizes=SIZES, seeds=SEEDS, augments=(False, True)) -> lis
     return [RunKey(m, n, a, s) for s in seeds for a in augments for m in models for n in sizes]
 
 
+def settings(key: RunKey, budget: int = BUDGET, max_epochs: int = MAX_EPOCHS) -> dict[str, Any]:
+    """The training settings a run of this cell gets with today's defaults."""
+    from .train import TrainConfig
+
+    cfg = TrainConfig(model=key.model, subset=key.subset, augment=key.augment, seed=key.seed,
+                      epochs=epochs_for(key.subset, budget, max_epochs)).resolved()
+    return {"epochs": cfg.epochs, "optimizer": cfg.optimizer, "lr": cfg.lr,
+            "batch_size": cfg.batch_size, "label_smoothing": cfg.label_smoothing,
+            "schedule": cfg.schedule}
+
+
 def training_note() -> str:
     """The training settings every run uses, as one line for the results file."""
     from .train import DEFAULTS, LARGE_SUBSET
@@ -122,11 +133,6 @@ def run_grid(
             f"{out} was made with budget {data.get('budget')} and max {data.get('max_epochs')} "
             f"epochs, not {budget} and {max_epochs}: use another --out or the same settings"
         )
-    if data is not None and data.get("training") != training_note():
-        raise CurvesError(
-            f"{out} was made with other training settings ({data.get('training')}); "
-            "its runs would not compare with new ones: use another --out"
-        )
     if data is None:
         data = {
             "format": FORMAT,
@@ -144,8 +150,16 @@ def run_grid(
         }
     if command:
         data["command"] = command  # the latest invocation (they differ only in --threads)
+    data["training"] = training_note()
     sizes = sorted({k.subset for k in keys} | {int(s) for s in data.get("epochs_per_size", {})})
     data["epochs_per_size"] = {str(n): epochs_for(n, budget, max_epochs) for n in sizes}
+    # A run made with other training settings (the defaults changed since) is redone.
+    stale = [r for r in data["runs"]
+             if r.get("settings") != settings(RunKey.of(r), budget, max_epochs)]
+    if stale:
+        data["runs"] = [r for r in data["runs"] if r not in stale]
+        log(f"{len(stale)} run(s) in {out} were trained with other settings than today's "
+            "defaults: they will be redone")
     done = {RunKey.of(r) for r in data["runs"]}
     todo = [k for k in keys if k not in done]
     log(f"{len(keys) - len(todo)} of {len(keys)} runs already in {out}; {len(todo)} to go")
@@ -161,6 +175,7 @@ def run_grid(
             "model": k.model, "subset": k.subset, "augment": k.augment, "seed": k.seed,
             "epochs": epochs, "test_accuracy": round(result.test_accuracy, 4),
             "train_seconds": round(result.train_seconds, 2),
+            "settings": settings(k, budget, max_epochs),
         })
         data["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         _write(out, data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,7 @@ MORE_BAD_ARGUMENTS = [
     (["train", "--model", "mlp", "--lr", "fast"], ["--lr", "not a number"]),
     (["train", "--model", "mlp", "--epochs", "two"], ["--epochs", "not a whole number"]),
     (["train", "--model", "mlp", "--optimizer", "lbfgs"], ["--optimizer", "invalid choice"]),
+    (["train", "--model", "cnn", "--label-smoothing", "1.5"], ["label smoothing", "not 1.5"]),
     (["train"], ["--model"]),
     (["fly"], ["invalid choice"]),
     ([], ["command"]),
@@ -122,6 +124,9 @@ def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     assert meta["train_config"]["subset"] == 1000 and meta["train_config"]["seed"] == 3
     assert len(meta["history"]) == 2
     assert meta["command"].startswith("python -m mnist_models train --model mlp")
+    # The defaults it used are written out, so the command still reproduces the run later.
+    assert meta["command"].endswith(
+        "--batch-size 128 --optimizer adam --lr 0.001 --label-smoothing 0")
 
     proc = run("evaluate", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -135,3 +140,16 @@ def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     proc = run("evaluate", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout and "10,000" in proc.stdout
+
+
+def test_recorded_command_is_shell_quoted_and_pins_only_unset_settings() -> None:
+    from mnist_models.__main__ import _command
+    from mnist_models.train import TrainConfig
+
+    argv = ["train", "--model", "cnn", "--lr", "0.01", "--title", "ConvNet (1,000 images)"]
+    cfg = TrainConfig(model="cnn", subset=1000, lr=0.01).resolved()
+    words = shlex.split(_command(argv, cfg))
+    assert words[:3] == ["python", "-m", "mnist_models"]
+    assert words[3:3 + len(argv)] == argv  # the title stays one argument
+    assert words[3 + len(argv):] == ["--batch-size", "128", "--optimizer", "adam",
+                                     "--label-smoothing", "0.1"]  # --lr was given

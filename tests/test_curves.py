@@ -8,6 +8,7 @@ import pytest
 
 from mnist_models import curves
 from mnist_models import data as mdata
+from mnist_models import train as mtrain
 from mnist_models.__main__ import main
 
 
@@ -55,11 +56,15 @@ def test_tiny_grid_runs_saves_and_resumes(tmp_path, train_split, small):
     # Other settings would mix incomparable runs: refused.
     with pytest.raises(curves.CurvesError, match="budget"):
         curves.run_grid(out, keys2, budget=600, max_epochs=5, log=logs.append)
-    # So would runs trained with other defaults (e.g. after DEFAULTS changed).
-    edited = {**data2, "training": "train.DEFAULTS, batch 128"}
+    # A run trained with other settings (the defaults changed since) is redone; others stay.
+    assert data2["runs"][0]["settings"]["lr"] == mtrain.defaults("mlp", 100)["lr"]
+    edited = json.loads(out.read_text())
+    edited["runs"][1]["settings"]["lr"] = 0.5
     out.write_text(json.dumps(edited))
-    with pytest.raises(curves.CurvesError, match="other training settings"):
-        curves.run_grid(out, keys2, budget=300, max_epochs=5, log=logs.append)
+    data3 = curves.run_grid(out, keys2, budget=300, max_epochs=5, threads=1,
+                            log=logs.append, train_split=train_split, test_split=small)
+    assert "1 run(s)" in logs[-3] and "1 of 2 runs already" in logs[-2]
+    assert data3["runs"][0] == run and data3["runs"][1]["settings"] == data2["runs"][1]["settings"]
 
 
 def test_bad_results_file(tmp_path):
