@@ -10,7 +10,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_models import checkpoint, registry, saliency
 from mnist_models import preprocess as pp
-from mnist_models.predict import NOT_SURE_BELOW, predict
+from mnist_models.predict import NOT_SURE_BELOW, one_thread, predict
 
 CANVAS = 336  # px, square
 NAMES = {"mlp": "MLP", "cnn": "ConvNet"}
@@ -247,7 +247,8 @@ def drawing_area() -> None:
                     look = st.columns(3)
                     for c, arch in zip(look, ("mlp", "cnn")):
                         d = preds[arch].digit
-                        heat = saliency.occlusion(models[arch][0], x, d).numpy()
+                        with one_thread():
+                            heat = saliency.occlusion(models[arch][0], x, d).numpy()
                         img = Image.fromarray(saliency.overlay(pre.image, heat))
                         c.image(img.resize((196, 196), Image.Resampling.NEAREST),
                                 caption=f"{NAMES[arch]}: evidence for {d}")
@@ -255,7 +256,8 @@ def drawing_area() -> None:
                         "Each 4×4 patch is blanked in turn. **Red**: the ink there supports the "
                         "answer (blanking it lowers its log-odds); **blue**: it argues "
                         "against it. Each map is scaled to its own strongest value.")
-                    maps = saliency.feature_maps(models["cnn"][0], x).numpy()
+                    with one_thread():
+                        maps = saliency.feature_maps(models["cnn"][0], x).numpy()
                     st.image(enlarge(saliency.tile(maps), 760),
                              caption="The ConvNet's 20 first-layer feature maps (after ReLU) "
                                      "for this input: dark = strong response. Each 3×3 filter "
