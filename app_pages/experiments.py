@@ -50,16 +50,18 @@ def curves_chart(data: dict, points: pd.DataFrame) -> alt.LayerChart:
     x = alt.X("images:Q", scale=alt.Scale(type="log", domain=[80, 75_000]),
               axis=alt.Axis(title="training images (log scale)", values=list(curves.SIZES),
                             format=","))
-    y_scale = alt.Scale(domain=[0.5, 1.0], clamp=True)
-    colour = alt.Color("network:N", scale=alt.Scale(domain=list(COLOURS),
-                                                    range=list(COLOURS.values())))
+    y_scale = alt.Scale(domain=[0.7, 1.0], clamp=True)
+    network_scale = alt.Scale(domain=list(COLOURS), range=list(COLOURS.values()))
+    colour = alt.Color("network:N", scale=network_scale, legend=None)
+    # The legend is curves_legend(), above the chart: Vega-Lite drew this layered
+    # chart's dash legend without its line symbols.
     dash = alt.StrokeDash("augmentation:N", scale=alt.Scale(domain=["with", "without"],
                                                             range=[[1, 0], [5, 4]]),
-                          legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#555",
-                                            symbolStrokeWidth=2, symbolSize=300))
+                          legend=None)
     base = alt.Chart(df).encode(x=x, color=colour)
-    band = base.mark_area(opacity=0.15).encode(
-        y=alt.Y("low:Q", scale=y_scale), y2="high:Q", detail="augmentation:N")
+    band = base.mark_area(opacity=0.15).encode(  # no legend of its own: pale symbols
+        y=alt.Y("low:Q", scale=y_scale), y2="high:Q", detail="augmentation:N",
+        color=alt.Color("network:N", scale=network_scale, legend=None))
     line = base.mark_line(point=True).encode(
         y=alt.Y("mean:Q", scale=y_scale, axis=alt.Axis(format="%", title="test accuracy")),
         strokeDash=dash,
@@ -84,6 +86,19 @@ def curves_chart(data: dict, points: pd.DataFrame) -> alt.LayerChart:
             tooltip=["title", "network", alt.Tooltip("images:Q", format=","),
                      alt.Tooltip("accuracy:Q", format=".2%"), "kind"]))
     return alt.layer(*layers).properties(height=460)
+
+
+def curves_legend() -> str:
+    """The chart's key as HTML: colour per network, solid/dashed for augmentation, marks."""
+    def item(colour: str, line: str, text: str, spacing: str = "-2px") -> str:
+        return (f'<span style="color:{colour};font-weight:700;letter-spacing:{spacing}">'
+                f'{line}</span>&nbsp;{text}')
+
+    parts = [item(c, "━━━", n) for n, c in COLOURS.items()]
+    parts += [item("#555", "━━━", "with augmentation"), item("#555", "━ ━ ━", "without", "0"),
+              "◆ the blog's claims", "▲ checkpoints in the app"]
+    return ('<div style="font-size:1.05rem">' + " &nbsp;&nbsp;·&nbsp;&nbsp; ".join(parts)
+            + "</div>")
 
 
 def version_points() -> pd.DataFrame:
@@ -127,6 +142,7 @@ if not data or not data.get("runs"):
             "Make them with `python -m mnist_models curves`.")
 else:
     points = version_points()
+    st.markdown(curves_legend(), unsafe_allow_html=True)
     st.altair_chart(curves_chart(data, points), width="stretch")
     eps = ", ".join(f"{int(n):,}: {e}" for n, e in sorted(
         data["epochs_per_size"].items(), key=lambda kv: int(kv[0])))
