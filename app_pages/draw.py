@@ -57,6 +57,37 @@ def enlarge(img: np.ndarray, side: int = 196) -> Image.Image:
                       Image.Resampling.NEAREST)
 
 
+# The canvas component's toolbar (upload, undo, redo, edit, reset) hides at the
+# top right *over* the canvas until the pointer hovers there, and while hidden
+# it still takes the pointer: a stroke begun in the top-right 140x30 px (every
+# touch there, and a quick mouse) was lost. The component draws in a shadow
+# root, out of reach of page CSS, so this adds one style rule into it: the
+# toolbar always shown, just above the canvas, never over it.
+CANVAS_TOOLBAR_FIX = """
+<script>
+(() => {
+  if (window.__digitToolbarFix) return;
+  window.__digitToolbarFix = true;
+  const css = ".dc-toolbar{top:-3.3rem !important;opacity:1 !important;transition:none !important;"
+            + "pointer-events:none} .dc-toolbar-card{pointer-events:auto}";
+  const patch = () => {
+    for (const el of document.querySelectorAll("div")) {
+      const root = el.shadowRoot;
+      if (root && !root.__digitFixed && root.querySelector(".dc-toolbar")) {
+        const style = document.createElement("style");
+        style.textContent = css;
+        root.appendChild(style);
+        root.__digitFixed = true;
+      }
+    }
+  };
+  patch();
+  setInterval(patch, 300);
+})();
+</script>
+"""
+
+
 def bar_chart(probs: list[float], top: int, colour: str) -> str:
     """Ten probability bars as plain HTML: instant to build and to draw, sharp on a projector."""
     bars = []
@@ -169,6 +200,8 @@ def drawing_area() -> None:
             # canvas toolbar (it appears on hover), so this button is the way to clear.
             if clear_col.button("Clear", icon=":material/delete:", width="stretch"):
                 st.session_state["canvas_gen"] = st.session_state.get("canvas_gen", 0) + 1
+            # Above the canvas, which leaves room for its toolbar (CANVAS_TOOLBAR_FIX).
+            st.caption("One digit, anywhere, any size.")
             result = st_canvas(
                 stroke_width=brush,
                 stroke_color="#000000",
@@ -178,8 +211,6 @@ def drawing_area() -> None:
                 drawing_mode="freedraw",
                 key=f"canvas-{st.session_state.get('canvas_gen', 0)}",
             )
-            st.caption("Draw one digit, anywhere and any size. Undo and redo are in the "
-                       "canvas toolbar.")
             pre = pp.from_strokes(pp.strokes_from_fabric(result.json_data))
         else:
             upload = st.file_uploader("A photo or scan of one handwritten digit (PNG or JPEG)",
@@ -265,3 +296,4 @@ def drawing_area() -> None:
 
 
 drawing_area()
+st.html(CANVAS_TOOLBAR_FIX, unsafe_allow_javascript=True)  # at the end: no gap above

@@ -74,6 +74,22 @@ def test_mouse_drawn_digit_is_read_by_both(page, label, size, left, top):
     assert read_answers(page) == (label, label)
 
 
+def test_a_stroke_begun_in_the_top_right_corner_is_drawn(page):
+    """The canvas toolbar used to hide over the top-right corner and swallow strokes begun
+    there before the pointer had hovered (any touch, any quick mouse)."""
+    clear(page)
+    box = page.locator("canvas").first.bounding_box()
+    seven = synth.place_strokes(stroke_digit(7), 120, 210, 4)
+    assert seven[0][0][0] >= 205 and seven[0][0][1] <= 10  # begins in that corner
+    # The pointer comes from elsewhere, as a finger does, and the toolbar has no focus.
+    page.get_by_text("What digit is this?").click()
+    page.wait_for_timeout(500)
+    toolbar = page.locator(".dc-toolbar-card").bounding_box()
+    assert toolbar["y"] + toolbar["height"] <= box["y"]  # not over the canvas, even unhovered
+    draw(page, box, seven)
+    assert read_answers(page) == (7, 7)
+
+
 def test_clearing_the_canvas_removes_the_prediction(page):
     clear(page)
     box = page.locator("canvas").first.bounding_box()
