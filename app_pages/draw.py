@@ -82,7 +82,7 @@ CANVAS_TOOLBAR_FIX = """
     }
   };
   patch();
-  setInterval(patch, 300);
+  setInterval(patch, 100);
 })();
 </script>
 """

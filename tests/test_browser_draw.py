@@ -60,7 +60,8 @@ def read_answers(page, timeout: float = 30.0):
 def clear(page) -> None:
     page.get_by_role("button", name="Reset canvas & history").click()
     page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
-    assert page.evaluate(ANSWERS) is None
+    # Streamlit removes the previous run's elements when the rerun ends, a moment later.
+    page.wait_for_function(f"() => ({ANSWERS})() === null", timeout=10_000)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +102,7 @@ def test_clearing_the_canvas_removes_the_prediction(page):
     assert read_answers(page) == (0, 0)
     page.get_by_role("button", name="Clear").click()  # the page's own button
     page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
-    assert page.evaluate(ANSWERS) is None
+    page.wait_for_function(f"() => ({ANSWERS})() === null", timeout=10_000)
 
 
 def test_a_finger_on_a_touch_screen_draws_too(app):
