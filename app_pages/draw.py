@@ -196,8 +196,8 @@ def drawing_area() -> None:
                 "Brush width", 4, 60, 24, step=2, key="brush",
                 help="Any width works: strokes are re-drawn MNIST-thick before reading.",
             )
-            # A new key mounts a fresh, empty canvas. Touch screens never show the
-            # canvas toolbar (it appears on hover), so this button is the way to clear.
+            # A new key mounts a fresh, empty canvas: a large, labelled way to clear
+            # beside the toolbar's small reset icon.
             if clear_col.button("Clear", icon=":material/delete:", width="stretch"):
                 st.session_state["canvas_gen"] = st.session_state.get("canvas_gen", 0) + 1
             # Above the canvas, which leaves room for its toolbar (CANVAS_TOOLBAR_FIX).
