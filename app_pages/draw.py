@@ -71,7 +71,7 @@ CANVAS_TOOLBAR_FIX = """
   const css = ".dc-toolbar{top:-3.3rem !important;opacity:1 !important;transition:none !important;"
             + "pointer-events:none} .dc-toolbar-card{pointer-events:auto}";
   const patch = () => {
-    for (const el of document.querySelectorAll("div")) {
+    for (const el of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
       const root = el.shadowRoot;
       if (root && !root.__digitFixed && root.querySelector(".dc-toolbar")) {
         const style = document.createElement("style");

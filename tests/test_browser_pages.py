@@ -48,7 +48,7 @@ def test_experiments_page(app):
     page.get_by_role("heading", name="Experiments").wait_for(timeout=60_000)
     page.get_by_text("Can you trust the percentages?").wait_for(timeout=SLOW)
     settle(page)
-    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
+    page.locator('[data-testid="stVegaLiteChart"]').nth(1).wait_for(timeout=SLOW)
     no_errors(page)
     page.close()
 
@@ -59,7 +59,9 @@ def test_explorer_compare_opens_the_digit_on_the_drawing_page(app):
     page.get_by_role("heading", name="Test-set explorer").wait_for(timeout=60_000)
     page.get_by_text("Where the networks disagree").wait_for(timeout=SLOW)
     settle(page)
-    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    charts.nth(1).wait_for(timeout=SLOW)  # the chart library loads after the script has run
+    assert charts.count() == 2
     no_errors(page)
     page.get_by_role("button", name="Compare").first.click()
     page.get_by_text("sent from the Test-set explorer").wait_for(timeout=60_000)
