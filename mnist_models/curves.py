@@ -84,6 +84,8 @@ def training_note() -> str:
     """The training settings every run uses, as one line for the results file."""
     from .train import DEFAULTS, LARGE_SUBSET
 
+    NAMES = {"lr": "peak lr", "batch_size": "batch", "label_smoothing": "label smoothing",
+             "optimizer": "optimizer"}
     parts = []
     for model, d in DEFAULTS.items():
         large = d.get("large", {})
@@ -91,7 +93,7 @@ def training_note() -> str:
                 f"label smoothing {d['label_smoothing']:g}")
         if large:
             text += f" (from {LARGE_SUBSET:,} images: " + ", ".join(
-                f"{'lr' if k == 'lr' else 'batch'} {v:g}" for k, v in large.items()) + ")"
+                f"{NAMES[k]} {v:g}" for k, v in large.items()) + ")"
         parts.append(text)
     return "train.DEFAULTS, one-cycle schedule; " + "; ".join(parts)
 

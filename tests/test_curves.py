@@ -101,3 +101,10 @@ def test_cli_curves(tmp_path, capsys):
     assert data["command"].startswith("python -m mnist_models")
     assert len(data["runs"]) == 1 and data["budget"] == 200
     assert "| 100 | 2 |" in capsys.readouterr().out
+
+
+def test_training_note_names_every_default_and_override():
+    note = curves.training_note()
+    assert "cnn: adam peak lr 0.01, batch 128, label smoothing 0.1" in note
+    assert "(from 20,000 images: peak lr 0.003, label smoothing 0)" in note
+    assert "(from 20,000 images: peak lr 0.002, batch 512)" in note
