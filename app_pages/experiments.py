@@ -51,17 +51,16 @@ def curves_chart(data: dict, points: pd.DataFrame) -> alt.LayerChart:
               axis=alt.Axis(title="training images (log scale)", values=list(curves.SIZES),
                             format=","))
     y_scale = alt.Scale(domain=[0.7, 1.0], clamp=True)
-    network_scale = alt.Scale(domain=list(COLOURS), range=list(COLOURS.values()))
-    colour = alt.Color("network:N", scale=network_scale, legend=None)
+    colour = alt.Color("network:N", scale=alt.Scale(domain=list(COLOURS),
+                                                    range=list(COLOURS.values())), legend=None)
     # The legend is curves_legend(), above the chart: Vega-Lite drew this layered
     # chart's dash legend without its line symbols.
     dash = alt.StrokeDash("augmentation:N", scale=alt.Scale(domain=["with", "without"],
                                                             range=[[1, 0], [5, 4]]),
                           legend=None)
     base = alt.Chart(df).encode(x=x, color=colour)
-    band = base.mark_area(opacity=0.15).encode(  # no legend of its own: pale symbols
-        y=alt.Y("low:Q", scale=y_scale), y2="high:Q", detail="augmentation:N",
-        color=alt.Color("network:N", scale=network_scale, legend=None))
+    band = base.mark_area(opacity=0.15).encode(
+        y=alt.Y("low:Q", scale=y_scale), y2="high:Q", detail="augmentation:N")
     line = base.mark_line(point=True).encode(
         y=alt.Y("mean:Q", scale=y_scale, axis=alt.Axis(format="%", title="test accuracy")),
         strokeDash=dash,
@@ -148,9 +147,9 @@ else:
         data["epochs_per_size"].items(), key=lambda kv: int(kv[0])))
     st.caption(
         f"Lines: mean test accuracy (all 10,000 test images) over seeds; bands: lowest to "
-        f"highest seed; solid with augmentation, dashed without. ◆: the blog's two claims. "
-        f"▲: checkpoints you can use in the app (shipped ones and those trained on the Retrain "
-        f"page). {len(data['runs'])} runs. Every run sees the same budget of "
+        f"highest seed. ◆: the blog's two claims. ▲: the shipped checkpoints and those "
+        f"trained on the Retrain page. "
+        f"{len(data['runs'])} runs. Every run sees the same budget of "
         f"{data['budget']:,} training samples (epochs = budget / images, at most "
         f"{data['max_epochs']}), so small subsets get many epochs and the full set few; "
         f"epochs per size: {eps}. Training-set subsets are class-balanced random samples "

@@ -82,7 +82,7 @@ def configs_from(network: str, subset: int, first: bool, seed: int, epochs: int,
 
 def curves(status: jobs.JobStatus) -> tuple[dict, dict] | None:
     """Vega-Lite specs of loss and accuracy per epoch for the job's networks (None before
-    epoch 1). Plain dicts, not Altair: they are rebuilt every second while a job runs, and
+    epoch 1). Plain dicts, not Altair: they are rebuilt every 2 s while a job runs, and
     Altair's validation would take the CPU (and the GIL) from the training thread."""
     loss, acc = [], []
     for run in status.runs:

@@ -84,7 +84,7 @@ def training_note() -> str:
     """The training settings every run uses, as one line for the results file."""
     from .train import DEFAULTS, LARGE_SUBSET
 
-    NAMES = {"lr": "peak lr", "batch_size": "batch", "label_smoothing": "label smoothing",
+    names = {"lr": "peak lr", "batch_size": "batch", "label_smoothing": "label smoothing",
              "optimizer": "optimizer"}
     parts = []
     for model, d in DEFAULTS.items():
@@ -93,7 +93,7 @@ def training_note() -> str:
                 f"label smoothing {d['label_smoothing']:g}")
         if large:
             text += f" (from {LARGE_SUBSET:,} images: " + ", ".join(
-                f"{NAMES[k]} {v:g}" for k, v in large.items()) + ")"
+                f"{names[k]} {v:g}" for k, v in large.items()) + ")"
         parts.append(text)
     return "train.DEFAULTS, one-cycle schedule; " + "; ".join(parts)
 
@@ -145,7 +145,6 @@ def run_grid(
             "epochs_rule": f"epochs = min(max_epochs, max({MIN_EPOCHS}, round(budget / size)))",
             "selection": "class-balanced random subset drawn with the run's seed "
                          "(the full 60,000 for size 60,000)",
-            "training": training_note(),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "torch_version": torch.__version__,
             "runs": [],
