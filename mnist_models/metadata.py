@@ -43,6 +43,10 @@ class MetadataError(CheckpointError):
         super().__init__(f"{file}: {text}" if file is not None else text)
         self.field = where  # "temperature", "history[3].loss"; "" for the whole document
         self.reason = reason
+        self.file = file
+
+    def __reduce__(self) -> tuple:  # picklable, e.g. from a training process
+        return type(self), (self.field, self.reason, self.file)
 
 
 def _show(value: Any) -> str:

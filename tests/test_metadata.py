@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ def test_bad_field_is_named_in_one_line(good: dict[str, Any], dotted: str, value
     assert str(e.value) == f"{shown_field(dotted, value)} {message}"
     assert e.value.field == shown_field(dotted, value)
     assert isinstance(e.value, CheckpointError)  # what pages and the command line catch
+    assert str(pickle.loads(pickle.dumps(e.value))) == str(e.value)
 
 
 @pytest.mark.parametrize("meta", [[1, 2], "text", None, 3])
