@@ -78,12 +78,14 @@ class Num:
         if v is None and self.nullable:
             return
         ok_type = isinstance(v, int) if self.whole else isinstance(v, (int, float))
-        if (isinstance(v, bool) or not ok_type or not math.isfinite(v)
+        # isfinite() only for floats: a 400-digit integer would overflow it.
+        if (isinstance(v, bool) or not ok_type or (isinstance(v, float) and not math.isfinite(v))
                 or not (self.lo < v if self.above else self.lo <= v) or not v <= self.hi):
             kind = "a whole number" if self.whole else "a number"
-            lo = f"above {self.lo:g}" if self.above else f"from {self.lo:g}"
+            span = (f"above {self.lo:g} and at most {self.hi:g}" if self.above
+                    else f"from {self.lo:g} to {self.hi:g}")
             null = " or null" if self.nullable else ""
-            raise MetadataError(where, f"must be {kind} {lo} to {self.hi:g}{null}, not {_show(v)}")
+            raise MetadataError(where, f"must be {kind} {span}{null}, not {_show(v)}")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from mnist_models import checkpoint, metadata
 from mnist_models.metadata import CheckpointError, MetadataError, validate
@@ -79,6 +81,8 @@ BAD = [
     ("created", "yesterday", "must be an ISO 8601 time, not 'yesterday'"),
     ("parameters", -1, "must be a whole number from 0 to 1e+15, not -1"),
     ("parameters", 1.5, "must be a whole number from 0 to 1e+15, not 1.5"),
+    ("parameters", 10**400, "must be a whole number from 0 to 1e+15, not 1" + "0" * 38 + "…"),
+    ("test_accuracy", -(10**400), "must be a number from 0 to 1, not -1" + "0" * 37 + "…"),
     ("train_seconds", INF, "must be a number from 0 to 1e+09, not inf"),
     ("command", "x" * 5000, "must be text of at most 4,000 characters, not 5,000 characters"),
     ("per_class_accuracy", [0.5] * 9, "must have 10 entries, not 9"),
@@ -170,3 +174,41 @@ def test_weights_size_limit_of_the_largest_allowed_networks() -> None:
     assert mlp == 4 * (784 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 10 + 10)
     assert cnn == 4 * (256 * 9 + 256 + 256 * 256 * 9 + 256 + 256 * 49 * 4096 + 4096
                        + 4096 * 10 + 10)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+PATHS = ([*metadata.FIELDS.fields] + [f"train_config.{k}" for k in metadata.TRAIN_CONFIG.fields]
+         + [f"calibration.{k}" for k in metadata.CALIBRATION.fields]
+         + ["history.0", "history.0.loss", "calibration.thresholds.0", "arch_kwargs.hidden"])
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(PATHS), JSON), max_size=3))
+def test_any_values_give_the_metadata_or_one_metadata_error(good: dict[str, Any],
+                                                            changes: list) -> None:
+    """Whatever JSON value lands in whatever field: valid, or one MetadataError, no other error."""
+    meta = good
+    for dotted, value in changes:
+        try:
+            meta = with_field(meta, dotted, value)
+        except (KeyError, IndexError, TypeError, ValueError):
+            assume(False)  # an earlier change replaced this field's parent
+    try:
+        assert validate(meta) is meta
+    except MetadataError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON)
+def test_any_document_gives_the_metadata_or_one_metadata_error(doc: Any) -> None:
+    try:
+        validate(doc)
+    except MetadataError as exc:
+        assert "\n" not in str(exc)
