@@ -257,7 +257,7 @@ FIELDS = Record({
     "device": NAME,
     "source": NAME,
     "job_id": NAME,
-    "command": Text(4000),
+    "command": Text(8000),  # the CLI line, with a title of up to 1,000 characters, shell-quoted
     "torch_version": NAME,
     "created": Stamp(),
     "weights_file": Text(255),

@@ -84,7 +84,7 @@ BAD = [
     ("parameters", 10**400, "must be a whole number from 0 to 1e+15, not 1" + "0" * 38 + "…"),
     ("test_accuracy", -(10**400), "must be a number from 0 to 1, not -1" + "0" * 37 + "…"),
     ("train_seconds", INF, "must be a number from 0 to 1e+09, not inf"),
-    ("command", "x" * 5000, "must be text of at most 4,000 characters, not 5,000 characters"),
+    ("command", "x" * 9000, "must be text of at most 8,000 characters, not 9,000 characters"),
     ("per_class_accuracy", [0.5] * 9, "must have 10 entries, not 9"),
     ("train_config", "fast", "must be an object, not 'fast'"),
     ("train_config.subset", "all", "must be a whole number from 1 to 60000, not 'all'"),
