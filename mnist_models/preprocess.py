@@ -45,15 +45,28 @@ MIN_INK_PIXELS = 12  # fewer strong ink pixels than this: nothing to read
 MIN_CONTRAST = 0.15  # darkest ink must differ this much from the background
 MIN_EXTENT = 6.0  # strokes spanning fewer canvas pixels than this: a dot, not a digit
 
-# Stray marks. Ink is judged on a coarse grid of STRAY_GRID cells across the
-# longer side of everything drawn: pieces closer than STRAY_GAP of that side
-# are one cluster (so a digit drawn with gaps stays whole), and a cluster with
-# less than STRAY_MASS of the heaviest cluster's ink is set aside. Chosen by
-# measurement (bench/bench_stray.py): MNIST test digits drawn as strokes, with
-# and without a stray dot or short stroke, gaps cut into their strokes.
-STRAY_GRID = 28
-STRAY_GAP = 0.15
-STRAY_MASS = 0.25
+# Stray marks. Ink is judged on a coarse grid of `grid` cells across the longer
+# side of everything drawn, as re-drawn with the MNIST-thick pen (15% of that
+# side, which already joins the gaps of a digit drawn in pieces). Pieces whose
+# ink touches are one cluster. A cluster is set aside when it carries less
+# than `mass` of the heaviest cluster's ink and its gap to that cluster is at
+# least (dist + dist_per_mass * its share of that ink) times that cluster's
+# size: a tap far off goes, a detached bar of a 5 or a 7 (a larger share,
+# nearer) stays. Chosen by measurement (bench/bench_stray.py prints the
+# figures): MNIST test digits drawn as strokes, with and without a stray dot or
+# short stroke; a flat distance of 0.1 also dropped the detached top bar of a
+# 5, a 7's bar and a 9's loop end found among plain MNIST digits.
+@dataclass(frozen=True)
+class StrayRule:
+    """When a piece of ink is a stray mark: see stray_mask."""
+
+    grid: int = 28
+    mass: float = 0.5
+    dist: float = 0.1
+    dist_per_mass: float = 0.5
+
+
+STRAYS = StrayRule()
 
 
 class DrawingRejected(ValueError):
@@ -163,11 +176,12 @@ def _finish(ink: np.ndarray, steps: dict[str, np.ndarray]) -> Preprocessed | Non
     return Preprocessed(final, steps)
 
 
-def from_image(img: np.ndarray) -> Preprocessed | None:
+def from_image(img: np.ndarray, strays: StrayRule | None = STRAYS) -> Preprocessed | None:
     """A raster image -> 28x28 MNIST-style input (stray marks set aside), or None if no ink."""
     ink = ink_map(img)
     steps = {"ink": ink}
-    dropped = stray_mask(ink)
+    # A raster keeps its own stroke width: judge it as if re-drawn with the pen.
+    dropped = stray_mask(ink, strays, pen=PEN_FRACTION) if strays else None
     if dropped is not None:
         steps["dropped"] = np.where(dropped, ink, 0.0).astype(np.float32)
         ink = np.where(dropped, 0.0, ink).astype(np.float32)
@@ -228,10 +242,12 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
     return (c[:, 2 * r + 1 :] - c[:, : w]) > 0
 
 
-def stray_mask(ink: np.ndarray, grid: int = STRAY_GRID, gap: float = STRAY_GAP,
-               mass: float = STRAY_MASS) -> np.ndarray | None:
-    """Boolean mask (ink's shape) of stray marks: light clusters of ink far from the digit.
+def stray_mask(ink: np.ndarray, rule: StrayRule = STRAYS, pen: float = 0.0
+               ) -> np.ndarray | None:
+    """Boolean mask (ink's shape) of stray marks: light pieces of ink far from the digit.
 
+    `pen` (a fraction of the longer side) thickens the ink first, as if it had
+    been re-drawn with that pen; strokes re-drawn by from_strokes need none.
     None when there is nothing to set aside. Cost is bounded by the coarse grid
     (grid x grid cells), whatever the size of the image.
     """
@@ -241,23 +257,33 @@ def stray_mask(ink: np.ndarray, grid: int = STRAY_GRID, gap: float = STRAY_GAP,
         return None
     r0, c0 = int(rows[0]), int(cols[0])
     h, w = int(rows[-1]) + 1 - r0, int(cols[-1]) + 1 - c0
-    block = max(1, math.ceil(max(h, w) / grid))
+    block = max(1, math.ceil(max(h, w) / rule.grid))
     gh, gw = math.ceil(h / block), math.ceil(w / block)
     box = np.zeros((gh * block, gw * block), dtype=np.float32)
     box[:h, :w] = np.where(on[r0 : r0 + h, c0 : c0 + w], ink[r0 : r0 + h, c0 : c0 + w], 0.0)
     cells = box.reshape(gh, block, gw, block).sum(axis=(1, 3))  # ink per coarse cell
     occupied = cells > 0
-    # Pieces within `gap` of each other join one cluster: grow each by half the gap.
-    reach = max(1, round(gap * grid / 2))
-    labels, n = _runs_labels(_dilate(occupied, reach))
+    labels, n = _runs_labels(_dilate(occupied, round(pen * rule.grid / 2)))
     if n < 2:
         return None
     labels = np.where(occupied, labels, -1)
     weights = np.bincount(labels[occupied], weights=cells[occupied], minlength=n)
-    light = weights < mass * weights.max()
-    if not light.any():
+    main = int(weights.argmax())
+    light = np.flatnonzero(weights < rule.mass * weights[main])
+    if len(light) == 0:
         return None
-    coarse = light[labels] & occupied  # cells of the clusters to set aside
+    main_cells = np.argwhere(labels == main)  # (m, 2)
+    size = float((main_cells.max(0) - main_cells.min(0) + 1).max())
+    far = []
+    for k in light.tolist():
+        piece = np.argwhere(labels == k)  # at most grid x grid cells in all pieces
+        gap = np.sqrt(((piece[:, None, :] - main_cells[None]) ** 2).sum(-1)).min() - 1
+        share = weights[k] / weights[main]
+        if gap >= (rule.dist + rule.dist_per_mass * share) * size:
+            far.append(k)
+    if not far:
+        return None
+    coarse = np.isin(labels, far)  # cells of the pieces to set aside
     fine = np.zeros(ink.shape, dtype=bool)
     grown = np.repeat(np.repeat(coarse, block, axis=0), block, axis=1)[:h, :w]
     fine[r0 : r0 + h, c0 : c0 + w] = grown & on[r0 : r0 + h, c0 : c0 + w]
@@ -507,7 +533,8 @@ def _frame(strokes: list[np.ndarray], pen_fraction: float, resolution: int
 
 
 def from_strokes(strokes: list[np.ndarray], pen_fraction: float = PEN_FRACTION,
-                 resolution: int = 112) -> Preprocessed | None:
+                 resolution: int = 112, strays: StrayRule | None = STRAYS
+                 ) -> Preprocessed | None:
     """Pen strokes (each (k, 2) x, y points) -> 28x28 input, independent of brush and size.
 
     Stray marks are set aside first (steps["dropped"]). None if there is nothing
@@ -524,7 +551,7 @@ def from_strokes(strokes: list[np.ndarray], pen_fraction: float = PEN_FRACTION,
     lo, scale, size, pen = frame
     ink = _render(strokes, lo, scale, size, pen)
     steps = {"strokes": ink}
-    dropped = stray_mask(ink)
+    dropped = stray_mask(ink, strays) if strays else None
     if dropped is not None:
         # Each stroke is one connected piece of ink, so its first point tells
         # which side it is on; the rest are re-drawn at their own scale.
