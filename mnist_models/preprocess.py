@@ -301,6 +301,8 @@ MAX_STROKES = 200  # canvas objects, and strokes (pen-down to pen-up) in all
 MAX_POINTS = 20_000  # coordinate pairs in all
 MAX_COORD = 100_000.0  # canvas pixels; canvases are 336-560 px
 
+_NUMBER = (int, float, np.integer, np.floating)
+_BOOL = (bool, np.bool_)
 _FABRIC_OPS = {"M": 1, "L": 1, "Q": 2, "C": 3, "Z": 0}  # coordinate pairs per command
 _ORIGIN = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
 _TOO_MANY_STROKES = (f"This drawing has too many strokes (the limit is {MAX_STROKES}); "
@@ -324,33 +326,24 @@ def _number(v: object, default: float | None = None) -> float:
     return f
 
 
-def _bezier(p0: np.ndarray, ctrl: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Points at parameters t of the Bezier curve from p0 through control points ctrl."""
-    pts = np.vstack([p0, ctrl])  # (k+1, 2), k = 2 (quadratic) or 3 (cubic)
-    k = len(pts) - 1
-    coef = np.array([math.comb(k, i) for i in range(k + 1)], dtype=np.float64)
-    basis = coef * (1 - t[:, None]) ** (k - np.arange(k + 1)) * t[:, None] ** np.arange(k + 1)
-    return basis @ pts
-
-
 def _path_points(commands: list, budget: int) -> tuple[list[np.ndarray], int]:
     """Fabric.js path commands -> polylines, and the coordinate pairs read.
 
     A curve becomes as many points as it has coordinate pairs (the canvas's
     quadratic segments join consecutive pointer positions a few pixels apart),
-    so the points out never exceed the pairs sent.
+    so the points out never exceed the pairs sent. Python only checks types;
+    the geometry is done for all commands at once.
     """
-    lines: list[np.ndarray] = []
-    cur: list[np.ndarray] = []
-    pos = np.zeros(2)
+    ops: list[int] = []  # pairs per command: 1 (M, L), 2 (Q), 3 (C)
+    moves: list[bool] = []
+    rows: list[list] = []
     pairs = 0
     for cmd in commands:
-        if not isinstance(cmd, (list, tuple)) or not cmd or not isinstance(cmd[0], str):
+        if type(cmd) not in (list, tuple) or not cmd or type(cmd[0]) is not str:
             raise DrawingRejected(_MALFORMED)
-        op = cmd[0]
-        if op not in _FABRIC_OPS:
+        n = _FABRIC_OPS.get(cmd[0])
+        if n is None:
             continue  # other SVG commands never come from free drawing
-        n = _FABRIC_OPS[op]
         if len(cmd) != 1 + 2 * n:
             raise DrawingRejected(_MALFORMED)
         pairs += n
@@ -358,21 +351,37 @@ def _path_points(commands: list, budget: int) -> tuple[list[np.ndarray], int]:
             raise DrawingRejected(_TOO_MANY_POINTS)
         if n == 0:
             continue
-        xy = np.array([_number(v) for v in cmd[1:]], dtype=np.float64).reshape(n, 2)
-        if op == "M":
-            if cur:
-                lines.append(np.vstack(cur))
-            cur = [xy]
-        else:
-            if not cur:
-                cur = [pos[None]]
-            if n > 1:  # a curve: n points along it, ending at its end point
-                xy = _bezier(pos, xy, np.arange(1, n + 1) / n)
-            cur.append(xy)
-        pos = xy[-1]
-    if cur:
-        lines.append(np.vstack(cur))
-    return lines, pairs
+        args = cmd[1:]
+        # Numbers only: strings are refused, not parsed, and bool is no coordinate.
+        if not all(isinstance(v, _NUMBER) and not isinstance(v, _BOOL) for v in args):
+            raise DrawingRejected(_BAD_COORD)
+        ops.append(n)
+        moves.append(cmd[0] == "M")
+        rows.append([*args, *[0.0] * (6 - 2 * n)])
+    if not ops:
+        return [], pairs
+    try:
+        a = np.array(rows, dtype=np.float64).reshape(-1, 3, 2)  # (n, up to 3 pairs, xy)
+    except OverflowError:  # integers beyond any float
+        raise DrawingRejected(_BAD_COORD) from None
+    if not np.isfinite(a).all() or np.abs(a).max() > MAX_COORD:
+        raise DrawingRejected(_BAD_COORD)
+    k = np.array(ops)
+    idx = np.arange(len(k))
+    end = a[idx, k - 1]  # (n, 2) where each command leaves the pen
+    start = np.vstack([end[:1], end[:-1]])  # where it found the pen
+    pts = np.repeat(end[:, None], 3, axis=1)  # (n, 3, 2), only the first k used
+    q, c = k == 2, k == 3
+    # Quadratic: its point at t = 1/2, then its end.
+    pts[q, 0] = 0.25 * start[q] + 0.5 * a[q, 0] + 0.25 * end[q]
+    # Cubic: its points at t = 1/3 and 2/3, then its end.
+    for j, t in ((0, 1 / 3), (1, 2 / 3)):
+        pts[c, j] = ((1 - t) ** 3 * start[c] + 3 * (1 - t) ** 2 * t * a[c, 0]
+                     + 3 * (1 - t) * t**2 * a[c, 1] + t**3 * end[c])
+    flat = pts[np.arange(3)[None, :] < k[:, None]]  # in drawing order
+    stroke = np.repeat(np.cumsum(moves), k)  # a move starts a new stroke
+    cuts = np.flatnonzero(np.diff(stroke)) + 1
+    return np.split(flat, cuts), pairs
 
 
 def strokes_from_fabric(json_data: object) -> list[np.ndarray]:
