@@ -652,7 +652,9 @@ def read_image(data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS,
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("the image is too large to open safely") from exc
     except UnidentifiedImageError as exc:
-        raise ImageRejected("this file is not a PNG, JPEG, WebP, GIF or BMP image") from exc
+        raise ImageRejected(
+            "this file is not an image of a kind read here (PNG, JPEG, WebP, GIF or BMP)"
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
             MemoryError) as exc:  # truncated or corrupt files, in Pillow's many ways
         raise ImageRejected("the image file is damaged and cannot be read") from exc

@@ -173,7 +173,7 @@ def test_read_image_png_and_jpeg(test_split):
 
 @pytest.mark.parametrize("payload,message", [
     (b"", "empty"),
-    (b"this is not an image at all", "not a PNG, JPEG"),
+    (b"this is not an image at all", "not an image"),
     (_png(np.random.default_rng(0).integers(0, 255, (100, 100), dtype=np.uint8))[:4000],
      "damaged"),
 ])

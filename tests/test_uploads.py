@@ -52,7 +52,7 @@ def test_the_five_formats_are_read(seven, networks, fmt):
 def test_other_formats_are_refused_whatever_the_name(seven, fmt):
     data = _encode(seven, fmt)  # would be uploaded as "digit.png"
     assert Image.open(io.BytesIO(data)).format == fmt  # Pillow alone would open it
-    with pytest.raises(pp.ImageRejected, match="not a PNG, JPEG, WebP, GIF or BMP"):
+    with pytest.raises(pp.ImageRejected, match=r"not an image .*\(PNG, JPEG, WebP, GIF or BMP\)"):
         pp.read_image(data)
 
 
@@ -74,7 +74,7 @@ def test_eps_never_reaches_ghostscript(monkeypatch):
     with pytest.raises(AssertionError):  # the trap works: Pillow alone goes for EPS
         Image.open(io.BytesIO(eps))
     calls.clear()
-    with pytest.raises(pp.ImageRejected, match="not a PNG"):
+    with pytest.raises(pp.ImageRejected, match="not an image"):
         pp.read_image(eps)
     assert calls == []
 
