@@ -5,6 +5,9 @@
 - ``digit_strokes``: pen paths traced along a digit's skeleton: what a person
   drawing that digit with a mouse would produce, ready to replay in a browser
   or to render at any brush width.
+- Variants of placed strokes, as people draw: ``add_stray`` (a tap or a slip
+  away from the digit), ``with_gaps`` and ``dashed`` (pen lifted mid-stroke),
+  ``rotate``, ``shear``, ``squash`` and ``tremor``.
 """
 
 from __future__ import annotations
