@@ -318,12 +318,11 @@ def _number(v: object, default: float | None = None) -> float:
     if v is None and default is not None:
         return default
     # bool is an int in Python but never a coordinate; strings are refused, not parsed.
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    if isinstance(v, _BOOL) or not isinstance(v, _NUMBER):
         raise DrawingRejected(_BAD_COORD)
-    f = float(v) if not isinstance(v, int) or abs(v) <= MAX_COORD else math.inf
-    if not math.isfinite(f) or abs(f) > MAX_COORD:
+    if not abs(v) <= MAX_COORD:  # also NaN; compared before any float() of a huge int
         raise DrawingRejected(_BAD_COORD)
-    return f
+    return float(v)
 
 
 def _path_points(commands: list, budget: int) -> tuple[list[np.ndarray], int]:
@@ -452,15 +451,16 @@ def _placed(lines: list[np.ndarray], obj: dict) -> list[np.ndarray]:
     rad = np.deg2rad(angle)
     rot = np.array([[np.cos(rad), -np.sin(rad)], [np.sin(rad), np.cos(rad)]])
     out = [((pts - centre_path) * [sx, sy]) @ rot.T + centre for pts in lines]
-    if any(np.abs(p).max() > MAX_COORD for p in out):
+    if any(not (np.abs(p) <= MAX_COORD).all() for p in out):  # also NaN
         raise DrawingRejected(_BAD_COORD)
     return out
 
 
 def _origin(v: object, default: float) -> float:
+    """Fabric's originX/Y: a name or a fraction of the box; anything else -> default."""
     if isinstance(v, str):
         return _ORIGIN.get(v, default)
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+    if isinstance(v, _NUMBER) and not isinstance(v, _BOOL) and abs(v) <= 1.0:
         return float(v)
     return default
 

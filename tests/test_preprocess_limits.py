@@ -50,6 +50,7 @@ REJECTED = {
     "string scale": _fabric(_path(SEVEN), scaleX="2"),
     "NaN angle": _fabric(_path(SEVEN), angle=float("nan")),
     "a scale that throws the drawing off the canvas": _fabric(_path(SEVEN), scaleX=1e5),
+    "a huge integer left": _fabric(_path(SEVEN), scaleX=2, left=10**400),
 }
 
 
@@ -91,6 +92,8 @@ def test_unknown_objects_are_skipped_and_the_digit_still_read():
     # Integers, floats and null transform fields are all numbers the canvas may send.
     assert _read(_fabric([["M", 60, 60], ["L", 200.5, 60], ["L", 110, 260]],
                          scaleX=None, angle=0, originX=[1], flipX="yes")) is not None
+    assert _read(_fabric(_path(SEVEN), scaleX=2, originX=10**400, originY=float("nan"),
+                         width=100, height=100)) is not None
 
 
 def test_curves_keep_as_many_points_as_were_sent():

@@ -23,6 +23,7 @@ numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(-400, 800),  # plausible canvas coordinates, often
     st.integers(-(10**30), 10**30),
+    st.sampled_from([10**400, -(10**400)]),  # Python's json reads these; no float holds them
 )
 json_scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=8))
 json_values = st.recursive(
