@@ -325,50 +325,58 @@ def _number(v: object, default: float | None = None) -> float:
     return float(v)
 
 
-def _path_points(commands: list, budget: int) -> tuple[list[np.ndarray], int]:
-    """Fabric.js path commands -> polylines, and the coordinate pairs read.
+def _path_points(paths: list[list]) -> tuple[list[np.ndarray], list[int]]:
+    """Fabric.js path commands of every object -> polylines, and each one's object index.
 
     A curve becomes as many points as it has coordinate pairs (the canvas's
     quadratic segments join consecutive pointer positions a few pixels apart),
     so the points out never exceed the pairs sent. Python only checks types;
-    the geometry is done for all commands at once.
+    the geometry is done for the whole drawing at once.
     """
     ops: list[int] = []  # pairs per command: 1 (M, L), 2 (Q), 3 (C)
-    moves: list[bool] = []
+    starts: list[bool] = []  # a move, or an object's first command: a new stroke
+    owner: list[int] = []
     rows: list[list] = []
     pairs = 0
-    for cmd in commands:
-        if type(cmd) not in (list, tuple) or not cmd or type(cmd[0]) is not str:
-            raise DrawingRejected(_MALFORMED)
-        n = _FABRIC_OPS.get(cmd[0])
-        if n is None:
-            continue  # other SVG commands never come from free drawing
-        if len(cmd) != 1 + 2 * n:
-            raise DrawingRejected(_MALFORMED)
-        pairs += n
-        if pairs > budget:
-            raise DrawingRejected(_TOO_MANY_POINTS)
-        if n == 0:
-            continue
-        args = cmd[1:]
-        # Numbers only: strings are refused, not parsed, and bool is no coordinate.
-        if not all(isinstance(v, _NUMBER) and not isinstance(v, _BOOL) for v in args):
-            raise DrawingRejected(_BAD_COORD)
-        ops.append(n)
-        moves.append(cmd[0] == "M")
-        rows.append([*args, *[0.0] * (6 - 2 * n)])
+    for i, commands in enumerate(paths):
+        first = True
+        for cmd in commands:
+            if type(cmd) not in (list, tuple) or not cmd or type(cmd[0]) is not str:
+                raise DrawingRejected(_MALFORMED)
+            n = _FABRIC_OPS.get(cmd[0])
+            if n is None:
+                continue  # other SVG commands never come from free drawing
+            if len(cmd) != 1 + 2 * n:
+                raise DrawingRejected(_MALFORMED)
+            pairs += n
+            if pairs > MAX_POINTS:
+                raise DrawingRejected(_TOO_MANY_POINTS)
+            if n == 0:
+                continue
+            args = cmd[1:]
+            for v in args:
+                # Numbers only: strings are refused, not parsed; bool is no coordinate.
+                t = type(v)
+                if t is not float and t is not int and (
+                        not isinstance(v, _NUMBER) or isinstance(v, _BOOL)):
+                    raise DrawingRejected(_BAD_COORD)
+            ops.append(n)
+            starts.append(first or cmd[0] == "M")
+            owner.append(i)
+            rows.append([*args, *_PAD[n]])
+            first = False
     if not ops:
-        return [], pairs
+        return [], []
     try:
         a = np.array(rows, dtype=np.float64).reshape(-1, 3, 2)  # (n, up to 3 pairs, xy)
-    except OverflowError:  # integers beyond any float
+    except (OverflowError, TypeError):  # integers beyond any float (True is refused above)
         raise DrawingRejected(_BAD_COORD) from None
-    if not np.isfinite(a).all() or np.abs(a).max() > MAX_COORD:
+    if not (np.abs(a) <= MAX_COORD).all():  # also NaN and infinities
         raise DrawingRejected(_BAD_COORD)
     k = np.array(ops)
-    idx = np.arange(len(k))
-    end = a[idx, k - 1]  # (n, 2) where each command leaves the pen
-    start = np.vstack([end[:1], end[:-1]])  # where it found the pen
+    new = np.array(starts)
+    end = a[np.arange(len(k)), k - 1]  # (n, 2) where each command leaves the pen
+    start = np.where(new[:, None], end, np.roll(end, 1, axis=0))  # where it found the pen
     pts = np.repeat(end[:, None], 3, axis=1)  # (n, 3, 2), only the first k used
     q, c = k == 2, k == 3
     # Quadratic: its point at t = 1/2, then its end.
@@ -378,9 +386,14 @@ def _path_points(commands: list, budget: int) -> tuple[list[np.ndarray], int]:
         pts[c, j] = ((1 - t) ** 3 * start[c] + 3 * (1 - t) ** 2 * t * a[c, 0]
                      + 3 * (1 - t) * t**2 * a[c, 1] + t**3 * end[c])
     flat = pts[np.arange(3)[None, :] < k[:, None]]  # in drawing order
-    stroke = np.repeat(np.cumsum(moves), k)  # a move starts a new stroke
-    cuts = np.flatnonzero(np.diff(stroke)) + 1
-    return np.split(flat, cuts), pairs
+    first_cmd = np.flatnonzero(new)
+    if len(first_cmd) > MAX_STROKES:
+        raise DrawingRejected(_TOO_MANY_STROKES)
+    cuts = np.cumsum(k)[first_cmd[1:] - 1]  # point index where each later stroke begins
+    return np.split(flat, cuts), np.array(owner)[first_cmd].tolist()
+
+
+_PAD = {1: [0.0] * 4, 2: [0.0] * 2, 3: []}
 
 
 def strokes_from_fabric(json_data: object) -> list[np.ndarray]:
@@ -401,7 +414,7 @@ def strokes_from_fabric(json_data: object) -> list[np.ndarray]:
         raise DrawingRejected(_MALFORMED)
     if len(objects) > MAX_STROKES:
         raise DrawingRejected(_TOO_MANY_STROKES)
-    paths = []
+    found, paths = [], []
     for obj in objects:
         if not isinstance(obj, dict):
             raise DrawingRejected(_MALFORMED)
@@ -413,20 +426,18 @@ def strokes_from_fabric(json_data: object) -> list[np.ndarray]:
             continue
         if not isinstance(path, list):
             raise DrawingRejected(_MALFORMED)
-        paths.append((obj, path))
+        found.append(obj)
+        paths.append(path)
     # Every command carries at least one pair (or is a rare close): a cheap
     # count that refuses huge drawings before anything is parsed.
-    if sum(len(p) for _, p in paths) > MAX_POINTS:
+    if sum(len(p) for p in paths) > MAX_POINTS:
         raise DrawingRejected(_TOO_MANY_POINTS)
+    lines, owners = _path_points(paths)
     strokes: list[np.ndarray] = []
-    budget = MAX_POINTS
-    for obj, path in paths:
-        lines, used = _path_points(path, budget)
-        budget -= used
-        if len(strokes) + len(lines) > MAX_STROKES:
-            raise DrawingRejected(_TOO_MANY_STROKES)
-        if lines:
-            strokes.extend(_placed(lines, obj))
+    for i, obj in enumerate(found):
+        mine = [line for line, o in zip(lines, owners) if o == i]
+        if mine:
+            strokes.extend(_placed(mine, obj))
     return strokes
 
 
