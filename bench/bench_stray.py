@@ -9,7 +9,8 @@ draw page's path (from_strokes) in these sets:
 
 - plain: as drawn;
 - dot / stroke: plus a stray tap or a short slip (10-25% of the digit's size)
-  at a random place at least 30% of the digit's size from its ink;
+  at a random place at least 30% of the digit's size from its ink (stroke
+  50%: at least half the digit's size away);
 - gaps 8% / gaps 12%: two gaps of that fraction of the digit's size cut into
   its strokes (a 5's top bar, a 4 or a 7 drawn in two strokes, loose ends);
 - dashed: the whole digit drawn as dashes (12% drawn, 5% left out);
@@ -45,7 +46,8 @@ def build_sets(n: int, seed: int = 0) -> tuple[dict[str, list], np.ndarray]:
     test = data.load_split("test")
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(test), n, replace=False)
-    sets: dict[str, list] = {k: [] for k in ("plain", "dot", "stroke", "gaps 8%", "gaps 12%",
+    sets: dict[str, list] = {k: [] for k in ("plain", "dot", "stroke", "stroke 50%",
+                                             "gaps 8%", "gaps 12%",
                                              "dashed", "raster plain", "raster dot",
                                              "raster thin gaps 12%", "raster thin dot")}
     for i in idx:
@@ -56,6 +58,7 @@ def build_sets(n: int, seed: int = 0) -> tuple[dict[str, list], np.ndarray]:
         sets["plain"].append(s)
         sets["dot"].append(dot)
         sets["stroke"].append(synth.add_stray(s, rng, "stroke", canvas=CANVAS))
+        sets["stroke 50%"].append(synth.add_stray(s, rng, "stroke", 0.5, canvas=CANVAS))
         sets["gaps 8%"].append(synth.with_gaps(s, rng, 0.08))
         sets["gaps 12%"].append(synth.with_gaps(s, rng, 0.12))
         sets["dashed"].append(synth.dashed(s))

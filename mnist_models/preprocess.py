@@ -53,17 +53,19 @@ MIN_EXTENT = 6.0  # strokes spanning fewer canvas pixels than this: a dot, not a
 # least (dist + dist_per_mass * its share of that ink) times that cluster's
 # size: a tap far off goes, a detached bar of a 5 or a 7 (a larger share,
 # nearer) stays. Chosen by measurement (bench/bench_stray.py prints the
-# figures): MNIST test digits drawn as strokes, with and without a stray dot or
-# short stroke; a flat distance of 0.1 also dropped the detached top bar of a
-# 5, a 7's bar and a 9's loop end found among plain MNIST digits.
+# figures) on MNIST test digits drawn as strokes, with and without a stray dot
+# or short stroke, with gaps cut into their strokes, and drawn as dashes: the
+# most strays set aside with no digit of the sets without strays read worse.
+# A flat distance of 0.1 dropped the detached top bar of a 5, a 7's bar and
+# a 9's loop end found among plain MNIST digits.
 @dataclass(frozen=True)
 class StrayRule:
     """When a piece of ink is a stray mark: see stray_mask."""
 
     grid: int = 28
     mass: float = 0.5
-    dist: float = 0.1
-    dist_per_mass: float = 0.5
+    dist: float = 0.05
+    dist_per_mass: float = 1.0  # heavier pieces must lie farther away to be set aside
 
 
 STRAYS = StrayRule()
