@@ -156,8 +156,9 @@ def drawing_area(present: bool) -> None:
         if present:
             return
         see, why = st.columns([1, 3])
-        see.image(enlarge(pre.image, 140), width=140,
-                  caption="What the networks see (28×28)")
+        see.html(common.image_html(enlarge(pre.image, 140), "The drawing as the networks see "
+                                   "it: 28 by 28 grey pixels", 140,
+                                   "What the networks see (28×28)"))
         wrong = {k: next((r.get("wrong_when_sure") for r in (u.version.meta.get("calibration")
                                                              or {}).get("thresholds", [])
                           if r.get("threshold") == NOT_SURE_BELOW), None)
@@ -174,7 +175,8 @@ def drawing_area(present: bool) -> None:
                         "crop": "cropped to the ink", "20x20": "longer side scaled to 20 px",
                         "28x28": "centre of mass centred in 28×28"}
             for c, n in zip(step_cols, names):
-                c.image(enlarge(pre.steps[n], 140), caption=captions[n])
+                c.html(common.image_html(enlarge(pre.steps[n], 140), f"Step: {captions[n]}",
+                                         140, captions[n]))
         with st.expander("What each network looks at"):
             # Occlusion saliency and the ConvNet's first-layer feature maps (saliency.py).
             if st.toggle("Show the maps (under 0.1 s per drawing)", key="look-maps"):
@@ -184,8 +186,10 @@ def drawing_area(present: bool) -> None:
                     with one_thread():
                         heat = saliency.occlusion(u.model, x, d).numpy()
                     img = Image.fromarray(saliency.overlay(pre.image, heat))
-                    c.image(img.resize((196, 196), Image.Resampling.NEAREST),
-                            caption=f"{u.net.name}: evidence for {d}")
+                    c.html(common.image_html(
+                        img.resize((196, 196), Image.Resampling.NEAREST),
+                        f"Saliency map of the {u.net.name} for its answer {d}", 196,
+                        f"{u.net.name}: evidence for {d}"))
                 look[-1].markdown(
                     "Each 4×4 patch is blanked in turn. **Red**: the ink there supports the "
                     "answer (blanking it lowers its log-odds); **blue**: it argues "
@@ -193,10 +197,12 @@ def drawing_area(present: bool) -> None:
                 if "cnn" in uses:
                     with one_thread():
                         maps = saliency.feature_maps(uses["cnn"].model, x).numpy()
-                    st.image(enlarge(saliency.tile(maps), 760),
-                             caption="The ConvNet's 20 first-layer feature maps (after ReLU) "
-                                     "for this input: dark = strong response. Each 3×3 filter "
-                                     "picks out an edge or stroke direction.")
+                    st.html(common.image_html(
+                        enlarge(saliency.tile(maps), 760),
+                        "The ConvNet's 20 first-layer feature maps for this drawing", 760,
+                        "The ConvNet's 20 first-layer feature maps (after ReLU) for this "
+                        "input: dark = strong response. Each 3×3 filter picks out an edge or "
+                        "stroke direction."))
 
 
 present = common.presenting()

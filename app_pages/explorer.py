@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -40,11 +36,7 @@ def test_set() -> tuple[np.ndarray, np.ndarray]:
 
 def digit_img_tag(img: np.ndarray, alt: str, side: int = 84) -> str:
     """A 28x28 uint8 digit as an <img> (dark ink on white, hard pixel edges) with alt text."""
-    buf = io.BytesIO()
-    Image.fromarray(255 - img).save(buf, format="PNG")
-    src = base64.b64encode(buf.getvalue()).decode()
-    return (f'<img src="data:image/png;base64,{src}" alt="{html.escape(alt)}" width="{side}" '
-            f'height="{side}" style="image-rendering:pixelated;border:1px solid #ccc">')
+    return common.image_html(Image.fromarray(255 - img), alt, side)
 
 
 def confusion_chart(cm: np.ndarray, title: str, colour: str) -> alt.Chart:
