@@ -238,6 +238,7 @@ def notes(uses: Iterable[InUse]) -> list[str]:
 STYLE = """
 <style>
 :root {--digit-bar-grey: #8a96a3;}
+.block-container {padding-top: 3.8rem !important;}
 .answers {display: flex; gap: clamp(0.6rem, 2vw, 2rem); align-items: flex-start;}
 .answers > .answer {flex: 1 1 0; min-width: 0;}
 .answer-name {font-size: clamp(1.1rem, 1.6vw, 1.9rem); font-weight: 700;}
@@ -295,6 +296,16 @@ header[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecor
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], .present-hide,
 [data-testid="stCaptionContainer"], [data-testid="stExpander"] {display: none !important;}
 .block-container {padding-top: 1rem !important;}
+.digit-canvas-host, [data-testid="stBidiComponentIsolated"] {
+  --digit-canvas: min(100cqw, max(300px, calc(100vh - 130px)));}
+.digit-answer {font-size: clamp(4rem, 11vw, 17rem);}
+.answer-name {font-size: clamp(1.2rem, 2.2vw, 2.8rem);}
+.digit-conf {font-size: clamp(1.1rem, 2vw, 2.6rem);}
+.badge {font-size: clamp(1rem, 1.4vw, 1.9rem);}
+.verdict {font-size: clamp(1.1rem, 2vw, 2.6rem);}
+.pchart {height: clamp(90px, 24vh, 320px); padding-bottom: 2.2rem;}
+.pdig {font-size: clamp(1rem, 1.7vw, 2.2rem); bottom: -2.2rem;}
+.pval {font-size: clamp(0.7rem, 1vw, 1.4rem);}
 </style>
 """
 

@@ -117,7 +117,7 @@ def drawing_area(present: bool) -> None:
     """Canvas and answers; a stroke reruns only this part of the page."""
     # Two stat calls: the files are re-read only when the choice of models changed.
     uses = common.models_in_use()
-    left, right = st.columns([5, 7], gap="large")
+    left, right = st.columns([1, 1] if present else [5, 7], gap="large")
     label = None
     with left:
         if (explored := st.session_state.get("explore_digit")) is not None:
