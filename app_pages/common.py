@@ -474,9 +474,11 @@ CANVAS_SCRIPT = """
 
 CANVAS_STYLE = """
 <style>
-/* The column holding the canvas is a size container: the canvas takes its width,
-   but never more than the window's height leaves (answers stay in view). */
-div[data-testid="stColumn"]:has(.canvas-head) {container-type: inline-size;}
+/* The innermost block holding the canvas (a column, or the page on a page without
+   columns) is a size container: the canvas takes its width, but never more than the
+   window's height leaves (answers stay in view). */
+div[data-testid="stVerticalBlock"]:has(.canvas-head):not(
+  :has(div[data-testid="stVerticalBlock"] .canvas-head)) {container-type: inline-size;}
 .digit-canvas-host, [data-testid="stBidiComponentIsolated"] {
   --digit-canvas: min(100cqw, max(300px, calc(100vh - 240px)));}
 @media (max-width: 640px) {

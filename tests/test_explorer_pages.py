@@ -33,7 +33,11 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
     assert not at.exception
     assert [s.value for s in at.subheader] == [
         "Confusion matrices", "Misclassified digits", "Where the networks disagree"]
-    assert len(at.get("vega_lite_chart")) == 2
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2
+    # Errors shade from white (none) to dark red; numbers on dark cells are white.
+    spec = charts[0].proto.spec
+    assert '"range": ["#ffffff", "#8b0000"]' in spec and '"value": "#ffffff"' in spec
     at.selectbox(key="wrong-by").set_value("the ConvNet")
     at.selectbox(key="true-digit").set_value("4")
     at.run()
