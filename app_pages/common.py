@@ -143,6 +143,20 @@ def presenting() -> bool:
     return str(st.query_params.get("present", "")).lower() in ("1", "true", "yes", "on")
 
 
+def error_colour(count: int, top: int) -> str:
+    """White for no error, deepening to dark red (#8b0000) at `top`, on a square-root scale."""
+    t = (count / max(top, 1)) ** 0.5 if count > 0 else 0.0
+    r, g, b = (round(255 + (end - 255) * t) for end in (0x8B, 0x00, 0x00))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def ink_for(fill: str) -> str:
+    """Black or white, whichever contrasts more with this fill (never under 4.58:1)."""
+    lum = sum(w * (((int(fill[i : i + 2], 16) / 255) + 0.055) / 1.055) ** 2.4
+              for w, i in ((0.2126, 1), (0.7152, 3), (0.0722, 5)))
+    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+
+
 # ---------------------------------------------------------------- answers as HTML
 
 def sure_text(confidence: float) -> str:
