@@ -3,7 +3,15 @@
 Every page (the drawing page, the explorer, the experiments, the audience phone
 page) reads the networks from ``mnist_models.networks`` and the models in use
 from here, so a model is loaded once per server process and every open page
-follows the same choice.
+follows the same choice. A drawing page, in short::
+
+    common.page_style()                        # answer styles, phone layout
+    st.html(common.canvas_head_html())         # the Clear button above the canvas
+    result = st_canvas(width=448, height=448, ...)
+    uses = common.models_in_use()              # two stat calls; cheap per drawing
+    preds = {k: predict(u.model, x, temperature=u.temperature) for k, u in uses.items()}
+    st.html(common.answers_html(uses, preds))  # verdict + answers side by side
+    common.canvas_script()                     # once, at the end of the page
 """
 
 from __future__ import annotations
