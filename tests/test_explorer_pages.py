@@ -33,13 +33,16 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
     assert not at.exception
     assert [s.value for s in at.subheader] == [
         "Confusion matrices", "Misclassified digits", "Where the networks disagree"]
-    assert len(at.get("vega_lite_chart")) == 2
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2
     at.selectbox(key="wrong-by").set_value("the ConvNet")
     at.selectbox(key="true-digit").set_value("4")
     at.run()
     assert not at.exception
-    cards = [m.value for m in at.markdown if m.value.startswith("**#")]
+    cards = [h.proto.body for h in at.get("html") if 'id="tile-wrong-' in h.proto.body]
     assert cards, "the ConvNet gets some 4s wrong"
+    assert all('alt="Test digit #' in c and "labelled 4" in c for c in cards)
+    assert all('ConvNet <span class="tile-bad">✗ wrong</span>' in c for c in cards)
     # The misclassified gallery's "Compare" buttons are keyed wrong-<test index>.
     from mnist_models import data
 
@@ -48,6 +51,21 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
              if b.key and b.key.startswith("wrong-") and b.key.split("-")[1].isdigit()]
     assert shown and all(int(labels[i]) == 4 for i in shown)
     assert any("test digits." in c.value for c in at.caption)
+
+
+def test_confusion_colours_start_at_white_and_numbers_stay_legible():
+    from app_pages import common
+
+    assert common.error_colour(0, 10) == "#ffffff"  # no error: white, not tinted
+    assert common.error_colour(10, 10) == "#8b0000"
+    shades = [common.error_colour(n, 10) for n in range(11)]
+    assert shades == sorted(shades, reverse=True)  # darker with every error
+    assert common.ink_for("#ffffff") == "#000000" and common.ink_for("#8b0000") == "#ffffff"
+    for fill in shades:  # the number on every shade reads at 4.5:1 or better
+        ink = common.ink_for(fill)
+        lum = [sum(w * ((int(c[i:i + 2], 16) / 255 + 0.055) / 1.055) ** 2.4
+                   for w, i in ((0.2126, 1), (0.7152, 3), (0.0722, 5))) for c in (fill, ink)]
+        assert (max(lum) + 0.05) / (min(lum) + 0.05) >= 4.5, (fill, ink)
 
 
 def test_compare_sends_the_digit_to_the_drawing_page():
@@ -63,7 +81,12 @@ def test_compare_sends_the_digit_to_the_drawing_page():
     assert not at.exception
     assert at.session_state["explore_digit"] == index
     assert f"test digit **#{index}**" in text_of(at)
-    assert 'id="answer-cnn"' in text_of(at)
+    html = "\n".join(h.proto.body for h in at.get("html"))
+    assert 'id="answer-cnn"' in html
+    # The verdict states the true label and marks each network against it.
+    from mnist_models import data
+
+    assert f"Labelled {int(data.load_split('test').labels[index])}: " in html
 
 
 def test_drawing_page_reads_a_test_digit_and_shows_the_maps():
@@ -71,14 +94,16 @@ def test_drawing_page_reads_a_test_digit_and_shows_the_maps():
     at.session_state["explore_digit"] = 0  # a 7
     at.run()
     assert not at.exception
-    html = text_of(at)
-    assert "labelled **7**" in html
+    assert "labelled **7**" in text_of(at)
+    html = "\n".join(h.proto.body for h in at.get("html"))
     assert 'id="answer-cnn">7<' in html and 'id="answer-mlp">7<' in html
-    images_before = len(at.get("image"))
+    assert "Labelled 7: both networks read it right." in html
     at.toggle(key="look-maps").set_value(True)
     at.run()
     assert not at.exception
-    assert len(at.get("image")) >= images_before + 3  # two saliency maps and the feature maps
+    shown = "\n".join(h.proto.body for h in at.get("html"))
+    assert shown.count('alt="Saliency map of the') == 2
+    assert '20 first-layer feature maps for this drawing"' in shown
     at.button(key="explore-back").click()
     at.run()
     assert not at.exception
@@ -104,8 +129,13 @@ def test_experiments_page_with_a_trained_version(app_home, root):
         assert len(charts) == 3
         assert b"My little ConvNet" in charts[0].proto.SerializeToString()
         assert any("blog's two claims" in c.value for c in at.caption)
-    tables = at.dataframe
+    tables = at.table  # static tables, shown in full
     assert len(tables) == 2
     figures = tables[0].value
-    assert set(figures["network"]) == {"MLP", "ConvNet"}
+    assert set(figures.index) == {"MLP", "ConvNet"}
     assert {"ECE (15 bins)", "NLL", "Brier"} <= set(figures.columns)
+    assert len(tables[1].value) >= 2 * 5  # every threshold of both networks
+    text = " ".join(m.value for m in at.markdown)
+    assert "**ECE** (expected calibration error)" in text and "**Brier**" in text
+    # Each reliability bin's count is drawn over its bar.
+    assert b'"label"' in charts[-1].proto.SerializeToString()
