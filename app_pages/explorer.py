@@ -14,6 +14,7 @@ from mnist_models import checkpoint
 from mnist_models import data as mdata
 from mnist_models.evaluate import confusion_matrix
 from mnist_models.evaluate import logits as model_logits
+from mnist_models.text import md_escape
 
 PER_PAGE = 30
 COLS = 6
@@ -142,7 +143,7 @@ for col, (arch, colour) in zip(cols, COLOURS.items()):
     wrong = int(cm.sum() - np.trace(cm))
     with col:
         st.altair_chart(confusion_chart(cm, f"{NAMES[arch]}: {wrong} wrong of 10,000", colour))
-        st.caption(f"{versions[arch].label()}. Rows: true digit; columns: the network's answer.")
+        st.caption(f"{md_escape(versions[arch].label())}. Rows: true digit; columns: the network's answer.")
 
 st.subheader("Misclassified digits")
 f1, f2, f3 = st.columns(3)
