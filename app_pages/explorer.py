@@ -143,7 +143,8 @@ for col, (arch, colour) in zip(cols, COLOURS.items()):
     wrong = int(cm.sum() - np.trace(cm))
     with col:
         st.altair_chart(confusion_chart(cm, f"{NAMES[arch]}: {wrong} wrong of 10,000", colour))
-        st.caption(f"{md_escape(versions[arch].label())}. Rows: true digit; columns: the network's answer.")
+        st.caption(f"{md_escape(versions[arch].label())}. Rows: true digit; columns: the "
+                   "network's answer.")
 
 st.subheader("Misclassified digits")
 f1, f2, f3 = st.columns(3)
