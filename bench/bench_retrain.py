@@ -4,6 +4,7 @@
     python bench/bench_retrain.py --epochs 5    # a quick check that everything works
 
 Page: `streamlit run app.py` (private MNIST_APP_HOME) in headless Chromium;
+the job trains in a child process of the server (see mnist_models/worker.py);
 the preset "The blog's experiment" is chosen, and the wall time is taken from
 the click on "Start training" until the page shows the ConvNet's test
 accuracy. Command line: the same run as
@@ -139,6 +140,9 @@ def main() -> None:
     print(f"page showed {page['shown']}; job threads {page['threads']}, "
           f"test accuracy on 2,000 images every {page['config']['eval_every']} epoch(s)")
     print(f"CLI: {cli['command']}")
+    print(f"page / command line: {page['wall'] / cli['wall']:.2f}x wall (click to result "
+          f"against the whole process), {page['train'] / cli['train']:.2f}x training "
+          "(goal: within 1.15x)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,11 @@
     python bench/bench_train.py --quick      # one repeat, a 20-epoch blog run (~1.5 min)
     python bench/bench_train.py --no-peer    # our figures only
 
-Ours: train() in this process with the per-model defaults (train.defaults()) on
+Roofline: the fp32 matrix-product rate torch.mm reaches at the MLP's own
+layer shapes (batch 512, forward and backward products), measured in the same
+run, and the MLP's achieved FLOP rate in training as a fraction of it.
+
+Ours: train() in this process with the per-model defaults (the network table) on
 all cores. "Samples/s" and "s per epoch" come from one-epoch runs on all
 60,000 training images, without augmentation (--quick: 10,000 images, the
 epoch time scaled up). The blog's experiment is the ConvNet on the first
@@ -85,6 +89,38 @@ def epoch_figures(model: str, n: int, repeats: int, threads: int, train_split: m
     med = statistics.median(seconds)
     return {"batch_size": full.batch_size, "images": n, "runs": seconds,
             "samples_per_s": n / med, "epoch_seconds": med * FULL / n, "estimated": n != FULL}
+
+
+# The MLP's matrix products for one batch of 512 (784 -> 900 -> 900 -> 10), as (M, K, N)
+# of an (M x K) @ (K x N) product: forward, then the backward products (gradients of
+# the weights, and of the inputs of layers 2 and 3; the images need none).
+MLP_BATCH = 512
+MLP_PRODUCTS = [
+    (512, 784, 900), (512, 900, 900), (512, 900, 10),  # forward
+    (512, 10, 900), (512, 900, 900),  # input gradients of layers 3 and 2
+    (10, 512, 900), (900, 512, 900), (900, 512, 784),  # weight gradients
+]
+MLP_FLOP_PER_SAMPLE = sum(2 * m * k * n for m, k, n in MLP_PRODUCTS) / MLP_BATCH
+
+
+def matmul_rate(threads: int, seconds: float = 2.0) -> dict:
+    """fp32 FLOP/s that torch.mm reaches here at the MLP's own shapes (best of a few rounds)."""
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    ops = [(torch.randn(m, k, generator=g), torch.randn(k, n, generator=g), torch.empty(m, n))
+           for m, k, n in MLP_PRODUCTS]
+    flop = sum(2 * m * k * n for m, k, n in MLP_PRODUCTS)
+    for a, b, out in ops:  # warm-up
+        torch.mm(a, b, out=out)
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        for _ in range(10):
+            for a, b, out in ops:
+                torch.mm(a, b, out=out)
+        best = max(best, 10 * flop / (time.perf_counter() - t0))
+    return {"flop_per_s": best, "shapes": MLP_PRODUCTS}
 
 
 def blog_figures(epochs: int, repeats: int, threads: int, train_split: mdata.Split,
@@ -220,6 +256,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{model}: {res[model]['samples_per_s']:,.0f} samples/s, "
               f"{res[model]['epoch_seconds']:.2f} s per 60,000-image epoch "
               f"(runs: {', '.join(f'{s:.2f}' for s in res[model]['runs'])} s)", flush=True)
+    res["matmul"] = matmul_rate(threads)
+    achieved = res["mlp"]["samples_per_s"] * MLP_FLOP_PER_SAMPLE
+    res["roofline"] = achieved / res["matmul"]["flop_per_s"]
+    print(f"roofline: the MLP trains at {achieved / 1e9:.1f} GFLOP/s "
+          f"({MLP_FLOP_PER_SAMPLE / 1e6:.2f} MFLOP per sample, batch {MLP_BATCH}); "
+          f"torch.mm reaches {res['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s at its shapes "
+          f"here: {res['roofline']:.0%} of it (goal >= 70%)", flush=True)
     res["blog"] = blog_figures(blog_epochs, repeats, threads, train_split, test_split)
     print(f"blog experiment ({blog_epochs} epochs): {res['blog']['train_seconds']:.2f} s "
           f"training, {res['blog']['wall_seconds']:.2f} s wall, test accuracy "
