@@ -121,6 +121,7 @@ def test_out_must_be_a_pt_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # trains in a fresh interpreter
 def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     out = tmp_path / "tiny.pt"
     proc = run("train", "--model", "mlp", "--subset", "1,000", "--epochs", "2", "--eval-every",
@@ -191,6 +192,7 @@ def test_unwritable_out_is_refused_before_training(tmp_path: Path, capsys, where
                           "--out")
 
 
+@pytest.mark.slow  # trains in a fresh interpreter
 def test_a_diverging_run_exits_2_and_saves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "nan.pt"
     proc = run("train", "--model", "mlp", "--subset", "300", "--epochs", "2", "--lr", "1e30",

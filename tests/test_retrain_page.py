@@ -95,6 +95,7 @@ def test_presets_fill_the_form(home):
     assert at.selectbox(key="preset").value == "Custom"
 
 
+@pytest.mark.slow  # starts a training process
 def test_a_valid_start_trains_and_the_result_can_be_kept(home):
     at = fill(page(), "MLP", 300, 1)
     button(at, "Start training").click().run()
@@ -122,6 +123,7 @@ def test_a_valid_start_trains_and_the_result_can_be_kept(home):
     assert registry.active_id("mlp") == "shipped/mlp"
 
 
+@pytest.mark.slow  # starts a training process
 def test_a_result_can_be_discarded(home):
     at = fill(page(), "MLP", 200, 1)
     button(at, "Start training").click().run()
@@ -136,6 +138,7 @@ def test_a_result_can_be_discarded(home):
     assert jobs.status().state == "idle"
 
 
+@pytest.mark.slow  # starts a training process
 def test_a_running_job_is_shown_and_can_be_cancelled(home):
     jobs.start(TrainConfig(model="cnn", subset=20_000, epochs=5))  # as if from another browser
     deadline = time.monotonic() + 60

@@ -46,6 +46,7 @@ def test_trained_model_is_contiguous_for_saving(train_split, small_test) -> None
         assert tensor.is_contiguous(), name
 
 
+@pytest.mark.slow  # trains six runs
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_same_seed_same_weights(model: str, train_split, small_test) -> None:
     cfg = tiny(model, subset=300, epochs=1, augment=model == "cnn")
