@@ -107,6 +107,7 @@ def test_temperature_fit_improves_nll_of_an_overconfident_real_network(train_spl
     assert after.accuracy == before.accuracy  # scaling never changes the answer
 
 
+@pytest.mark.slow  # evaluates the ConvNet on 20,000 images (~20 s on two busy cores)
 def test_calibrate_writes_temperature_and_keeps_weights_valid(tmp_path, root, capsys):
     src = root / "weights" / "cnn.pt"
     dst = tmp_path / "cnn.pt"
