@@ -1,4 +1,5 @@
-"""A training job as the pages see it (its states and status) and its record on disk.
+"""A training job as the pages see it (states, status, the active model it is compared
+with) and what it leaves on disk (its record, the versions it saved).
 
 The server keeps its job in ``<home>/jobs.json``, rewritten atomically at the
 start and at the end of every job. A job still "running" in that file whose
@@ -9,11 +10,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import io
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from . import checkpoint, networks, registry
 from .train import TrainConfig, run_title
@@ -156,3 +161,65 @@ def read_lost() -> JobStatus | None:
                          error=LOST, started_by=data.get("started_by"))
     except (OSError, ValueError, KeyError, TypeError):  # no file, or not one we wrote
         return None
+
+
+def save_versions(finished: list[tuple[dict[str, Any], bytes]], job_seconds: float) -> list[str]:
+    """Save each (metadata, state_dict bytes) as a new version; all or nothing: on any
+    error what was written is removed and the error raised."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    written, ids = [], []
+    try:
+        for meta, weights in finished:
+            cfg = meta["train_config"]
+            model = networks.build(cfg["model"])
+            model.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
+            path = registry.new_version_path(cfg["model"], cfg["subset"], stamp)
+            written.append(path)
+            checkpoint.save(model, path, cfg["model"],
+                            {**meta, "job_seconds": round(job_seconds, 2)})  # start to saving
+            ids.append(f"trained/{path.stem}")
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+            checkpoint.meta_path(path).unlink(missing_ok=True)
+        raise
+    return ids
+
+
+class Baselines:
+    """The active models' test accuracy, for comparison with a job's results: from their
+    metadata, or as measured by a job (remembered by sha256); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._measured: dict[str, tuple[float, list[float]]] = {}
+
+    def known(self, arch: str) -> dict[str, Any] | None:
+        """{"id", "title", "train_seconds", "test_accuracy", "per_class"} of the active model,
+        or None when it must be measured."""
+        try:
+            v, _ = registry.active_version(arch, verify=False)
+        except (KeyError, OSError):
+            return None
+        meta = v.meta
+        base = {"id": v.id, "title": v.title, "train_seconds": meta.get("train_seconds"),
+                "test_accuracy": meta.get("test_accuracy"),
+                "per_class": meta.get("per_class_accuracy")}
+        with self._lock:
+            if base["per_class"] is None and meta.get("sha256") in self._measured:
+                base["test_accuracy"], base["per_class"] = self._measured[meta["sha256"]]
+        return base if base["per_class"] is not None and base["test_accuracy"] is not None else None
+
+    def path(self, arch: str) -> str | None:
+        """The active model's checkpoint, for a job to measure."""
+        try:
+            return str(registry.active_version(arch, verify=False)[0].path)
+        except (KeyError, OSError):
+            return None
+
+    def remember(self, measured: dict[str, Any] | None) -> None:
+        """Keep what a job measured: {"sha256", "test_accuracy", "per_class"}."""
+        if measured is not None:
+            with self._lock:
+                self._measured[measured["sha256"]] = (measured["test_accuracy"],
+                                                      measured["per_class"])

@@ -12,8 +12,6 @@ and never changes the active models.
 from __future__ import annotations
 
 import copy
-import datetime as _dt
-import io
 import logging
 import math
 import multiprocessing
@@ -21,12 +19,9 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, replace
-from typing import Any
 
-import torch
-
-from . import checkpoint, networks, registry, worker
 from . import jobrecord as record
+from . import worker
 from .estimates import MONITOR_TEST_IMAGES as MONITOR_TEST_IMAGES  # the page's caption
 from .estimates import Estimator, RunProgress
 from .jobrecord import JobBusy, JobState, JobStatus, RunStatus
@@ -75,7 +70,7 @@ class JobManager:
         self._spare: worker.Child | None = None  # a child started in advance by prepare()
         self._ctx = multiprocessing.get_context("spawn")
         self.estimator = Estimator()
-        self._baselines: dict[str, tuple[float, list[float]]] = {}  # sha256 -> measured
+        self.baselines = record.Baselines()
         self._lost: dict[str, JobStatus | None] = {}  # home -> a lost job found there
 
     # -- the public API --
@@ -94,7 +89,7 @@ class JobManager:
                 raise ValueError("a head-to-head needs two different networks")
             if (a.subset, a.first, a.seed) != (b.subset, b.first, b.seed):
                 raise ValueError("a head-to-head trains both networks on the same subset")
-        known = [self._known_baseline(c.model) for c in resolved]
+        known = [self.baselines.known(c.model) for c in resolved]
         with self._lock:
             if self._job is not None and self._job.status.running:
                 raise JobBusy(f"a training run is in progress: {self._snapshot().describe()}")
@@ -110,7 +105,7 @@ class JobManager:
             job.child = child if warm else worker.spawn(self._ctx)
             self._job = job
             self._record(job)
-            paths = [self._baseline_path(c.model) if k is None else None
+            paths = [self.baselines.path(c.model) if k is None else None
                      for c, k in zip(resolved, known)]
             job.listener = threading.Thread(target=self._listen, args=(job, paths),
                                             name=f"train-{status.id}", daemon=True)
@@ -166,7 +161,7 @@ class JobManager:
         """Rough wall time of a job with these runs, started now."""
         warm = self._spare is not None and self._spare.process.is_alive()
         return self.estimator.total(
-            configs, [self._known_baseline(c.model) is None for c in configs], warm)
+            configs, [self.baselines.known(c.model) is None for c in configs], warm)
 
     # -- internals --
 
@@ -199,13 +194,14 @@ class JobManager:
             end = ("failed", worker.death(child.process))
         if end[0] == "finished":
             try:
-                ids = self._save_all(job)
+                ids = record.save_versions(job.finished, time.monotonic() - job.t0)
                 with self._lock:
                     for run, vid in zip(job.status.runs, ids):
                         run.version_id = vid
             except BaseException as exc:  # MemoryError included: the slot must be freed
                 log.exception("saving training job %s failed", job.status.id)
                 end = ("failed", f"{type(exc).__name__}: {exc}")
+        job.finished.clear()  # the weights are on disk now, or not wanted
         child.process.join(5)
         if child.process.is_alive():
             child.process.kill()
@@ -250,58 +246,15 @@ class JobManager:
                 fields, meta, weights, measured = msg[2:]
                 self.estimator.observe(job.configs[i], fields["train_seconds"],
                                        fields["eval_seconds"])
-                if measured is not None:
-                    self._baselines[measured["sha256"]] = (measured["test_accuracy"],
-                                                           measured["per_class"])
+                self.baselines.remember(measured)
                 run.state, run.train_seconds = "done", fields["train_seconds"]
                 run.test_accuracy, run.per_class = fields["test_accuracy"], fields["per_class"]
                 run.history = fields["history"]
                 job.finished.append((meta, weights))
         if kind == "run_done":
-            base = self._known_baseline(run.model)
+            base = self.baselines.known(run.model)
             with self._lock:
                 run.baseline = base
-
-    def _save_all(self, job: _Job) -> list[str]:
-        """Save every trained network as a new version; on any error remove what was written."""
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        written, ids = [], []
-        try:
-            for meta, weights in job.finished:
-                cfg = meta["train_config"]
-                model = networks.build(cfg["model"])
-                model.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
-                path = registry.new_version_path(cfg["model"], cfg["subset"], stamp)
-                meta = {**meta, "job_seconds": round(time.monotonic() - job.t0, 2)}
-                written.append(path)
-                checkpoint.save(model, path, cfg["model"], meta)
-                ids.append(f"trained/{path.stem}")
-        except BaseException:
-            for path in written:
-                path.unlink(missing_ok=True)
-                checkpoint.meta_path(path).unlink(missing_ok=True)
-            raise
-        return ids
-
-    def _known_baseline(self, arch: str) -> dict[str, Any] | None:
-        """The active model's accuracy and per-class accuracy if known without measuring."""
-        try:
-            v, _ = registry.active_version(arch, verify=False)
-        except (KeyError, OSError):
-            return None
-        meta = v.meta
-        base = {"id": v.id, "title": v.title, "train_seconds": meta.get("train_seconds"),
-                "test_accuracy": meta.get("test_accuracy"),
-                "per_class": meta.get("per_class_accuracy")}
-        if base["per_class"] is None and meta.get("sha256") in self._baselines:
-            base["test_accuracy"], base["per_class"] = self._baselines[meta["sha256"]]
-        return base if base["per_class"] is not None and base["test_accuracy"] is not None else None
-
-    def _baseline_path(self, arch: str) -> str | None:
-        try:
-            return str(registry.active_version(arch, verify=False)[0].path)
-        except (KeyError, OSError):
-            return None
 
     def _record(self, job: _Job) -> None:
         """Write the job to <home>/jobs.json (best effort: the job runs even if it cannot)."""

@@ -222,7 +222,7 @@ def test_failure_while_saving_removes_what_was_written(home, monkeypatch):
             raise OSError(28, "No space left on device")
         return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(jobs.checkpoint, "save", save_then_fail)
+    monkeypatch.setattr(checkpoint, "save", save_then_fail)
     manager = jobs.JobManager()
     manager.start([tiny("mlp", 100), tiny("cnn", 100)])
     status = manager.wait(timeout=120)
