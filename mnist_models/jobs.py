@@ -21,7 +21,7 @@ import uuid
 from dataclasses import asdict, replace
 
 from . import jobrecord as record
-from . import worker
+from . import networks, worker
 from .estimates import MONITOR_TEST_IMAGES as MONITOR_TEST_IMAGES  # the page's caption
 from .estimates import Estimator, RunProgress
 from .jobrecord import JobBusy, JobState, JobStatus, RunStatus
@@ -155,7 +155,11 @@ class JobManager:
         with self._lock:
             busy = self._job is not None and self._job.status.running
             if not busy and (self._spare is None or not self._spare.process.is_alive()):
-                self._spare = worker.spawn(self._ctx)
+                # While it waits, it measures the active models whose accuracy per digit
+                # is not recorded, which a job would otherwise do after training.
+                unknown = [self.baselines.path(k) for k in networks.keys()
+                           if self.baselines.known(k) is None]
+                self._spare = worker.spawn(self._ctx, [p for p in unknown if p])
 
     def estimate_total(self, configs: list[TrainConfig]) -> float:
         """Rough wall time of a job with these runs, started now."""
@@ -223,8 +227,14 @@ class JobManager:
                 continue
             msg = child.conn.recv()
             if msg[0] == "ready":
-                child.ready = True
-                child.conn.send(("job", job.configs, baseline_paths, job.status.id))
+                for measured in msg[2]:  # measured while it waited (see prepare)
+                    self.baselines.remember(measured)
+                known = [self.baselines.known(c.model) for c in job.configs]
+                with self._lock:
+                    child.ready = True
+                    job.baselines = known
+                paths = [None if k else p for k, p in zip(known, baseline_paths)]
+                child.conn.send(("job", job.configs, paths, job.status.id))
             elif msg[0] in ("finished", "cancelled", "failed"):
                 return msg
             else:

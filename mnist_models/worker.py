@@ -1,14 +1,15 @@
 """The training process: a child of the server that trains a job's networks and reports back.
 
 ``jobs`` starts ``main`` with multiprocessing's "spawn" method. The child lowers
-its own priority (drawings in the server come first), reads MNIST, says
+its own priority (drawings in the server come first), reads MNIST, measures the
+active models it was given (their per-digit accuracy is not recorded), says
 "ready", then waits for one job. It trains on every core, sends progress and
 history over the pipe, evaluates on all test images, and sends each trained
 state_dict back: the parent saves them, so a child killed at any point can
 never leave a partial checkpoint. Every message is a tuple whose first item
 says what it is:
 
-    ("ready", pid)                        loaded, waiting for ("job", ...)
+    ("ready", pid, measured)              loaded, waiting for ("job", ...)
     ("progress", run, fields)             RunStatus fields, at most every PROGRESS_EVERY s
     ("evaluating", run)                   the final evaluation of run has begun
     ("run_done", run, fields, meta, weights, baseline)
@@ -39,11 +40,12 @@ class Child:
     ready: bool = False  # MNIST read, waiting for its job
 
 
-def spawn(ctx: Any) -> Child:
-    """Start a training process with ctx, a "spawn" multiprocessing context."""
+def spawn(ctx: Any, measure: list[str] = ()) -> Child:
+    """Start a training process with ctx, a "spawn" multiprocessing context; it measures the
+    checkpoints in `measure` on the test set before it says it is ready."""
     parent_conn, child_conn = ctx.Pipe()
     cancel = ctx.Event()
-    proc = ctx.Process(target=main, args=(child_conn, cancel, os.getpid()),
+    proc = ctx.Process(target=main, args=(child_conn, cancel, os.getpid(), list(measure)),
                        name="mnist-training", daemon=True)
     # "spawn" runs the parent's __main__ file again in the child. Under Streamlit that
     # is the page being run (it sets each script as __main__), which must not run
@@ -70,7 +72,7 @@ def death(process: Any) -> str:
     return f"the training process ended unexpectedly (exit status {code})"
 
 
-def main(conn: Any, cancel: Any, parent_pid: int) -> None:
+def main(conn: Any, cancel: Any, parent_pid: int, measure: list[str]) -> None:
     """The child's entry point: conn is its end of a Pipe, cancel a multiprocessing Event."""
     try:
         os.nice(NICE)
@@ -85,8 +87,11 @@ def main(conn: Any, cancel: Any, parent_pid: int) -> None:
         torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pays torch's one-off imports
     except Exception as exc:  # e.g. a corrupt MNIST file: the job reports it
         splits = exc
+    measured = []
+    if not isinstance(splits, Exception):
+        measured = [m for m in (_measure(path, splits[1], cancel.is_set) for path in measure) if m]
     try:
-        conn.send(("ready", os.getpid()))
+        conn.send(("ready", os.getpid(), measured))
         msg = conn.recv()
     except (EOFError, OSError):  # the server went away before giving a job
         return
@@ -168,15 +173,24 @@ def _run(conn: Any, i: int, cfg: Any, baseline_path: str | None, splits: tuple,
     torch.save(result.model.state_dict(), buf)
     baseline = None
     if baseline_path is not None:  # the active model's accuracy is not recorded: measure it
-        try:
-            model, bmeta = checkpoint.load(baseline_path)
-            b = evaluate(model, test_split.images, test_split.labels, memory_format=fmt,
-                         should_stop=should_stop)
-            baseline = {"sha256": bmeta["sha256"], "test_accuracy": b.accuracy,
-                        "per_class": b.per_class}
-        except checkpoint.CheckpointError:
-            baseline = None
+        baseline = _measure(baseline_path, test_split, should_stop)
     fields = {"train_seconds": result.train_seconds, "eval_seconds": eval_s,
               "test_accuracy": report.accuracy, "per_class": report.per_class,
               "history": [asdict(h) for h in result.history]}
     conn.send(("run_done", i, fields, meta, buf.getvalue(), baseline))
+
+
+def _measure(path: str, test_split: Any, should_stop: Any) -> dict[str, Any] | None:
+    """{"sha256", "test_accuracy", "per_class"} of a checkpoint on the test set (None if it
+    cannot be loaded)."""
+    from . import checkpoint, networks
+    from .evaluate import evaluate
+
+    try:
+        model, meta = checkpoint.load(path)
+    except checkpoint.CheckpointError:
+        return None
+    fmt = networks.get(meta["architecture"]).memory_format
+    r = evaluate(model, test_split.images, test_split.labels, memory_format=fmt,
+                 should_stop=should_stop)
+    return {"sha256": meta["sha256"], "test_accuracy": r.accuracy, "per_class": r.per_class}

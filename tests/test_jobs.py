@@ -354,5 +354,15 @@ def test_prepare_starts_a_training_process_in_advance(home):
     manager.prepare()
     manager.prepare()  # already there: nothing more
     assert manager.estimate_total([cfg]) == pytest.approx(cold - estimates.START_SECONDS)
+    assert manager.baselines.known("cnn") is None  # the shipped ConvNet's digits: unknown
     manager.start(cfg)
-    assert manager.wait(timeout=120).state == "done"
+    status = manager.wait(timeout=120)
+    assert status.state == "done"
+    shipped = registry.get_version("shipped/mlp")
+    assert status.runs[0].baseline["test_accuracy"] == pytest.approx(shipped.test_accuracy,
+                                                                      abs=1e-4)
+    # The waiting process measured both active models, not only the one this job trained.
+    cnn = manager.baselines.known("cnn")
+    assert cnn["id"] == "shipped/cnn" and len(cnn["per_class"]) == 10
+    assert cnn["test_accuracy"] == pytest.approx(registry.get_version("shipped/cnn")
+                                                 .test_accuracy, abs=1e-4)
