@@ -6,10 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from mnist_models import data as mdata
-from mnist_models import jobs, registry
+from mnist_models import jobs, networks, registry
 from mnist_models.train import TrainConfig
 
-NAMES = jobs.NAMES
+NAMES = {k: networks.get(k).name for k in networks.keys()}
 SUBSET_MAX = mdata.SIZES["train"]
 EPOCHS_MAX = 1_000
 SEED_MAX = 2**31 - 1
@@ -32,7 +32,7 @@ PRESETS = {
 }
 DEFAULTS = {"preset": CUSTOM, "network": "ConvNet", "subset": 1_000, "selection": BALANCED,
             "seed": 0, "epochs": 10, "augment": False}
-COLOURS = {"MLP": "#1f77b4", "ConvNet": "#d62728"}
+COLOURS = {networks.get(k).name: networks.get(k).colour for k in networks.keys()}
 
 
 def duration(seconds: float) -> str:
@@ -223,6 +223,11 @@ def job_panel() -> None:
             st.button("Cancel training", icon=":material/stop_circle:", on_click=jobs.cancel)
     elif status.state == "done":
         st.success(f"Finished in {duration(status.elapsed)}.", icon=":material/check_circle:")
+    elif status.state == jobs.JobState.LOST:
+        st.warning(f"A training run was {status.error}: "
+                   + " then ".join(r.title for r in status.runs)
+                   + ". Nothing was saved; the active models are unchanged.",
+                   icon=":material/history:")
     elif status.state == "cancelled":
         st.info(f"Cancelled after {duration(status.elapsed)}. Nothing was saved; the active "
                 "models are unchanged.", icon=":material/cancel:")
@@ -358,7 +363,7 @@ with st.container(border=True):
             st.warning("That is a long run: nobody can train anything else on this server "
                        "until it ends or is cancelled.")
     if status.running:
-        st.caption("A run is in progress (above): one at a time per server.")
+        st.caption(f"A run is in progress (above): one at a time per server. {status.describe()}.")
     if st.button("Start training", type="primary", disabled=status.running,
                  icon=":material/play_arrow:"):
         if configs is None:

@@ -95,6 +95,7 @@ def test_presets_fill_the_form(home):
     assert at.selectbox(key="preset").value == "Custom"
 
 
+@pytest.mark.slow  # starts a training process
 def test_a_valid_start_trains_and_the_result_can_be_kept(home):
     at = fill(page(), "MLP", 300, 1)
     button(at, "Start training").click().run()
@@ -122,6 +123,7 @@ def test_a_valid_start_trains_and_the_result_can_be_kept(home):
     assert registry.active_id("mlp") == "shipped/mlp"
 
 
+@pytest.mark.slow  # starts a training process
 def test_a_result_can_be_discarded(home):
     at = fill(page(), "MLP", 200, 1)
     button(at, "Start training").click().run()
@@ -136,6 +138,7 @@ def test_a_result_can_be_discarded(home):
     assert jobs.status().state == "idle"
 
 
+@pytest.mark.slow  # starts a training process
 def test_a_running_job_is_shown_and_can_be_cancelled(home):
     jobs.start(TrainConfig(model="cnn", subset=20_000, epochs=5))  # as if from another browser
     deadline = time.monotonic() + 60
@@ -171,3 +174,26 @@ def test_broken_versions_are_marked_and_cannot_be_activated(home):
     assert registry.active_id("cnn") == "shipped/cnn"
     button(at, "Delete").click().run()
     assert not (folder / "broken-cnn.pt").exists()
+
+
+def test_a_run_lost_in_a_restart_is_shown_and_can_be_dismissed(home):
+    import json
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    record = {"id": "abc123", "state": "running", "owner_pid": int(gone.stdout), "started": 0,
+              "started_by": "Ada", "error": None,
+              "configs": [{"model": "cnn", "subset": 1000, "first": True, "epochs": 100,
+                           "augment": True}]}
+    (home / "jobs.json").write_text(json.dumps(record))
+    at = page()
+    shown = texts(at.warning)
+    assert any("lost when the server stopped" in t and "ConvNet (1,000 first images" in t
+               for t in shown), shown
+    assert button(at, "Start training").disabled is False
+    button(at, "Dismiss").click()
+    at.run()
+    assert not any("lost" in t for t in texts(at.warning))
+    assert not (home / "jobs.json").exists()
