@@ -11,6 +11,7 @@ from browser_utils import launch_chromium, require_browser, streamlit_server
 pytestmark = pytest.mark.browser
 
 SUBSET = "Training images (1 to 60,000)"
+PASSCODE = "browser-test-passcode"
 EPOCHS = "Epochs (1 to 1,000)"
 
 
@@ -19,18 +20,35 @@ def server(tmp_path_factory):
     """`streamlit run app.py` with a private app home, and a headless Chromium."""
     require_browser()
     home = tmp_path_factory.mktemp("app-home")
-    with streamlit_server("app.py", env={"MNIST_APP_HOME": str(home)}) as url, \
+    env = {"MNIST_APP_HOME": str(home), "MNIST_PRESENTER_PASSCODE": PASSCODE}
+    with streamlit_server("app.py", env=env) as url, \
             launch_chromium() as browser:
         yield url, browser, home
 
 
-def open_retrain(browser, url: str):
-    """A new browser tab on the Retrain page, reached through the app's navigation."""
+def open_retrain(browser, url: str, presenter: bool = True):
+    """A new browser (its own context) on the Retrain page, reached through the app's
+    navigation; unlocked with the presenter passcode unless it is a visitor's."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(url)
-    page.get_by_role("link", name="Retrain").click()  # the sidebar
+    page.get_by_role("link", name="Retrain").click()  # the navigation
     live(page).get_by_text("Estimated duration on this machine").wait_for(timeout=60_000)
+    if presenter:
+        unlock(page, PASSCODE)
+        page.get_by_test_id("stPopoverButton").filter(
+            has_text="Presenter: Test presenter").wait_for(timeout=30_000)
     return page
+
+
+def unlock(page, passcode: str) -> None:
+    """Open the Presenter control and type a passcode, as the presenter would."""
+    settle(page)
+    # The popover's body opens in a layer of its own, outside the page's elements.
+    page.get_by_test_id("stPopoverButton").filter(has_text="Presenter").click()
+    page.get_by_label("Passcode").fill(passcode)
+    page.get_by_label("Your name, shown to the room (optional)").fill("Test presenter")
+    page.get_by_role("button", name="Unlock").click()
+    settle(page)
 
 
 def live(page):
@@ -105,8 +123,8 @@ def test_train_both_networks_watch_progress_and_keep_one(server):
         assert metric(page, f"{name} test accuracy (10,000 images)") == f"{saved[arch][1]:.2%}"
     assert live(page).locator('[data-testid="stVegaLiteChart"]').count() >= 2  # loss, accuracy
 
-    # Another browser sees the same job.
-    other = open_retrain(browser, url)
+    # Another browser (a visitor) sees the same job.
+    other = open_retrain(browser, url, presenter=False)
     live(other).get_by_text("Finished in").wait_for(timeout=30_000)
     assert metric(other, "MLP test accuracy") == f"{saved['mlp'][1]:.2%}"
     other.close()
@@ -136,3 +154,42 @@ def test_cancel_a_running_job(server):
     assert sorted(p.name for p in Path(home, "versions").glob("*")) == before
     assert live(page).get_by_role("button", name="Start training").is_enabled()
     page.close()
+
+
+def test_a_visitor_cannot_cancel_keep_or_delete_and_the_presenter_can(server):
+    """Two browsers at once: the presenter starts a run; a visitor watches it, read-only,
+    and a wrong passcode does not unlock; the presenter cancels it."""
+    url, browser, home = server
+    before = sorted(p.name for p in Path(home, "versions").glob("*"))
+    presenter = open_retrain(browser, url)
+    visitor = open_retrain(browser, url, presenter=False)
+    live(visitor).get_by_text("You are watching: only the presenter can start").wait_for()
+    assert live(visitor).get_by_role("button", name="Start training").is_disabled()
+
+    live(presenter).get_by_role("radio", name="ConvNet").check(force=True)
+    set_number(presenter, SUBSET, 20_000)
+    set_number(presenter, EPOCHS, 5)
+    live(presenter).get_by_role("button", name="Start training").click()
+    live(presenter).get_by_text("ConvNet: epoch ").wait_for(timeout=60_000)
+
+    # The visitor sees the run and who started it, and no way to stop it.
+    live(visitor).get_by_text("ConvNet: epoch ").wait_for(timeout=30_000)
+    live(visitor).get_by_text("Started by Test presenter.").wait_for(timeout=30_000)
+    assert live(visitor).get_by_role("button", name="Cancel training").count() == 0
+    assert live(visitor).get_by_role("button", name="Make active").is_disabled()
+    assert visitor.get_by_test_id("stPopoverButton").filter(has_text="Delete").first \
+        .is_disabled()
+    # A wrong passcode is refused and unlocks nothing.
+    unlock(visitor, "not-the-passcode")
+    visitor.get_by_text("That is not the presenter passcode").wait_for(timeout=30_000)
+    visitor.keyboard.press("Escape")  # close the popover
+    assert live(visitor).get_by_role("button", name="Cancel training").count() == 0
+
+    live(presenter).get_by_role("button", name="Cancel training").click()
+    live(presenter).get_by_text("Cancelled after").wait_for(timeout=30_000)
+    live(visitor).get_by_text("Cancelled after").wait_for(timeout=30_000)
+    assert live(visitor).get_by_role("button", name="Dismiss").count() == 0
+    assert sorted(p.name for p in Path(home, "versions").glob("*")) == before
+    live(presenter).get_by_role("button", name="Dismiss").click()
+    presenter.close()
+    visitor.close()
