@@ -182,7 +182,7 @@ st.caption("Reliability diagrams of the two networks in use on the 10,000 test i
 try:
     test_labels = mdata.load_split("test").labels
     uses = common.models_in_use()
-except (OSError, ValueError, KeyError, checkpoint.CheckpointError) as exc:
+except (OSError, ValueError, KeyError, checkpoint.CheckpointError, mdata.DataError) as exc:
     st.error(f"The test images or the shipped weights cannot be read ({exc}). Restore the "
              "`data/mnist` and `weights/` folders.")
     st.stop()

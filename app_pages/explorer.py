@@ -122,7 +122,7 @@ versions = {k: u.version for k, u in uses.items()}
 
 try:
     images, labels = test_set()
-except (OSError, ValueError) as exc:
+except (OSError, ValueError, mdata.DataError) as exc:
     st.error(f"The MNIST test images cannot be read ({exc}). Restore the `data/mnist` folder.")
     st.stop()
 probs, preds, conf = {}, {}, {}

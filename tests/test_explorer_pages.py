@@ -139,3 +139,23 @@ def test_experiments_page_with_a_trained_version(app_home, root):
     assert "**ECE** (expected calibration error)" in text and "**Brier**" in text
     # Each reliability bin's count is drawn over its bar.
     assert b'"label"' in charts[-1].proto.SerializeToString()
+
+
+@pytest.mark.parametrize("page", [EXPLORER, EXPERIMENTS])
+def test_a_corrupt_mnist_file_gives_a_message_not_a_traceback(page, tmp_path, monkeypatch):
+    """A damaged test-images file: the page says what to restore, and nothing crashes."""
+    import streamlit as st
+
+    from mnist_models import data as mdata
+
+    broken = tmp_path / "mnist"
+    shutil.copytree(mdata.DEFAULT_DATA_DIR, broken)
+    images = next(broken.glob("t10k-images*"))
+    images.write_bytes(images.read_bytes()[: 5000])
+    monkeypatch.setenv(mdata.DATA_DIR_ENV, str(broken))
+    st.cache_data.clear()  # the pages cache the test set per process
+    at = AppTest.from_file(page, default_timeout=TIMEOUT)
+    at.run()
+    st.cache_data.clear()
+    assert not at.exception
+    assert any("cannot be read" in e.value and "data/mnist" in e.value for e in at.error)
