@@ -33,6 +33,7 @@ Export format (``export_room``): one zip holding
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
 import json
@@ -352,8 +353,8 @@ class SQLiteRoomStore:
         return Room(row[0], row[1], row[2], row[3], row[4])
 
     def create_room(self, title: str = "", code: str | None = None) -> Room:
-        title = clean_nickname(title) if title else ""
-        title = (title or "")[:MAX_TITLE]
+        title = " ".join("".join(c for c in str(title or "") if c.isprintable()).split())
+        title = title[:MAX_TITLE]
         with self._write() as db:
             if code is not None:
                 code = clean_code(code)
@@ -507,8 +508,14 @@ def store_path() -> Path:
 
 
 def open_store(path: Path | str | None = None) -> RoomStore:
-    """The default store (SQLite under the app home, or `path`)."""
+    """A new handle on the default store (SQLite under the app home, or `path`)."""
     return SQLiteRoomStore(path or store_path())
+
+
+@functools.cache
+def shared_store(path: str) -> RoomStore:
+    """One handle per store file for the whole process (the web server's sessions share it)."""
+    return open_store(path)
 
 
 # ---------------------------------------------------------------- the scoreboard
@@ -713,9 +720,14 @@ def local_only(server_address: str | None) -> bool:
 OPEN_COMMAND = "streamlit run app.py --server.address 0.0.0.0"
 
 
+def public_url() -> str | None:
+    """$MNIST_PUBLIC_URL: the server's address as phones reach it (behind a proxy), if set."""
+    return os.environ.get(PUBLIC_URL_ENV, "").strip() or None
+
+
 def base_url(port: int, server_address: str | None = None) -> str:
     """The server's URL as phones on the network see it; $MNIST_PUBLIC_URL wins (proxies)."""
-    public = os.environ.get(PUBLIC_URL_ENV, "").strip()
+    public = public_url()
     if public:
         return public.rstrip("/")
     host = None
@@ -737,7 +749,10 @@ def join_url(code: str, port: int, server_address: str | None = None) -> str:
 
 
 def qr_svg(url: str, scale: int = 10, dark: str = "#000", light: str = "#fff") -> str:
-    """The URL as an inline SVG QR code (segno; pure Python, offline)."""
+    """The URL as a standalone SVG QR code (segno: pure Python, offline)."""
     import segno
 
-    return segno.make(url, error="m").svg_inline(scale=scale, dark=dark, light=light, border=2)
+    buf = io.BytesIO()
+    segno.make(url, error="m").save(buf, kind="svg", scale=scale, dark=dark, light=light,
+                                    border=2, xmldecl=False, svgclass=None, lineclass=None)
+    return buf.getvalue().decode()

@@ -300,7 +300,9 @@ def test_join_url_uses_the_lan_address_or_the_override(monkeypatch) -> None:
 
 def test_qr_code_is_inline_svg_that_encodes_the_url() -> None:
     svg = rooms.qr_svg("http://192.168.1.20:8501/join?room=ACDE")
-    assert svg.startswith("<svg") and "path" in svg and "http" not in svg  # no external refs
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and "<path" in svg
+    assert "href" not in svg  # nothing fetched from anywhere
+    assert svg != rooms.qr_svg("http://192.168.1.20:8501/join?room=ACDF")
 
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
