@@ -70,13 +70,17 @@ def draw_and_send(code: str) -> None:
                            height=CANVAS, width=CANVAS, drawing_mode="freedraw",
                            key=f"room-canvas-{gen}")
     with right:
-        if sent := st.session_state.pop("room-sent", None):
-            st.success(sent, icon=":material/check_circle:")
         try:
             pre, strokes = read_drawing(result.json_data)
         except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
             st.error(f"This drawing cannot be read: {exc}")
             pre, strokes = None, []
+        # "Sent" stays until the next drawing begins (the fresh canvas's first report
+        # reruns this part too).
+        if pre is not None:
+            st.session_state.pop("room-sent", None)
+        elif sent := st.session_state.get("room-sent"):
+            st.success(sent, icon=":material/check_circle:")
         preds = None
         if pre is None:
             st.html('<div class="verdict" role="status" aria-live="polite" id="verdict">'

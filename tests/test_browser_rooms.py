@@ -1,0 +1,75 @@
+"""Two phones and a wall in a real browser: what the phones send appears on the wall."""
+
+from __future__ import annotations
+
+import pytest
+from browser_utils import app_and_browser
+from room_phones import WALL, Phone, digit_strokes
+
+from mnist_models import rooms
+
+pytestmark = pytest.mark.browser
+
+WALL_TILES = """() => [...document.querySelectorAll('.tile')].map(t => ({
+  id: +t.id.slice(5), label: t.dataset.label === '' ? null : +t.dataset.label,
+  digits: [...t.querySelectorAll('.ta-digit')].map(d => +d.textContent),
+  marks: [...t.querySelectorAll('.ta-mark')].map(d => d.textContent),
+  foot: t.querySelector('.tile-foot').textContent,
+  bold: t.querySelectorAll('.tile-foot b').length}))"""
+SCORE = """(k) => { const c = document.querySelector('#score-' + k + ' .score-count');
+  return c ? [+c.dataset.right, +c.dataset.labelled] : null; }"""
+
+
+def test_drawings_from_two_phones_reach_the_wall(tmp_path) -> None:
+    home = tmp_path / "home"
+    store = rooms.SQLiteRoomStore(home / "rooms.sqlite3")
+    code = store.create_room("Browser test").code
+    with app_and_browser(home) as (url, browser):
+        wall = browser.new_context(**WALL).new_page()
+        wall.goto(f"{url}/wall?room={code}")
+        wall.locator("#wall-code").wait_for(timeout=90_000)
+        assert wall.locator("#wall-code").text_content() == code
+        assert f"/join?room={code}" in wall.locator("#wall-url").text_content()
+        assert wall.locator("#wall-qr").evaluate("img => img.naturalWidth") > 100
+        # The test server listens on 127.0.0.1: the wall says phones cannot reach it.
+        wall.locator('[data-testid="stCode"]',
+                     has_text="streamlit run app.py --server.address 0.0.0.0").wait_for()
+
+        a = Phone(browser, url, code)
+        b = Phone(browser, url, code, nickname="<b>Bo</b>")
+        sent = []  # (label, mlp, cnn) as each phone showed it
+        for phone, label, skip in ((a, 7, 0), (b, 3, 0), (a, 1, 2), (b, 4, 1)):
+            phone.draw(digit_strokes(label, skip))
+            mlp, cnn = phone.answers()
+            phone.send(label)
+            sent.append((label, mlp, cnn))
+        # A paused room refuses the next drawing on the phone, with a clear message.
+        store.set_state(code, "paused")
+        a.draw(digit_strokes(2))
+        a.answers()
+        a.page.get_by_role("button", name="Send").tap()
+        a.page.get_by_text("The presenter has paused this room").wait_for(timeout=30_000)
+        store.set_state(code, "open")
+
+        wall.wait_for_function(
+            "() => document.getElementById('wall-stats')?.dataset.drawings === '4'",
+            timeout=30_000)
+        tiles = wall.evaluate(WALL_TILES)
+        shown = sorted((t["label"], *t["digits"]) for t in tiles)
+        assert shown == sorted(sent)
+        for t in tiles:
+            assert t["marks"] == ["✓" if d == t["label"] else "✗" for d in t["digits"]]
+        # The nickname is shown as text, never as HTML.
+        assert any("<b>Bo</b>" in t["foot"] for t in tiles)
+        assert all(t["bold"] == 0 for t in tiles)
+        for k, i in (("mlp", 1), ("cnn", 2)):
+            right = sum(s[0] == s[i] for s in sent)
+            assert wall.evaluate(SCORE, k) == [right, 4]
+        assert wall.locator("#wall-stats").get_attribute("data-people") == "2"
+        # The store holds exactly what the phones sent.
+        stored = sorted((d.label, d.answers["mlp"].digit, d.answers["cnn"].digit)
+                        for d in store.drawings(code))
+        assert stored == sorted(sent)
+        a.close()
+        b.close()
+    store.close()
