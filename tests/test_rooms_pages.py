@@ -1,0 +1,138 @@
+"""The phone and wall pages under AppTest: codes, room states, presenter controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_models import rooms
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE = str(ROOT / "app_pages" / "room_phone.py")
+WALL = str(ROOT / "app_pages" / "room_wall.py")
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    monkeypatch.delenv(rooms.PUBLIC_URL_ENV, raising=False)
+    s = rooms.open_store()
+    yield s
+    s.close()
+
+
+def page(path: str, room: str | None = None) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=60)
+    if room is not None:
+        at.query_params["room"] = room
+    return at.run()
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+def html_of(at: AppTest) -> str:
+    return "".join(h.proto.body for h in at.get("html"))
+
+
+def test_phone_joins_an_open_room_and_counts_the_participant(store) -> None:
+    code = store.create_room("Year 10").code
+    at = page(PHONE, code.lower())
+    assert not at.exception and not at.error
+    assert f"Room <code>{code}</code> · Year 10" in html_of(at)
+    assert [b.label for b in at.button] == ["Send"] and at.button[0].disabled
+    assert store.participants(code) == 1
+    at.run()  # a rerun of the same session is not a second participant
+    assert store.participants(code) == 1
+
+
+@pytest.mark.parametrize("code, message", [
+    ("QQQQ", "There is no room QQQQ"),
+    ("<img src=x>", "is not a room code"),
+    (None, None),
+])
+def test_phone_with_a_wrong_or_missing_code_asks_for_one(store, code, message) -> None:
+    at = page(PHONE, code)
+    assert not at.exception
+    assert at.text_input[0].label == "Room code (on the wall)"
+    if message:
+        assert any(message in e for e in texts(at, "error"))
+    assert "<img" not in html_of(at)
+
+
+def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
+    code = store.create_room().code
+    store.set_state(code, "closed")
+    at = page(PHONE, code)
+    assert not at.exception and any("This room is closed" in i for i in texts(at, "info"))
+    assert not any(b.label == "Send" for b in at.button)
+    store.set_state(code, "paused")
+    at = page(PHONE, code)
+    assert any("paused" in w for w in texts(at, "warning"))
+
+
+def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None:
+    monkeypatch.setenv(rooms.PUBLIC_URL_ENV, "https://talk.example.org/mnist")
+    room = store.create_room("<script>alert(1)</script>")
+    img = np.zeros((28, 28), np.uint8)
+    img[4:24, 12:16] = 255
+    probs = tuple(0.91 if d == 1 else 0.01 for d in range(10))
+    store.add_drawing(room.code, "p1", img.tobytes(), "[[[1,2],[3,4]]]",
+                      {"mlp": rooms.Answer(probs, "shipped/mlp"),
+                       "cnn": rooms.Answer(probs, "shipped/cnn")},
+                      label=7, nickname="<i>Eve</i>")
+    at = page(WALL, room.code)
+    assert not at.exception and not at.error
+    body = html_of(at)
+    assert f'id="wall-code">{room.code}<' in body
+    assert f"https://talk.example.org/mnist/join?room={room.code}" in body
+    assert 'src="data:image/svg+xml;base64,' in body
+    assert "<script>" not in body and "&lt;script&gt;" in body
+    assert "<i>Eve</i>" not in body and "&lt;i&gt;Eve&lt;/i&gt;" in body
+    assert 'data-drawings="1"' in body and 'data-right="0" data-labelled="1"' in body
+    assert "Stumped both (1)" in body
+    assert not texts(at, "warning")  # the public URL is set: phones reach it through that
+
+
+def test_wall_warns_when_the_server_listens_on_this_machine_only(store) -> None:
+    code = store.create_room().code
+    at = AppTest.from_file(WALL, default_timeout=60)
+    at.query_params["room"] = code
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    try:
+        at.run()
+    finally:
+        config.set_option("server.address", before)
+    assert any("Phones cannot reach this server" in w for w in texts(at, "warning"))
+    assert [c.value for c in at.code] == [rooms.OPEN_COMMAND]
+
+
+def test_wall_controls_open_pause_close_and_reopen_a_room(store) -> None:
+    at = page(WALL)
+    assert not at.exception
+    at.text_input[0].input("Friday demo")
+    at.button[0].click().run()  # Open a new room
+    [room] = store.list_rooms()
+    assert room.title == "Friday demo" and at.query_params["room"] == room.code
+    at.run()
+    assert not at.exception
+    by_label = {b.label: b for b in at.button}
+    by_label["Pause sending"].click().run()
+    assert store.get_room(room.code).state == "paused"
+    {b.label: b for b in at.button}["Close the room"].click().run()
+    assert store.get_room(room.code).state == "closed"
+    {b.label: b for b in at.button}["Open for sending"].click().run()
+    assert store.get_room(room.code).state == "open"
+
+
+def test_wall_for_an_unknown_room_says_so(store) -> None:
+    at = page(WALL, "QQQQ")
+    assert not at.exception
+    assert any("There is no room QQQQ" in e for e in texts(at, "error"))
