@@ -58,6 +58,29 @@ def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, common.I
     return preds
 
 
+def send(code: str) -> None:
+    """Send's callback: store the drawing the answers were shown for, then a fresh canvas.
+
+    As a callback it runs before the fragment does, so a Send costs one run, not two.
+    """
+    gen = st.session_state.get("room-gen", 0)
+    pending = st.session_state.get("room-pending")
+    if not pending or pending[0] != gen:
+        return
+    _, image, stroke_json, answers = pending
+    label = st.session_state.get(f"room-labels-{gen}")
+    try:
+        store().add_drawing(code, participant(), image, stroke_json, answers, label=label,
+                            nickname=st.session_state.get("room-nick"))
+    except rooms.RoomError as exc:
+        st.session_state["room-error"] = str(exc)
+        return
+    what = f"your {label}" if label is not None else "your drawing"
+    st.session_state["room-sent"] = f"Sent {what} to the wall. Draw the next one!"
+    st.session_state["room-gen"] = gen + 1  # a fresh, empty canvas
+    st.session_state.pop("room-pending", None)
+
+
 @st.fragment
 def draw_and_send(code: str) -> None:
     """Canvas, answers, label and Send: a stroke or a tap reruns only this part."""
@@ -70,18 +93,20 @@ def draw_and_send(code: str) -> None:
                            height=CANVAS, width=CANVAS, drawing_mode="freedraw",
                            key=f"room-canvas-{gen}")
     with right:
+        if err := st.session_state.pop("room-error", None):
+            st.error(err, icon=":material/block:")
         try:
             pre, strokes = read_drawing(result.json_data)
         except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
             st.error(f"This drawing cannot be read: {exc}")
             pre, strokes = None, []
+        st.session_state.pop("room-pending", None)
         # "Sent" stays until the next drawing begins (the fresh canvas's first report
         # reruns this part too).
         if pre is not None:
             st.session_state.pop("room-sent", None)
         elif sent := st.session_state.get("room-sent"):
             st.success(sent, icon=":material/check_circle:")
-        preds = None
         if pre is None:
             st.html('<div class="verdict" role="status" aria-live="polite" id="verdict">'
                     "Draw a digit: both networks will read it.</div>")
@@ -90,29 +115,19 @@ def draw_and_send(code: str) -> None:
                 stroke_json = rooms.encode_strokes(strokes)
             except rooms.RoomError as exc:
                 st.error(str(exc))
-                return
-            preds = answers_for(hashlib.sha1(stroke_json.encode()).hexdigest(), pre, uses)
-            st.html(common.answers_html(uses, preds, detail=False))
-        # Choosing a digit or typing a name costs the server nothing until Send.
-        label = st.pills("Which digit did you mean?", list(range(10)), key=f"room-labels-{gen}",
-                         on_change="ignore", wrap=True)
-        if st.button("Send", type="primary", icon=":material/send:", width="stretch",
-                     key="room-send", disabled=pre is None):
-            if pre is None or preds is None:
-                return
-            try:
-                store().add_drawing(
-                    code, participant(), rooms.image_bytes(pre.image), stroke_json,
+                pre = None
+            else:
+                preds = answers_for(hashlib.sha1(stroke_json.encode()).hexdigest(), pre, uses)
+                st.html(common.answers_html(uses, preds, detail=False))
+                st.session_state["room-pending"] = (
+                    gen, rooms.image_bytes(pre.image), stroke_json,
                     {k: rooms.Answer(tuple(p.probs), uses[k].version.id)
-                     for k, p in preds.items()},
-                    label=label, nickname=st.session_state.get("room-nick"))
-            except rooms.RoomError as exc:
-                st.error(str(exc), icon=":material/block:")
-                return
-            what = f"your {label}" if label is not None else "your drawing"
-            st.session_state["room-sent"] = f"Sent {what} to the wall. Draw the next one!"
-            st.session_state["room-gen"] = gen + 1  # a fresh, empty canvas
-            st.rerun(scope="fragment")
+                     for k, p in preds.items()})
+        # Choosing a digit or typing a name costs the server nothing until Send.
+        st.pills("Which digit did you mean?", list(range(10)), key=f"room-labels-{gen}",
+                 on_change="ignore", wrap=True)
+        st.button("Send", type="primary", icon=":material/send:", width="stretch",
+                  key="room-send", disabled=pre is None, on_click=send, args=(code,))
         st.text_input("Your name on the wall (optional)", key="room-nick",
                       max_chars=rooms.MAX_NICKNAME, on_change="ignore",
                       placeholder="anonymous")

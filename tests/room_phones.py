@@ -56,9 +56,23 @@ class Phone:
         return time.monotonic()
 
     def answers(self, timeout: float = 30.0) -> tuple[int, int]:
-        """Both answers once shown (the verdict names both)."""
-        self.page.wait_for_function(ANSWERS, timeout=timeout * 1000)
-        return tuple(self.page.evaluate(ANSWERS))
+        """Both answers, once the page has settled on the whole drawing.
+
+        The canvas reports ~200 ms after the pen lifts, stroke by stroke, so the
+        answers must stay the same, with no run in progress, for a moment.
+        """
+        deadline = time.monotonic() + timeout
+        self.page.wait_for_timeout(600)
+        last, same = None, 0
+        while time.monotonic() < deadline:
+            running = self.page.locator('[data-testid="stStatusWidget"]').count() > 0
+            now = self.page.evaluate(ANSWERS)
+            same = same + 1 if (now == last and now is not None and not running) else 0
+            if same >= 3:
+                return tuple(now)
+            last = now
+            self.page.wait_for_timeout(200)
+        raise AssertionError(f"the answers did not settle: last seen {last}")
 
     def send(self, label: int | None) -> float:
         """Tap the label (if any) and Send; returns when the phone confirms, canvas cleared."""
