@@ -214,16 +214,19 @@ def header(room: rooms.Room) -> None:
                          st.get_option("server.address"))
     # An <img> of the SVG: the page's HTML sanitiser keeps images, not inline SVG.
     qr = base64.b64encode(rooms.qr_svg(url, scale=8).encode()).decode()
-    st.html(f'<div class="wall-head"><img class="wall-qr" id="wall-qr" '
-            f'alt="QR code of {html.escape(url)}" src="data:image/svg+xml;base64,{qr}"><div>'
-            f'<div class="wall-title">{html.escape(room.title)}</div>'
-            f'<div class="wall-code" id="wall-code">{room.code}</div>'
-            f'<div class="wall-url" id="wall-url">{html.escape(url)}</div></div></div>')
-    if rooms.local_only(st.get_option("server.address")) and not rooms.public_url():
-        st.warning("Phones cannot reach this server: it listens on this computer only. "
-                   "Stop it and start it with the command below, then phones on the same "
-                   "network can scan the code.", icon=":material/wifi_off:")
-        st.code(rooms.OPEN_COMMAND, language="bash")
+    join, side = st.columns([3, 2], vertical_alignment="center")
+    join.html(f'<div class="wall-head"><img class="wall-qr" id="wall-qr" '
+              f'alt="QR code of {html.escape(url)}" src="data:image/svg+xml;base64,{qr}"><div>'
+              f'<div class="wall-title">{html.escape(room.title)}</div>'
+              f'<div class="wall-code" id="wall-code">{room.code}</div>'
+              f'<div class="wall-url" id="wall-url">{html.escape(url)}</div></div></div>')
+    with side:
+        if rooms.local_only(st.get_option("server.address")) and not rooms.public_url():
+            st.warning("Phones cannot reach this server: it listens on this computer only. "
+                       "Restart it with this command, then phones on the same network can "
+                       "scan the code:", icon=":material/wifi_off:")
+            st.code(rooms.OPEN_COMMAND, language="bash")
+        controls(room)
 
 
 def controls(room: rooms.Room | None) -> None:
@@ -291,5 +294,4 @@ if room is None:
     controls(None)
     st.stop()
 header(room)
-controls(room)
 live(room.code)
