@@ -205,7 +205,6 @@ def live(code: str) -> None:
     with right:
         st.html(score_html(board, nets))
         st.html(highlights_html(board, nets))
-    st.session_state["wall-ids"] = [d.id for d in drawings[::-1][:50]]
 
 
 def header(room: rooms.Room) -> None:
@@ -267,9 +266,9 @@ def controls(room: rooms.Room | None) -> None:
                                                   width="stretch"):
             store().set_state(room.code, "closed")
             st.rerun()
-        ids = st.session_state.get("wall-ids", [])
+        ids = [d.id for d in store().drawings(room.code)][::-1][:100]  # newest first
         hide = b[2].selectbox("Hide a drawing", ids, index=None, placeholder="drawing #",
-                              format_func=lambda i: f"#{i}")
+                              format_func=lambda i: f"#{i}", key="wall-hide")
         if hide is not None and b[2].button("Hide it", icon=":material/visibility_off:"):
             store().set_hidden(room.code, hide)
             st.rerun()

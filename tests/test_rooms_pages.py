@@ -136,3 +136,21 @@ def test_wall_for_an_unknown_room_says_so(store) -> None:
     at = page(WALL, "QQQQ")
     assert not at.exception
     assert any("There is no room QQQQ" in e for e in texts(at, "error"))
+
+
+def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
+    code = store.create_room().code
+    probs = tuple(0.91 if d == 2 else 0.01 for d in range(10))
+    ids = [store.add_drawing(code, f"p{i}", bytes(784), "[]",
+                             {"mlp": rooms.Answer(probs, "shipped/mlp"),
+                              "cnn": rooms.Answer(probs, "shipped/cnn")}, label=2).id
+           for i in range(2)]
+    at = page(WALL, code)
+    assert 'data-drawings="2"' in html_of(at)
+    hide = next(s for s in at.selectbox if s.label == "Hide a drawing")
+    hide.select(ids[0]).run()
+    next(b for b in at.button if b.label == "Hide it").click().run()
+    assert not at.exception
+    assert [d.id for d in store.drawings(code)] == [ids[1]]
+    body = html_of(at)
+    assert 'data-drawings="1"' in body and f'id="tile-{ids[0]}"' not in body
