@@ -1,8 +1,15 @@
 """Entry point: `streamlit run app.py`. Page config and navigation only."""
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="MNIST: MLP vs ConvNet", page_icon=":material/draw:", layout="wide")
+from app_pages import common
+
+# A bundled icon: an emoji or a Material icon would be fetched from the internet.
+ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
+st.set_page_config(page_title="MNIST: MLP vs ConvNet", page_icon=ICON, layout="wide")
+common.app_style()
 
 pages = [
     st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True),

@@ -12,13 +12,14 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from app_pages import common
 from mnist_models import calibration, checkpoint, curves, registry
 from mnist_models import data as mdata
 from mnist_models.predict import NOT_SURE_BELOW
 
 CURVES_FILE = Path(__file__).resolve().parent.parent / "data" / "curves.json"
-NAMES = {"mlp": "MLP", "cnn": "ConvNet"}
-COLOURS = {"MLP": "#1f77b4", "ConvNet": "#d62728"}
+NAMES = common.names()
+COLOURS = common.colours()
 
 
 @st.cache_data(show_spinner=False)
@@ -27,16 +28,10 @@ def read_curves(path: str, mtime: float) -> dict | None:
     return curves.load_results(Path(path))
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the network…")
-def load_model(path: str, sha256: str):
-    """Each checkpoint once per server process, shared read-only."""
-    return checkpoint.load(path)
-
-
 @st.cache_data(max_entries=8, show_spinner="Reading the 10,000 test digits…")
 def test_logits(path: str, sha256: str) -> np.ndarray:
     """(10000, 10) test-set logits of one checkpoint (cached by its sha256)."""
-    model, _ = load_model(path, sha256)
+    model, _ = common.load_model(path, sha256)
     return calibration.test_logits(model).numpy()
 
 
@@ -94,7 +89,8 @@ def curves_legend() -> str:
                 f'{line}</span>&nbsp;{text}')
 
     parts = [item(c, "━━━", n) for n, c in COLOURS.items()]
-    parts += [item("#555", "━━━", "with augmentation"), item("#555", "━ ━ ━", "without", "0"),
+    parts += [item("inherit", "━━━", "with augmentation"),
+              item("inherit", "━ ━ ━", "without", "0"),
               "◆ the blog's claims", "▲ checkpoints in the app"]
     return ('<div style="font-size:1.05rem">' + " &nbsp;&nbsp;·&nbsp;&nbsp; ".join(parts)
             + "</div>")
@@ -112,9 +108,10 @@ def version_points() -> pd.DataFrame:
 
 
 def reliability_chart(bins: list[calibration.Bin], title: str, colour: str) -> alt.LayerChart:
-    """Accuracy against confidence per bin (bar width = bin), with the diagonal."""
+    """Accuracy against confidence per bin (bar width = bin), the diagonal, and each bin's count."""
     df = pd.DataFrame([{"low": b.low, "high": b.high, "mid": (b.low + b.high) / 2,
-                        "accuracy": b.accuracy, "confidence": b.confidence, "count": b.count}
+                        "accuracy": b.accuracy, "confidence": b.confidence, "count": b.count,
+                        "label": f"{b.count:,}"}
                        for b in bins if b.count])
     scale = alt.Scale(domain=[0, 1])
     bars = alt.Chart(df).mark_rect(opacity=0.75, color=colour, stroke="white").encode(
@@ -124,10 +121,21 @@ def reliability_chart(bins: list[calibration.Bin], title: str, colour: str) -> a
         tooltip=[alt.Tooltip("low:Q", format=".2f"), alt.Tooltip("high:Q", format=".2f"),
                  "count:Q", alt.Tooltip("confidence:Q", format=".2%"),
                  alt.Tooltip("accuracy:Q", format=".2%")])
+    # How many test answers fall in each bin, above its bar: the left bins rest on few.
+    counts = alt.Chart(df).mark_text(dy=-7, fontSize=10, angle=0).encode(
+        x=alt.X("mid:Q", scale=scale), y=alt.Y("accuracy:Q", scale=scale), text="label:N")
     diag = alt.Chart(pd.DataFrame({"a": [0, 1]})).mark_line(
-        color="black", strokeDash=[4, 4]).encode(x=alt.X("a:Q", scale=scale),
-                                                 y=alt.Y("a:Q", scale=scale))
-    return alt.layer(bars, diag).properties(title=title, width=300, height=260)
+        color="gray", strokeDash=[4, 4]).encode(x=alt.X("a:Q", scale=scale),
+                                                y=alt.Y("a:Q", scale=scale))
+    return alt.layer(bars, diag, counts).properties(title=title, width=300, height=260)
+
+
+DEFINITIONS = (
+    "**ECE** (expected calibration error): the gap between confidence and accuracy, "
+    "averaged over the bins, weighted by how many answers fall in each; 0 is perfect.  \n"
+    "**NLL** (negative log-likelihood): the mean of −log p(true digit); lower is better.  \n"
+    "**Brier**: the mean squared distance between the ten probabilities and the right "
+    "answer; lower is better.")
 
 
 st.title("Experiments")
@@ -167,17 +175,24 @@ else:
 st.header("Can you trust the percentages?")
 st.caption("Reliability diagrams of the two networks in use on the 10,000 test images: "
            f"the top probability, in {calibration.BINS} bins, against how often that answer "
-           "is right. A calibrated network's bars touch the dashed diagonal. Almost every "
-           "answer falls in the last bin, so the diagram's left part rests on few digits.")
-test_labels = mdata.load_split("test").labels
+           "is right. A calibrated network's bars touch the dashed diagonal. The number over "
+           "each bar is how many test answers fall in that bin: almost all fall in the last "
+           "one, so the diagram's left part rests on few digits.")
+try:
+    test_labels = mdata.load_split("test").labels
+    uses = common.models_in_use()
+except (OSError, ValueError, KeyError, checkpoint.CheckpointError) as exc:
+    st.error(f"The test images or the shipped weights cannot be read ({exc}). Restore the "
+             "`data/mnist` and `weights/` folders.")
+    st.stop()
 rows = []
 cols = st.columns(2)
-for col, arch in zip(cols, ("mlp", "cnn")):
-    v, warning = registry.active_version(arch, verify=False)
-    if warning:
-        st.warning(warning)
+for note in common.notes(uses.values()):
+    st.warning(note)
+for col, (arch, u) in zip(cols, uses.items()):
+    v = u.version
     lg = torch.from_numpy(test_logits(str(v.path), v.meta.get("sha256", "")))
-    t = float(v.meta.get("temperature", 1.0))
+    t = u.temperature
     with col:
         st.altair_chart(reliability_chart(
             calibration.reliability(torch.softmax(lg.double() / t, 1), test_labels),
@@ -190,27 +205,26 @@ for col, arch in zip(cols, ("mlp", "cnn")):
                      "NLL": f"{f.nll:.4f}", "Brier": f"{f.brier:.4f}"})
         if math.isclose(temp, t) and t == 1.0:
             break
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.table(pd.DataFrame(rows).set_index("network"))
+st.markdown(DEFINITIONS)
 
 st.subheader("Where to say “not sure”")
 thr_rows = []
-for arch in ("mlp", "cnn"):
-    v, _ = registry.active_version(arch, verify=False)
+for arch, u in uses.items():
+    v = u.version
     lg = torch.from_numpy(test_logits(str(v.path), v.meta.get("sha256", "")))
-    for r in calibration.threshold_table(lg, test_labels, float(v.meta.get("temperature", 1.0))):
+    for r in calibration.threshold_table(lg, test_labels, u.temperature):
         thr_rows.append({"network": NAMES[arch], "threshold": f"{r['threshold']:.0%}"
                          + (" (in use)" if math.isclose(r["threshold"], NOT_SURE_BELOW) else ""),
                          "not sure": f"{r['not_sure']:.2%}",
                          "wrong when sure": f"{r['wrong_when_sure']:.3%}",
                          "errors flagged": f"{r['wrong_caught']:.0%}"})
-st.dataframe(pd.DataFrame(thr_rows), hide_index=True)
+st.table(pd.DataFrame(thr_rows).set_index("network"))  # in full: no scroll box
 st.caption(f"The drawing page marks an answer **not sure** below {NOT_SURE_BELOW:.0%}. "
            "“Wrong when sure”: of the test answers at or above the threshold, the share that "
            "is wrong; “errors flagged”: the share of all wrong answers that fall below it.")
 st.markdown(
-    "**ECE**: the gap between confidence and accuracy, averaged over the bins (weighted by "
-    "how many answers fall in each). **NLL**: mean −log p(true digit). **Brier**: mean "
-    "squared distance between the ten probabilities and the right answer. The temperature "
+    "The temperature "
     "T divides the logits before the softmax; it is fitted with `python -m mnist_models "
     "calibrate` on the last 10,000 *training* images, each given a random rotation, "
     "scaling, shift and shear, never on the test set. The shipped networks were trained on "

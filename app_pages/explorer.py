@@ -9,26 +9,20 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from mnist_models import checkpoint, registry
+from app_pages import common
+from mnist_models import checkpoint
 from mnist_models import data as mdata
 from mnist_models.evaluate import confusion_matrix
 from mnist_models.evaluate import logits as model_logits
 
-NAMES = {"mlp": "MLP", "cnn": "ConvNet"}
 PER_PAGE = 30
 COLS = 6
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the network…")
-def load_model(path: str, sha256: str):
-    """Each checkpoint once per server process, shared read-only."""
-    return checkpoint.load(path)
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the 10,000 test digits…")
 def test_probs(path: str, sha256: str, temperature: float) -> np.ndarray:
     """(10000, 10) test-set probabilities of one checkpoint (cached by its sha256)."""
-    model, _ = load_model(path, sha256)
+    model, _ = common.load_model(path, sha256)
     logits = model_logits(model, mdata.load_split("test").images)
     return torch.softmax(logits / temperature, dim=1).numpy()
 
@@ -40,29 +34,36 @@ def test_set() -> tuple[np.ndarray, np.ndarray]:
     return t.images.numpy(), t.labels.numpy()
 
 
-def digit_image(img: np.ndarray, side: int = 84) -> Image.Image:
-    """A 28x28 uint8 digit, dark ink on white, enlarged with hard pixel edges."""
-    return Image.fromarray(255 - img).resize((side, side), Image.Resampling.NEAREST)
+def digit_img_tag(img: np.ndarray, alt: str, side: int = 84) -> str:
+    """A 28x28 uint8 digit as an <img> (dark ink on white, hard pixel edges) with alt text."""
+    return common.image_html(Image.fromarray(255 - img), alt, side)
 
 
 def confusion_chart(cm: np.ndarray, title: str, colour: str) -> alt.Chart:
-    """Counts as a heat map; the diagonal (right answers) is kept grey so errors stand out."""
+    """Errors as a heat map from white (none) to dark red; the diagonal (right answers) grey.
+
+    Each cell's number is white on dark cells and near-black on light ones, so every
+    shade stays legible, in the light and the dark theme alike (the cells are opaque).
+    """
     rows = [{"true": str(t), "predicted": str(p), "count": int(cm[t, p]),
              "error": int(cm[t, p]) if t != p else 0} for t in range(10) for p in range(10)]
     df = pd.DataFrame(rows)
+    top = max(1, int(df["error"].max()))
     base = alt.Chart(df, title=title, width=330, height=330).encode(
         x=alt.X("predicted:N", axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("true:N"),
     )
-    heat = base.mark_rect().encode(
-        color=alt.condition("datum.true == datum.predicted", alt.value("#eef0f3"),
-                            alt.Color("error:Q", scale=alt.Scale(scheme="reds", type="symlog"),
-                                      legend=None)),
+    heat = base.mark_rect(stroke="#d0d4da", strokeWidth=0.5).encode(
+        color=alt.condition("datum.true == datum.predicted", alt.value("#e4e7eb"),
+                            alt.Color("error:Q", legend=None, scale=alt.Scale(
+                                type="sqrt", domain=[0, top], range=["#ffffff", "#8b0000"]))),
         tooltip=["true:N", "predicted:N", "count:Q"],
     )
+    # The sqrt scale passes the middle of its colour range at a quarter of the top count.
+    dark = f"datum.true != datum.predicted && datum.error > {top / 4:.2f}"
     text = base.mark_text(fontSize=11).encode(
         text=alt.condition("datum.count > 0", alt.Text("count:Q"), alt.value("")),
-        color=alt.condition("datum.error > 20", alt.value("white"), alt.value("#333")),
+        color=alt.condition(dark, alt.value("#ffffff"), alt.value("#1a1a1a")),
     )
     return (heat + text).properties(title=alt.TitleParams(title, color=colour))
 
@@ -87,44 +88,59 @@ def gallery(indices: np.ndarray, key: str) -> None:
         cols = st.columns(COLS)
         for col, i in zip(cols, shown[start : start + COLS]):
             with col:
-                st.image(digit_image(images[i]))
-                lines = [f"**#{i}** · true **{labels[i]}**"]
-                for arch in ("mlp", "cnn"):
+                lines = [f"<b>#{i}</b> · true <b>{labels[i]}</b>"]
+                for arch, name in NAMES.items():
                     d, c = int(preds[arch][i]), float(conf[arch][i])
-                    mark = "✓" if d == labels[i] else "✗"
-                    lines.append(f"{NAMES[arch]} {mark} **{d}** ({c:.0%})")
-                st.markdown("  \n".join(lines))
+                    mark = ('<span class="tile-ok">✓ right</span>' if d == labels[i]
+                            else '<span class="tile-bad">✗ wrong</span>')
+                    lines.append(f"{name} {mark}: <b>{d}</b> ({c:.0%})")
+                alt_text = f"Test digit #{i}, labelled {labels[i]}"
+                st.html(f'<div class="tile" id="tile-{key}-{i}">'
+                        f"{digit_img_tag(images[i], alt_text)}<br>{'<br>'.join(lines)}</div>")
                 if st.button("Compare", key=f"{key}-{i}", help="Open on the drawing page"):
                     open_in_draw(i)
 
 
+NAMES = common.names()
+COLOURS = {k: common.networks.get(k).colour for k in NAMES}
+# Right and wrong marks carry their own background: legible in both themes.
+st.html("<style>.tile {line-height: 1.6; font-size: 0.95rem;}"
+        ".tile-ok, .tile-bad {font-weight: 700; padding: 0 0.3em; border-radius: 0.3em;}"
+        ".tile-ok {background: #e3f6e8; color: #145228;}"
+        ".tile-bad {background: #fde2e1; color: #8a1712;}</style>")
 st.title("Test-set explorer")
 st.caption("The 10,000 MNIST test digits through the two networks in use (choose them under "
            "**Models in use** on the drawing page). Click **Compare** under a digit to open "
            "it on the drawing page, as if you had drawn it.")
 
-versions = {}
-for arch in ("mlp", "cnn"):
-    version, warning = registry.active_version(arch, verify=False)
-    if warning:
-        st.warning(warning)
-    versions[arch] = version
+try:
+    uses = common.models_in_use()
+except (checkpoint.CheckpointError, KeyError) as exc:
+    st.error(f"The shipped weights cannot be loaded: {exc}. Restore the `weights/` folder.")
+    st.stop()
+for note in common.notes(uses.values()):
+    st.warning(note)
+versions = {k: u.version for k, u in uses.items()}
 
-images, labels = test_set()
+try:
+    images, labels = test_set()
+except (OSError, ValueError) as exc:
+    st.error(f"The MNIST test images cannot be read ({exc}). Restore the `data/mnist` folder.")
+    st.stop()
 probs, preds, conf = {}, {}, {}
-for arch, v in versions.items():
+for arch, u in uses.items():
     try:
-        probs[arch] = test_probs(str(v.path), v.meta.get("sha256", ""),
-                                 float(v.meta.get("temperature", 1.0)))
+        probs[arch] = test_probs(str(u.version.path), u.version.meta.get("sha256", ""),
+                                 u.temperature)
     except checkpoint.CheckpointError as exc:
-        st.error(f"{v.id} cannot be loaded: {exc}")
+        st.error(f"{u.version.id} cannot be loaded: {exc}")
         st.stop()
     preds[arch] = probs[arch].argmax(1)
     conf[arch] = probs[arch].max(1)
 
 st.subheader("Confusion matrices")
 cols = st.columns(2)
-for col, arch, colour in ((cols[0], "mlp", "#1f77b4"), (cols[1], "cnn", "#d62728")):
+for col, (arch, colour) in zip(cols, COLOURS.items()):
     cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(preds[arch])).numpy()
     wrong = int(cm.sum() - np.trace(cm))
     with col:

@@ -99,6 +99,12 @@ def curves(status: jobs.JobStatus) -> tuple[dict, dict] | None:
     epochs = max(r.epochs for r in status.runs)
     x = {"field": "epoch", "type": "quantitative", "title": "epoch",
          "scale": {"domain": [1, max(2, epochs)]}}
+    # Fixed y domains: the browser draws a chart once before its data arrives, and
+    # a domain taken from no data made Vega-Lite warn "Infinite extent".
+    top_loss = max((r["value"] for r in loss if r["value"] == r["value"]), default=1.0)
+    low_acc = min((r["value"] for r in acc if r["value"] == r["value"]), default=0.0)
+    loss_domain = [0, max(top_loss, 1e-3) * 1.05]
+    acc_domain = [min(0.9, int(low_acc * 10) / 10), 1]
     colour = {"field": "network", "type": "nominal", "title": None,
               "scale": {"domain": list(COLOURS), "range": list(COLOURS.values())}}
 
@@ -109,13 +115,18 @@ def curves(status: jobs.JobStatus) -> tuple[dict, dict] | None:
 
     return (
         spec("Training loss", loss, {"field": "value", "type": "quantitative",
-                                     "title": "cross-entropy"},
+                                     "title": "cross-entropy",
+                                     "scale": {"domain": loss_domain}},
              {"tooltip": [{"field": "network"}, {"field": "epoch"},
                           {"field": "value", "format": ".4f", "title": "loss"}]}),
         spec("Accuracy", acc, {"field": "value", "type": "quantitative", "title": None,
-                               "axis": {"format": "%"}},
+                               "axis": {"format": "%"}, "scale": {"domain": acc_domain}},
+             # The legend shows train and test as line styles, not as the points' dots.
              {"strokeDash": {"field": "what", "type": "nominal", "title": None,
-                             "sort": ["train", "test"]},
+                             "scale": {"domain": ["train", "test"],
+                                       "range": [[1, 0], [6, 4]]},
+                             "legend": {"symbolType": "stroke", "symbolStrokeWidth": 2.5,
+                                        "symbolSize": 400, "symbolStrokeColor": "gray"}},
               "tooltip": [{"field": "network"}, {"field": "what"}, {"field": "epoch"},
                           {"field": "value", "format": ".2%", "title": "accuracy"}]}),
     )

@@ -51,7 +51,8 @@ def run_page(json_data: dict | None) -> AppTest:
 
 
 def html_of(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.markdown)
+    """Everything the page wrote as markdown or HTML (the answers are HTML)."""
+    return "\n".join([m.value for m in at.markdown] + [h.proto.body for h in at.get("html")])
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +87,9 @@ def test_a_drawn_digit_is_read_by_both_networks(digits, label):
     html = html_of(at)
     assert f'id="answer-mlp">{label}<' in html
     assert f'id="answer-cnn">{label}<' in html
-    assert any(f"Both networks read **{label}**" in s.value for s in at.success)
-    # Which checkpoint is in use, and the step-by-step view, are on the page.
-    captions = " ".join(c.value for c in at.caption)
-    assert "ms ·" in captions and "test" in captions
+    assert 'role="status"' in html and f"Both networks read {label}." in html
+    # Which checkpoint answered, and the step-by-step view, are on the page.
+    assert "99.50% test · " in html and " ms</div>" in html
     assert at.expander[0].label.startswith("How the drawing")
 
 
@@ -106,8 +106,9 @@ def test_disagreement_and_not_sure_are_marked(digits):
     with mock.patch("mnist_models.predict.predict", fake_predict):
         at = run_page(fabric(digits[7]))
     assert not at.exception
-    assert any("disagree" in e.value for e in at.error)
-    assert "not sure" in html_of(at)
+    html = html_of(at)
+    assert "The networks disagree: the MLP reads 1, the ConvNet reads 7." in html
+    assert "verdict-bad" in html and "not sure" in html
 
 
 def _upload(at: AppTest, name: str, payload: bytes, mime: str) -> AppTest:
@@ -183,3 +184,82 @@ def test_missing_shipped_weights_give_a_clear_message(monkeypatch, tmp_path):
     at.run()
     assert not at.exception
     assert any("shipped weights cannot be loaded" in e.value for e in at.error)
+
+
+def _copy_version(app_home, name: str, arch: str = "cnn", **meta_changes) -> str:
+    """A trained version copied from a shipped one (metadata changed as given); its id."""
+    import json
+    import shutil
+
+    from mnist_models import registry
+
+    versions = app_home / "versions"
+    versions.mkdir(exist_ok=True)
+    shutil.copy(registry.SHIPPED_DIR / f"{arch}.pt", versions / f"{name}.pt")
+    meta = json.loads((registry.SHIPPED_DIR / f"{arch}.json").read_text())
+    meta.update(meta_changes)
+    (versions / f"{name}.json").write_text(json.dumps(meta))
+    return f"trained/{name}"
+
+
+def test_an_open_page_uses_the_new_model_at_its_next_drawing(app_home, digits):
+    """Another browser puts a model in use: this page's next drawing uses it and says so."""
+    from mnist_models import registry
+
+    vid = _copy_version(app_home, "copy", title="Copied ConvNet")
+    fake = mock.Mock(return_value=types.SimpleNamespace(json_data=fabric(digits[7])))
+    with mock.patch("streamlit_drawable_canvas.st_canvas", fake):
+        at = AppTest.from_file(PAGE, default_timeout=60)
+        at.run()
+        assert "Copied ConvNet" not in html_of(at)
+        registry.set_active("cnn", vid)  # elsewhere
+        at.run()
+    assert not at.exception
+    assert "Copied ConvNet" in html_of(at)
+    assert any("models in use have changed" in i.value and "Copied ConvNet" in i.value
+               for i in at.info)
+
+
+def test_a_deleted_model_in_use_falls_back_to_the_shipped_one_with_a_note(app_home, digits):
+    from mnist_models import registry
+
+    vid = _copy_version(app_home, "gone", title="Soon gone")
+    registry.set_active("cnn", vid)
+    fake = mock.Mock(return_value=types.SimpleNamespace(json_data=fabric(digits[1])))
+    with mock.patch("streamlit_drawable_canvas.st_canvas", fake):
+        at = AppTest.from_file(PAGE, default_timeout=60)
+        at.run()
+        assert "Soon gone" in html_of(at)
+        (app_home / "versions" / "gone.pt").unlink()  # by hand, not through the app
+        at.run()
+    assert not at.exception
+    html = html_of(at)
+    assert "Soon gone" not in html and 'id="answer-cnn">1<' in html
+    assert any("shipped ConvNet answers instead" in w.value for w in at.warning)
+
+
+def test_a_weak_model_is_marked_beside_its_answer(app_home, digits):
+    from mnist_models import registry
+
+    cfg = __import__("json").loads((registry.SHIPPED_DIR / "cnn.json").read_text())
+    vid = _copy_version(app_home, "weak", title="Tiny", test_accuracy=0.912,
+                        train_config={**cfg["train_config"], "subset": 300})
+    registry.set_active("cnn", vid)
+    at = run_page(fabric(digits[7]))
+    assert not at.exception
+    assert "Weak model: trained on 300 images, 91% on test (the shipped ConvNet: 99.5%)" \
+        in html_of(at)
+    assert "Weak model" not in html_of(at).split('id="answer-cnn"')[0]  # the MLP is not weak
+
+
+def test_presentation_mode_keeps_only_canvas_answers_and_verdict(digits):
+    fake = mock.Mock(return_value=types.SimpleNamespace(json_data=fabric(digits[0])))
+    with mock.patch("streamlit_drawable_canvas.st_canvas", fake):
+        at = AppTest.from_file(PAGE, default_timeout=60)
+        at.query_params["present"] = "1"
+        at.run()
+    assert not at.exception
+    html = html_of(at)
+    assert 'id="answer-mlp">0<' in html and 'id="verdict"' in html
+    assert not at.caption and not at.expander and not at.selectbox
+    assert [b.label for b in at.button] == ["Leave presentation"]

@@ -38,8 +38,10 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
     at.selectbox(key="true-digit").set_value("4")
     at.run()
     assert not at.exception
-    cards = [m.value for m in at.markdown if m.value.startswith("**#")]
+    cards = [h.proto.body for h in at.get("html") if 'id="tile-wrong-' in h.proto.body]
     assert cards, "the ConvNet gets some 4s wrong"
+    assert all('alt="Test digit #' in c and "labelled 4" in c for c in cards)
+    assert all('ConvNet <span class="tile-bad">✗ wrong</span>' in c for c in cards)
     # The misclassified gallery's "Compare" buttons are keyed wrong-<test index>.
     from mnist_models import data
 
@@ -63,7 +65,12 @@ def test_compare_sends_the_digit_to_the_drawing_page():
     assert not at.exception
     assert at.session_state["explore_digit"] == index
     assert f"test digit **#{index}**" in text_of(at)
-    assert 'id="answer-cnn"' in text_of(at)
+    html = "\n".join(h.proto.body for h in at.get("html"))
+    assert 'id="answer-cnn"' in html
+    # The verdict states the true label and marks each network against it.
+    from mnist_models import data
+
+    assert f"Labelled {int(data.load_split('test').labels[index])}: " in html
 
 
 def test_drawing_page_reads_a_test_digit_and_shows_the_maps():
@@ -71,14 +78,16 @@ def test_drawing_page_reads_a_test_digit_and_shows_the_maps():
     at.session_state["explore_digit"] = 0  # a 7
     at.run()
     assert not at.exception
-    html = text_of(at)
-    assert "labelled **7**" in html
+    assert "labelled **7**" in text_of(at)
+    html = "\n".join(h.proto.body for h in at.get("html"))
     assert 'id="answer-cnn">7<' in html and 'id="answer-mlp">7<' in html
-    images_before = len(at.get("image"))
+    assert "Labelled 7: both networks read it right." in html
     at.toggle(key="look-maps").set_value(True)
     at.run()
     assert not at.exception
-    assert len(at.get("image")) >= images_before + 3  # two saliency maps and the feature maps
+    shown = "\n".join(h.proto.body for h in at.get("html"))
+    assert shown.count('alt="Saliency map of the') == 2
+    assert '20 first-layer feature maps for this drawing"' in shown
     at.button(key="explore-back").click()
     at.run()
     assert not at.exception
@@ -104,8 +113,13 @@ def test_experiments_page_with_a_trained_version(app_home, root):
         assert len(charts) == 3
         assert b"My little ConvNet" in charts[0].proto.SerializeToString()
         assert any("blog's two claims" in c.value for c in at.caption)
-    tables = at.dataframe
+    tables = at.table  # static tables, shown in full
     assert len(tables) == 2
     figures = tables[0].value
-    assert set(figures["network"]) == {"MLP", "ConvNet"}
+    assert set(figures.index) == {"MLP", "ConvNet"}
     assert {"ECE (15 bins)", "NLL", "Brier"} <= set(figures.columns)
+    assert len(tables[1].value) >= 2 * 5  # every threshold of both networks
+    text = " ".join(m.value for m in at.markdown)
+    assert "**ECE** (expected calibration error)" in text and "**Brier**" in text
+    # Each reliability bin's count is drawn over its bar.
+    assert b'"label"' in charts[-1].proto.SerializeToString()
