@@ -13,6 +13,7 @@ from app_pages import common
 from mnist_models import networks, rooms
 
 TILES = 12  # newest drawings shown as large tiles
+MAX_TILES = 60  # at most this many when a burst arrives between two looks
 HIGHLIGHTS = 8  # per highlight row
 REFRESH_S = 1.0  # the wall reads new drawings this often (the goal: on the wall within 2 s)
 
@@ -195,7 +196,9 @@ def live(code: str) -> None:
             f'<span class="wall-state wall-state-{room.state}">{room.state}</span></div>')
     left, right = st.columns([11, 9], gap="large")
     with left:
-        newest = drawings[::-1][:TILES]
+        # Every drawing gets its moment as a tile: when more arrived since the last
+        # look than the wall usually shows (a big room), this look shows them all.
+        newest = drawings[::-1][:min(MAX_TILES, max(TILES, len(new_ids)))]
         if newest:
             st.html('<div class="tiles" id="tiles">'
                     + "".join(tile_html(d, nets, d.id in new_ids) for d in newest) + "</div>")

@@ -8,7 +8,8 @@ digit (its skeleton strokes, as the canvas component would report them), waits
 for both answers, taps its label and Send. The wall (`/wall?room=CODE`) reruns
 its live fragment every second as the browser would. Reported per N:
 
-- drawings sent (confirmed on the phone) / stored / shown on the wall;
+- drawings sent (confirmed on the phone) / stored / shown on the wall as a tile /
+  counted on the wall (its drawing count at the end);
 - pen-up to answer on the phone: from the canvas's report reaching the
   server to both answers back (median, p95); a browser adds the canvas's own
   200 ms wait and its drawing time;
@@ -291,6 +292,7 @@ async def one_run(url: str, port: int, n: int, seconds: float, period: float,
             "wall_p95_ms": pct(to_wall, 0.95),
             "server_rss_mb": rss / 2**20, "server_peak_mb": hwm / 2**20,
             "cpu_ms_per_drawing": (cpu1 - cpu0) * 1000 / max(1, sent),
+            "wall_count": wall.stats,
             "errors": len(errors), "first_error": errors[0] if errors else ""}
 
 
@@ -306,8 +308,9 @@ def main() -> None:
         s = synth.digit_strokes(test.images[i].numpy())
         digits.append((synth.place_strokes(s, 0.6 * CANVAS, 0.2 * CANVAS, 0.2 * CANVAS),
                        int(test.labels[i])))
-    print(f"{'phones':>6} {'sent':>5} {'stored':>6} {'shown':>5} {'answer med/p95 ms':>18} "
-          f"{'to wall med/p95 ms':>19} {'RSS/peak MB':>12} {'CPU ms/drawing':>14} errors")
+    print(f"{'phones':>6} {'sent':>5} {'stored':>6} {'shown':>5} {'counted':>7} "
+          f"{'answer med/p95 ms':>18} {'to wall med/p95 ms':>19} {'RSS/peak MB':>12} "
+          f"{'CPU ms/drawing':>14} errors")
     for n in a.phones:
         home = tempfile.mkdtemp(prefix="bench-room-")
         os.environ["MNIST_APP_HOME"] = home
@@ -315,6 +318,7 @@ def main() -> None:
             port = int(url.rsplit(":", 1)[1])
             r = asyncio.run(one_run(url, port, n, a.seconds, a.period, digits))
         print(f"{r['phones']:>6} {r['sent']:>5} {r['stored']:>6} {r['shown']:>5} "
+              f"{r['wall_count']:>7} "
               f"{r['answer_median_ms']:>8.0f} / {r['answer_p95_ms']:<7.0f} "
               f"{r['wall_median_ms']:>8.0f} / {r['wall_p95_ms']:<8.0f} "
               f"{r['server_rss_mb']:>5.0f}/{r['server_peak_mb']:<5.0f} "
