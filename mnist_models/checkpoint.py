@@ -14,11 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
+# CheckpointError is defined with the schema (which raises it) and used from here.
+from .metadata import METADATA_MAX_BYTES, CheckpointError, MetadataError, validate
+from .metadata import weights_size_limit as _weights_size_limit
 from .models import MODELS, build
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, corrupt or mismatched; the message names the file."""
 
 
 def meta_path(path: str | os.PathLike) -> Path:
@@ -71,24 +70,68 @@ def save(model: nn.Module, path: str | os.PathLike, arch: str, metadata: dict[st
     return meta
 
 
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB"
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON metadata of a checkpoint, checked for the fields load() needs."""
+    """The JSON metadata of a checkpoint, validated against the schema (metadata.py)."""
     path = Path(path)
     mpath = meta_path(path)
     if not mpath.is_file():
         raise CheckpointError(f"{mpath}: metadata file is missing")
     try:
-        meta = json.loads(mpath.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{mpath}: metadata is not readable JSON ({exc})") from exc
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{mpath}: metadata is not a JSON object")
-    for key in ("architecture", "sha256"):
-        if key not in meta:
-            raise CheckpointError(f"{mpath}: metadata has no {key!r}")
-    if meta["architecture"] not in MODELS:
-        raise CheckpointError(f"{mpath}: unknown architecture {meta['architecture']!r}")
-    return meta
+        size = mpath.stat().st_size
+        if size <= METADATA_MAX_BYTES:
+            with open(mpath, "rb") as f:
+                raw = f.read(METADATA_MAX_BYTES + 1)  # bounded even if the file grows meanwhile
+                size = max(size, len(raw))
+    except OSError as exc:
+        raise CheckpointError(f"{mpath}: metadata cannot be read ({exc.strerror or exc})") from exc
+    if size > METADATA_MAX_BYTES:  # refused by its size, before parsing (or reading) it
+        raise CheckpointError(f"{mpath}: metadata file is too large "
+                              f"({_mb(size)}; at most {_mb(METADATA_MAX_BYTES)})")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError also covers integers too long to convert; RecursionError, deep nesting.
+        why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise CheckpointError(f"{mpath}: metadata is not readable JSON ({why})") from exc
+    try:
+        return validate(meta)
+    except MetadataError as exc:
+        raise MetadataError(exc.field, exc.reason, file=mpath) from None
+
+
+def _check_size(path: Path, limit: int) -> int:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if size > limit:
+        raise CheckpointError(f"{path}: checkpoint file is too large for its architecture "
+                              f"({_mb(size)}; at most {_mb(limit)})")
+    return size
+
+
+def check_weights_size(path: str | os.PathLike, meta: dict[str, Any]) -> int:
+    """The .pt file's size; CheckpointError if its architecture cannot need that much."""
+    return _check_size(Path(path), _weights_size_limit(meta))
+
+
+def read_weights(path: str | os.PathLike, meta: dict[str, Any]) -> bytes:
+    """The .pt file's bytes, refused by size before reading and by sha256 after."""
+    path = Path(path)
+    limit = _weights_size_limit(meta)
+    _check_size(path, limit)
+    try:
+        with open(path, "rb") as f:
+            blob = f.read(limit + 1)  # bounded even if the file grows after the check
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if len(blob) > limit or hashlib.sha256(blob).hexdigest() != meta["sha256"]:
+        raise CheckpointError(f"{path}: sha256 does not match its metadata (corrupt or replaced)")
+    return blob
 
 
 def load(path: str | os.PathLike, map_location: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -98,13 +141,8 @@ def load(path: str | os.PathLike, map_location: str = "cpu") -> tuple[nn.Module,
         path = path.with_suffix(".pt")
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file is missing")
-    meta = read_metadata(path)
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot be read ({exc})") from exc
-    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
-        raise CheckpointError(f"{path}: sha256 does not match its metadata (corrupt or replaced)")
+    meta = read_metadata(path)  # validated: architecture arguments are within bounds
+    blob = read_weights(path, meta)
     try:
         state = torch.load(io.BytesIO(blob), map_location=map_location, weights_only=True)
     except Exception as exc:  # torch's messages run to many lines; the first says what

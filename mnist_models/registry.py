@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint
+from . import checkpoint, text
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = ROOT / "weights"
@@ -31,7 +33,12 @@ def home() -> Path:
 
 
 def versions_dir() -> Path:
+    """Where models trained from the app are saved."""
     return home() / "versions"
+
+
+TITLE_CHARS = 120  # a title longer than this is cut, with an ellipsis
+STALE_TEMP_SECONDS = 60.0  # a save writes its temporary file in well under this
 
 
 @dataclass
@@ -57,7 +64,8 @@ class Version:
 
     @property
     def title(self) -> str:
-        return self.meta.get("title") or self.path.stem
+        """Plain text, one line, at most TITLE_CHARS: md_escape it before st.markdown."""
+        return text.plain(self.meta.get("title") or "", TITLE_CHARS) or self.path.stem
 
     @property
     def subset(self) -> int | None:
@@ -68,7 +76,7 @@ class Version:
         return self.meta.get("test_accuracy")
 
     def label(self) -> str:
-        """One line for menus: title, training images, test accuracy."""
+        """One line of plain text for menus: title, training images, test accuracy."""
         if not self.ok:
             return f"{self.id} (broken: {self.error})"
         bits = [self.title]
@@ -80,17 +88,20 @@ class Version:
 
 
 def _check(vid: str, path: Path, verify: bool) -> Version:
+    """The version at path, with the reason it is broken if it is; never reads an oversized file."""
+    meta: dict[str, Any] = {}  # kept when only the weights are at fault
     try:
         meta = checkpoint.read_metadata(path)
+        if not path.is_file():
+            return Version(vid, path, meta, f"{path.name}: weights file is missing")
+        if verify:
+            checkpoint.read_weights(path, meta)  # size, then sha256
+        else:
+            checkpoint.check_weights_size(path, meta)  # one stat: cheap enough for every render
     except checkpoint.CheckpointError as exc:
-        return Version(vid, path, {}, str(exc))
-    if not path.is_file():
-        return Version(vid, path, meta, f"{path.name}: weights file is missing")
-    if verify:
-        import hashlib
-
-        if hashlib.sha256(path.read_bytes()).hexdigest() != meta.get("sha256"):
-            return Version(vid, path, meta, f"{path.name}: sha256 does not match (corrupt)")
+        # Visitors read this: name the file, never the server's folders.
+        why = text.plain(str(exc).replace(f"{path.parent}{os.sep}", ""), 300)
+        return Version(vid, path, meta, why)
     return Version(vid, path, meta)
 
 
@@ -193,3 +204,31 @@ def delete_version(vid: str) -> None:
     changed = {k: val for k, val in state.items() if val != vid}
     if changed != state:
         checkpoint.atomic_write(_active_file(), (json.dumps(changed, indent=2) + "\n").encode())
+
+
+def cleanup(max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Remove temporary files that a killed save left in home and versions/; returns them.
+
+    checkpoint.atomic_write names them ".<name>.<random>.tmp". Only those older
+    than max_age seconds go, so a save in progress (in this or another server
+    process) keeps its file. Call once per server process, at start-up.
+    """
+    cutoff = time.time() - max_age
+    removed = []
+    for folder in (home(), versions_dir()):
+        try:
+            entries = list(folder.iterdir())
+        except OSError:  # no such folder yet, or not readable: nothing to clean
+            continue
+        for p in entries:
+            if not (p.name.startswith(".") and p.name.endswith(".tmp")):
+                continue
+            try:
+                st = p.lstat()
+                if not stat.S_ISREG(st.st_mode) or st.st_mtime > cutoff:
+                    continue
+                p.unlink()
+            except OSError:  # removed meanwhile, or a read-only folder: leave it
+                continue
+            removed.append(p)
+    return removed

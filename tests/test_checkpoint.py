@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import hashlib
 import io
 import json
@@ -15,7 +16,7 @@ import torch
 from mnist_models import checkpoint
 from mnist_models import data as mdata
 from mnist_models.checkpoint import CheckpointError
-from mnist_models.models import build
+from mnist_models.models import MLP, build
 
 
 @pytest.fixture()
@@ -151,9 +152,18 @@ def test_json_that_is_not_utf8(tmp_path: Path) -> None:
 
 
 def test_wrong_architecture(tmp_path: Path) -> None:
+    path, _ = saved(tmp_path, "cnn")
+    rewrite_meta(path, architecture="mlp")
+    with pytest.raises(CheckpointError, match=r"net\.pt: weights do not fit architecture 'mlp'"):
+        checkpoint.load(path)
+
+
+def test_weights_too_large_for_their_architecture(tmp_path: Path) -> None:
+    """MLP weights (5.8 MB) labelled as a ConvNet (0.5 MB) are refused by file size alone."""
     path, _ = saved(tmp_path, "mlp")
     rewrite_meta(path, architecture="cnn")
-    with pytest.raises(CheckpointError, match=r"net\.pt: weights do not fit architecture 'cnn'"):
+    with pytest.raises(CheckpointError, match=r"net\.pt: checkpoint file is too large for its "
+                                              r"architecture \(5\.8 MB; at most 1\.6 MB\)"):
         checkpoint.load(path)
 
 
@@ -167,7 +177,7 @@ def test_wrong_architecture_kwargs(tmp_path: Path) -> None:
 def test_unknown_architecture(tmp_path: Path) -> None:
     path, _ = saved(tmp_path)
     rewrite_meta(path, architecture="resnet")
-    with pytest.raises(CheckpointError, match="unknown architecture 'resnet'"):
+    with pytest.raises(CheckpointError, match=r"net\.json: architecture 'resnet' is unknown"):
         checkpoint.load(path)
 
 
@@ -217,3 +227,81 @@ def test_atomic_write_creates_folders(tmp_path: Path) -> None:
     checkpoint.atomic_write(target, b"hello")
     assert target.read_bytes() == b"hello"
     assert [p.name for p in target.parent.iterdir()] == ["file.bin"]
+
+
+@pytest.fixture()
+def opened(monkeypatch) -> list[str]:
+    """Names of the files opened during the test, by open() or pathlib."""
+    names: list[str] = []
+    real_open = io.open
+
+    def spy(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)):
+            names.append(Path(file).name)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    monkeypatch.setattr(io, "open", spy)
+    return names
+
+
+def test_huge_weights_are_refused_without_reading(tmp_path: Path, opened: list[str]) -> None:
+    """A 1.5 GB .pt (sparse: no disk used) is refused by its size; it is never opened."""
+    path, _ = saved(tmp_path, "mlp")
+    os.truncate(path, 1536 * 2**20)
+    opened.clear()
+    with pytest.raises(CheckpointError, match=r"net\.pt: checkpoint file is too large for its "
+                                              r"architecture \(1,536\.0 MB; at most 7\.6 MB\)"):
+        checkpoint.load(path)
+    assert opened == ["net.json"]
+
+
+def test_huge_metadata_is_refused_without_reading(tmp_path: Path, opened: list[str]) -> None:
+    path, _ = saved(tmp_path)
+    os.truncate(checkpoint.meta_path(path), 200 * 2**20)
+    opened.clear()
+    with pytest.raises(CheckpointError, match=r"net\.json: metadata file is too large "
+                                              r"\(200\.0 MB; at most 2\.0 MB\)"):
+        checkpoint.read_metadata(path)
+    with pytest.raises(CheckpointError, match="too large"):
+        checkpoint.load(path)
+    assert opened == []
+
+
+@pytest.mark.parametrize("text", ["[" * 200_000, '{"a": ' * 100_000, "1" * 5000,
+                                  '{"architecture": "mlp", "x": ' + "9" * 5000 + "}"])
+def test_json_bombs_under_the_size_limit(tmp_path: Path, text: str) -> None:
+    """Deep nesting and huge integers give one line, not a RecursionError or ValueError."""
+    path, _ = saved(tmp_path)
+    checkpoint.meta_path(path).write_text(text)
+    with pytest.raises(CheckpointError, match=r"net\.json: metadata is not readable JSON") as e:
+        checkpoint.load(path)
+    assert "\n" not in str(e.value)
+
+
+def test_huge_architecture_is_refused_before_anything_is_built(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    """hidden=20000 would allocate ~1.6 GB; the bounds are checked before any model exists."""
+    path, _ = saved(tmp_path, "mlp")
+    rewrite_meta(path, arch_kwargs={"hidden": 20000})
+    built = []
+    real_init = MLP.__init__
+    monkeypatch.setattr(MLP, "__init__", lambda self, *a, **k: (built.append(k),
+                                                                 real_init(self, *a, **k))[1])
+    with pytest.raises(CheckpointError, match=r"net\.json: arch_kwargs are out of bounds: MLP "
+                                              r"argument 'hidden' must be a whole number from 1 "
+                                              r"to 4096, not 20000"):
+        checkpoint.load(path)
+    assert built == []
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_weights_size_limit_fits_real_checkpoints(tmp_path: Path, arch: str) -> None:
+    """The limit is the architecture's own float32 weights plus a margin, above the real file."""
+    path, model = saved(tmp_path, arch)
+    meta = checkpoint.read_metadata(path)
+    exact = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    from mnist_models import metadata
+
+    assert metadata.weights_bytes(arch, {}) == exact
+    assert exact < path.stat().st_size < metadata.weights_size_limit(meta) < 2 * exact + 2**21
