@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Callable
 
 import streamlit as st
 from PIL import Image
 
-from app_pages import common
+from app_pages import common, presenter_ui
 from mnist_models import networks, rooms
+from mnist_models.presenter import is_local_address
 
 TILES = 12  # newest drawings shown as large tiles
 MAX_TILES = 60  # at most this many when a burst arrives between two looks
@@ -69,11 +71,6 @@ WALL_STYLE = """
 def store() -> rooms.RoomStore:
     """The room store this server shares between its sessions."""
     return rooms.shared_store(str(rooms.store_path()))
-
-
-def presenter() -> bool:
-    """Whether this session may run rooms (open, pause, close, hide, export)."""
-    return True
 
 
 def plural(n: int, word: str) -> str:
@@ -223,7 +220,7 @@ def header(room: rooms.Room) -> None:
               f'<div class="wall-code" id="wall-code">{room.code}</div>'
               f'<div class="wall-url" id="wall-url">{html.escape(url)}</div></div></div>')
     with side:
-        if rooms.local_only(st.get_option("server.address")) and not rooms.public_url():
+        if is_local_address(st.get_option("server.address")) and not rooms.public_url():
             st.warning("Phones cannot reach this server: it listens on this computer only. "
                        "Restart it with this command, then phones on the same network can "
                        "scan the code:", icon=":material/wifi_off:")
@@ -231,21 +228,36 @@ def header(room: rooms.Room) -> None:
         controls(room)
 
 
+def act(what: str, action: Callable[[], None]) -> None:
+    """Run a room action for the presenter only; a refusal or an error is one sentence."""
+    try:
+        presenter_ui.require(what)
+        action()
+    except (presenter_ui.NotPresenter, rooms.RoomError) as exc:
+        st.session_state["wall-error"] = str(exc)
+    st.rerun()
+
+
+def open_room(title: str) -> None:
+    st.query_params["room"] = store().create_room(title).code
+
+
 def controls(room: rooms.Room | None) -> None:
     """The presenter's controls: open, pick, pause/resume, close/reopen, hide, export."""
+    presenter_ui.control("wall-presenter")
+    if err := st.session_state.pop("wall-error", None):
+        st.error(err)
+    if not presenter_ui.is_presenter():
+        st.caption("The presenter opens, pauses and closes rooms, after unlocking.")
+        return
     with st.expander("Room controls", icon=":material/tune:", expanded=room is None):
-        if not presenter():
-            st.info("Only the presenter can open, pause or close rooms.")
-            return
         new, pick = st.columns(2)
         with new.form("open-room", border=False):
             title = st.text_input("Title of a new room", max_chars=rooms.MAX_TITLE,
                                   placeholder="e.g. Year 10 maths")
             if st.form_submit_button("Open a new room", type="primary",
                                      icon=":material/add_circle:"):
-                made = store().create_room(title)
-                st.query_params["room"] = made.code
-                st.rerun()
+                act("open a room", lambda: open_room(title))
         found = store().list_rooms()
         if found:
             labels = {r.code: f"{r.code} · {r.title} · {r.state}" for r in found}
@@ -257,27 +269,30 @@ def controls(room: rooms.Room | None) -> None:
                 st.rerun()
         if room is None:
             return
+        code = room.code
         b = st.columns(4, vertical_alignment="bottom")
         if room.state == "open":
             if b[0].button("Pause sending", icon=":material/pause:", width="stretch"):
-                store().set_state(room.code, "paused")
-                st.rerun()
+                act("pause a room", lambda: store().set_state(code, "paused"))
         elif b[0].button("Open for sending", icon=":material/play_arrow:", width="stretch"):
-            store().set_state(room.code, "open")
-            st.rerun()
+            act("open a room", lambda: store().set_state(code, "open"))
         if room.state != "closed" and b[1].button("Close the room", icon=":material/lock:",
                                                   width="stretch"):
-            store().set_state(room.code, "closed")
-            st.rerun()
-        ids = [d.id for d in store().drawings(room.code)][::-1][:100]  # newest first
+            act("close a room", lambda: store().set_state(code, "closed"))
+        ids = [d.id for d in store().drawings(code)][::-1][:100]  # newest first
         hide = b[2].selectbox("Hide a drawing", ids, index=None, placeholder="drawing #",
                               format_func=lambda i: f"#{i}", key="wall-hide")
         if hide is not None and b[2].button("Hide it", icon=":material/visibility_off:"):
-            store().set_hidden(room.code, hide)
-            st.rerun()
-        b[3].download_button("Export the room (zip)", data=lambda: rooms.export_room(
-            store(), room.code), file_name=f"room-{room.code}.zip", mime="application/zip",
-            icon=":material/download:", width="stretch", on_click="ignore")
+            act("hide a drawing", lambda: store().set_hidden(code, hide))
+        b[3].download_button("Export the room (zip)", data=lambda: export(code),
+                             file_name=f"room-{code}.zip", mime="application/zip",
+                             icon=":material/download:", width="stretch", on_click="ignore")
+
+
+def export(code: str) -> bytes:
+    """The room's zip, for the presenter only (made when the button is pressed)."""
+    presenter_ui.require("export a room")
+    return rooms.export_room(store(), code)
 
 
 common.page_style(False)

@@ -53,6 +53,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .presenter import is_local_address
+
 CODE_LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # no B/8, I/L/1, O/0, S/5, Z/2
 CODE_LENGTH = 4
 STATES = ("open", "paused", "closed")
@@ -706,17 +708,6 @@ def lan_address() -> str | None:
     return None
 
 
-def local_only(server_address: str | None) -> bool:
-    """Whether a server bound to this address is unreachable from other machines."""
-    addr = (server_address or "").strip().strip("[]").lower()
-    if addr == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(addr).is_loopback
-    except ValueError:
-        return False
-
-
 OPEN_COMMAND = "streamlit run app.py --server.address 0.0.0.0"
 
 
@@ -732,7 +723,7 @@ def base_url(port: int, server_address: str | None = None) -> str:
         return public.rstrip("/")
     host = None
     addr = (server_address or "").strip()
-    if addr and addr not in ("0.0.0.0", "::") and not local_only(addr):
+    if addr and addr not in ("0.0.0.0", "::") and not is_local_address(addr):
         host = addr
     host = host or lan_address() or "localhost"
     if ":" in host:

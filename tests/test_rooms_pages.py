@@ -15,13 +15,27 @@ PHONE = str(ROOT / "app_pages" / "room_phone.py")
 WALL = str(ROOT / "app_pages" / "room_wall.py")
 
 
+PASSCODE = "room-test-passcode"
+
+
 @pytest.fixture()
 def store(tmp_path, monkeypatch):
+    from app_pages import presenter_ui
+
     monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    monkeypatch.setenv("MNIST_PRESENTER_PASSCODE", PASSCODE)
     monkeypatch.delenv(rooms.PUBLIC_URL_ENV, raising=False)
+    presenter_ui.gate.clear()  # a fresh gate that reads this passcode
     s = rooms.open_store()
     yield s
     s.close()
+    presenter_ui.gate.clear()
+
+
+def unlock(at: AppTest) -> AppTest:
+    """Unlock the presenter's controls with the passcode, as the presenter would."""
+    at.text_input(key="wall-presenter-code").input(PASSCODE)
+    return next(b for b in at.button if b.label == "Unlock").click().run()
 
 
 def page(path: str, room: str | None = None) -> AppTest:
@@ -112,13 +126,29 @@ def test_wall_warns_when_the_server_listens_on_this_machine_only(store) -> None:
         config.set_option("server.address", before)
     assert any("Phones cannot reach this server" in w for w in texts(at, "warning"))
     assert [c.value for c in at.code] == [rooms.OPEN_COMMAND]
+    assert any("passcode" in c for c in texts(at, "caption"))  # the controls stay locked
+
+
+def test_visitors_get_no_room_controls(store) -> None:
+    code = store.create_room().code
+    at = page(WALL, code)
+    assert not at.exception
+    labels = {b.label for b in at.button}
+    assert "Unlock" in labels
+    assert not labels & {"Pause sending", "Close the room", "Hide it", "Open a new room"}
+    assert not at.get("download_button")
+    at.text_input(key="wall-presenter-code").input("not-the-passcode")
+    next(b for b in at.button if b.label == "Unlock").click().run()
+    assert any("passcode" in e.lower() for e in texts(at, "error"))
+    assert "Pause sending" not in {b.label for b in at.button}
+    assert store.get_room(code).state == "open"
 
 
 def test_wall_controls_open_pause_close_and_reopen_a_room(store) -> None:
-    at = page(WALL)
+    at = unlock(page(WALL))
     assert not at.exception
-    at.text_input[0].input("Friday demo")
-    at.button[0].click().run()  # Open a new room
+    next(t for t in at.text_input if t.label == "Title of a new room").input("Friday demo")
+    next(b for b in at.button if b.label == "Open a new room").click().run()
     [room] = store.list_rooms()
     assert room.title == "Friday demo" and at.query_params["room"] == room.code
     at.run()
@@ -145,7 +175,7 @@ def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
                              {"mlp": rooms.Answer(probs, "shipped/mlp"),
                               "cnn": rooms.Answer(probs, "shipped/cnn")}, label=2).id
            for i in range(2)]
-    at = page(WALL, code)
+    at = unlock(page(WALL, code))
     assert 'data-drawings="2"' in html_of(at)
     hide = next(s for s in at.selectbox if s.label == "Hide a drawing")
     hide.select(ids[0]).run()
