@@ -158,6 +158,9 @@ if not code:
     st.stop()
 try:
     room = store().get_room(code)
+    if room.state != "closed" and st.session_state.get("room-joined") != room.code:
+        store().join(room.code, participant())
+        st.session_state["room-joined"] = room.code
 except rooms.RoomError as exc:
     ask_for_code(str(exc))
     st.stop()
@@ -167,9 +170,6 @@ if room.state == "closed":
             "code of the next one.", icon=":material/door_front:")
     ask_for_code()
     st.stop()
-if "room-joined" not in st.session_state or st.session_state["room-joined"] != room.code:
-    store().join(room.code, participant())
-    st.session_state["room-joined"] = room.code
 try:
     common.models_in_use()
 except (checkpoint.CheckpointError, KeyError) as exc:

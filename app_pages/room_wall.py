@@ -295,20 +295,27 @@ def export(code: str) -> bytes:
     return rooms.export_room(store(), code)
 
 
+def main() -> None:
+    code = st.query_params.get("room")
+    room = None
+    if code:
+        try:
+            room = store().get_room(code)
+        except rooms.RoomNotFound as exc:
+            st.error(str(exc))
+    if room is None:
+        st.markdown("## Audience wall")
+        st.markdown("Open a room: everyone scans its code, draws a digit on their phone, and "
+                    "this wall shows how the MLP and the ConvNet read the room's handwriting.")
+        controls(None)
+        return
+    header(room)
+    live(room.code)
+
+
 common.page_style(False)
 st.html(WALL_STYLE)
-code = st.query_params.get("room")
-room = None
-if code:
-    try:
-        room = store().get_room(code)
-    except rooms.RoomError as exc:
-        st.error(str(exc))
-if room is None:
-    st.markdown("## Audience wall")
-    st.markdown("Open a room: everyone scans its code, draws a digit on their phone, and "
-                "this wall shows how the MLP and the ConvNet read the room's handwriting.")
-    controls(None)
-    st.stop()
-header(room)
-live(room.code)
+try:
+    main()
+except rooms.RoomError as exc:  # the store itself (unreadable, locked): one sentence
+    st.error(str(exc))

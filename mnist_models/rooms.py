@@ -86,6 +86,23 @@ class RateLimited(RoomError):
     pass
 
 
+class StoreUnavailable(RoomError):
+    pass
+
+
+def _guarded(method):
+    """SQLite failures (a locked, full or damaged file) become one sentence for people."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"The room store cannot be used right now ({exc}).") from exc
+
+    return wrapper
+
+
 @dataclass(frozen=True)
 class Room:
     code: str
@@ -208,9 +225,12 @@ def _check_answers(answers: dict[str, Any]) -> dict[str, Answer]:
         raise RoomError("A drawing needs each network's answer.")
     out = {}
     for net, a in answers.items():
-        if not isinstance(a, Answer):
-            a = Answer(tuple(a["probs"]), a["version"])
-        probs = tuple(float(p) for p in a.probs)
+        try:
+            if not isinstance(a, Answer):
+                a = Answer(tuple(a["probs"]), a["version"])
+            probs = tuple(float(p) for p in a.probs)
+        except (KeyError, TypeError, ValueError):
+            raise RoomError(f"The {net} answer must be ten probabilities and a version.") from None
         if len(probs) != 10 or not all(math.isfinite(p) and 0 <= p <= 1 for p in probs):
             raise RoomError(f"The {net} answer must be ten probabilities.")
         if not isinstance(a.version, str) or not 0 < len(a.version) <= 200:
@@ -305,12 +325,17 @@ class SQLiteRoomStore:
 
     def __init__(self, path: Path | str, busy_timeout: float = 15.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._conn().executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn().executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            raise StoreUnavailable(f"The room store {self.path} cannot be opened ({exc}).") \
+                from exc
 
     def _conn(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -354,6 +379,7 @@ class SQLiteRoomStore:
     def _room(row: tuple) -> Room:
         return Room(row[0], row[1], row[2], row[3], row[4])
 
+    @_guarded
     def create_room(self, title: str = "", code: str | None = None) -> Room:
         title = " ".join("".join(c for c in str(title or "") if c.isprintable()).split())
         title = title[:MAX_TITLE]
@@ -374,6 +400,7 @@ class SQLiteRoomStore:
                        (room.code, room.title, room.state, room.created))
         return room
 
+    @_guarded
     def get_room(self, code: str) -> Room:
         code = clean_code(code)
         row = self._conn().execute("SELECT * FROM rooms WHERE code=?", (code,)).fetchone()
@@ -381,10 +408,12 @@ class SQLiteRoomStore:
             raise RoomNotFound(f"There is no room {code}: check the code on the wall.")
         return self._room(row)
 
+    @_guarded
     def list_rooms(self) -> list[Room]:
         rows = self._conn().execute("SELECT * FROM rooms ORDER BY created DESC").fetchall()
         return [self._room(r) for r in rows]
 
+    @_guarded
     def set_state(self, code: str, state: str) -> Room:
         if state not in STATES:
             raise RoomError(f"A room is open, paused or closed, not {state!r}.")
@@ -395,6 +424,7 @@ class SQLiteRoomStore:
 
     # participants
 
+    @_guarded
     def join(self, code: str, participant: str, nickname: str | None = None) -> None:
         room = self.get_room(code)
         with self._write() as db:
@@ -407,6 +437,7 @@ class SQLiteRoomStore:
                    "nickname=COALESCE(excluded.nickname, nickname)",
                    (code, participant, nickname, time.time()))
 
+    @_guarded
     def participants(self, code: str) -> int:
         code = clean_code(code)
         return self._conn().execute("SELECT COUNT(*) FROM participants WHERE room=?",
@@ -414,6 +445,7 @@ class SQLiteRoomStore:
 
     # drawings
 
+    @_guarded
     def add_drawing(self, code: str, participant: str, image: bytes, strokes: str,
                     answers: dict[str, Any], label: int | None = None,
                     nickname: str | None = None, now: float | None = None,
@@ -424,8 +456,11 @@ class SQLiteRoomStore:
         strokes = check_strokes(strokes)
         if not isinstance(image, (bytes, bytearray)) or len(image) != IMAGE_BYTES:
             raise RoomError("A drawing's image must be 784 bytes (28x28).")
-        if label is not None and (isinstance(label, bool) or label not in range(10)):
-            raise RoomError(f"A label is a digit from 0 to 9, not {label!r}.")
+        if label is not None:
+            if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
+                    or not 0 <= label <= 9:
+                raise RoomError(f"A label is a digit from 0 to 9, not {label!r}.")
+            label = int(label)
         checked = _check_answers(answers)
         now = time.time() if now is None else float(now)
         with self._write() as db:
@@ -460,6 +495,7 @@ class SQLiteRoomStore:
         return Drawing(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]), row[7],
                        answers, bool(row[9]))
 
+    @_guarded
     def drawings(self, code: str, after: int = 0, include_hidden: bool = False,
                  limit: int | None = None) -> list[Drawing]:
         code = clean_code(code)
@@ -473,6 +509,7 @@ class SQLiteRoomStore:
             args += (int(limit),)
         return [self._drawing(r) for r in self._conn().execute(sql, args).fetchall()]
 
+    @_guarded
     def set_hidden(self, code: str, drawing_id: int, hidden: bool = True) -> None:
         code = clean_code(code)
         with self._write() as db:
@@ -483,6 +520,7 @@ class SQLiteRoomStore:
             db.execute("UPDATE rooms SET revision=revision+1 WHERE code=?", (code,))
 
 
+    @_guarded
     def import_drawings(self, code: str, drawings: Sequence[Drawing]) -> None:
         code = self.get_room(code).code
         with self._write() as db:

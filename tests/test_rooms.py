@@ -348,3 +348,23 @@ def test_cli_bad_input_is_one_line_and_status_2(tmp_path: Path, args) -> None:
     r = run_cli(*args, home=tmp_path)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_a_damaged_store_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "rooms.sqlite3"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(rooms.StoreUnavailable, match="cannot be opened"):
+        rooms.SQLiteRoomStore(bad)
+    r = run_cli("list", home=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_labels_must_be_whole_digits(store) -> None:
+    code = store.create_room().code
+    for bad in (3.0, "3", None.__class__):
+        with pytest.raises(RoomError, match="label"):
+            store.add_drawing(code, "p", image(1), STROKES, answers(1, 1), label=bad)
+    d = store.add_drawing(code, "p", image(1), STROKES, answers(1, 1), label=np.int64(3))
+    assert d.label == 3 and type(store.drawings(code)[0].label) is int
+    with pytest.raises(RoomError, match="ten probabilities"):
+        store.add_drawing(code, "q", image(1), STROKES, {"mlp": {"probs": 5}})

@@ -184,3 +184,14 @@ def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
     assert [d.id for d in store.drawings(code)] == [ids[1]]
     body = html_of(at)
     assert 'data-drawings="1"' in body and f'id="tile-{ids[0]}"' not in body
+
+
+def test_a_damaged_store_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch) -> None:
+    home = tmp_path / "damaged"
+    home.mkdir()
+    (home / "rooms.sqlite3").write_bytes(b"not a database at all" * 100)
+    monkeypatch.setenv("MNIST_APP_HOME", str(home))
+    for path in (WALL, PHONE):
+        at = page(path, "ACDE")
+        assert not at.exception
+        assert any("room store" in e and "cannot be opened" in e for e in texts(at, "error"))
