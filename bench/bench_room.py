@@ -217,9 +217,11 @@ class Wall:
         if m := re.search(r'data-drawings="(\d+)"', body):
             self.stats = m.group(1)
 
-    async def loop(self, until: float, every: float = 1.0) -> None:
-        # As the browser does for st.fragment(run_every=1): one auto-rerun a second.
-        while time.monotonic() < until:
+    async def loop(self, every: float = 1.0) -> None:
+        # As the browser does for st.fragment(run_every=1): one auto-rerun a second,
+        # until 3 s after the last phone has sent.
+        self.stop_at = float("inf")
+        while time.monotonic() < self.stop_at:
             t = time.monotonic()
             self.record(await self.s.run([], self.fragment, auto=True))
             await asyncio.sleep(max(0.0, every - (time.monotonic() - t)))
@@ -254,10 +256,45 @@ def pct(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, round(q * (len(v) - 1)))] if v else float("nan")
 
 
+def browser_phones(url: str, code: str, k: int, period: float, digits: list, out: dict) -> None:
+    """K phones in headless Chromium (touch, 390x844): pen-up to both answers on screen."""
+    from browser_utils import launch_chromium
+    from room_phones import ANSWERS
+    from room_phones import Phone as BrowserPhone
+
+    with launch_chromium() as browser:
+        phones = [BrowserPhone(browser, url, code, nickname=f"browser-{j}") for j in range(k)]
+        out["ready"].set()
+        out["go"].wait()
+        until = out["until"]
+        j = 0
+        while time.monotonic() < until:
+            t = time.monotonic()
+            for p in phones:
+                strokes, label = digits[j % len(digits)]
+                j += 1
+                up = p.draw(strokes)
+                p.page.wait_for_function(ANSWERS, polling="raf", timeout=30_000)
+                out["answer_ms"].append((time.monotonic() - up) * 1000)
+                out["sends"].append((p.send(label), f"browser-{phones.index(p)}"))
+            time.sleep(max(0.0, period - (time.monotonic() - t)))
+        for p in phones:
+            p.close()
+
+
 async def one_run(url: str, port: int, n: int, seconds: float, period: float,
-                  digits: list) -> dict:
+                  digits: list, browsers: int = 0, singles: list | None = None) -> dict:
+    import threading
+
     store = rooms.open_store()
     code = store.create_room(f"bench {n} phones").code
+    real = {"answer_ms": [], "sends": [], "ready": threading.Event(), "go": threading.Event()}
+    if browsers:
+        # Browsers join first (they take seconds to start); all start sending together.
+        thread = threading.Thread(target=browser_phones, daemon=True, args=(
+            url, code, browsers, period, singles, real))
+        thread.start()
+        await asyncio.to_thread(real["ready"].wait, 180)
     wall = Wall(url, code)
     await wall.start()
     phones = [Phone(url, code, i, digits[i % 7::7]) for i in range(n)]
@@ -266,8 +303,13 @@ async def one_run(url: str, port: int, n: int, seconds: float, period: float,
     pid = server_pid(port)
     cpu0, _, _ = proc_stat(pid)
     until = time.monotonic() + seconds
-    wall_task = asyncio.create_task(wall.loop(until + 3.0))
+    real["until"] = until
+    real["go"].set()
+    wall_task = asyncio.create_task(wall.loop())
     await asyncio.gather(*(p.loop(until, period) for p in phones))
+    if browsers:
+        await asyncio.to_thread(thread.join)
+    wall.stop_at = time.monotonic() + 3.0
     await wall_task
     cpu1, rss, hwm = proc_stat(pid)
     sent = sum(len(p.sends) for p in phones)
@@ -279,6 +321,12 @@ async def one_run(url: str, port: int, n: int, seconds: float, period: float,
         for t_send, did in zip(p.sends, mine):
             if did in wall.first_seen:
                 to_wall.append((wall.first_seen[did] - t_send) * 1000)
+    for t_send, nick in real["sends"]:
+        mine = [d.id for d in stored if d.nickname == nick]
+        k = [x for x in real["sends"] if x[1] == nick].index((t_send, nick))
+        if k < len(mine) and mine[k] in wall.first_seen:
+            to_wall.append((wall.first_seen[mine[k]] - t_send) * 1000)
+    sent += len(real["sends"])
     answers = [ms for p in phones for ms in p.answer_ms]
     for p in phones:
         await p.s.close()
@@ -293,6 +341,9 @@ async def one_run(url: str, port: int, n: int, seconds: float, period: float,
             "server_rss_mb": rss / 2**20, "server_peak_mb": hwm / 2**20,
             "cpu_ms_per_drawing": (cpu1 - cpu0) * 1000 / max(1, sent),
             "wall_count": wall.stats,
+            "browser_median_ms": statistics.median(real["answer_ms"]) if real["answer_ms"]
+            else float("nan"), "browser_p95_ms": pct(real["answer_ms"], 0.95),
+            "browser_n": len(real["answer_ms"]),
             "errors": len(errors), "first_error": errors[0] if errors else ""}
 
 
@@ -301,6 +352,9 @@ def main() -> None:
     ap.add_argument("--phones", type=int, nargs="+", default=[10, 25, 50])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--period", type=float, default=3.0, help="seconds between a phone's sends")
+    ap.add_argument("--browsers", type=int, default=0,
+                    help="also this many phones in headless Chromium (touch, 390x844), timed "
+                         "from pen-up to both answers on screen")
     a = ap.parse_args()
     test = data.load_split("test")
     digits = []
@@ -308,6 +362,10 @@ def main() -> None:
         s = synth.digit_strokes(test.images[i].numpy())
         digits.append((synth.place_strokes(s, 0.6 * CANVAS, 0.2 * CANVAS, 0.2 * CANVAS),
                        int(test.labels[i])))
+    singles = []  # one-stroke digits: the canvas sends them whole
+    for i in range(2000):
+        if len(s := synth.digit_strokes(test.images[i].numpy())) == 1 and len(singles) < 40:
+            singles.append((s, int(test.labels[i])))
     print(f"{'phones':>6} {'sent':>5} {'stored':>6} {'shown':>5} {'counted':>7} "
           f"{'answer med/p95 ms':>18} {'to wall med/p95 ms':>19} {'RSS/peak MB':>12} "
           f"{'CPU ms/drawing':>14} errors")
@@ -316,13 +374,18 @@ def main() -> None:
         os.environ["MNIST_APP_HOME"] = home
         with streamlit_server(env={"MNIST_APP_HOME": home}) as url:
             port = int(url.rsplit(":", 1)[1])
-            r = asyncio.run(one_run(url, port, n, a.seconds, a.period, digits))
+            r = asyncio.run(one_run(url, port, n, a.seconds, a.period, digits, a.browsers,
+                                    singles))
         print(f"{r['phones']:>6} {r['sent']:>5} {r['stored']:>6} {r['shown']:>5} "
               f"{r['wall_count']:>7} "
               f"{r['answer_median_ms']:>8.0f} / {r['answer_p95_ms']:<7.0f} "
               f"{r['wall_median_ms']:>8.0f} / {r['wall_p95_ms']:<8.0f} "
               f"{r['server_rss_mb']:>5.0f}/{r['server_peak_mb']:<5.0f} "
               f"{r['cpu_ms_per_drawing']:>14.1f} {r['errors']} {r['first_error']}", flush=True)
+        if a.browsers:
+            print(f"       browser phones: pen-up to both answers on screen, median "
+                  f"{r['browser_median_ms']:.0f} ms, p95 {r['browser_p95_ms']:.0f} ms "
+                  f"({r['browser_n']} drawings)", flush=True)
 
 
 if __name__ == "__main__":
