@@ -60,7 +60,9 @@ WALL_STYLE = """
 .score-confused {font-size: 1.2rem; font-weight: 600;}
 .hl-title {font-size: 1.5rem; font-weight: 700; margin: 0.8rem 0 0.3rem 0;}
 .hl-row {display: flex; gap: 10px; flex-wrap: wrap;}
-.hl {text-align: center; font-size: 1.05rem; font-weight: 700;}
+.hl {text-align: center; font-size: 1.25rem; font-weight: 700;}
+/* The networks' colours on their digits only at a size they are legible in both themes. */
+.hl-read {font-size: 1.6rem;}
 .hl img {width: 72px; height: 72px; image-rendering: pixelated; background: #fff;
          border-radius: 4px; display: block;}
 .hl-none {font-size: 1.1rem; color: color-mix(in srgb, currentColor 75%, transparent);}
@@ -99,8 +101,8 @@ def tile_html(d: rooms.Drawing, nets: list[str], new: bool) -> str:
         mark = "" if right is None else ("✓" if right else "✗")
         cls = "" if right is None else (" ta-right" if right else " ta-wrong")
         cells.append(
-            f'<div class="ta"><div class="ta-name" style="color:{net.colour}">'
-            f'{html.escape(net.name)}</div><div class="ta-digit" style="color:{net.colour}">'
+            f'<div class="ta"><div class="ta-name">{html.escape(net.name)}</div>'
+            f'<div class="ta-digit" style="color:{net.colour}">'
             f'{a.digit}</div><div class="ta-mark{cls}">{mark}</div></div>')
     meant = f"meant {d.label}" if d.label is not None else "no label"
     who = f" · {html.escape(d.nickname)}" if d.nickname else ""
@@ -139,7 +141,8 @@ def highlights_html(board: rooms.Scoreboard, nets: list[str]) -> str:
         cells = []
         for d in ds[:HIGHLIGHTS]:
             reads = " ".join(
-                f'<span style="color:{networks.get(k).colour}">{d.answers[k].digit}</span>'
+                f'<span class="hl-read" style="color:{networks.get(k).colour}">'
+                f"{d.answers[k].digit}</span>"
                 for k in nets if k in d.answers)
             cells.append(f'<div class="hl"><img src="{png_uri(d)}" alt="drawing {d.id}">'
                          f"meant {d.label} · {reads}</div>")
@@ -224,7 +227,7 @@ def header(room: rooms.Room) -> None:
             st.warning("Phones cannot reach this server: it listens on this computer only. "
                        "Restart it with this command, then phones on the same network can "
                        "scan the code:", icon=":material/wifi_off:")
-            st.code(rooms.OPEN_COMMAND, language="bash")
+            st.code(rooms.OPEN_COMMAND, language=None)  # plain: legible in both themes
         controls(room)
 
 

@@ -73,3 +73,39 @@ def test_drawings_from_two_phones_reach_the_wall(tmp_path) -> None:
         a.close()
         b.close()
     store.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_phone_and_wall_are_clean_and_accessible(tmp_path, scheme) -> None:
+    """No console error, failed request or serious axe-core finding on either page."""
+    from test_browser_pages import Watch, axe_findings
+
+    home = tmp_path / "home"
+    store = rooms.SQLiteRoomStore(home / "rooms.sqlite3")
+    code = store.create_room("Accessibility").code
+    with app_and_browser(home) as (url, browser):
+        phone = Phone(browser, url, code)
+        phone.page.emulate_media(color_scheme=scheme)
+        watch_phone = Watch(phone.page)
+        phone.draw(digit_strokes(3))
+        phone.answers()
+        phone.send(3)
+        # One that stumps both, so the ✗ marks and the highlights are checked too.
+        wrong = tuple(0.91 if d == 8 else 0.01 for d in range(10))
+        store.add_drawing(code, "other", bytes(range(256)) * 3 + bytes(16), "[[[1,2],[3,4]]]",
+                          {"mlp": rooms.Answer(wrong, "shipped/mlp"),
+                           "cnn": rooms.Answer(wrong, "shipped/cnn")}, label=5, nickname="Zoë")
+        wall_ctx = browser.new_context(**WALL, color_scheme=scheme)
+        wall = wall_ctx.new_page()
+        watch_wall = Watch(wall)
+        wall.goto(f"{url}/wall?room={code}")
+        wall.locator(".ta-wrong").first.wait_for(timeout=90_000)
+        wall.locator(".hl-read").first.wait_for(timeout=30_000)
+        wall.wait_for_timeout(1500)
+        for page, watch in ((phone.page, watch_phone), (wall, watch_wall)):
+            assert not watch.problems
+            assert not axe_findings(page)
+            assert page.locator('[data-testid="stException"]').count() == 0
+        phone.close()
+        wall_ctx.close()
+    store.close()
