@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 from mnist_models import data, synth
@@ -13,16 +14,16 @@ ANSWERS = ("() => { const a = document.getElementById('answer-mlp');"
            " const b = document.getElementById('answer-cnn');"
            " return a && b ? [+a.textContent, +b.textContent] : null; }")
 
-_TEST = None
+@functools.cache
+def _test_split() -> data.Split:
+    return data.load_split("test")
 
 
 def digit_strokes(label: int, skip: int = 0):
     """Pen paths along the skeleton of a real MNIST test digit with this label (28-px units)."""
-    global _TEST
-    if _TEST is None:
-        _TEST = data.load_split("test")
-    idx = [i for i in range(len(_TEST)) if int(_TEST.labels[i]) == label][skip]
-    return synth.digit_strokes(_TEST.images[idx].numpy())
+    test = _test_split()
+    idx = [i for i in range(len(test)) if int(test.labels[i]) == label][skip]
+    return synth.digit_strokes(test.images[idx].numpy())
 
 
 class Phone:
