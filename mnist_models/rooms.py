@@ -1,8 +1,8 @@
 """Audience rooms: many phones draw, one wall shows how each network reads the room.
 
 The store keeps rooms and their drawings in an embedded SQLite database under
-the app home (``<home>/rooms.sqlite3``, WAL journal, one connection per
-thread, every write in a transaction), so a restart loses nothing and several
+the app home (``<home>/rooms.sqlite3``, WAL journal, a pooled connection per
+thread at a time, every write in a transaction), so a restart loses nothing and several
 server processes can share it. ``RoomStore`` is the interface a PostgreSQL
 store would also implement; ``open_store()`` returns the default one.
 
@@ -33,6 +33,7 @@ Export format (``export_room``): one zip holding
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import ipaddress
@@ -46,7 +47,7 @@ import threading
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -321,57 +322,80 @@ CREATE INDEX IF NOT EXISTS drawings_room ON drawings(room, id);
 
 
 class SQLiteRoomStore:
-    """RoomStore in one SQLite file: WAL, a connection per thread, busy timeout."""
+    """RoomStore in one SQLite file: WAL, busy timeout, a connection per thread at a time.
+
+    Connections come from a small pool: a web server runs each script run in a
+    fresh thread, so connections kept per thread would pile up, one per run.
+    """
+
+    POOL = 8  # idle connections kept
 
     def __init__(self, path: Path | str, busy_timeout: float = 15.0) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(_SCHEMA)
+            with self._db() as db:
+                db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             self.close()
             raise StoreUnavailable(f"The room store {self.path} cannot be opened ({exc}).") \
                 from exc
 
-    def _conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            # isolation_level=None: transactions are ours (BEGIN IMMEDIATE for writes,
-            # so the rate-limit check and the insert cannot interleave across processes).
-            db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                 check_same_thread=False)
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: transactions are ours (BEGIN IMMEDIATE for writes, so
+        # the rate-limit check and the insert cannot interleave, even across processes).
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                             check_same_thread=False)
+        try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: survives an app crash
             db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
-            with self._lock:
-                self._all.append(db)
+        except sqlite3.Error:
+            db.close()
+            raise
         return db
 
-    class _Tx:
-        def __init__(self, db: sqlite3.Connection) -> None:
-            self.db = db
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection for this thread for the block (from the pool, or a new one)."""
+        with self._lock:
+            db = self._idle.pop() if self._idle else None
+        if db is None:
+            db = self._connect()
+        try:
+            yield db
+        finally:
+            with self._lock:
+                keep = len(self._idle) < self.POOL
+                if keep:
+                    self._idle.append(db)
+            if not keep:
+                db.close()
 
-        def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
-            return self.db
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside one write transaction, committed unless the block raises."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
-        def __exit__(self, kind, exc, tb) -> None:
-            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
-
-    def _write(self) -> SQLiteRoomStore._Tx:
-        return self._Tx(self._conn())
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._db() as db:
+            return db.execute(sql, args).fetchall()
 
     def close(self) -> None:
         with self._lock:
-            for db in self._all:
-                db.close()
-            self._all.clear()
-        self._local = threading.local()
+            idle, self._idle = self._idle, []
+        for db in idle:
+            db.close()
 
     # rooms
 
@@ -403,14 +427,15 @@ class SQLiteRoomStore:
     @_guarded
     def get_room(self, code: str) -> Room:
         code = clean_code(code)
-        row = self._conn().execute("SELECT * FROM rooms WHERE code=?", (code,)).fetchone()
+        rows = self._read("SELECT * FROM rooms WHERE code=?", (code,))
+        row = rows[0] if rows else None
         if row is None:
             raise RoomNotFound(f"There is no room {code}: check the code on the wall.")
         return self._room(row)
 
     @_guarded
     def list_rooms(self) -> list[Room]:
-        rows = self._conn().execute("SELECT * FROM rooms ORDER BY created DESC").fetchall()
+        rows = self._read("SELECT * FROM rooms ORDER BY created DESC")
         return [self._room(r) for r in rows]
 
     @_guarded
@@ -440,8 +465,7 @@ class SQLiteRoomStore:
     @_guarded
     def participants(self, code: str) -> int:
         code = clean_code(code)
-        return self._conn().execute("SELECT COUNT(*) FROM participants WHERE room=?",
-                                    (code,)).fetchone()[0]
+        return self._read("SELECT COUNT(*) FROM participants WHERE room=?", (code,))[0][0]
 
     # drawings
 
@@ -507,7 +531,7 @@ class SQLiteRoomStore:
         if limit is not None:
             sql += " LIMIT ?"
             args += (int(limit),)
-        return [self._drawing(r) for r in self._conn().execute(sql, args).fetchall()]
+        return [self._drawing(r) for r in self._read(sql, args)]
 
     @_guarded
     def set_hidden(self, code: str, drawing_id: int, hidden: bool = True) -> None:

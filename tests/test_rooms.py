@@ -188,6 +188,17 @@ def test_concurrent_threads_lose_nothing(store) -> None:
     assert store.participants(code) == 8
 
 
+def test_short_lived_threads_do_not_pile_up_connections(store) -> None:
+    # A web server runs every script run in a fresh thread.
+    code = store.create_room().code
+    threads = [threading.Thread(target=store.get_room, args=(code,)) for _ in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(store._idle) <= store.POOL
+
+
 WRITER = """
 import sys
 import numpy as np
