@@ -21,11 +21,10 @@ PHONE_STYLE = """
 <style>
 .room-head {font-size: 1rem; font-weight: 600; margin: 0 0 0.2rem 0;}
 .room-head code {font-size: 1.05rem;}
-/* Ten big label buttons, five to a row on a phone. */
+/* Ten big label buttons (two rows on a phone). */
 [class*="st-key-room-labels"] button {min-width: 3.1rem; min-height: 3.1rem; font-size: 1.45rem;
                             font-weight: 700; justify-content: center;}
 [class*="st-key-room-labels"] button p {font-size: 1.45rem; font-weight: 700;}
-.room-sent {font-weight: 600;}
 </style>
 """
 
@@ -41,13 +40,13 @@ def participant() -> str:
 
 
 def read_drawing(json_data) -> tuple[pp.Preprocessed | None, list]:
-    """The canvas's data -> (the 28x28 input or None, the strokes); bad data reads as nothing."""
+    """The canvas's data -> (the 28x28 input or None, the strokes); ValueError if unreadable."""
     strokes = pp.strokes_from_fabric(json_data)
     return pp.from_strokes(strokes), strokes
 
 
 def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, common.InUse]) -> dict:
-    """Both networks' predictions, computed once per drawing (Send reuses them)."""
+    """Both networks' predictions, computed once per drawing and models in use."""
     key = (strokes_key, tuple(u.version.id for u in uses.values()))
     cached = st.session_state.get("room-preds")
     if cached and cached[0] == key:
