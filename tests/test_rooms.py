@@ -379,3 +379,24 @@ def test_labels_must_be_whole_digits(store) -> None:
     assert d.label == 3 and type(store.drawings(code)[0].label) is int
     with pytest.raises(RoomError, match="ten probabilities"):
         store.add_drawing(code, "q", image(1), STROKES, {"mlp": {"probs": 5}})
+
+
+def test_any_stroke_text_is_accepted_or_refused_in_one_sentence() -> None:
+    """Whatever a client sends as strokes: stored unchanged, or one RoomError, never a crash."""
+    hyp = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as hs
+
+    leaves = hs.none() | hs.booleans() | hs.integers() | hs.floats() | hs.text(max_size=5)
+    values = hs.recursive(leaves, lambda inner: hs.lists(inner, max_size=6)
+                          | hs.dictionaries(hs.text(max_size=4), inner, max_size=4),
+                          max_leaves=40)
+
+    @hyp.settings(max_examples=300, deadline=None)
+    @hyp.given(hs.one_of(values.map(json.dumps), hs.text(max_size=200)))
+    def check(text: str) -> None:
+        try:
+            assert rooms.check_strokes(text) == text
+        except RoomError as exc:
+            assert str(exc).endswith(".") and "\n" not in str(exc)
+
+    check()
