@@ -1,15 +1,27 @@
-"""Entry point: `streamlit run app.py`. Page config and navigation only."""
+"""Entry point: `streamlit run app.py`. Page config, once-per-server start-up, navigation."""
 
 from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, presenter_ui
+from mnist_models import registry
 
 # A bundled icon: an emoji or a Material icon would be fetched from the internet.
 ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 st.set_page_config(page_title="MNIST: MLP vs ConvNet", page_icon=ICON, layout="wide")
 common.app_style()
+
+
+@st.cache_resource(show_spinner=False)
+def start_once() -> None:
+    """Once per server process: remove files that saves killed mid-way left behind, and
+    make the presenter's gate (a generated passcode is printed in the terminal)."""
+    registry.cleanup()
+    presenter_ui.gate()
+
+
+start_once()
 
 pages = [
     st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True),

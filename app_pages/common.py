@@ -3,7 +3,15 @@
 Every page (the drawing page, the explorer, the experiments, the audience phone
 page) reads the networks from ``mnist_models.networks`` and the models in use
 from here, so a model is loaded once per server process and every open page
-follows the same choice.
+follows the same choice. A drawing page, in short::
+
+    common.page_style()                        # answer styles, phone layout
+    st.html(common.canvas_head_html())         # the Clear button above the canvas
+    result = st_canvas(width=448, height=448, ...)
+    uses = common.models_in_use()              # two stat calls; cheap per drawing
+    preds = {k: predict(u.model, x, temperature=u.temperature) for k, u in uses.items()}
+    st.html(common.answers_html(uses, preds))  # verdict + answers side by side
+    common.canvas_script()                     # once, at the end of the page
 """
 
 from __future__ import annotations
@@ -143,6 +151,20 @@ def presenting() -> bool:
     return str(st.query_params.get("present", "")).lower() in ("1", "true", "yes", "on")
 
 
+def error_colour(count: int, top: int) -> str:
+    """White for no error, deepening to dark red (#8b0000) at `top`, on a square-root scale."""
+    t = (count / max(top, 1)) ** 0.5 if count > 0 else 0.0
+    r, g, b = (round(255 + (end - 255) * t) for end in (0x8B, 0x00, 0x00))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def ink_for(fill: str) -> str:
+    """Black or white, whichever contrasts more with this fill (never under 4.58:1)."""
+    lum = sum(w * (((int(fill[i : i + 2], 16) / 255) + 0.055) / 1.055) ** 2.4
+              for w, i in ((0.2126, 1), (0.7152, 3), (0.0722, 5)))
+    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+
+
 # ---------------------------------------------------------------- answers as HTML
 
 def sure_text(confidence: float) -> str:
@@ -238,6 +260,7 @@ def notes(uses: Iterable[InUse]) -> list[str]:
 STYLE = """
 <style>
 :root {--digit-bar-grey: #8a96a3;}
+.block-container {padding-top: 3.8rem !important;}
 .answers {display: flex; gap: clamp(0.6rem, 2vw, 2rem); align-items: flex-start;}
 .answers > .answer {flex: 1 1 0; min-width: 0;}
 .answer-name {font-size: clamp(1.1rem, 1.6vw, 1.9rem); font-weight: 700;}
@@ -295,6 +318,16 @@ header[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecor
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], .present-hide,
 [data-testid="stCaptionContainer"], [data-testid="stExpander"] {display: none !important;}
 .block-container {padding-top: 1rem !important;}
+.digit-canvas-host, [data-testid="stBidiComponentIsolated"] {
+  --digit-canvas: min(100cqw, max(300px, calc(100vh - 130px)));}
+.digit-answer {font-size: clamp(4rem, 11vw, 17rem);}
+.answer-name {font-size: clamp(1.2rem, 2.2vw, 2.8rem);}
+.digit-conf {font-size: clamp(1.1rem, 2vw, 2.6rem);}
+.badge {font-size: clamp(1rem, 1.4vw, 1.9rem);}
+.verdict {font-size: clamp(1.1rem, 2vw, 2.6rem);}
+.pchart {height: clamp(90px, 24vh, 320px); padding-bottom: 2.2rem;}
+.pdig {font-size: clamp(1rem, 1.7vw, 2.2rem); bottom: -2.2rem;}
+.pval {font-size: clamp(0.7rem, 1vw, 1.4rem);}
 </style>
 """
 
@@ -463,9 +496,11 @@ CANVAS_SCRIPT = """
 
 CANVAS_STYLE = """
 <style>
-/* The column holding the canvas is a size container: the canvas takes its width,
-   but never more than the window's height leaves (answers stay in view). */
-div[data-testid="stColumn"]:has(.canvas-head) {container-type: inline-size;}
+/* The innermost block holding the canvas (a column, or the page on a page without
+   columns) is a size container: the canvas takes its width, but never more than the
+   window's height leaves (answers stay in view). */
+div[data-testid="stVerticalBlock"]:has(.canvas-head):not(
+  :has(div[data-testid="stVerticalBlock"] .canvas-head)) {container-type: inline-size;}
 .digit-canvas-host, [data-testid="stBidiComponentIsolated"] {
   --digit-canvas: min(100cqw, max(300px, calc(100vh - 240px)));}
 @media (max-width: 640px) {

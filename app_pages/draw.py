@@ -7,10 +7,11 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from app_pages import common
+from app_pages import common, presenter_ui
 from mnist_models import checkpoint, registry, saliency
 from mnist_models import preprocess as pp
 from mnist_models.predict import NOT_SURE_BELOW, one_thread, predict
+from mnist_models.text import md_escape
 
 # The canvas's own pixels (strokes come back in these); on screen it is scaled
 # to the window by common.CANVAS_SCRIPT, from a phone's width to a projector's.
@@ -27,13 +28,19 @@ def enlarge(img: np.ndarray, side: int = 196) -> Image.Image:
 
 def _activate(arch: str, key: str, ids: dict[str, str]) -> None:
     try:
+        presenter_ui.require("change the models in use")
         registry.set_active(arch, ids[st.session_state[key]])
+    except presenter_ui.NotPresenter as exc:
+        st.session_state[f"{key}-error"] = str(exc)
     except (KeyError, ValueError, OSError) as exc:
         st.session_state[f"{key}-error"] = f"This model cannot be put in use: {exc}"
 
 
 def models_menu() -> None:
-    """Which trained version each network uses (shared by everyone using this app)."""
+    """Which trained version each network uses (shared by everyone: the presenter's choice)."""
+    allowed = presenter_ui.is_presenter()
+    if not allowed:
+        st.caption("Everyone here uses these models. Only the presenter can change them.")
     for arch, name in common.names().items():
         # Menu label -> version id (the id is added where two labels would clash).
         usable = [v for v in registry.list_versions(arch, verify=False) if v.ok]
@@ -46,10 +53,11 @@ def models_menu() -> None:
         st.session_state[key] = next((lab for lab, vid in ids.items() if vid == active),
                                      next(iter(ids), None))
         st.selectbox(name, list(ids), key=key, on_change=_activate, args=(arch, key, ids),
-                     width=420,
+                     width=420, disabled=not allowed,
                      help="Shared by everyone using this app; the Retrain page adds versions.")
         if err := st.session_state.pop(f"{key}-error", None):
             st.error(err)
+    presenter_ui.control("draw-presenter")
 
 
 def explored_digit(index: int) -> tuple[pp.Preprocessed, int]:
@@ -86,8 +94,9 @@ def canvas_input(present: bool) -> pp.Preprocessed | None:
 
 
 def upload_input() -> pp.Preprocessed | None:
-    upload = st.file_uploader("A photo or scan of one handwritten digit (PNG or JPEG)",
-                              type=["png", "jpg", "jpeg"], key="upload")
+    upload = st.file_uploader("A photo or scan of one handwritten digit (PNG, JPEG, WebP, GIF "
+                              "or BMP)", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
+                              key="upload")
     if upload is None:
         return None
     try:
@@ -106,7 +115,8 @@ def seen_models(uses: dict[str, common.InUse]) -> None:
     before = st.session_state.get("seen-models")
     st.session_state["seen-models"] = ids
     if before and before != ids:
-        changed = [f"the {u.net.name} is now {u.version.label()}" for k, u in uses.items()
+        changed = [f"the {u.net.name} is now {md_escape(u.version.label())}"
+                   for k, u in uses.items()
                    if before.get(k) != ids[k]]
         st.info("The models in use have changed: " + "; ".join(changed) + ".",
                 icon=":material/sync:")
@@ -117,7 +127,7 @@ def drawing_area(present: bool) -> None:
     """Canvas and answers; a stroke reruns only this part of the page."""
     # Two stat calls: the files are re-read only when the choice of models changed.
     uses = common.models_in_use()
-    left, right = st.columns([5, 7], gap="large")
+    left, right = st.columns([1, 1] if present else [5, 7], gap="large")
     label = None
     with left:
         if (explored := st.session_state.get("explore_digit")) is not None:
@@ -169,9 +179,12 @@ def drawing_area(present: bool) -> None:
                         "test digits." for k, w in wrong.items()
                         if isinstance(w, (int, float))))
         with st.expander("How the drawing becomes 28×28"):
-            names = [n for n in ("strokes", "ink", "crop", "20x20", "28x28") if n in pre.steps]
+            # "dropped" only appears when stray marks were set aside (preprocess.stray_mask).
+            names = [n for n in ("strokes", "ink", "dropped", "crop", "20x20", "28x28")
+                     if n in pre.steps and (n != "dropped" or pre.steps[n].any())]
             step_cols = st.columns(len(names))
             captions = {"strokes": "strokes re-drawn at MNIST thickness", "ink": "ink",
+                        "dropped": "ignored: stray marks away from the digit",
                         "crop": "cropped to the ink", "20x20": "longer side scaled to 20 px",
                         "28x28": "centre of mass centred in 28×28"}
             for c, n in zip(step_cols, names):

@@ -16,6 +16,7 @@ from app_pages import common
 from mnist_models import calibration, checkpoint, curves, registry
 from mnist_models import data as mdata
 from mnist_models.predict import NOT_SURE_BELOW
+from mnist_models.text import md_escape
 
 CURVES_FILE = Path(__file__).resolve().parent.parent / "data" / "curves.json"
 NAMES = common.names()
@@ -197,7 +198,7 @@ for col, (arch, u) in zip(cols, uses.items()):
         st.altair_chart(reliability_chart(
             calibration.reliability(torch.softmax(lg.double() / t, 1), test_labels),
             f"{NAMES[arch]} (T = {t:.3g})", COLOURS[NAMES[arch]]))
-        st.caption(v.label())
+        st.caption(md_escape(v.label()))
     for temp, when in ((1.0, "raw"), (t, "as used (stored T)")):
         f = calibration.figures(lg, test_labels, temp)
         rows.append({"network": NAMES[arch], "probabilities": when, "T": f"{temp:.3f}",

@@ -14,6 +14,7 @@ from mnist_models import checkpoint
 from mnist_models import data as mdata
 from mnist_models.evaluate import confusion_matrix
 from mnist_models.evaluate import logits as model_logits
+from mnist_models.text import md_escape
 
 PER_PAGE = 30
 COLS = 6
@@ -42,29 +43,26 @@ def digit_img_tag(img: np.ndarray, alt: str, side: int = 84) -> str:
 def confusion_chart(cm: np.ndarray, title: str, colour: str) -> alt.Chart:
     """Errors as a heat map from white (none) to dark red; the diagonal (right answers) grey.
 
-    Each cell's number is white on dark cells and near-black on light ones, so every
-    shade stays legible, in the light and the dark theme alike (the cells are opaque).
+    The colours are computed here, not by a Vega colour scale, so that a cell with
+    no error is exactly white; each number is white on dark cells and near-black on
+    light ones, and the cells are opaque, so every shade reads in either theme.
     """
-    rows = [{"true": str(t), "predicted": str(p), "count": int(cm[t, p]),
-             "error": int(cm[t, p]) if t != p else 0} for t in range(10) for p in range(10)]
-    df = pd.DataFrame(rows)
-    top = max(1, int(df["error"].max()))
-    base = alt.Chart(df, title=title, width=330, height=330).encode(
+    top = max(1, int((cm - np.diag(np.diag(cm))).max()))
+    rows = []
+    for t in range(10):
+        for p in range(10):
+            n = int(cm[t, p])
+            fill = "#e4e7eb" if t == p else common.error_colour(n, top)
+            rows.append({"true": str(t), "predicted": str(p), "count": n, "fill": fill,
+                         "ink": common.ink_for(fill), "label": str(n) if n else ""})
+    base = alt.Chart(pd.DataFrame(rows), title=title, width=330, height=330).encode(
         x=alt.X("predicted:N", axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("true:N"),
     )
     heat = base.mark_rect(stroke="#d0d4da", strokeWidth=0.5).encode(
-        color=alt.condition("datum.true == datum.predicted", alt.value("#e4e7eb"),
-                            alt.Color("error:Q", legend=None, scale=alt.Scale(
-                                type="sqrt", domain=[0, top], range=["#ffffff", "#8b0000"]))),
-        tooltip=["true:N", "predicted:N", "count:Q"],
-    )
-    # The sqrt scale passes the middle of its colour range at a quarter of the top count.
-    dark = f"datum.true != datum.predicted && datum.error > {top / 4:.2f}"
-    text = base.mark_text(fontSize=11).encode(
-        text=alt.condition("datum.count > 0", alt.Text("count:Q"), alt.value("")),
-        color=alt.condition(dark, alt.value("#ffffff"), alt.value("#1a1a1a")),
-    )
+        color=alt.Color("fill:N", scale=None), tooltip=["true:N", "predicted:N", "count:Q"])
+    text = base.mark_text(fontSize=11).encode(text="label:N",
+                                              color=alt.Color("ink:N", scale=None))
     return (heat + text).properties(title=alt.TitleParams(title, color=colour))
 
 
@@ -145,7 +143,8 @@ for col, (arch, colour) in zip(cols, COLOURS.items()):
     wrong = int(cm.sum() - np.trace(cm))
     with col:
         st.altair_chart(confusion_chart(cm, f"{NAMES[arch]}: {wrong} wrong of 10,000", colour))
-        st.caption(f"{versions[arch].label()}. Rows: true digit; columns: the network's answer.")
+        st.caption(f"{md_escape(versions[arch].label())}. Rows: true digit; columns: the "
+                   "network's answer.")
 
 st.subheader("Misclassified digits")
 f1, f2, f3 = st.columns(3)

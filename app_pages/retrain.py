@@ -125,8 +125,10 @@ def curves(status: jobs.JobStatus) -> tuple[dict, dict] | None:
              {"strokeDash": {"field": "what", "type": "nominal", "title": None,
                              "scale": {"domain": ["train", "test"],
                                        "range": [[1, 0], [6, 4]]},
-                             "legend": {"symbolType": "stroke", "symbolStrokeWidth": 2.5,
-                                        "symbolSize": 400, "symbolStrokeColor": "gray"}},
+                             "legend": {"symbolType": "stroke", "symbolStrokeWidth": 2,
+                                        "symbolSize": 300, "symbolStrokeColor": "#777777",
+                                        "symbolFillColor": "transparent",
+                                        "symbolOpacity": 1}},
               "tooltip": [{"field": "network"}, {"field": "what"}, {"field": "epoch"},
                           {"field": "value", "format": ".2%", "title": "accuracy"}]}),
     )

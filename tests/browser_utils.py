@@ -53,12 +53,21 @@ def free_port() -> int:
 def streamlit_server(app: str = "app.py", env: dict[str, str] | None = None,
                      timeout: float = 90.0) -> Iterator[str]:
     """`streamlit run app` on a free port; yields its base URL, stops it afterwards."""
+    with streamlit_process(app, env, timeout) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def streamlit_process(app: str = "app.py", env: dict[str, str] | None = None,
+                      timeout: float = 90.0, root: Path = ROOT
+                      ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Like streamlit_server, run in the checkout `root`; yields (URL, server process)."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     log = open(os.devnull, "wb") if not os.environ.get("BROWSER_TEST_LOG") else None
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+    proc = subprocess.Popen(cmd, cwd=root, env={**os.environ, **(env or {})},
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -75,7 +84,7 @@ def streamlit_server(app: str = "app.py", env: dict[str, str] | None = None,
             if time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not answer on {url} within {timeout:.0f} s")
             time.sleep(0.3)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:

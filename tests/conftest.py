@@ -47,3 +47,25 @@ def small_test(test_split: mdata.Split) -> mdata.Split:
 def seeded() -> None:
     """Seed torch's global generator so model initialisation is repeatable."""
     torch.manual_seed(1234)
+
+
+PRESENTER_PASSCODE = "test-passcode-1"
+
+
+@pytest.fixture()
+def presenter(monkeypatch):
+    """unlock(at) gives an AppTest session the presenter's rights, through the real gate
+    (made afresh with a known passcode, and dropped afterwards)."""
+    from app_pages import presenter_ui
+
+    monkeypatch.setenv("MNIST_PRESENTER_PASSCODE", PRESENTER_PASSCODE)
+    presenter_ui.gate.clear()
+    gate = presenter_ui.gate()
+
+    def unlock(at):
+        at.session_state[presenter_ui.TOKEN_KEY] = gate.unlock(PRESENTER_PASSCODE,
+                                                               name="Test presenter")
+        return at
+
+    yield unlock
+    presenter_ui.gate.clear()

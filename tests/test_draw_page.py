@@ -152,8 +152,7 @@ def test_upload_without_ink_gives_a_message():
     assert any("No ink" in e.value for e in at.error)
 
 
-def test_the_sidebar_switches_the_model_in_use(app_home):
-    """Choosing another checkpoint in the sidebar makes it active for everyone."""
+def _copy_of_shipped_cnn(app_home):
     import shutil
 
     from mnist_models import registry
@@ -162,9 +161,36 @@ def test_the_sidebar_switches_the_model_in_use(app_home):
     versions.mkdir()
     for ext in (".pt", ".json"):
         shutil.copy(registry.SHIPPED_DIR / f"cnn{ext}", versions / f"copy{ext}")
+
+
+def test_a_visitor_cannot_switch_the_model_in_use(app_home, presenter):
+    """Without the presenter's rights the menu is read-only, and a forced change is refused."""
+    from mnist_models import registry
+
+    _copy_of_shipped_cnn(app_home)
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.run()
     box = at.selectbox(key="use-cnn")
+    assert box.disabled
+    copy_label = next(o for o in box.options if "trained/copy" in o)
+    # A browser cannot change a disabled widget, but a crafted websocket message can
+    # send any value: AppTest refuses set_value here, so set the value it would send.
+    box._value = copy_label
+    box.run()
+    assert not at.exception
+    assert registry.active_id("cnn") == "shipped/cnn"
+    assert at.selectbox(key="use-cnn").value.endswith("[shipped/cnn]")
+
+
+def test_the_presenter_switches_the_model_in_use(app_home, presenter):
+    """Choosing another checkpoint in the menu makes it active for everyone."""
+    from mnist_models import registry
+
+    _copy_of_shipped_cnn(app_home)
+    at = presenter(AppTest.from_file(PAGE, default_timeout=60))
+    at.run()
+    box = at.selectbox(key="use-cnn")
+    assert not box.disabled
     assert box.value.startswith("ConvNet (60,000 images")
     copy_label = next(o for o in box.options if "trained/copy" in o)
     box.set_value(copy_label).run()

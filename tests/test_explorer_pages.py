@@ -33,7 +33,8 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
     assert not at.exception
     assert [s.value for s in at.subheader] == [
         "Confusion matrices", "Misclassified digits", "Where the networks disagree"]
-    assert len(at.get("vega_lite_chart")) == 2
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2
     at.selectbox(key="wrong-by").set_value("the ConvNet")
     at.selectbox(key="true-digit").set_value("4")
     at.run()
@@ -50,6 +51,21 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
              if b.key and b.key.startswith("wrong-") and b.key.split("-")[1].isdigit()]
     assert shown and all(int(labels[i]) == 4 for i in shown)
     assert any("test digits." in c.value for c in at.caption)
+
+
+def test_confusion_colours_start_at_white_and_numbers_stay_legible():
+    from app_pages import common
+
+    assert common.error_colour(0, 10) == "#ffffff"  # no error: white, not tinted
+    assert common.error_colour(10, 10) == "#8b0000"
+    shades = [common.error_colour(n, 10) for n in range(11)]
+    assert shades == sorted(shades, reverse=True)  # darker with every error
+    assert common.ink_for("#ffffff") == "#000000" and common.ink_for("#8b0000") == "#ffffff"
+    for fill in shades:  # the number on every shade reads at 4.5:1 or better
+        ink = common.ink_for(fill)
+        lum = [sum(w * ((int(c[i:i + 2], 16) / 255 + 0.055) / 1.055) ** 2.4
+                   for w, i in ((0.2126, 1), (0.7152, 3), (0.0722, 5))) for c in (fill, ink)]
+        assert (max(lum) + 0.05) / (min(lum) + 0.05) >= 4.5, (fill, ink)
 
 
 def test_compare_sends_the_digit_to_the_drawing_page():

@@ -1,0 +1,83 @@
+"""Screenshots of the drawing page for the README: projector, laptop and phone, light and dark.
+
+    python docs/screenshots.py
+
+Starts the app, draws a real MNIST test digit with the mouse (a finger on the
+phone) and saves palette PNGs into docs/.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser_utils import draw, launch_chromium, streamlit_server  # noqa: E402
+
+from mnist_models import data, synth  # noqa: E402
+
+# (file name, width, height, theme, presentation mode)
+SHOTS = [
+    ("draw-1920x1080.png", 1920, 1080, "light", False),
+    ("draw-1920x1080-present.png", 1920, 1080, "light", True),
+    ("draw-1280x800-light.png", 1280, 800, "light", False),
+    ("draw-1280x800-dark.png", 1280, 800, "dark", False),
+    ("draw-390x844-light.png", 390, 844, "light", False),
+    ("draw-390x844-dark.png", 390, 844, "dark", False),
+]
+
+
+def touch_draw(ctx, page, box, strokes) -> None:
+    cdp = ctx.new_cdp_session(page)
+    for stroke in strokes:
+        events = [("touchStart", stroke[0])] + [("touchMove", p) for p in stroke[1:]]
+        for kind, (x, y) in events:
+            cdp.send("Input.dispatchTouchEvent", {
+                "type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def main() -> None:
+    test = data.load_split("test")
+    four = synth.digit_strokes(test.images[4].numpy())  # a 4
+    with tempfile.TemporaryDirectory() as home, \
+            streamlit_server(env={"MNIST_APP_HOME": home}) as url, \
+            launch_chromium() as browser:
+        for name, w, h, scheme, present in SHOTS:
+            phone = w < 500
+            ctx = browser.new_context(viewport={"width": w, "height": h}, color_scheme=scheme,
+                                      has_touch=phone, is_mobile=phone)
+            page = ctx.new_page()
+            page.goto(url + ("/?present=1" if present else ""))
+            canvas = page.locator("canvas").first
+            canvas.wait_for(timeout=120_000)
+            page.wait_for_timeout(800)
+            box = canvas.bounding_box()
+            strokes = synth.place_strokes(four, box["width"] * 0.62, box["width"] * 0.18,
+                                          box["width"] * 0.16)
+            if phone:
+                touch_draw(ctx, page, box, strokes)
+            else:
+                draw(page, box, strokes)
+            page.locator("#answer-cnn").wait_for(timeout=60_000)
+            page.wait_for_timeout(600)
+            page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached",
+                                                                    timeout=60_000)
+            page.wait_for_timeout(400)
+            out = ROOT / "docs" / name
+            page.screenshot(path=str(out))
+            # 256 colours: a fraction of the size, no visible loss for flat UI colours.
+            Image.open(out).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(
+                out, optimize=True)
+            print(f"{out.relative_to(ROOT)}: {out.stat().st_size / 1024:.0f} KB")
+            ctx.close()
+
+
+if __name__ == "__main__":
+    main()
