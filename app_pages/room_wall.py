@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 from collections.abc import Callable
@@ -287,15 +288,12 @@ def controls(room: rooms.Room | None) -> None:
                               format_func=lambda i: f"#{i}", key="wall-hide")
         if hide is not None and b[2].button("Hide it", icon=":material/visibility_off:"):
             act("hide a drawing", lambda: store().set_hidden(code, hide))
-        b[3].download_button("Export the room (zip)", data=lambda: export(code),
+        # Made when pressed, outside this script run (so no session check can run
+        # there): the button exists only in a presenter's session.
+        b[3].download_button("Export the room (zip)",
+                             data=functools.partial(rooms.export_room, store(), code),
                              file_name=f"room-{code}.zip", mime="application/zip",
                              icon=":material/download:", width="stretch", on_click="ignore")
-
-
-def export(code: str) -> bytes:
-    """The room's zip, for the presenter only (made when the button is pressed)."""
-    presenter_ui.require("export a room")
-    return rooms.export_room(store(), code)
 
 
 def main() -> None:

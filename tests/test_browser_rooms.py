@@ -109,3 +109,43 @@ def test_phone_and_wall_are_clean_and_accessible(tmp_path, scheme) -> None:
         phone.close()
         wall_ctx.close()
     store.close()
+
+
+def test_presenter_unlocks_pauses_and_exports_a_room(tmp_path) -> None:
+    """A visitor's wall has no controls; the presenter unlocks, pauses and downloads the zip."""
+    import io
+    import zipfile
+
+    home = tmp_path / "home"
+    store = rooms.SQLiteRoomStore(home / "rooms.sqlite3")
+    code = store.create_room("Presenter").code
+    probs = tuple(0.91 if d == 2 else 0.01 for d in range(10))
+    store.add_drawing(code, "p", bytes(784), "[[[1,2],[3,4]]]",
+                      {"mlp": rooms.Answer(probs, "shipped/mlp"),
+                       "cnn": rooms.Answer(probs, "shipped/cnn")}, label=2)
+    from browser_utils import launch_chromium, require_browser, streamlit_server
+
+    require_browser()
+    env = {"MNIST_APP_HOME": str(home), "MNIST_PRESENTER_PASSCODE": "room-pass-123"}
+    with streamlit_server(env=env) as url, launch_chromium() as browser:
+        visitor = browser.new_context(**WALL).new_page()
+        visitor.goto(f"{url}/wall?room={code}")
+        visitor.locator(".tile").first.wait_for(timeout=90_000)
+        assert visitor.get_by_text("Room controls").count() == 0
+        page = browser.new_context(**WALL, accept_downloads=True).new_page()
+        page.goto(f"{url}/wall?room={code}")
+        page.locator(".tile").first.wait_for(timeout=90_000)
+        page.get_by_role("button", name="Presenter").click()
+        page.get_by_label("Passcode").fill("room-pass-123")
+        page.get_by_role("button", name="Unlock").click()
+        page.get_by_text("Room controls").wait_for()
+        page.keyboard.press("Escape")  # close the presenter popover
+        page.get_by_text("Room controls").click()
+        with page.expect_download(timeout=30_000) as download:
+            page.get_by_role("button", name="Export the room (zip)").click()
+        with zipfile.ZipFile(io.BytesIO(download.value.path().read_bytes())) as z:
+            assert set(z.namelist()) == {"room.npz", "room.json"}
+        page.get_by_role("button", name="Pause sending").click()
+        page.get_by_role("button", name="Open for sending").wait_for(timeout=30_000)
+        assert store.get_room(code).state == "paused"
+    store.close()
