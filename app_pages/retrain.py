@@ -5,11 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app_pages import presenter_ui
 from mnist_models import data as mdata
-from mnist_models import jobs, registry
+from mnist_models import jobs, networks, registry
+from mnist_models.text import md_escape
 from mnist_models.train import TrainConfig
 
-NAMES = jobs.NAMES
+NAMES = {k: networks.get(k).name for k in networks.keys()}
 SUBSET_MAX = mdata.SIZES["train"]
 EPOCHS_MAX = 1_000
 SEED_MAX = 2**31 - 1
@@ -32,7 +34,7 @@ PRESETS = {
 }
 DEFAULTS = {"preset": CUSTOM, "network": "ConvNet", "subset": 1_000, "selection": BALANCED,
             "seed": 0, "epochs": 10, "augment": False}
-COLOURS = {"MLP": "#1f77b4", "ConvNet": "#d62728"}
+COLOURS = {networks.get(k).name: networks.get(k).colour for k in networks.keys()}
 
 
 def duration(seconds: float) -> str:
@@ -139,14 +141,44 @@ def flash(kind: str, text: str) -> None:
     st.session_state.flash = (kind, text)
 
 
-def activate(arch: str, vid: str, title: str) -> None:
-    """Make a version active, report the outcome after the rerun, and rerun."""
+def shared_action(what: str, action, done: str | None = None) -> None:
+    """Run a change to what everyone shares if this session is the presenter's; report the
+    outcome (or the refusal) after the rerun, and rerun."""
     try:
-        registry.set_active(arch, vid)
-        flash("success", f"The {NAMES[arch]} is now {title}.")
-    except (ValueError, KeyError) as exc:
-        flash("error", f"Cannot make {vid} active: {exc}")
+        presenter_ui.require(what)
+        action()
+        if done:
+            flash("success", done)
+    except presenter_ui.NotPresenter as exc:
+        flash("error", str(exc))
+    except (ValueError, KeyError, OSError) as exc:
+        flash("error", f"Could not {what}: {exc}")
     st.rerun()
+
+
+def activate(arch: str, vid: str, title: str) -> None:
+    """Make a version active for everyone (the presenter only)."""
+    shared_action("put a model in use", lambda: registry.set_active(arch, vid),
+                  f"The {NAMES[arch]} is now {md_escape(title)}.")
+
+
+def delete(vid: str, title: str) -> None:
+    """Delete a trained version for good (the presenter only)."""
+    shared_action("delete a version", lambda: registry.delete_version(vid),
+                  f"Deleted {md_escape(title)}.")
+
+
+def confirm_delete(v: registry.Version, key: str, label: str = "Delete") -> None:
+    """A Delete button that asks once more before anything is removed."""
+    with st.popover(label, icon=":material/delete:", disabled=v.shipped or not PRESENTER,
+                    help="Shipped models cannot be deleted." if v.shipped else None):
+        st.markdown(f"Delete **{md_escape(v.title)}** for good? Its weights are removed from "
+                    "this server" + (" and the shipped model is put back in use."
+                                     if registry.active_id(v.architecture or "") == v.id
+                                     else "."))
+        if st.button("Delete for good", key=f"{key}-confirm", type="primary",
+                     icon=":material/delete_forever:"):
+            delete(v.id, v.title)
 
 
 def show_result(run: jobs.RunStatus) -> None:
@@ -156,7 +188,7 @@ def show_result(run: jobs.RunStatus) -> None:
         mine = registry.get_version(run.version_id, verify=False) if run.version_id else None
     except KeyError:
         mine = None
-    st.markdown(f"#### {run.title}")
+    st.markdown(f"#### {md_escape(run.title)}")
     if mine is None:
         st.caption("Discarded." if run.version_id else "Not saved.")
         return
@@ -172,7 +204,7 @@ def show_result(run: jobs.RunStatus) -> None:
     else:
         c3.metric(f"Active {name} when it finished", f"{base['test_accuracy']:.2%}",
                   help=f"version {base['id']}")
-        c3.caption(base["title"] + (f" · trained in {duration(base['train_seconds'])}"
+        c3.caption(md_escape(base["title"]) + (f" · trained in {duration(base['train_seconds'])}"
                                     if base.get("train_seconds") else ""))
     per_class = {"this model": [f"{v:.1%}" for v in run.per_class]}
     if base is not None:
@@ -184,14 +216,11 @@ def show_result(run: jobs.RunStatus) -> None:
     if is_active:
         st.caption(f"This {name} is the active one now.")
     b1, b2, _ = st.columns([1, 1, 3])
-    if b1.button("Use this model", key=f"use-{mine.id}", type="primary", disabled=is_active,
-                 icon=":material/check:"):
+    if b1.button("Use this model", key=f"use-{mine.id}", type="primary",
+                 disabled=is_active or not PRESENTER, icon=":material/check:"):
         activate(run.model, mine.id, mine.title)
-    if b2.button("Discard", key=f"discard-{mine.id}", icon=":material/delete:"):
-        registry.delete_version(mine.id)
-        flash("info", f"Discarded {mine.title}."
-              + (f" The {name} is back to the shipped model." if is_active else ""))
-        st.rerun()
+    with b2:
+        confirm_delete(mine, f"discard-{mine.id}", "Discard")
 
 
 def job_panel() -> None:
@@ -217,12 +246,20 @@ def job_panel() -> None:
         if run is not None and run.loss is not None and run.state == "training":
             st.caption(f"This epoch so far: loss {run.loss:.4f}, "
                        f"train accuracy {run.accuracy:.2%}")
+        if status.started_by:
+            st.caption(f"Started by {md_escape(status.started_by)}.")
         if status.cancel_requested:
             st.info("Cancelling…", icon=":material/hourglass_top:")
-        else:
-            st.button("Cancel training", icon=":material/stop_circle:", on_click=jobs.cancel)
+        elif PRESENTER:
+            if st.button("Cancel training", icon=":material/stop_circle:"):
+                shared_action("cancel a training run", jobs.cancel)
     elif status.state == "done":
         st.success(f"Finished in {duration(status.elapsed)}.", icon=":material/check_circle:")
+    elif status.state == jobs.JobState.LOST:
+        st.warning(f"A training run was {status.error}: "
+                   + " then ".join(r.title for r in status.runs)
+                   + ". Nothing was saved; the active models are unchanged.",
+                   icon=":material/history:")
     elif status.state == "cancelled":
         st.info(f"Cancelled after {duration(status.elapsed)}. Nothing was saved; the active "
                 "models are unchanged.", icon=":material/cancel:")
@@ -240,9 +277,8 @@ def job_panel() -> None:
     if status.state == "done":
         for run in status.runs:
             show_result(run)
-    if not status.running and st.button("Dismiss", icon=":material/close:"):
-        jobs.clear()
-        st.rerun()
+    if not status.running and PRESENTER and st.button("Dismiss", icon=":material/close:"):
+        shared_action("dismiss a training run", jobs.clear)
 
 
 def versions_section() -> None:
@@ -278,18 +314,13 @@ def versions_section() -> None:
         return
     v = by_id[choice]
     if not v.ok:
-        st.warning(f"{v.id} is broken and cannot be made active: {v.error}")
+        st.warning(f"{v.id} is broken and cannot be made active: {md_escape(v.error)}")
     c1, c2, _ = st.columns([1, 1, 3])
-    if c1.button("Make active", disabled=not v.ok or v.id in active, icon=":material/check:"):
+    if c1.button("Make active", disabled=not v.ok or v.id in active or not PRESENTER,
+                 icon=":material/check:"):
         activate(v.architecture, v.id, v.title)
-    if c2.button("Delete", disabled=v.shipped, icon=":material/delete:",
-                 help="Shipped models cannot be deleted." if v.shipped else None):
-        try:
-            registry.delete_version(v.id)
-            flash("info", f"Deleted {v.id}.")
-        except (ValueError, KeyError) as exc:
-            flash("error", f"Cannot delete {v.id}: {exc}")
-        st.rerun()
+    with c2:
+        confirm_delete(v, f"delete-{v.id}")
 
 
 # --- the page --------------------------------------------------------------
@@ -297,7 +328,11 @@ def versions_section() -> None:
 for key, value in DEFAULTS.items():
     st.session_state.setdefault(key, value)
 
-st.title("Retrain the networks")
+PRESENTER = presenter_ui.is_presenter()
+title_col, lock_col = st.columns([5, 1], vertical_alignment="center")
+title_col.title("Retrain the networks")
+with lock_col:
+    presenter_ui.control("retrain-presenter")
 st.caption("Train the MLP, the ConvNet or both on as few or as many MNIST images as you like, "
            "watch them learn, then keep the result or throw it away. One training run at a time "
            "per server; everyone looking at this page sees the same run.")
@@ -311,8 +346,12 @@ status = jobs.status()
 st.session_state.rendered_job = (status.id, status.state)
 
 actives = [registry.active_version(a, verify=False) for a in registry.ARCHS]
-st.markdown("**Active now:** " + " · ".join(f"{NAMES[v.architecture]}: {v.label()}"
+st.markdown("**Active now:** " + " · ".join(f"{NAMES[v.architecture]}: {md_escape(v.label())}"
                                              for v, _ in actives))
+if not PRESENTER:
+    st.info("You are watching: only the presenter can start, cancel or keep a training run, "
+            "put a model in use or delete one (unlock with the Presenter button above).",
+            icon=":material/visibility:")
 with st.container():
     for _, warning in actives:
         if warning:
@@ -358,16 +397,20 @@ with st.container(border=True):
             st.warning("That is a long run: nobody can train anything else on this server "
                        "until it ends or is cancelled.")
     if status.running:
-        st.caption("A run is in progress (above): one at a time per server.")
-    if st.button("Start training", type="primary", disabled=status.running,
+        st.caption(f"A run is in progress (above): one at a time per server. "
+                   f"{md_escape(status.describe())}.")
+    if st.button("Start training", type="primary", disabled=status.running or not PRESENTER,
                  icon=":material/play_arrow:"):
         if configs is None:
             flash("error", "Nothing was started: " + " ".join(wrong))
-        else:
-            try:
-                jobs.start(configs)
-            except (jobs.JobBusy, ValueError) as exc:
-                flash("error", f"Nothing was started: {exc}")
+            st.rerun()
+        try:
+            who = presenter_ui.require("start a training run").name
+            jobs.start(configs, started_by=who)
+        except presenter_ui.NotPresenter as exc:
+            flash("error", str(exc))
+        except (jobs.JobBusy, ValueError) as exc:
+            flash("error", f"Nothing was started: {md_escape(str(exc))}")
         st.rerun()
 
 

@@ -4,7 +4,11 @@
     python bench/bench_train.py --quick      # one repeat, a 20-epoch blog run (~1.5 min)
     python bench/bench_train.py --no-peer    # our figures only
 
-Ours: train() in this process with the per-model defaults (train.defaults()) on
+Roofline: the fp32 matrix-product rate torch.mm reaches at the MLP's own
+layer shapes (batch 512, forward and backward products), measured in the same
+run, and the MLP's achieved FLOP rate in training as a fraction of it.
+
+Ours: train() in this process with the per-model defaults (the network table) on
 all cores. "Samples/s" and "s per epoch" come from one-epoch runs on all
 60,000 training images, without augmentation (--quick: 10,000 images, the
 epoch time scaled up). The blog's experiment is the ConvNet on the first
@@ -85,6 +89,41 @@ def epoch_figures(model: str, n: int, repeats: int, threads: int, train_split: m
     med = statistics.median(seconds)
     return {"batch_size": full.batch_size, "images": n, "runs": seconds,
             "samples_per_s": n / med, "epoch_seconds": med * FULL / n, "estimated": n != FULL}
+
+
+# The MLP's matrix products for one batch of 512 (784 -> 900 -> 900 -> 10), in the
+# layouts nn.Linear runs them: forward x @ W.T (+ bias), then the backward products,
+# the weight gradients g.T @ x and the input gradients g @ W of layers 2 and 3 (the
+# images need none). (fan_in, fan_out, input gradient wanted) per layer.
+MLP_BATCH = 512
+MLP_LAYERS = [(784, 900, False), (900, 900, True), (900, 10, True)]
+MLP_FLOP_PER_SAMPLE = sum(2 * i * o * (3 if grad_in else 2) for i, o, grad_in in MLP_LAYERS)
+
+
+def matmul_rate(threads: int, seconds: float = 2.0) -> dict:
+    """fp32 FLOP/s of the MLP's own matrix products here: best and median of 10-step rounds."""
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    ops = []
+    for fan_in, fan_out, grad_in in MLP_LAYERS:
+        x, grad = (torch.randn(MLP_BATCH, n, generator=g) for n in (fan_in, fan_out))
+        w, b = torch.randn(fan_out, fan_in, generator=g), torch.randn(fan_out, generator=g)
+        ops += [lambda x=x, w=w, b=b: torch.addmm(b, x, w.t()),
+                lambda x=x, grad=grad: torch.mm(grad.t(), x)]
+        if grad_in:
+            ops.append(lambda w=w, grad=grad: torch.mm(grad, w))
+    flop = MLP_FLOP_PER_SAMPLE * MLP_BATCH
+    for op in ops:  # warm-up
+        op()
+    rates = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(rates) < 3:
+        t0 = time.perf_counter()
+        for _ in range(10):
+            for op in ops:
+                op()
+        rates.append(10 * flop / (time.perf_counter() - t0))
+    return {"flop_per_s": max(rates), "median_flop_per_s": statistics.median(rates)}
 
 
 def blog_figures(epochs: int, repeats: int, threads: int, train_split: mdata.Split,
@@ -220,6 +259,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{model}: {res[model]['samples_per_s']:,.0f} samples/s, "
               f"{res[model]['epoch_seconds']:.2f} s per 60,000-image epoch "
               f"(runs: {', '.join(f'{s:.2f}' for s in res[model]['runs'])} s)", flush=True)
+    res["matmul"] = matmul_rate(threads)
+    achieved = res["mlp"]["samples_per_s"] * MLP_FLOP_PER_SAMPLE
+    res["roofline"] = achieved / res["matmul"]["flop_per_s"]
+    # On a shared machine the two measurements see different loads: the fraction of the
+    # median round says how much of the gap is noise.
+    res["roofline_median"] = achieved / res["matmul"]["median_flop_per_s"]
+    print(f"roofline: the MLP trains at {achieved / 1e9:.1f} GFLOP/s "
+          f"({MLP_FLOP_PER_SAMPLE / 1e6:.2f} MFLOP per sample, batch {MLP_BATCH}); its matrix "
+          f"products alone reach {res['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s here (median "
+          f"{res['matmul']['median_flop_per_s'] / 1e9:.1f}): {res['roofline']:.0%} of the best, "
+          f"{res['roofline_median']:.0%} of the median (goal >= 70%)", flush=True)
     res["blog"] = blog_figures(blog_epochs, repeats, threads, train_split, test_split)
     print(f"blog experiment ({blog_epochs} epochs): {res['blog']['train_seconds']:.2f} s "
           f"training, {res['blog']['wall_seconds']:.2f} s wall, test accuracy "

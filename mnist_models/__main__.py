@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
+import math
+import os
 import sys
+import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
-from . import checkpoint
+from . import checkpoint, networks
 from . import data as mdata
+
+SEED_MAX = 2**32 - 1
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
+        _fail(message)
 
 
 def _fail(message: str) -> None:
@@ -55,6 +57,92 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _finite_positive(text: str) -> float:
+    v = _positive_float(text)
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return v
+
+
+def _smoothing(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= v < 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= n <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {SEED_MAX}, not {n}")
+    return n
+
+
+def _non_negative(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
+    return n
+
+
+def _threads(text: str) -> int:
+    from .train import default_threads
+
+    n = _positive(text)
+    cores = default_threads()
+    if n > cores:  # far more threads than cores has crashed torch outright
+        raise argparse.ArgumentTypeError(f"must be from 1 to {cores} (the cores here), not {n}")
+    return n
+
+
+def _device(text: str) -> str:
+    import torch
+
+    if text in ("auto", "cpu"):
+        return text
+    kind, _, index = text.partition(":")
+    if kind not in ("cuda", "mps") or (index and not index.isdigit()):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; choose from auto, cpu, "
+                                         "cuda, mps")
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        present = count > 0 and (not index or int(index) < count)
+    else:
+        mps = getattr(torch.backends, "mps", None)
+        present = mps is not None and mps.is_available() and index in ("", "0")
+    if not present:
+        raise argparse.ArgumentTypeError(f"{text} is not available on this machine")
+    return text
+
+
+def writable_problem(path: Path, suffix: str | None = None) -> str | None:
+    """Why a file cannot be written at path (checked before any work), or None if it can."""
+    if suffix is not None and path.suffix != suffix:
+        return f"{path} must end in {suffix}"
+    if path.is_dir():
+        return f"{path} is a folder, not a file"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A real file in the folder: os.access says yes to root on a read-only disk.
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"cannot write in {path.parent} ({exc.strerror or exc})"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is not writable"
+    return None
+
+
 class _Bar:
     """A one-line terminal progress bar on stderr."""
 
@@ -84,19 +172,9 @@ class _Bar:
         sys.stderr.flush()
 
 
-def _command(argv: list[str], cfg) -> str:
-    """The command line that reproduces this run, shell-quoted, with the settings that came
-    from the defaults written out (so it still does when the defaults change)."""
-    pinned = {"--batch-size": cfg.batch_size, "--optimizer": cfg.optimizer, "--lr": cfg.lr,
-              "--label-smoothing": cfg.label_smoothing}
-    given = {arg.split("=", 1)[0] for arg in argv}
-    extra = [str(x) for flag, value in pinned.items() if flag not in given
-             for x in (flag, f"{value:g}" if isinstance(value, float) else value)]
-    return "python -m mnist_models " + shlex.join([*argv, *extra])
-
-
 def cmd_train(a: argparse.Namespace) -> None:
-    from .train import TrainConfig, default_threads, train
+    from .evaluate import evaluate
+    from .train import Diverged, TrainConfig, default_threads, train
 
     cfg = TrainConfig(
         model=a.model, subset=a.subset, first=a.first, epochs=a.epochs, batch_size=a.batch_size,
@@ -104,16 +182,22 @@ def cmd_train(a: argparse.Namespace) -> None:
         seed=a.seed,
         eval_every=a.eval_every, threads=a.threads or default_threads(), device=a.device,
     )
+    outputs = [a.out, checkpoint.meta_path(a.out)] if a.out is not None else []
+    for path, suffix in zip(outputs, (".pt", ".json")):
+        problem = writable_problem(path, suffix)
+        if problem:
+            _fail(f"--out: {problem}")
     try:
         cfg = cfg.resolved()
         train_split = mdata.load_split("train", a.data_dir)
         test_split = mdata.load_split("test", a.data_dir)
     except (ValueError, mdata.DataError) as exc:
         _fail(str(exc))
-    if a.out is not None and a.out.suffix != ".pt":
-        _fail(f"--out must end in .pt, not {a.out}")
-    result = train(cfg, on_progress=_Bar(not a.json), train_split=train_split,
-                   test_split=test_split)
+    try:
+        result = train(cfg, on_progress=_Bar(not a.json), train_split=train_split,
+                       test_split=test_split)
+    except Diverged as exc:
+        _fail(str(exc))
     summary = {
         "model": cfg.model,
         "subset": cfg.subset,
@@ -127,19 +211,13 @@ def cmd_train(a: argparse.Namespace) -> None:
         "device": result.device,
     }
     if a.out is not None:
-        from .models import count_parameters
-
-        default_title = f"{result.model.title} ({cfg.subset:,} images, {cfg.epochs} epochs)"
-        meta = {
-            "title": a.title or default_title,
-            "train_config": asdict(cfg),
-            "test_accuracy": result.test_accuracy,
-            "train_seconds": round(result.train_seconds, 2),
-            "parameters": count_parameters(result.model),
-            "history": [asdict(h) for h in result.history],
-            "command": _command(sys.argv[1:], cfg),
-        }
-        checkpoint.save(result.model, a.out, cfg.model, meta)
+        report = evaluate(result.model, test_split.images, test_split.labels,
+                          memory_format=networks.get(cfg.model).memory_format)
+        meta = checkpoint.training_metadata(result, report, source="cli", title=a.title)
+        try:
+            checkpoint.save(result.model, a.out, cfg.model, meta)
+        except (OSError, checkpoint.CheckpointError) as exc:
+            _fail(f"cannot save {a.out}: {getattr(exc, 'strerror', None) or exc}")
         summary["out"] = str(a.out)
     if a.json:
         print(json.dumps(summary))
@@ -183,6 +261,9 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 def cmd_curves(a: argparse.Namespace) -> None:
     from . import curves
 
+    problem = writable_problem(a.out)
+    if problem:
+        _fail(f"--out: {problem}")
     keys = curves.plan(a.models, a.sizes, range(a.seeds),
                        {"both": (False, True), "on": (True,), "off": (False,)}[a.augment])
     command = "python -m mnist_models " + " ".join(sys.argv[1:])
@@ -199,10 +280,15 @@ def cmd_calibrate(a: argparse.Namespace) -> None:
 
     results = {}
     for path in a.paths:
+        problem = None if a.dry_run else writable_problem(checkpoint.meta_path(path))
+        if problem:
+            _fail(f"{path}: cannot store the temperature: {problem}")
         try:
             r = calibration.calibrate(path, write=not a.dry_run)
         except (checkpoint.CheckpointError, mdata.DataError) as exc:
             _fail(str(exc))
+        except OSError as exc:
+            _fail(f"{path}: cannot store the temperature ({exc.strerror or exc})")
         results[str(path)] = r
         if a.json:
             continue
@@ -222,7 +308,8 @@ def cmd_calibrate(a: argparse.Namespace) -> None:
         print(json.dumps(results))
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser: every argument checked as it is read."""
     p = _Parser(prog="python -m mnist_models", description=__doc__)
     p.add_argument("--data-dir", type=Path, default=None,
                    help=f"folder with the MNIST IDX files (default: ${mdata.DATA_DIR_ENV} "
@@ -230,23 +317,24 @@ def main(argv: list[str] | None = None) -> None:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a network and save a checkpoint")
-    t.add_argument("--model", required=True, choices=["mlp", "cnn"])
+    t.add_argument("--model", required=True, choices=networks.keys())
     t.add_argument("--subset", type=_subset, default=60_000, help="training images (1-60,000)")
     t.add_argument("--epochs", type=_positive, default=10)
     t.add_argument("--first", action="store_true",
                    help="take the first N images, as the blog did (default: balanced random)")
     t.add_argument("--augment", action="store_true", help="random rotations/scalings/shifts/shears")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0, help=f"0 to {SEED_MAX}")
     t.add_argument("--batch-size", type=_positive, default=None)
     t.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd"], default=None)
-    t.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
-    t.add_argument("--label-smoothing", type=float, default=None,
+    t.add_argument("--lr", type=_finite_positive, default=None, help="peak learning rate")
+    t.add_argument("--label-smoothing", type=_smoothing, default=None,
                    help="in [0, 1); default: the network's (0.1 for the ConvNet under 20,000 "
                         "images, else 0)")
-    t.add_argument("--eval-every", type=int, default=1,
+    t.add_argument("--eval-every", type=_non_negative, default=1,
                    help="test accuracy every k epochs (0: only at the end)")
-    t.add_argument("--threads", type=_positive, default=None)
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    t.add_argument("--threads", type=_threads, default=None, help="1 to the number of cores")
+    t.add_argument("--device", type=_device, default="auto",
+                   help="auto, cpu, cuda or mps (those present on this machine)")
     t.add_argument("--title", default=None, help="a name shown in the app")
     t.add_argument("--out", type=Path, default=None, help="where to save (.pt)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
@@ -259,14 +347,14 @@ def main(argv: list[str] | None = None) -> None:
 
     c = sub.add_parser("curves", help="learning curves: accuracy against training-set size")
     c.add_argument("--out", type=Path, default=Path("data/curves.json"))
-    c.add_argument("--models", nargs="+", choices=["mlp", "cnn"], default=["mlp", "cnn"])
+    c.add_argument("--models", nargs="+", choices=networks.keys(), default=list(networks.keys()))
     c.add_argument("--sizes", nargs="+", type=_subset, default=[100, 300, 1000, 3000, 10000, 60000])
     c.add_argument("--seeds", type=_positive, default=3, help="seeds 0..k-1 per cell")
     c.add_argument("--augment", choices=["both", "on", "off"], default="both")
     c.add_argument("--budget", type=_positive, default=60_000,
                    help="training samples per run (epochs = budget / size)")
     c.add_argument("--max-epochs", type=_positive, default=100)
-    c.add_argument("--threads", type=_positive, default=None)
+    c.add_argument("--threads", type=_threads, default=None)
     c.set_defaults(func=cmd_curves)
 
     k = sub.add_parser("calibrate", help="calibration figures; fit and store a temperature")
@@ -279,7 +367,12 @@ def main(argv: list[str] | None = None) -> None:
 
     rooms_cli.add_parser(sub)
 
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one command (sys.argv[1:] by default); exit status 2 with one line on bad input."""
+    a = build_parser().parse_args(argv)
     a.func(a)
 
 

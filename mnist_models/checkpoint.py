@@ -7,9 +7,11 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -17,7 +19,14 @@ from torch import nn
 # CheckpointError is defined with the schema (which raises it) and used from here.
 from .metadata import METADATA_MAX_BYTES, CheckpointError, MetadataError, validate
 from .metadata import weights_size_limit as _weights_size_limit
-from .models import MODELS, build
+from .models import count_parameters
+from .networks import NETWORKS, build
+
+if TYPE_CHECKING:
+    from .evaluate import Report
+    from .train import TrainConfig, TrainResult
+
+MODELS = NETWORKS  # the architecture check reads the network table (live)
 
 
 def meta_path(path: str | os.PathLike) -> Path:
@@ -47,7 +56,7 @@ def save(model: nn.Module, path: str | os.PathLike, arch: str, metadata: dict[st
     path = Path(path)
     if path.suffix != ".pt":
         raise CheckpointError(f"{path}: checkpoint files must end in .pt")
-    if arch not in MODELS:
+    if arch not in NETWORKS:
         raise CheckpointError(f"{path}: unknown architecture {arch!r}")
     buf = io.BytesIO()
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -68,6 +77,49 @@ def save(model: nn.Module, path: str | os.PathLike, arch: str, metadata: dict[st
     atomic_write(path, blob)
     atomic_write(meta_path(path), (json.dumps(meta, indent=2) + "\n").encode())
     return meta
+
+
+def command_line(cfg: TrainConfig) -> str:
+    """The command that reproduces a run of this resolved config, every setting written
+    out (so it still does when the defaults change)."""
+    args = ["train", "--model", cfg.model, "--subset", str(cfg.subset)]
+    args += ["--first"] * cfg.first + ["--epochs", str(cfg.epochs)] + ["--augment"] * cfg.augment
+    args += ["--seed", str(cfg.seed), "--batch-size", str(cfg.batch_size),
+             "--optimizer", str(cfg.optimizer), "--lr", repr(float(cfg.lr)),
+             "--label-smoothing", repr(float(cfg.label_smoothing)),
+             "--eval-every", str(cfg.eval_every)]
+    if cfg.threads:
+        args += ["--threads", str(cfg.threads)]
+    if cfg.device != "auto":
+        args += ["--device", cfg.device]
+    return "python -m mnist_models " + shlex.join(args)
+
+
+def training_metadata(result: TrainResult, report: Report, source: str,
+                      title: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The metadata of a freshly trained model, the same from the command line and the app.
+
+    report: the model on all 10,000 test images; source: "cli" or "app"; extra: fields
+    only one of them has (the app's job id and times).
+    """
+    from .train import run_title  # train imports data and augment; checkpoint readers need not
+
+    cfg = result.config
+    return {
+        "title": title or run_title(cfg),
+        "train_config": asdict(cfg),
+        "test_accuracy": report.accuracy,
+        "per_class_accuracy": report.per_class,
+        "confusion_matrix": report.confusion,
+        "train_seconds": round(result.train_seconds, 2),
+        "wall_seconds": round(result.wall_seconds, 2),
+        "parameters": count_parameters(result.model),
+        "history": [asdict(h) for h in result.history],
+        "device": result.device,
+        "source": source,
+        "command": command_line(cfg),
+        **extra,
+    }
 
 
 def _mb(n: int) -> str:

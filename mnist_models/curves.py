@@ -20,12 +20,11 @@ from typing import Any
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, networks
 from . import data as mdata
 
 SIZES = (100, 300, 1_000, 3_000, 10_000, 60_000)
 SEEDS = (0, 1, 2)
-MODELS = ("mlp", "cnn")
 BUDGET = 60_000  # training samples seen per run (epochs x images)
 MIN_EPOCHS = 2
 MAX_EPOCHS = 100
@@ -64,8 +63,10 @@ class RunKey:
         return cls(run["model"], int(run["subset"]), bool(run["augment"]), int(run["seed"]))
 
 
-def plan(models=MODELS, sizes=SIZES, seeds=SEEDS, augments=(False, True)) -> list[RunKey]:
-    """All runs, seed outermost: a stopped grid has every cell at least once first."""
+def plan(models=None, sizes=SIZES, seeds=SEEDS, augments=(False, True)) -> list[RunKey]:
+    """All runs, seed outermost: a stopped grid has every cell at least once first
+    (models: network keys, default every network in the table)."""
+    models = networks.keys() if models is None else models
     return [RunKey(m, n, a, s) for s in seeds for a in augments for m in models for n in sizes]
 
 
@@ -82,20 +83,18 @@ def settings(key: RunKey, budget: int = BUDGET, max_epochs: int = MAX_EPOCHS) ->
 
 def training_note() -> str:
     """The training settings every run uses, as one line for the results file."""
-    from .train import DEFAULTS, LARGE_SUBSET
-
     names = {"lr": "peak lr", "batch_size": "batch", "label_smoothing": "label smoothing",
              "optimizer": "optimizer"}
     parts = []
-    for model, d in DEFAULTS.items():
-        large = d.get("large", {})
+    for model, net in networks.NETWORKS.items():
+        d, large = net.defaults, net.large
         text = (f"{model}: {d['optimizer']} peak lr {d['lr']:g}, batch {d['batch_size']}, "
                 f"label smoothing {d['label_smoothing']:g}")
         if large:
-            text += f" (from {LARGE_SUBSET:,} images: " + ", ".join(
+            text += f" (from {networks.LARGE_SUBSET:,} images: " + ", ".join(
                 f"{names[k]} {v:g}" for k, v in large.items()) + ")"
         parts.append(text)
-    return "train.DEFAULTS, one-cycle schedule; " + "; ".join(parts)
+    return "the network table's defaults, one-cycle schedule; " + "; ".join(parts)
 
 
 def load_results(path: Path) -> dict[str, Any] | None:
@@ -112,7 +111,10 @@ def load_results(path: Path) -> dict[str, Any] | None:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    checkpoint.atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+    try:
+        checkpoint.atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+    except OSError as exc:
+        raise CurvesError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
 
 
 def run_grid(
@@ -218,12 +220,12 @@ def summarise(data: dict[str, Any]) -> list[Cell]:
 
 def summary_table(cells: list[Cell]) -> str:
     """A Markdown table: one row per size, one column per (model, augment)."""
-    cols = [(m, a) for m in MODELS for a in (False, True)]
+    models = [k for k in networks.keys() if any(c.model == k for c in cells)]
+    cols = [(m, a) for m in models for a in (False, True)]
     by = {(c.model, c.augment, c.subset): c for c in cells}
     sizes = sorted({c.subset for c in cells})
-    names = {"mlp": "MLP", "cnn": "ConvNet"}
     head = "| images | epochs | " + " | ".join(
-        f"{names[m]}{' + aug' if a else ''}" for m, a in cols) + " |"
+        f"{networks.get(m).name}{' + aug' if a else ''}" for m, a in cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 2)]
     for n in sizes:
         row = [f"{n:,}", str(next(c.epochs for c in cells if c.subset == n))]

@@ -1,6 +1,12 @@
-"""The blog's two networks as small PyTorch modules returning logits."""
+"""The blog's two networks as small PyTorch modules returning logits.
+
+Which networks exist, and how each is built and trained, is the table in
+``networks.py``; this module only defines the classes.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -88,16 +94,13 @@ class ConvNet(nn.Module):
         return self.classifier(self.features(self.norm(x)))
 
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": ConvNet}
-
-
-def build(name: str, **kwargs) -> nn.Module:
-    """A fresh model by registry name ('mlp' or 'cnn')."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    return MODELS[name](**kwargs)
-
-
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build(name: str, **kwargs: Any) -> nn.Module:
+    """A fresh model by key: networks.build, re-exported for `from .models import build`."""
+    from .networks import build as table_build  # networks imports this module: import late
+
+    return table_build(name, **kwargs)

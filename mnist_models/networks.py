@@ -8,7 +8,7 @@ registry, the command line and the pages all read this table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,9 +90,35 @@ def get(key: str) -> Network:
         raise ValueError(f"unknown model {key!r}; choose from {', '.join(NETWORKS)}") from None
 
 
+def unregister(key: str) -> None:
+    """Remove a network from the table (tests that register their own undo it)."""
+    NETWORKS.pop(key, None)
+
+
 def keys() -> tuple[str, ...]:
     """The registered networks' keys, in table order."""
     return tuple(NETWORKS)
+
+
+def build(key: str, **kwargs: Any) -> nn.Module:
+    """A fresh model by key ('mlp', 'cnn', ...); ValueError for an unknown key or bad kwargs."""
+    return get(key).build(**kwargs)
+
+
+class _ShippedIds(Mapping[str, str]):
+    """key -> shipped version id ("" for a network with none), read from the table each time."""
+
+    def __getitem__(self, key: str) -> str:
+        return NETWORKS[key].shipped
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(NETWORKS))
+
+    def __len__(self) -> int:
+        return len(NETWORKS)
+
+
+SHIPPED_IDS: Mapping[str, str] = _ShippedIds()
 
 
 # Training defaults, measured (README: Shipped weights). The ConvNet's label

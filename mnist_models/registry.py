@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint, text
+from . import checkpoint, networks, text
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = ROOT / "weights"
 HOME_ENV = "MNIST_APP_HOME"
-DEFAULT_ACTIVE = {"mlp": "shipped/mlp", "cnn": "shipped/cnn"}
-ARCHS = ("mlp", "cnn")
+# Live views of the network table, so a network registered later is included.
+DEFAULT_ACTIVE = networks.SHIPPED_IDS  # key -> shipped version id
+ARCHS = networks.NETWORKS.keys()
 
 
 def home() -> Path:

@@ -2,49 +2,37 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import data as mdata
+from . import networks
 from .augment import random_affine
+from .evaluate import Cancelled
 from .evaluate import accuracy as eval_accuracy
-from .models import build
+
+__all__ = ["Cancelled", "Diverged", "EpochStats", "Progress", "TrainConfig", "TrainResult",
+           "defaults", "default_threads", "pick_device", "run_title", "train"]
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-
-# Per-model defaults, chosen by measurement (see README: Training). The
-# ConvNet's label smoothing and higher peak rate lift the blog's experiment
-# (first 1,000 images, 100 epochs, augmented) from ~97.7% to ~98.1% (3 seeds),
-# and help on 10,000 images (98.4% vs 98.0% after 5 epochs). From LARGE_SUBSET
-# images on, "large" overrides: the MLP's batches of 512 train ~1.1-1.3x faster
-# per sample than 128 and as accurately (98.5% vs 98.4% after 5 epochs, 98.59%
-# vs 98.61% after 10); the ConvNet goes back to peak rate 3e-3 without
-# smoothing, which on all 60,000 images reached 99.50% after 40 augmented
-# epochs where 1e-2 with smoothing reached 99.20% (99.30% vs 99.25% after 10).
-LARGE_SUBSET = 20_000
-DEFAULTS: dict[str, dict] = {
-    "mlp": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "label_smoothing": 0.0,
-            "large": {"lr": 2e-3, "batch_size": 512}},
-    "cnn": {"optimizer": "adam", "lr": 1e-2, "batch_size": 128, "label_smoothing": 0.1,
-            "large": {"lr": 3e-3, "label_smoothing": 0.0}},
-}
+SCHEDULES = ("onecycle", "constant")
 
 
-def defaults(model: str, subset: int) -> dict:
-    """The defaults for training model on subset images (DEFAULTS, with "large" applied)."""
-    d = dict(DEFAULTS[model])
-    large = d.pop("large", {})
-    return {**d, **large} if subset >= LARGE_SUBSET else d
+def defaults(model: str, subset: int) -> dict[str, Any]:
+    """The network's training defaults for `subset` images (from the network table)."""
+    return networks.get(model).training_defaults(subset)
 
 
-class Cancelled(Exception):
-    """Raised out of train() when a cancel request was honoured."""
+class Diverged(ArithmeticError):
+    """Raised out of train() when the loss stops being a finite number (nothing is kept)."""
 
 
 @dataclass
@@ -69,12 +57,18 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with every None filled by the model's default, after validation."""
-        if self.model not in DEFAULTS:
-            raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(DEFAULTS)}")
+        networks.get(self.model)  # ValueError naming the choices
         if not 1 <= self.subset <= mdata.SIZES["train"]:
             raise ValueError(f"subset must be between 1 and 60,000, not {self.subset}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {self.epochs}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"the learning rate must be a finite number above 0, not {self.lr}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"the seed must be a whole number from 0 to {2**32 - 1}, "
+                             f"not {self.seed}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be 0 or more, not {self.eval_every}")
         d = defaults(self.model, self.subset)
         out = TrainConfig(**asdict(self))
         out.batch_size = self.batch_size or d["batch_size"]
@@ -88,7 +82,7 @@ class TrainConfig:
             raise ValueError("batch size must be at least 1")
         if out.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {out.optimizer!r}; choose from {OPTIMIZERS}")
-        if out.schedule not in ("onecycle", "constant"):
+        if out.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {out.schedule!r}")
         return out
 
@@ -126,6 +120,13 @@ class TrainResult:
     wall_seconds: float
     test_accuracy: float
     device: str
+
+
+def run_title(cfg: TrainConfig) -> str:
+    """A human name for a run, e.g. 'ConvNet (1,000 first images, 100 epochs, augmented)'."""
+    how = "first" if cfg.first else "balanced"
+    aug = ", augmented" if cfg.augment else ""
+    return f"{networks.get(cfg.model).name} ({cfg.subset:,} {how} images, {cfg.epochs} epochs{aug})"
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -178,9 +179,9 @@ def train(
     x_test = mdata.to_float(test_split.images).to(device)
     y_test = test_split.labels.to(device)
 
-    model = build(cfg.model).to(device)
-    # channels_last lets the CPU convolution kernels skip layout reorders.
-    fmt = torch.channels_last if cfg.model == "cnn" else torch.contiguous_format
+    net = networks.get(cfg.model)
+    model = net.build().to(device)
+    fmt = net.memory_format
     model = model.to(memory_format=fmt)
     opt = _optimizer(cfg, model.parameters(), device)
     n = len(y)
@@ -222,16 +223,23 @@ def train(
             loss_sum += loss.detach() * len(yb)
             correct += (logits.argmax(1) == yb).sum()
             seen += len(yb)
+            running = float(loss_sum) / seen
+            # A non-finite loss never comes back: stop now rather than train (and
+            # save) a model of NaNs. The check costs a sync that progress needs anyway.
+            if not math.isfinite(running):
+                raise Diverged(f"the loss became {running} at epoch {epoch}, batch {b + 1}: "
+                               "training stopped and nothing was kept (try a lower learning "
+                               "rate)")
             if on_progress is not None:
                 on_progress(
-                    Progress(epoch, cfg.epochs, b + 1, batches, float(loss_sum) / seen,
+                    Progress(epoch, cfg.epochs, b + 1, batches, running,
                              int(correct) / seen, time.perf_counter() - start)
                 )
         test_acc = None
         last = epoch == cfg.epochs
         if last or (cfg.eval_every and epoch % cfg.eval_every == 0):
             t0 = time.perf_counter()
-            test_acc = eval_accuracy(model, x_test, y_test)
+            test_acc = eval_accuracy(model, x_test, y_test, memory_format=fmt)
             eval_time += time.perf_counter() - t0
         stats = EpochStats(epoch, float(loss_sum) / seen, int(correct) / seen, test_acc,
                            time.perf_counter() - start - eval_time)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run from anywhere without installing the package
-    sys.path.insert(0, str(ROOT))
+from mnist_models import data as mdata
 
-from mnist_models import data as mdata  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # Published class counts of MNIST: an oracle independent of our reader.
 TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

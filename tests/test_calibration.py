@@ -87,6 +87,7 @@ def test_fit_temperature_recovers_a_known_temperature():
     assert cal.nll(z * 3, labels, t) < cal.nll(z * 3, labels)
 
 
+@pytest.mark.slow  # trains 40 epochs
 def test_temperature_fit_improves_nll_of_an_overconfident_real_network(train_split, small_test):
     """An MLP trained hard on the first 300 images is overconfident; T fitted on the last
     2,000 training images (truly held out here; never the test set) lowers its NLL and
@@ -106,6 +107,7 @@ def test_temperature_fit_improves_nll_of_an_overconfident_real_network(train_spl
     assert after.accuracy == before.accuracy  # scaling never changes the answer
 
 
+@pytest.mark.slow  # evaluates the ConvNet on 20,000 images (~20 s on two busy cores)
 def test_calibrate_writes_temperature_and_keeps_weights_valid(tmp_path, root, capsys):
     src = root / "weights" / "cnn.pt"
     dst = tmp_path / "cnn.pt"

@@ -7,6 +7,7 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> Non
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert lines[0].startswith("python -m mnist_models") or lines[0].startswith("mnist_models")
+    assert lines[0].startswith("mnist_models: error: ")
     for word in words:
         assert word in lines[0], lines[0]
 
@@ -50,7 +51,20 @@ MORE_BAD_ARGUMENTS = [
     (["train", "--model", "mlp", "--lr", "fast"], ["--lr", "not a number"]),
     (["train", "--model", "mlp", "--epochs", "two"], ["--epochs", "not a whole number"]),
     (["train", "--model", "mlp", "--optimizer", "lbfgs"], ["--optimizer", "invalid choice"]),
-    (["train", "--model", "cnn", "--label-smoothing", "1.5"], ["label smoothing", "not 1.5"]),
+    (["train", "--model", "cnn", "--label-smoothing", "1.5"], ["--label-smoothing", "not 1.5"]),
+    (["train", "--model", "cnn", "--label-smoothing", "nan"], ["--label-smoothing", "[0, 1)"]),
+    (["train", "--model", "cnn", "--label-smoothing", "-0.1"], ["--label-smoothing"]),
+    (["train", "--model", "mlp", "--seed", str(2**70)], ["--seed", "from 0 to 4294967295"]),
+    (["train", "--model", "mlp", "--seed", "-1"], ["--seed", "not -1"]),
+    (["train", "--model", "mlp", "--seed", "2**70"], ["--seed", "not a whole number"]),
+    (["train", "--model", "mlp", "--threads", "100000"], ["--threads", "the cores here"]),
+    (["train", "--model", "mlp", "--threads", "0"], ["--threads", "at least 1"]),
+    (["train", "--model", "mlp", "--device", "foo"], ["--device", "unknown device 'foo'"]),
+    (["train", "--model", "mlp", "--device", "cuda:x"], ["--device", "unknown device"]),
+    (["train", "--model", "mlp", "--lr", "inf"], ["--lr", "finite"]),
+    (["train", "--model", "mlp", "--lr", "nan"], ["--lr"]),
+    (["train", "--model", "mlp", "--eval-every", "-1"], ["--eval-every", "0 or more"]),
+    (["curves", "--threads", "100000"], ["--threads"]),
     (["train"], ["--model"]),
     (["fly"], ["invalid choice"]),
     ([], ["command"]),
@@ -107,6 +121,7 @@ def test_out_must_be_a_pt_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # trains in a fresh interpreter
 def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     out = tmp_path / "tiny.pt"
     proc = run("train", "--model", "mlp", "--subset", "1,000", "--epochs", "2", "--eval-every",
@@ -123,10 +138,14 @@ def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     assert meta["architecture"] == "mlp" and meta["parameters"] == 1_526_410
     assert meta["train_config"]["subset"] == 1000 and meta["train_config"]["seed"] == 3
     assert len(meta["history"]) == 2
-    assert meta["command"].startswith("python -m mnist_models train --model mlp")
-    # The defaults it used are written out, so the command still reproduces the run later.
-    assert meta["command"].endswith(
-        "--batch-size 128 --optimizer adam --lr 0.001 --label-smoothing 0")
+    assert meta["command"] == (
+        "python -m mnist_models train --model mlp --subset 1000 --epochs 2 --seed 3 "
+        "--batch-size 128 --optimizer adam --lr 0.001 --label-smoothing 0.0 --eval-every 0 "
+        "--threads 1")  # the defaults written out: it still reproduces the run later
+    assert meta["source"] == "cli" and meta["device"] == "cpu"
+    assert meta["title"] == "MLP (1,000 balanced images, 2 epochs)"
+    assert len(meta["per_class_accuracy"]) == 10
+    assert sum(map(sum, meta["confusion_matrix"])) == 10_000
 
     proc = run("evaluate", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -142,14 +161,71 @@ def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     assert "test accuracy" in proc.stdout and "10,000" in proc.stdout
 
 
-def test_recorded_command_is_shell_quoted_and_pins_only_unset_settings() -> None:
-    from mnist_models.__main__ import _command
+def test_absent_accelerators_are_refused_before_training() -> None:
+    import torch
+
+    absent = [d for d, present in (("cuda", torch.cuda.is_available()),
+                                   ("mps", torch.backends.mps.is_available())) if not present]
+    for device in absent:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["train", "--model", "mlp", "--device", device])
+        assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file", "folder_json", "read_only"])
+def test_unwritable_out_is_refused_before_training(tmp_path: Path, capsys, where) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    out = {"folder": tmp_path / "dir.pt", "under_a_file": blocker / "sub" / "m.pt",
+           "folder_json": tmp_path / "m.pt", "read_only": Path("/proc/m.pt")}[where]
+    if where == "folder":
+        out.mkdir()
+    if where == "folder_json":
+        (tmp_path / "m.json").mkdir()  # the metadata would go there
+    t0 = time.monotonic()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--model", "mlp", "--subset", "60000", "--epochs", "50",
+                  "--out", str(out)])
+    assert time.monotonic() - t0 < 5  # refused at once, not after training
+    out_, err = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess([], exit_info.value.code, out_, err),
+                          "--out")
+
+
+@pytest.mark.slow  # trains in a fresh interpreter
+def test_a_diverging_run_exits_2_and_saves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "nan.pt"
+    proc = run("train", "--model", "mlp", "--subset", "300", "--epochs", "2", "--lr", "1e30",
+               "--threads", "1", "--out", str(out))
+    assert_one_line_error(proc, "the loss became nan", "nothing was kept")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_curves_and_calibrate_refuse_unwritable_places(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    for argv in (["curves", "--out", str(blocker / "curves.json")],
+                 ["curves", "--out", str(tmp_path)],
+                 ["calibrate", str(blocker / "m.pt")]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        out, err = capsys.readouterr()
+        assert_one_line_error(subprocess.CompletedProcess(argv, exit_info.value.code, out, err))
+
+
+def test_recorded_command_writes_every_setting_out() -> None:
+    from mnist_models.checkpoint import command_line
     from mnist_models.train import TrainConfig
 
-    argv = ["train", "--model", "cnn", "--lr", "0.01", "--title", "ConvNet (1,000 images)"]
-    cfg = TrainConfig(model="cnn", subset=1000, lr=0.01).resolved()
-    words = shlex.split(_command(argv, cfg))
-    assert words[:3] == ["python", "-m", "mnist_models"]
-    assert words[3:3 + len(argv)] == argv  # the title stays one argument
-    assert words[3 + len(argv):] == ["--batch-size", "128", "--optimizer", "adam",
-                                     "--label-smoothing", "0.1"]  # --lr was given
+    cfg = TrainConfig(model="cnn", subset=1000, first=True, epochs=100, augment=True,
+                      threads=2).resolved()
+    words = shlex.split(command_line(cfg))
+    assert words == ["python", "-m", "mnist_models", "train", "--model", "cnn", "--subset",
+                     "1000", "--first", "--epochs", "100", "--augment", "--seed", "0",
+                     "--batch-size", "128", "--optimizer", "adam", "--lr", "0.01",
+                     "--label-smoothing", "0.1", "--eval-every", "1", "--threads", "2"]
+    # And the command line parses it back into the same configuration.
+    parsed = cli.build_parser().parse_args(words[3:])
+    assert (parsed.model, parsed.subset, parsed.first, parsed.epochs, parsed.augment,
+            parsed.lr, parsed.label_smoothing, parsed.threads) == (
+        "cnn", 1000, True, 100, True, 0.01, 0.1, 2)

@@ -34,6 +34,7 @@ def small(test_split):
     return mdata.Split(test_split.images[:1000], test_split.labels[:1000])
 
 
+@pytest.mark.slow  # trains several small runs
 def test_tiny_grid_runs_saves_and_resumes(tmp_path, train_split, small):
     out = tmp_path / "c.json"
     keys = curves.plan(["mlp"], [100], [0], [False])
@@ -93,6 +94,7 @@ def test_summarise_and_crossing():
     assert "| 1,000 | 5 |" in table and "95.00% ± 1.00%" in table
 
 
+@pytest.mark.slow  # trains several small runs
 def test_cli_curves(tmp_path, capsys):
     out = tmp_path / "cli.json"
     main(["curves", "--out", str(out), "--models", "mlp", "--sizes", "100", "--seeds", "1",

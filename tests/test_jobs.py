@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from mnist_models import checkpoint, jobs, registry
+from mnist_models import checkpoint, estimates, jobrecord, jobs, registry
 from mnist_models import data as mdata
 from mnist_models.evaluate import evaluate
 from mnist_models.train import TrainConfig
@@ -62,6 +62,7 @@ def both_done(tmp_path_factory):
         yield home, status
 
 
+@pytest.mark.slow  # starts a training process
 def test_head_to_head_saves_loadable_versions_with_their_accuracy(both_done, test_split):
     home, status = both_done
     assert status.state == "done", status.error
@@ -84,6 +85,11 @@ def test_head_to_head_saves_loadable_versions_with_their_accuracy(both_done, tes
         assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]
         assert all(h["test_accuracy"] is not None for h in meta["history"])
         assert sum(map(sum, meta["confusion_matrix"])) == mdata.SIZES["test"]
+        # The same metadata as the command line's, with the command that reproduces it.
+        assert meta["source"] == "app" and meta["device"] == "cpu"
+        assert meta["command"].startswith(f"python -m mnist_models train --model {run.model} "
+                                          "--subset 500 --epochs 3 --seed 0")
+        assert meta["job_id"] == status.id and meta["job_seconds"] >= meta["train_seconds"]
     # Each result comes with the active model of its kind, measured on the same test set.
     for run in status.runs:
         shipped = registry.get_version(f"shipped/{run.model}")
@@ -95,6 +101,7 @@ def test_head_to_head_saves_loadable_versions_with_their_accuracy(both_done, tes
     assert registry.active_id("mlp") == "shipped/mlp"
 
 
+@pytest.mark.slow  # starts a training process
 def test_cancel_mid_run_stops_within_seconds_and_leaves_no_files(home):
     manager = jobs.JobManager()
     manager.start(long_run())
@@ -108,16 +115,21 @@ def test_cancel_mid_run_stops_within_seconds_and_leaves_no_files(home):
     assert status.cancel_requested
     assert stopped < 5, f"cancel took {stopped:.1f} s"  # between batches, not at the end
     assert files_under(registry.versions_dir()) == []
-    assert files_under(home) in ([], ["versions"])
+    assert set(files_under(home)) <= {"versions", "jobs.json"}  # no model, no temporary file
+    assert json.loads((home / "jobs.json").read_text())["state"] == "cancelled"
     assert not manager.cancel()  # nothing left to cancel
 
 
+@pytest.mark.slow  # starts a training process
 def test_second_start_while_running_is_refused_with_what_runs(home):
     manager = jobs.JobManager()
-    manager.start(long_run())
+    first = manager.start(long_run(), started_by="Ada")
+    assert first.started_by == "Ada" and first.expected_end > time.time()
     try:
-        with pytest.raises(jobs.JobBusy, match=r"already running: ConvNet \(20,000"):
-            manager.start(tiny())
+        with pytest.raises(jobs.JobBusy, match=r"in progress: ConvNet \(20,000 balanced images, "
+                                               r"5 epochs\), started by Ada: .* should end about "
+                                               r"\d\d:\d\d"):
+            manager.start(tiny(), started_by="Bob")
         assert not manager.clear()  # a running job cannot be forgotten either
     finally:
         manager.cancel()
@@ -128,27 +140,78 @@ def test_second_start_while_running_is_refused_with_what_runs(home):
     assert manager.wait(timeout=120).state == "done"
 
 
-def test_failure_frees_the_slot_and_touches_nothing(home, monkeypatch):
+@pytest.mark.slow  # starts a training process
+def test_a_killed_training_process_fails_the_job_and_frees_the_slot(home):
     registry.set_active("mlp", "shipped/mlp")
     active_before = (home / "active.json").read_bytes()
-
-    def out_of_memory(*args, **kwargs):
-        raise MemoryError("cannot allocate 9 GB")
-
-    monkeypatch.setattr(jobs, "train", out_of_memory)
     manager = jobs.JobManager()
-    manager.start(tiny())
-    status = manager.wait(timeout=60)
-    assert status.state == "failed"
-    assert status.error == "MemoryError: cannot allocate 9 GB"
+    manager.start(long_run())
+    wait_for(lambda: (manager.status().current_run or jobs.RunStatus("", {}, "")).batches_done >= 1)
+    children = [p for p in multiprocessing_children() if p.name == "mnist-training"]
+    assert children
+    for child in children:
+        os.kill(child.pid, signal.SIGKILL)
+    status = manager.wait(timeout=30)
+    assert status.state == jobs.JobState.FAILED
+    assert status.error == "the training process was killed (signal 9)"
     assert files_under(registry.versions_dir()) == []
     assert (home / "active.json").read_bytes() == active_before
-    monkeypatch.undo()
-    monkeypatch.setenv(registry.HOME_ENV, str(home))
     manager.start(tiny())  # no JobBusy: the failure freed the slot
     assert manager.wait(timeout=120).state == "done"
 
 
+def multiprocessing_children():
+    import multiprocessing
+
+    return multiprocessing.active_children()
+
+
+@pytest.mark.slow  # starts a training process
+def test_a_diverging_run_fails_with_a_message_and_saves_nothing(home):
+    manager = jobs.JobManager()
+    manager.start(tiny(lr=1e30))
+    status = manager.wait(timeout=120)
+    assert status.state == "failed"
+    assert status.error.startswith("Diverged: the loss became nan")
+    assert files_under(registry.versions_dir()) == []
+
+
+@pytest.mark.slow  # starts a training process
+def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
+    # A "server" that starts a job and is killed mid-run, as kill -9 would.
+    code = ("import sys, time\n"
+            "from mnist_models import jobs\n"
+            "from mnist_models.train import TrainConfig\n"
+            "if __name__ == '__main__':\n"
+            "    jobs.start(TrainConfig(model='cnn', subset=20000, epochs=5), started_by='Ada')\n"
+            "    print('started', flush=True)\n"
+            "    time.sleep(120)\n")
+    script = home / "server.py"
+    script.write_text(code)
+    server = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, registry.HOME_ENV: str(home),
+                                              "PYTHONPATH": str(ROOT)})
+    try:
+        assert server.stdout.readline().strip() == "started"
+        recorded = json.loads((home / "jobs.json").read_text())
+        assert recorded["state"] == "running" and recorded["owner_pid"] == server.pid
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+    manager = jobs.JobManager()  # the restarted server
+    status = manager.status()
+    assert status.state == jobs.JobState.LOST and status.error == "lost when the server stopped"
+    assert status.started_by == "Ada" and status.runs[0].title.startswith("ConvNet (20,000")
+    assert not status.running and not manager.cancel()
+    assert files_under(registry.versions_dir()) == []
+    assert manager.clear() and manager.status().state == "idle"
+    assert jobs.JobManager().status().state == "idle"  # forgotten on disk too
+    manager.start(tiny())
+    assert manager.wait(timeout=120).state == "done"
+    assert json.loads(jobrecord.path().read_text())["state"] == "done"
+
+
+@pytest.mark.slow  # starts a training process
 def test_failure_while_saving_removes_what_was_written(home, monkeypatch):
     real_save = checkpoint.save
     calls = []
@@ -159,7 +222,7 @@ def test_failure_while_saving_removes_what_was_written(home, monkeypatch):
             raise OSError(28, "No space left on device")
         return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(jobs.checkpoint, "save", save_then_fail)
+    monkeypatch.setattr(checkpoint, "save", save_then_fail)
     manager = jobs.JobManager()
     manager.start([tiny("mlp", 100), tiny("cnn", 100)])
     status = manager.wait(timeout=120)
@@ -168,6 +231,7 @@ def test_failure_while_saving_removes_what_was_written(home, monkeypatch):
     assert files_under(registry.versions_dir()) == []
 
 
+@pytest.mark.slow  # starts a training process
 def test_activation_persists_across_processes(both_done, monkeypatch):
     home, status = both_done
     monkeypatch.setenv(registry.HOME_ENV, str(home))
@@ -188,6 +252,7 @@ def test_activation_persists_across_processes(both_done, monkeypatch):
     assert json.loads(out.stdout) == ["shipped/mlp", "shipped/cnn"]
 
 
+@pytest.mark.slow  # starts a training process
 def test_corrupt_version_is_marked_broken_and_refused(both_done, tmp_path, monkeypatch):
     _, status = both_done
     src = registry.get_version(status.runs[1].version_id)  # read from the job's home
@@ -209,6 +274,7 @@ def test_corrupt_version_is_marked_broken_and_refused(both_done, tmp_path, monke
         checkpoint.load(pt)
 
 
+@pytest.mark.slow  # starts a training process
 def test_progress_history_and_eta_while_running(home):
     manager = jobs.JobManager()
     cfg = TrainConfig(model="mlp", subset=3_000, epochs=4, eval_every=1)
@@ -230,17 +296,31 @@ def test_progress_history_and_eta_while_running(home):
     assert "MLP" in s.describe() and "epoch" in s.describe()
 
 
-def test_estimate_grows_with_the_work_and_refuses_bad_configs():
-    small = jobs.estimate_seconds(TrainConfig(model="cnn", subset=1_000, epochs=10))
-    big = jobs.estimate_seconds(TrainConfig(model="cnn", subset=1_000, epochs=100))
+@pytest.mark.parametrize("warm", [False, True])
+def test_estimate_grows_with_the_work_and_refuses_bad_configs(warm):
+    est = estimates.Estimator()
+    small = est.run_seconds(TrainConfig(model="cnn", subset=1_000, epochs=10))
+    big = est.run_seconds(TrainConfig(model="cnn", subset=1_000, epochs=100))
     assert 0 < small < big
-    both = jobs.estimate_total([TrainConfig(model="mlp", subset=1_000, epochs=10),
-                                TrainConfig(model="cnn", subset=1_000, epochs=10)])
+    both = est.total([TrainConfig(model="mlp", subset=1_000, epochs=10),
+                      TrainConfig(model="cnn", subset=1_000, epochs=10)], [False, False], warm)
     assert both > small
+    cold = est.total([TrainConfig(model="cnn", subset=1_000, epochs=10)], [False], False)
+    assert cold == pytest.approx(small + estimates.START_SECONDS)
     with pytest.raises(ValueError, match="between 1 and 60,000"):
-        jobs.estimate_seconds(TrainConfig(subset=0))
+        est.run_seconds(TrainConfig(subset=0))
     assert jobs.curve_every(10) == 1 and jobs.curve_every(100) == 4
     assert 1 <= jobs.training_threads() <= max(1, os.cpu_count() or 1)
+
+
+def test_observed_rates_replace_the_priors():
+    est = estimates.Estimator()
+    cfg = TrainConfig(model="mlp", subset=1_000, epochs=10).resolved()
+    before = est.run_seconds(cfg)
+    est.observe(cfg, train_seconds=100.0, eval_seconds=10.0)  # far slower than the prior
+    assert est.train_rate("mlp", False) == pytest.approx(100.0)
+    assert est.run_seconds(cfg) > before + 90
+    assert est.train_rate("cnn", False) == estimates.networks.get("cnn").train_rate[0]
 
 
 def test_invalid_jobs_are_refused_before_anything_runs(home):
@@ -254,6 +334,7 @@ def test_invalid_jobs_are_refused_before_anything_runs(home):
     assert manager.status().state == "idle"
 
 
+@pytest.mark.slow  # starts a training process
 def test_the_process_wide_job_and_torch_threads(home):
     before = torch.get_num_threads()
     jobs.start(tiny())
@@ -265,10 +346,23 @@ def test_the_process_wide_job_and_torch_threads(home):
     assert torch.get_num_threads() == before
 
 
-def test_prepare_reads_mnist_and_warms_torch_once():
-    jobs.prepare()
-    wait_for(lambda: jobs._warm, timeout=120)
+@pytest.mark.slow  # starts a training process
+def test_prepare_starts_a_training_process_in_advance(home):
+    manager = jobs.JobManager()
     cfg = TrainConfig(model="mlp", subset=1_000, epochs=1)
-    assert jobs.estimate_total([cfg]) < jobs.estimate_seconds(cfg) + jobs.FIRST_RUN_SECONDS
-    jobs.prepare()  # already warm: nothing more to do
-    assert not any(t.name == "train-prepare" for t in threading.enumerate())
+    cold = manager.estimate_total([cfg])
+    manager.prepare()
+    manager.prepare()  # already there: nothing more
+    assert manager.estimate_total([cfg]) == pytest.approx(cold - estimates.START_SECONDS)
+    assert manager.baselines.known("cnn") is None  # the shipped ConvNet's digits: unknown
+    manager.start(cfg)
+    status = manager.wait(timeout=120)
+    assert status.state == "done"
+    shipped = registry.get_version("shipped/mlp")
+    assert status.runs[0].baseline["test_accuracy"] == pytest.approx(shipped.test_accuracy,
+                                                                      abs=1e-4)
+    # The waiting process measured both active models, not only the one this job trained.
+    cnn = manager.baselines.known("cnn")
+    assert cnn["id"] == "shipped/cnn" and len(cnn["per_class"]) == 10
+    assert cnn["test_accuracy"] == pytest.approx(registry.get_version("shipped/cnn")
+                                                 .test_accuracy, abs=1e-4)

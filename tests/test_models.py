@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from mnist_models import data as mdata
-from mnist_models.models import MLP, ConvNet, Dropout, build, count_parameters
+from mnist_models.models import MLP, ConvNet, Dropout, count_parameters
+from mnist_models.networks import build
 
 # The checkpoint format: shipped weights were saved with exactly these keys.
 MLP_KEYS = ["net.1.weight", "net.1.bias", "net.3.weight", "net.3.bias", "net.6.weight",

@@ -15,18 +15,27 @@ PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "retrain.py")
 
 
 @pytest.fixture()
-def home(tmp_path, monkeypatch) -> Path:
-    """A private app home and a fresh process-wide job manager for each test."""
+def home(tmp_path, monkeypatch, presenter) -> Path:
+    """A private app home, a fresh process-wide job manager and the presenter's gate."""
     monkeypatch.setenv(registry.HOME_ENV, str(tmp_path))
     manager = jobs.JobManager()
     monkeypatch.setattr(jobs, "MANAGER", manager)
+    global unlock
+    unlock = presenter
     yield tmp_path
     manager.cancel()
     manager.wait(timeout=60)
 
 
-def page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+unlock = None  # set by the home fixture: gives a session the presenter's rights
+
+
+def page(visitor: bool = False) -> AppTest:
+    """The page in a new session: the presenter's unless visitor."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    if not visitor:
+        unlock(at)
+    at.run()
     assert not at.exception
     return at
 
@@ -95,6 +104,7 @@ def test_presets_fill_the_form(home):
     assert at.selectbox(key="preset").value == "Custom"
 
 
+@pytest.mark.slow  # starts a training process
 def test_a_valid_start_trains_and_the_result_can_be_kept(home):
     at = fill(page(), "MLP", 300, 1)
     button(at, "Start training").click().run()
@@ -122,12 +132,13 @@ def test_a_valid_start_trains_and_the_result_can_be_kept(home):
     assert registry.active_id("mlp") == "shipped/mlp"
 
 
+@pytest.mark.slow  # starts a training process
 def test_a_result_can_be_discarded(home):
     at = fill(page(), "MLP", 200, 1)
     button(at, "Start training").click().run()
     vid = jobs.wait(timeout=120).runs[0].version_id
     at.run()
-    button(at, "Discard").click().run()
+    at.button(key=f"discard-{vid}-confirm").click().run()
     assert not at.exception
     with pytest.raises(KeyError):
         registry.get_version(vid)
@@ -136,6 +147,7 @@ def test_a_result_can_be_discarded(home):
     assert jobs.status().state == "idle"
 
 
+@pytest.mark.slow  # starts a training process
 def test_a_running_job_is_shown_and_can_be_cancelled(home):
     jobs.start(TrainConfig(model="cnn", subset=20_000, epochs=5))  # as if from another browser
     deadline = time.monotonic() + 60
@@ -169,5 +181,60 @@ def test_broken_versions_are_marked_and_cannot_be_activated(home):
     assert any("is broken and cannot be made active" in t for t in texts(at.warning))
     assert button(at, "Make active").disabled  # AppTest, like a browser, cannot click it
     assert registry.active_id("cnn") == "shipped/cnn"
-    button(at, "Delete").click().run()
+    at.button(key="delete-trained/broken-cnn-confirm").click().run()
+    assert not at.exception
     assert not (folder / "broken-cnn.pt").exists()
+
+
+def test_a_run_lost_in_a_restart_is_shown_and_can_be_dismissed(home):
+    import json
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    record = {"id": "abc123", "state": "running", "owner_pid": int(gone.stdout), "started": 0,
+              "started_by": "Ada", "error": None,
+              "configs": [{"model": "cnn", "subset": 1000, "first": True, "epochs": 100,
+                           "augment": True}]}
+    (home / "jobs.json").write_text(json.dumps(record))
+    at = page()
+    shown = texts(at.warning)
+    assert any("lost when the server stopped" in t and "ConvNet (1,000 first images" in t
+               for t in shown), shown
+    assert button(at, "Start training").disabled is False
+    button(at, "Dismiss").click()
+    at.run()
+    assert not any("lost" in t for t in texts(at.warning))
+    assert not (home / "jobs.json").exists()
+
+
+def test_a_visitor_sees_the_run_and_the_versions_but_cannot_change_them(home):
+    """Everyone sees what is running and who started it; only the presenter acts."""
+    folder = registry.versions_dir()
+    folder.mkdir(parents=True)
+    for ext in (".pt", ".json"):
+        (folder / f"copy{ext}").write_bytes((registry.SHIPPED_DIR / f"cnn{ext}").read_bytes())
+    at = page(visitor=True)
+    assert any("only the presenter can start" in t for t in texts(at.info))
+    assert button(at, "Start training").disabled
+    at.selectbox(key="version_choice").set_value("trained/copy").run()
+    assert button(at, "Make active").disabled
+    assert not any(b.label == "Dismiss" for b in at.button)
+    assert registry.active_id("cnn") == "shipped/cnn"
+    assert (folder / "copy.pt").exists()
+
+
+@pytest.mark.slow  # starts a training process
+def test_a_visitor_sees_who_started_a_run_and_cannot_cancel_it(home):
+    jobs.start(TrainConfig(model="cnn", subset=20_000, epochs=5), started_by="Ada")
+    deadline = time.monotonic() + 60
+    while (jobs.status().current_run.batches_done < 1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    at = page(visitor=True)
+    # Names and titles are escaped for markdown: read them as a browser shows them.
+    captions = [str(c.value).replace("\\", "").replace("\u2060", "") for c in at.caption]
+    assert any("Started by Ada." in c for c in captions), captions
+    assert any("started by Ada: ConvNet epoch 1/5, should end about" in c for c in captions)
+    assert not any(b.label == "Cancel training" for b in at.button)
+    assert jobs.status().state == "running"

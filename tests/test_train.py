@@ -1,4 +1,4 @@
-"""The training loop on small real subsets, and the augmentation it uses."""
+"""The training loop on small real subsets: learning, progress, cancel, divergence, defaults."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from mnist_models import data as mdata
+from mnist_models import networks
 from mnist_models import train as mtrain
-from mnist_models.augment import AugmentConfig, random_affine
-from mnist_models.train import Cancelled, Progress, TrainConfig, train
-
-NO_JITTER = AugmentConfig(degrees=0.0, scale=(1.0, 1.0), shift=0.0, shear=0.0)
+from mnist_models.train import Cancelled, Diverged, Progress, TrainConfig, train
 
 
 def tiny(model: str, **kw) -> TrainConfig:
@@ -35,6 +32,7 @@ def test_tiny_run_learns(model: str, train_split, small_test) -> None:
     assert 0 < result.train_seconds <= result.wall_seconds
 
 
+@pytest.mark.slow
 def test_augmented_run_learns(train_split, small_test) -> None:
     result = train(tiny("cnn", augment=True), train_split=train_split,
                    test_split=small_test)
@@ -48,6 +46,7 @@ def test_trained_model_is_contiguous_for_saving(train_split, small_test) -> None
         assert tensor.is_contiguous(), name
 
 
+@pytest.mark.slow  # trains six runs
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_same_seed_same_weights(model: str, train_split, small_test) -> None:
     cfg = tiny(model, subset=300, epochs=1, augment=model == "cnn")
@@ -137,6 +136,12 @@ def test_any_number_of_steps(steps: int, train_split, small_test) -> None:
         ({"schedule": "cosine"}, "unknown schedule"),
         ({"label_smoothing": 1.0}, "label smoothing"),
         ({"label_smoothing": -0.1}, "label smoothing"),
+        ({"lr": float("inf")}, "finite number above 0"),
+        ({"lr": float("nan")}, "finite number above 0"),
+        ({"lr": -1.0}, "finite number above 0"),
+        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295"),
+        ({"seed": 2**32}, "seed must be"),
+        ({"eval_every": -1}, "eval_every"),
     ],
 )
 def test_config_validation(change: dict, message: str) -> None:
@@ -145,8 +150,8 @@ def test_config_validation(change: dict, message: str) -> None:
 
 
 def test_defaults_fill_only_what_is_unset() -> None:
-    for model in mtrain.DEFAULTS:
-        for subset in (1000, mtrain.LARGE_SUBSET, 60_000):
+    for model in networks.keys():
+        for subset in (1000, networks.LARGE_SUBSET, 60_000):
             d = mtrain.defaults(model, subset)
             cfg = TrainConfig(model=model, subset=subset).resolved()
             assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.label_smoothing) == (
@@ -157,15 +162,15 @@ def test_defaults_fill_only_what_is_unset() -> None:
 
 
 def test_mlp_takes_large_batches_on_large_subsets() -> None:
-    small = TrainConfig(model="mlp", subset=mtrain.LARGE_SUBSET - 1).resolved()
-    large = TrainConfig(model="mlp", subset=mtrain.LARGE_SUBSET).resolved()
+    small = TrainConfig(model="mlp", subset=networks.LARGE_SUBSET - 1).resolved()
+    large = TrainConfig(model="mlp", subset=networks.LARGE_SUBSET).resolved()
     assert small.batch_size < large.batch_size and small.lr < large.lr
     assert "large" not in mtrain.defaults("mlp", 60_000)
 
 
 def test_convnet_drops_smoothing_on_large_subsets() -> None:
     """Label smoothing and the high rate help small sets; on all 60,000 they cost 0.3%."""
-    small = TrainConfig(model="cnn", subset=mtrain.LARGE_SUBSET - 1).resolved()
+    small = TrainConfig(model="cnn", subset=networks.LARGE_SUBSET - 1).resolved()
     large = TrainConfig(model="cnn", subset=60_000).resolved()
     assert small.label_smoothing > 0 and large.label_smoothing == 0
     assert large.lr < small.lr and large.batch_size == small.batch_size
@@ -178,80 +183,20 @@ def test_old_configs_still_load() -> None:
         "cnn", old["subset"])["label_smoothing"]
 
 
-# --- augmentation ---------------------------------------------------------------
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_a_loss_that_becomes_nan_stops_training(model: str, train_split, small_test) -> None:
+    seen: list[Progress] = []
+    with pytest.raises(Diverged, match=r"the loss became nan at epoch 1, batch \d+: training "
+                                       r"stopped and nothing was kept"):
+        train(tiny(model, subset=300, epochs=3, lr=1e30), on_progress=seen.append,
+              train_split=train_split, test_split=small_test)
+    assert all(math.isfinite(p.loss) for p in seen)  # stopped at the first bad batch
+    assert not any(p.epoch_done for p in seen)
 
 
-@pytest.fixture(scope="module")
-def batch() -> torch.Tensor:
-    """256 real training digits, (256, 1, 28, 28) in [0, 1]."""
-    return mdata.to_float(mdata.load_split("train").images[:256])
-
-
-def test_affine_keeps_shape_and_range(batch: torch.Tensor) -> None:
-    out = random_affine(batch, torch.Generator().manual_seed(0))
-    assert out.shape == batch.shape and out.dtype == batch.dtype
-    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0 + 1e-6
-    assert not torch.allclose(out, batch)  # it did something
-
-
-def test_affine_roughly_keeps_ink(batch: torch.Tensor) -> None:
-    out = random_affine(batch, torch.Generator().manual_seed(0))
-    ratio = out.sum((1, 2, 3)) / batch.sum((1, 2, 3))
-    # Scaling by 0.85-1.15 changes the area by at most ~1.15^2 either way.
-    assert float(ratio.min()) > 0.65 and float(ratio.max()) < 1.5
-    assert abs(float(ratio.mean()) - 1.0) < 0.1
-
-
-def test_affine_keeps_digits_near_the_centre(batch: torch.Tensor) -> None:
-    out = random_affine(batch, torch.Generator().manual_seed(0))
-    coords = torch.arange(28.0)
-
-    def centre(x: torch.Tensor) -> torch.Tensor:
-        mass = x.sum((1, 2, 3))
-        return torch.stack([(x.sum((1, 3)) * coords).sum(1) / mass,
-                            (x.sum((1, 2)) * coords).sum(1) / mass], 1)
-
-    moved = (centre(out) - centre(batch)).abs()
-    assert float(moved.max()) < 5.0  # shift is at most 2.8 px, plus rotation about the middle
-    assert float(moved.mean()) > 0.3
-
-
-def test_affine_with_zero_ranges_is_identity(batch: torch.Tensor) -> None:
-    out = random_affine(batch, torch.Generator().manual_seed(0), NO_JITTER)
-    torch.testing.assert_close(out, batch, atol=1e-5, rtol=0)
-
-
-def test_affine_pure_shift_moves_by_whole_pixels() -> None:
-    x = torch.zeros(1, 1, 28, 28)
-    x[0, 0, 10, 12] = 1.0
-    cfg = AugmentConfig(degrees=0.0, scale=(1.0, 1.0), shift=0.0, shear=0.0)
-    assert torch.equal(random_affine(x, None, cfg).nonzero(), x.nonzero())
-
-
-def test_affine_is_seeded_and_per_sample(batch: torch.Tensor) -> None:
-    a = random_affine(batch, torch.Generator().manual_seed(5))
-    b = random_affine(batch, torch.Generator().manual_seed(5))
-    c = random_affine(batch, torch.Generator().manual_seed(6))
-    assert torch.equal(a, b)
-    assert not torch.equal(a, c)
-    same = batch[:1].expand(8, -1, -1, -1).contiguous()
-    out = random_affine(same, torch.Generator().manual_seed(0))
-    assert not torch.allclose(out[0], out[1])  # each sample gets its own transform
-
-
-def test_affine_accepts_channels_last(batch: torch.Tensor) -> None:
-    cl = batch.contiguous(memory_format=torch.channels_last)
-    a = random_affine(batch, torch.Generator().manual_seed(1))
-    b = random_affine(cl, torch.Generator().manual_seed(1))
-    torch.testing.assert_close(a, b)
-
-
-@pytest.mark.parametrize(("h", "w"), [(28, 28), (20, 28)])
-def test_affine_grid_matches_torch(h: int, w: int) -> None:
-    """Our one-product grid is F.affine_grid(align_corners=False), faster."""
-    from mnist_models.augment import _grid
-
-    theta = torch.randn(9, 6, generator=torch.Generator().manual_seed(0))
-    expected = torch.nn.functional.affine_grid(theta.view(9, 2, 3), [9, 1, h, w],
-                                               align_corners=False)
-    torch.testing.assert_close(_grid(theta, h, w), expected, atol=1e-6, rtol=0)
+def test_run_title_names_the_network_from_the_table() -> None:
+    assert mtrain.run_title(TrainConfig(model="cnn", subset=1000, first=True, epochs=100,
+                                        augment=True)) == (
+        "ConvNet (1,000 first images, 100 epochs, augmented)")
+    assert mtrain.run_title(TrainConfig(model="mlp", subset=300, epochs=2)) == (
+        "MLP (300 balanced images, 2 epochs)")

@@ -1,0 +1,225 @@
+"""A training job as the pages see it (states, status, the active model it is compared
+with) and what it leaves on disk (its record, the versions it saved).
+
+The server keeps its job in ``<home>/jobs.json``, rewritten atomically at the
+start and at the end of every job. A job still "running" in that file whose
+server process is gone was cut short by a restart: it is reported as lost.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import io
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint, networks, registry
+from .train import TrainConfig, run_title
+
+LOST = "lost when the server stopped"
+
+
+class JobState(str, enum.Enum):
+    """What a job is doing; compares equal to its value ("running", ...)."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"  # running when the server stopped
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class JobBusy(RuntimeError):
+    """start() while a job is running; the message says what runs, who started it, and when
+    it should end."""
+
+
+@dataclass
+class RunStatus:
+    """One network within a job."""
+
+    model: str
+    config: dict[str, Any]  # the resolved TrainConfig as a dict
+    title: str
+    state: str = "waiting"  # waiting, training, evaluating, done
+    epoch: int = 0  # 1-based epoch being trained (0: not started)
+    epochs: int = 0
+    batch: int = 0  # batches done within the epoch
+    batches: int = 0  # per epoch
+    loss: float | None = None  # running mean over the current epoch
+    accuracy: float | None = None  # running train accuracy over the current epoch
+    history: list[dict[str, Any]] = field(default_factory=list)  # EpochStats as dicts
+    train_seconds: float = 0.0  # optimisation only, so far
+    eval_seconds: float = 0.0  # test evaluations, so far
+    evals_done: int = 0
+    test_accuracy: float | None = None  # on all 10,000 test images, when done
+    per_class: list[float] | None = None  # accuracy for digits 0..9, when done
+    version_id: str | None = None  # "trained/<stem>", once saved
+    # The model of this architecture that was active when training ended, measured
+    # the same way: {"id", "title", "test_accuracy", "per_class", "train_seconds"}.
+    baseline: dict[str, Any] | None = None
+
+    @property
+    def batches_done(self) -> int:
+        """Batches trained so far, over all epochs."""
+        return 0 if not self.epoch else (self.epoch - 1) * self.batches + self.batch
+
+
+@dataclass
+class JobStatus:
+    """A snapshot of the server's job, safe to read anywhere."""
+
+    state: JobState = JobState.IDLE
+    id: str | None = None
+    runs: list[RunStatus] = field(default_factory=list)
+    current: int | None = None  # index into runs of the network being trained
+    started: float | None = None  # Unix time
+    elapsed: float = 0.0  # seconds since start (to the end, once finished)
+    eta: float | None = None  # seconds left, while running
+    expected_end: float | None = None  # Unix time, while running
+    estimate: float | None = None  # the whole job's estimate at start
+    error: str | None = None  # why it failed
+    cancel_requested: bool = False
+    started_by: str | None = None  # who started it, as shown to people
+
+    @property
+    def running(self) -> bool:
+        return self.state == JobState.RUNNING
+
+    @property
+    def fraction(self) -> float:
+        """Share of the job done, by time: 0..1."""
+        if self.state == JobState.DONE:
+            return 1.0
+        if self.eta is None:
+            return 0.0
+        total = self.elapsed + self.eta
+        return min(1.0, self.elapsed / total) if total > 0 else 0.0
+
+    @property
+    def current_run(self) -> RunStatus | None:
+        return self.runs[self.current] if self.current is not None else None
+
+    def describe(self) -> str:
+        """One line: what the job trains, who started it, where it is and when it should end."""
+        what = " then ".join(r.title for r in self.runs) or "nothing"
+        run = self.current_run
+        if self.state != JobState.RUNNING or run is None:
+            return f"{what}: {self.state}"
+        where = f"epoch {max(run.epoch, 1)}/{run.epochs}" if run.state == "training" else run.state
+        who = f", started by {self.started_by}" if self.started_by else ""
+        end = ""
+        if self.expected_end is not None:
+            end = f", should end about {_dt.datetime.fromtimestamp(self.expected_end):%H:%M}"
+        return f"{what}{who}: {networks.get(run.model).name} {where}{end}"
+
+
+def path() -> Path:
+    """Where the server's job is recorded."""
+    return registry.home() / "jobs.json"
+
+
+def write(status: JobStatus, configs: list[TrainConfig]) -> None:
+    """Record a job (OSError if the app folder cannot be written)."""
+    data = {"id": status.id, "state": str(status.state), "owner_pid": os.getpid(),
+            "started": status.started, "started_by": status.started_by, "error": status.error,
+            "configs": [asdict(c) for c in configs]}
+    checkpoint.atomic_write(path(), (json.dumps(data) + "\n").encode())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def read_lost() -> JobStatus | None:
+    """The recorded job if it was running when its server process stopped, else None."""
+    try:
+        data = json.loads(path().read_text())
+        if data["state"] != JobState.RUNNING or _pid_alive(int(data["owner_pid"])):
+            return None
+        cfgs = [TrainConfig(**c) for c in data["configs"]]
+        return JobStatus(state=JobState.LOST, id=data["id"], started=data["started"],
+                         runs=[RunStatus(c.model, asdict(c), run_title(c), epochs=c.epochs)
+                               for c in cfgs],
+                         error=LOST, started_by=data.get("started_by"))
+    except (OSError, ValueError, KeyError, TypeError):  # no file, or not one we wrote
+        return None
+
+
+def save_versions(finished: list[tuple[dict[str, Any], bytes]], job_seconds: float) -> list[str]:
+    """Save each (metadata, state_dict bytes) as a new version; all or nothing: on any
+    error what was written is removed and the error raised."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    written, ids = [], []
+    try:
+        for meta, weights in finished:
+            cfg = meta["train_config"]
+            model = networks.build(cfg["model"])
+            model.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
+            path = registry.new_version_path(cfg["model"], cfg["subset"], stamp)
+            written.append(path)
+            checkpoint.save(model, path, cfg["model"],
+                            {**meta, "job_seconds": round(job_seconds, 2)})  # start to saving
+            ids.append(f"trained/{path.stem}")
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+            checkpoint.meta_path(path).unlink(missing_ok=True)
+        raise
+    return ids
+
+
+class Baselines:
+    """The active models' test accuracy, for comparison with a job's results: from their
+    metadata, or as measured by a job (remembered by sha256); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._measured: dict[str, tuple[float, list[float]]] = {}
+
+    def known(self, arch: str) -> dict[str, Any] | None:
+        """{"id", "title", "train_seconds", "test_accuracy", "per_class"} of the active model,
+        or None when it must be measured."""
+        try:
+            v, _ = registry.active_version(arch, verify=False)
+        except (KeyError, OSError):
+            return None
+        meta = v.meta
+        base = {"id": v.id, "title": v.title, "train_seconds": meta.get("train_seconds"),
+                "test_accuracy": meta.get("test_accuracy"),
+                "per_class": meta.get("per_class_accuracy")}
+        with self._lock:
+            if base["per_class"] is None and meta.get("sha256") in self._measured:
+                base["test_accuracy"], base["per_class"] = self._measured[meta["sha256"]]
+        return base if base["per_class"] is not None and base["test_accuracy"] is not None else None
+
+    def path(self, arch: str) -> str | None:
+        """The active model's checkpoint, for a job to measure."""
+        try:
+            return str(registry.active_version(arch, verify=False)[0].path)
+        except (KeyError, OSError):
+            return None
+
+    def remember(self, measured: dict[str, Any] | None) -> None:
+        """Keep what a job measured: {"sha256", "test_accuracy", "per_class"}."""
+        if measured is not None:
+            with self._lock:
+                self._measured[measured["sha256"]] = (measured["test_accuracy"],
+                                                      measured["per_class"])
