@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_models {train,evaluate,curves,calibrate} ..."""
+"""Command line: python -m mnist_models {train,evaluate,curves,calibrate,room} ..."""
 
 from __future__ import annotations
 
@@ -362,6 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--dry-run", action="store_true", help="print only, write nothing")
     k.add_argument("--json", action="store_true", help="print one JSON object")
     k.set_defaults(func=cmd_calibrate)
+
+    from . import rooms_cli
+
+    rooms_cli.add_parser(sub)
 
     return p
 

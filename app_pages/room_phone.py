@@ -1,0 +1,184 @@
+"""The audience phone page (`/join?room=CODE`): draw a digit, see both answers, label, send."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import secrets
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from app_pages import common
+from mnist_models import checkpoint, rooms
+from mnist_models import preprocess as pp
+from mnist_models.predict import predict
+
+CANVAS = 448  # the canvas's own pixels, as on the drawing page; scaled on screen
+PEN = 28
+
+PHONE_STYLE = """
+<style>
+.room-head {font-size: 1rem; font-weight: 600; margin: 0 0 0.2rem 0;}
+.room-head code {font-size: 1.05rem;}
+/* Ten big label buttons (two rows on a phone). */
+[class*="st-key-room-labels"] button {min-width: 3.1rem; min-height: 3.1rem; font-size: 1.45rem;
+                            font-weight: 700; justify-content: center;}
+[class*="st-key-room-labels"] button p {font-size: 1.45rem; font-weight: 700;}
+</style>
+"""
+
+
+def store() -> rooms.RoomStore:
+    """The room store this server shares between its sessions."""
+    return rooms.shared_store(str(rooms.store_path()))
+
+
+def participant() -> str:
+    """An anonymous id for this browser session (nothing about the person)."""
+    return st.session_state.setdefault("room-participant", secrets.token_hex(8))
+
+
+def read_drawing(json_data) -> tuple[pp.Preprocessed | None, list]:
+    """The canvas's data -> (the 28x28 input or None, the strokes); ValueError if unreadable."""
+    strokes = pp.strokes_from_fabric(json_data)
+    return pp.from_strokes(strokes), strokes
+
+
+def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, common.InUse]) -> dict:
+    """Both networks' predictions, computed once per drawing and models in use."""
+    key = (strokes_key, tuple(u.version.id for u in uses.values()))
+    cached = st.session_state.get("room-preds")
+    if cached and cached[0] == key:
+        return cached[1]
+    x = pre.tensor()
+    preds = {k: predict(u.model, x, temperature=u.temperature) for k, u in uses.items()}
+    st.session_state["room-preds"] = (key, preds)
+    return preds
+
+
+def send(code: str) -> None:
+    """Send's callback: store the drawing the answers were shown for, then a fresh canvas.
+
+    As a callback it runs before the fragment does, so a Send costs one run, not two.
+    """
+    gen = st.session_state.get("room-gen", 0)
+    pending = st.session_state.get("room-pending")
+    if not pending or pending[0] != gen:
+        return
+    _, image, stroke_json, answers = pending
+    label = st.session_state.get(f"room-labels-{gen}")
+    try:
+        store().add_drawing(code, participant(), image, stroke_json, answers, label=label,
+                            nickname=st.session_state.get("room-nick"))
+    except rooms.RoomError as exc:
+        st.session_state["room-error"] = str(exc)
+        return
+    what = f"your {label}" if label is not None else "your drawing"
+    st.session_state["room-sent"] = f"Sent {what} to the wall. Draw the next one!"
+    st.session_state["room-gen"] = gen + 1  # a fresh, empty canvas
+    st.session_state.pop("room-pending", None)
+
+
+@st.fragment
+def draw_and_send(code: str) -> None:
+    """Canvas, answers, label and Send: a stroke or a tap reruns only this part."""
+    uses = common.models_in_use()
+    gen = st.session_state.setdefault("room-gen", 0)
+    left, right = st.columns([5, 6], gap="large")
+    with left:
+        st.html(common.canvas_head_html("One digit, anywhere, any size."))
+        result = st_canvas(stroke_width=PEN, stroke_color="#000000", background_color="#ffffff",
+                           height=CANVAS, width=CANVAS, drawing_mode="freedraw",
+                           key=f"room-canvas-{gen}")
+    with right:
+        if err := st.session_state.pop("room-error", None):
+            st.error(err, icon=":material/block:")
+        try:
+            pre, strokes = read_drawing(result.json_data)
+        except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
+            st.error(f"This drawing cannot be read: {exc}")
+            pre, strokes = None, []
+        st.session_state.pop("room-pending", None)
+        # "Sent" stays until the next drawing begins (the fresh canvas's first report
+        # reruns this part too).
+        if pre is not None:
+            st.session_state.pop("room-sent", None)
+        elif sent := st.session_state.get("room-sent"):
+            st.success(sent, icon=":material/check_circle:")
+        if pre is None:
+            st.html('<div class="verdict" role="status" aria-live="polite" id="verdict">'
+                    "Draw a digit: both networks will read it.</div>")
+        else:
+            try:
+                stroke_json = rooms.encode_strokes(strokes)
+            except rooms.RoomError as exc:
+                st.error(str(exc))
+                pre = None
+            else:
+                preds = answers_for(hashlib.sha1(stroke_json.encode()).hexdigest(), pre, uses)
+                st.html(common.answers_html(uses, preds, detail=False))
+                st.session_state["room-pending"] = (
+                    gen, rooms.image_bytes(pre.image), stroke_json,
+                    {k: rooms.Answer(tuple(p.probs), uses[k].version.id)
+                     for k, p in preds.items()})
+        # Choosing a digit or typing a name costs the server nothing until Send.
+        st.pills("Which digit did you mean?", list(range(10)), key=f"room-labels-{gen}",
+                 on_change="ignore", wrap=True)
+        st.button("Send", type="primary", icon=":material/send:", width="stretch",
+                  key="room-send", disabled=pre is None, on_click=send, args=(code,))
+        st.text_input("Your name on the wall (optional)", key="room-nick",
+                      max_chars=rooms.MAX_NICKNAME, on_change="ignore",
+                      placeholder="anonymous")
+
+
+def ask_for_code(message: str | None = None) -> None:
+    """No usable code in the address: say why and let the visitor type one."""
+    st.markdown("## Join a room")
+    if message:
+        st.error(message, icon=":material/error:")
+    with st.form("join"):
+        typed = st.text_input("Room code (on the wall)", max_chars=12)
+        if st.form_submit_button("Join", type="primary"):
+            try:
+                st.query_params["room"] = rooms.clean_code(typed)
+            except rooms.RoomError as exc:
+                st.session_state["room-join-error"] = str(exc)
+            st.rerun()
+    if err := st.session_state.pop("room-join-error", None):
+        st.error(err)
+
+
+common.page_style(False)
+st.html(PHONE_STYLE)
+code = st.query_params.get("room")
+if not code:
+    ask_for_code()
+    st.stop()
+try:
+    room = store().get_room(code)
+    if room.state != "closed" and st.session_state.get("room-joined") != room.code:
+        store().join(room.code, participant())
+        st.session_state["room-joined"] = room.code
+except rooms.RoomError as exc:
+    ask_for_code(str(exc))
+    st.stop()
+if room.state == "closed":
+    st.markdown(f"## {html.escape(room.title)}")
+    st.info("This room is closed: thank you for taking part! Ask the presenter for the "
+            "code of the next one.", icon=":material/door_front:")
+    ask_for_code()
+    st.stop()
+try:
+    common.models_in_use()
+except (checkpoint.CheckpointError, KeyError) as exc:
+    st.error(f"The networks cannot be loaded on this server ({exc}): tell the presenter.")
+    st.stop()
+common.freeze_gc()
+st.html(f'<div class="room-head">Room <code>{room.code}</code> · {html.escape(room.title)}'
+        "</div>")
+if room.state == "paused":
+    st.warning("The presenter has paused sending for a moment: draw, and send when it "
+               "reopens.", icon=":material/pause_circle:")
+draw_and_send(room.code)
+common.canvas_script()

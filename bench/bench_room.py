@@ -1,0 +1,392 @@
+"""Audience-room load: N phones and one wall against `streamlit run app.py` (a benchmark).
+
+Every phone and the wall is a real Streamlit session: a light client that
+speaks the browser's websocket protocol (BackMsg/ForwardMsg protobufs) to the
+same pages and code path a browser uses, without drawing anything. Each phone
+joins one room (`/join?room=CODE`), then every 3 s draws a real MNIST test
+digit (its skeleton strokes, as the canvas component would report them), waits
+for both answers, taps its label and Send. The wall (`/wall?room=CODE`) reruns
+its live fragment every second as the browser would. Reported per N:
+
+- drawings sent (confirmed on the phone) / stored / shown on the wall as a tile /
+  counted on the wall (its drawing count at the end);
+- pen-up to answer on the phone: from the canvas's report reaching the
+  server to both answers back (median, p95); a browser adds the canvas's own
+  200 ms wait and its drawing time;
+- send to on-the-wall: from the Send tap to the wall's first run that lists
+  the drawing (median, p95);
+- the server's memory (RSS at the end, and its peak) and CPU seconds per drawing
+  (everything the server did: strokes, sends and the wall, divided by drawings).
+
+    python bench/bench_room.py                 # N = 10, 25, 50; 60 s each
+    python bench/bench_room.py --phones 10 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from browser_utils import streamlit_server  # noqa: E402
+
+from mnist_models import data, rooms, synth  # noqa: E402
+
+CANVAS = 448
+ANSWER = re.compile(r'id="answer-(\w+)">(\d)<')
+TILE = re.compile(r'id="tile-(\d+)"')
+
+
+def fabric_json(strokes) -> str:
+    """Strokes in canvas pixels -> the canvas component's widget value (Fabric.js paths)."""
+    objects = []
+    for s in strokes:
+        path = [["M", float(s[0][0]), float(s[0][1])]] + [["L", float(x), float(y)]
+                                                         for x, y in s[1:]]
+        lo, hi = s.min(0), s.max(0)
+        objects.append({"type": "Path", "originX": "center", "originY": "center",
+                        "left": float((lo[0] + hi[0]) / 2), "top": float((lo[1] + hi[1]) / 2),
+                        "width": float(hi[0] - lo[0]), "height": float(hi[1] - lo[1]),
+                        "stroke": "#000000", "strokeWidth": 28, "scaleX": 1, "scaleY": 1,
+                        "angle": 0, "path": path})
+    return json.dumps({"drawing": {"raw": {"version": "7.4.0", "objects": objects,
+                                           "background": "#ffffff"}, "data": None}})
+
+
+class Session:
+    """One Streamlit session over the websocket, as a browser tab would hold it."""
+
+    def __init__(self, url: str, page: str, query: str) -> None:
+        self.url, self.page, self.query = url, page, query
+        self.widgets: dict[str, str] = {}  # key suffix -> full widget id
+        self.fragments: set[str] = set()
+        self.page_hash = ""
+        self.ws = None
+
+    async def connect(self) -> None:
+        import websockets
+
+        ws_url = self.url.replace("http", "ws", 1) + "/_stcore/stream"
+        self.ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
+                                           open_timeout=60)
+
+    async def run(self, states: list, fragment: str = "", auto: bool = False) -> list:
+        """Send one rerun with these widget states; return the elements it produced."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = self.query
+        cs.page_name = self.page
+        cs.page_script_hash = self.page_hash
+        cs.fragment_id = fragment
+        cs.is_auto_rerun = auto
+        for st in states:
+            cs.widget_states.widgets.append(st)
+        await self.ws.send(msg.SerializeToString())
+        out = []
+        while True:
+            fm = ForwardMsg()
+            fm.ParseFromString(await self.ws.recv())
+            kind = fm.WhichOneof("type")
+            if kind == "new_session":
+                self.page_hash = fm.new_session.page_script_hash or self.page_hash
+            elif kind == "delta":
+                d = fm.delta
+                if d.fragment_id:
+                    self.fragments.add(d.fragment_id)
+                if d.WhichOneof("type") == "new_element":
+                    el = d.new_element
+                    which = el.WhichOneof("type")
+                    sub = getattr(el, which) if which else None
+                    wid = getattr(sub, "id", "") if sub is not None else ""
+                    if wid.startswith("$$ID-"):
+                        self.widgets[wid.split("-", 2)[2]] = wid
+                    out.append((which, sub))
+            elif kind == "script_finished":
+                # A run that ends in st.rerun is followed at once by the new run.
+                if fm.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    return out
+
+    def widget(self, key: str):
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        return WidgetState(id=self.widgets[key])
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+def html_of(elements: list) -> str:
+    return "".join(getattr(sub, "body", "") for which, sub in elements
+                   if which in ("html", "markdown", "alert"))
+
+
+class Phone:
+    def __init__(self, url: str, code: str, i: int, digits: list) -> None:
+        self.s = Session(url, "join", f"room={code}")
+        self.nick = f"phone-{i}"
+        self.digits = digits
+        self.gen = 0
+        self.answer_ms: list[float] = []
+        self.sends: list[float] = []  # monotonic time of each confirmed Send
+        self.errors: list[str] = []
+
+    def _states(self, canvas: str | None, label: int | None, send: bool) -> list:
+        labels = self.s.widget(f"room-labels-{self.gen}")
+        if label is not None:
+            labels.string_array_value.data.append(str(label))
+        else:
+            labels.string_array_value.SetInParent()
+        nick = self.s.widget("room-nick")
+        nick.string_value = self.nick
+        out = [labels, nick]
+        if canvas is not None:
+            c = self.s.widget(f"room-canvas-{self.gen}")
+            c.json_value = canvas
+            out.append(c)
+        if send:
+            b = self.s.widget("room-send")
+            b.trigger_value = True
+            out.append(b)
+        return out
+
+    async def start(self) -> None:
+        await self.s.connect()
+        await self.s.run([])
+        self.fragment = next(iter(self.s.fragments))
+
+    async def draw_and_send(self, strokes, label: int) -> None:
+        canvas = fabric_json(strokes)
+        t0 = time.monotonic()
+        els = await self.s.run(self._states(canvas, None, False), self.fragment)
+        found = dict(ANSWER.findall(html_of(els)))
+        if set(found) != {"mlp", "cnn"}:
+            self.errors.append("no answer")
+            return
+        self.answer_ms.append((time.monotonic() - t0) * 1000)
+        t1 = time.monotonic()
+        els = await self.s.run(self._states(canvas, label, True), self.fragment)
+        body = html_of(els)
+        if "to the wall" in body:
+            self.sends.append(t1)
+            self.gen += 1
+        else:
+            self.errors.append(re.sub(r"<[^>]+>", "", body)[:120] or "no confirmation")
+
+    async def loop(self, until: float, period: float) -> None:
+        await asyncio.sleep(random.uniform(0, period))
+        k = 0
+        while time.monotonic() < until:
+            t = time.monotonic()
+            strokes, label = self.digits[k % len(self.digits)]
+            await self.draw_and_send(strokes, label)
+            k += 1
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - t)))
+
+
+class Wall:
+    def __init__(self, url: str, code: str) -> None:
+        self.s = Session(url, "wall", f"room={code}")
+        self.first_seen: dict[int, float] = {}
+        self.stats = ""
+
+    async def start(self) -> None:
+        await self.s.connect()
+        self.record(await self.s.run([]))
+        self.fragment = next(iter(self.s.fragments))
+
+    def record(self, els: list) -> None:
+        now = time.monotonic()
+        body = html_of(els)
+        for i in TILE.findall(body):
+            self.first_seen.setdefault(int(i), now)
+        if m := re.search(r'data-drawings="(\d+)"', body):
+            self.stats = m.group(1)
+
+    async def loop(self, every: float = 1.0) -> None:
+        # As the browser does for st.fragment(run_every=1): one auto-rerun a second,
+        # until 3 s after the last phone has sent.
+        self.stop_at = float("inf")
+        while time.monotonic() < self.stop_at:
+            t = time.monotonic()
+            self.record(await self.s.run([], self.fragment, auto=True))
+            await asyncio.sleep(max(0.0, every - (time.monotonic() - t)))
+
+
+def proc_stat(pid: int) -> tuple[float, int, int]:
+    """(CPU seconds, RSS bytes, peak RSS bytes) of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) * 1024
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) * 1024
+    return cpu, rss, hwm
+
+
+def server_pid(port: int) -> int:
+    """The streamlit process listening on this port (a child of the bench)."""
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streamlit" in b" ".join(cmd) and str(port).encode() in cmd:
+            return int(d.name)
+    raise RuntimeError("server process not found")
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, round(q * (len(v) - 1)))] if v else float("nan")
+
+
+def browser_phones(url: str, code: str, k: int, period: float, digits: list, out: dict) -> None:
+    """K phones in headless Chromium (touch, 390x844): pen-up to both answers on screen."""
+    from browser_utils import launch_chromium
+    from room_phones import ANSWERS
+    from room_phones import Phone as BrowserPhone
+
+    with launch_chromium() as browser:
+        phones = [BrowserPhone(browser, url, code, nickname=f"browser-{j}") for j in range(k)]
+        out["ready"].set()
+        out["go"].wait()
+        until = out["until"]
+        j = 0
+        while time.monotonic() < until:
+            t = time.monotonic()
+            for p in phones:
+                strokes, label = digits[j % len(digits)]
+                j += 1
+                up = p.draw(strokes)
+                p.page.wait_for_function(ANSWERS, polling="raf", timeout=30_000)
+                out["answer_ms"].append((time.monotonic() - up) * 1000)
+                out["sends"].append((p.send(label), f"browser-{phones.index(p)}"))
+            time.sleep(max(0.0, period - (time.monotonic() - t)))
+        for p in phones:
+            p.close()
+
+
+async def one_run(url: str, port: int, n: int, seconds: float, period: float,
+                  digits: list, browsers: int = 0, singles: list | None = None) -> dict:
+    import threading
+
+    store = rooms.open_store()
+    code = store.create_room(f"bench {n} phones").code
+    real = {"answer_ms": [], "sends": [], "ready": threading.Event(), "go": threading.Event()}
+    if browsers:
+        # Browsers join first (they take seconds to start); all start sending together.
+        thread = threading.Thread(target=browser_phones, daemon=True, args=(
+            url, code, browsers, period, singles, real))
+        thread.start()
+        await asyncio.to_thread(real["ready"].wait, 180)
+    wall = Wall(url, code)
+    await wall.start()
+    phones = [Phone(url, code, i, digits[i % 7::7]) for i in range(n)]
+    for p in phones:  # join one after another, as a room fills up
+        await p.start()
+    pid = server_pid(port)
+    cpu0, _, _ = proc_stat(pid)
+    until = time.monotonic() + seconds
+    real["until"] = until
+    real["go"].set()
+    wall_task = asyncio.create_task(wall.loop())
+    await asyncio.gather(*(p.loop(until, period) for p in phones))
+    if browsers:
+        await asyncio.to_thread(thread.join)
+    wall.stop_at = time.monotonic() + 3.0
+    await wall_task
+    cpu1, rss, hwm = proc_stat(pid)
+    sent = sum(len(p.sends) for p in phones)
+    stored = store.drawings(code, include_hidden=True)
+    # Match each phone's k-th send with its k-th stored drawing (by nickname, in id order).
+    to_wall = []
+    for p in phones:
+        mine = [d.id for d in stored if d.nickname == p.nick]
+        for t_send, did in zip(p.sends, mine):
+            if did in wall.first_seen:
+                to_wall.append((wall.first_seen[did] - t_send) * 1000)
+    for t_send, nick in real["sends"]:
+        mine = [d.id for d in stored if d.nickname == nick]
+        k = [x for x in real["sends"] if x[1] == nick].index((t_send, nick))
+        if k < len(mine) and mine[k] in wall.first_seen:
+            to_wall.append((wall.first_seen[mine[k]] - t_send) * 1000)
+    sent += len(real["sends"])
+    answers = [ms for p in phones for ms in p.answer_ms]
+    for p in phones:
+        await p.s.close()
+    await wall.s.close()
+    store.close()
+    errors = [e for p in phones for e in p.errors]
+    return {"phones": n, "sent": sent, "stored": len(stored), "shown": len(wall.first_seen),
+            "answer_median_ms": statistics.median(answers) if answers else float("nan"),
+            "answer_p95_ms": pct(answers, 0.95),
+            "wall_median_ms": statistics.median(to_wall) if to_wall else float("nan"),
+            "wall_p95_ms": pct(to_wall, 0.95),
+            "server_rss_mb": rss / 2**20, "server_peak_mb": hwm / 2**20,
+            "cpu_ms_per_drawing": (cpu1 - cpu0) * 1000 / max(1, sent),
+            "wall_count": wall.stats,
+            "browser_median_ms": statistics.median(real["answer_ms"]) if real["answer_ms"]
+            else float("nan"), "browser_p95_ms": pct(real["answer_ms"], 0.95),
+            "browser_n": len(real["answer_ms"]),
+            "errors": len(errors), "first_error": errors[0] if errors else ""}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--phones", type=int, nargs="+", default=[10, 25, 50])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--period", type=float, default=3.0, help="seconds between a phone's sends")
+    ap.add_argument("--browsers", type=int, default=0,
+                    help="also this many phones in headless Chromium (touch, 390x844), timed "
+                         "from pen-up to both answers on screen")
+    a = ap.parse_args()
+    test = data.load_split("test")
+    digits = []
+    for i in range(70):
+        s = synth.digit_strokes(test.images[i].numpy())
+        digits.append((synth.place_strokes(s, 0.6 * CANVAS, 0.2 * CANVAS, 0.2 * CANVAS),
+                       int(test.labels[i])))
+    singles = []  # one-stroke digits: the canvas sends them whole
+    for i in range(2000):
+        if len(s := synth.digit_strokes(test.images[i].numpy())) == 1 and len(singles) < 40:
+            singles.append((s, int(test.labels[i])))
+    print(f"{'phones':>6} {'sent':>5} {'stored':>6} {'shown':>5} {'counted':>7} "
+          f"{'answer med/p95 ms':>18} {'to wall med/p95 ms':>19} {'RSS/peak MB':>12} "
+          f"{'CPU ms/drawing':>14} errors")
+    for n in a.phones:
+        home = tempfile.mkdtemp(prefix="bench-room-")
+        os.environ["MNIST_APP_HOME"] = home
+        with streamlit_server(env={"MNIST_APP_HOME": home}) as url:
+            port = int(url.rsplit(":", 1)[1])
+            r = asyncio.run(one_run(url, port, n, a.seconds, a.period, digits, a.browsers,
+                                    singles))
+        print(f"{r['phones']:>6} {r['sent']:>5} {r['stored']:>6} {r['shown']:>5} "
+              f"{r['wall_count']:>7} "
+              f"{r['answer_median_ms']:>8.0f} / {r['answer_p95_ms']:<7.0f} "
+              f"{r['wall_median_ms']:>8.0f} / {r['wall_p95_ms']:<8.0f} "
+              f"{r['server_rss_mb']:>5.0f}/{r['server_peak_mb']:<5.0f} "
+              f"{r['cpu_ms_per_drawing']:>14.1f} {r['errors']} {r['first_error']}", flush=True)
+        if a.browsers:
+            print(f"       browser phones: pen-up to both answers on screen, median "
+                  f"{r['browser_median_ms']:.0f} ms, p95 {r['browser_p95_ms']:.0f} ms "
+                  f"({r['browser_n']} drawings)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

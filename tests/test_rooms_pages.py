@@ -1,0 +1,197 @@
+"""The phone and wall pages under AppTest: codes, room states, presenter controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_models import rooms
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE = str(ROOT / "app_pages" / "room_phone.py")
+WALL = str(ROOT / "app_pages" / "room_wall.py")
+
+
+PASSCODE = "room-test-passcode"
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    from app_pages import presenter_ui
+
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    monkeypatch.setenv("MNIST_PRESENTER_PASSCODE", PASSCODE)
+    monkeypatch.delenv(rooms.PUBLIC_URL_ENV, raising=False)
+    presenter_ui.gate.clear()  # a fresh gate that reads this passcode
+    s = rooms.open_store()
+    yield s
+    s.close()
+    presenter_ui.gate.clear()
+
+
+def unlock(at: AppTest) -> AppTest:
+    """Unlock the presenter's controls with the passcode, as the presenter would."""
+    at.text_input(key="wall-presenter-code").input(PASSCODE)
+    return next(b for b in at.button if b.label == "Unlock").click().run()
+
+
+def page(path: str, room: str | None = None) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=60)
+    if room is not None:
+        at.query_params["room"] = room
+    return at.run()
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+def html_of(at: AppTest) -> str:
+    return "".join(h.proto.body for h in at.get("html"))
+
+
+def test_phone_joins_an_open_room_and_counts_the_participant(store) -> None:
+    code = store.create_room("Year 10").code
+    at = page(PHONE, code.lower())
+    assert not at.exception and not at.error
+    assert f"Room <code>{code}</code> · Year 10" in html_of(at)
+    assert [b.label for b in at.button] == ["Send"] and at.button[0].disabled
+    assert store.participants(code) == 1
+    at.run()  # a rerun of the same session is not a second participant
+    assert store.participants(code) == 1
+
+
+@pytest.mark.parametrize("code, message", [
+    ("QQQQ", "There is no room QQQQ"),
+    ("<img src=x>", "is not a room code"),
+    (None, None),
+])
+def test_phone_with_a_wrong_or_missing_code_asks_for_one(store, code, message) -> None:
+    at = page(PHONE, code)
+    assert not at.exception
+    assert at.text_input[0].label == "Room code (on the wall)"
+    if message:
+        assert any(message in e for e in texts(at, "error"))
+    assert "<img" not in html_of(at)
+
+
+def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
+    code = store.create_room().code
+    store.set_state(code, "closed")
+    at = page(PHONE, code)
+    assert not at.exception and any("This room is closed" in i for i in texts(at, "info"))
+    assert not any(b.label == "Send" for b in at.button)
+    store.set_state(code, "paused")
+    at = page(PHONE, code)
+    assert any("paused" in w for w in texts(at, "warning"))
+
+
+def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None:
+    monkeypatch.setenv(rooms.PUBLIC_URL_ENV, "https://talk.example.org/mnist")
+    room = store.create_room("<script>alert(1)</script>")
+    img = np.zeros((28, 28), np.uint8)
+    img[4:24, 12:16] = 255
+    probs = tuple(0.91 if d == 1 else 0.01 for d in range(10))
+    store.add_drawing(room.code, "p1", img.tobytes(), "[[[1,2],[3,4]]]",
+                      {"mlp": rooms.Answer(probs, "shipped/mlp"),
+                       "cnn": rooms.Answer(probs, "shipped/cnn")},
+                      label=7, nickname="<i>Eve</i>")
+    at = page(WALL, room.code)
+    assert not at.exception and not at.error
+    body = html_of(at)
+    assert f'id="wall-code">{room.code}<' in body
+    assert f"https://talk.example.org/mnist/join?room={room.code}" in body
+    assert 'src="data:image/svg+xml;base64,' in body
+    assert "<script>" not in body and "&lt;script&gt;" in body
+    assert "<i>Eve</i>" not in body and "&lt;i&gt;Eve&lt;/i&gt;" in body
+    assert 'data-drawings="1"' in body and 'data-right="0" data-labelled="1"' in body
+    assert "Stumped both (1)" in body
+    assert not texts(at, "warning")  # the public URL is set: phones reach it through that
+
+
+def test_wall_warns_when_the_server_listens_on_this_machine_only(store) -> None:
+    code = store.create_room().code
+    at = AppTest.from_file(WALL, default_timeout=60)
+    at.query_params["room"] = code
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    try:
+        at.run()
+    finally:
+        config.set_option("server.address", before)
+    assert any("Phones cannot reach this server" in w for w in texts(at, "warning"))
+    assert [c.value for c in at.code] == [rooms.OPEN_COMMAND]
+    assert any("passcode" in c for c in texts(at, "caption"))  # the controls stay locked
+
+
+def test_visitors_get_no_room_controls(store) -> None:
+    code = store.create_room().code
+    at = page(WALL, code)
+    assert not at.exception
+    labels = {b.label for b in at.button}
+    assert "Unlock" in labels
+    assert not labels & {"Pause sending", "Close the room", "Hide it", "Open a new room"}
+    assert not at.get("download_button")
+    at.text_input(key="wall-presenter-code").input("not-the-passcode")
+    next(b for b in at.button if b.label == "Unlock").click().run()
+    assert any("passcode" in e.lower() for e in texts(at, "error"))
+    assert "Pause sending" not in {b.label for b in at.button}
+    assert store.get_room(code).state == "open"
+
+
+def test_wall_controls_open_pause_close_and_reopen_a_room(store) -> None:
+    at = unlock(page(WALL))
+    assert not at.exception
+    next(t for t in at.text_input if t.label == "Title of a new room").input("Friday demo")
+    next(b for b in at.button if b.label == "Open a new room").click().run()
+    [room] = store.list_rooms()
+    assert room.title == "Friday demo" and at.query_params["room"] == room.code
+    at.run()
+    assert not at.exception
+    by_label = {b.label: b for b in at.button}
+    by_label["Pause sending"].click().run()
+    assert store.get_room(room.code).state == "paused"
+    {b.label: b for b in at.button}["Close the room"].click().run()
+    assert store.get_room(room.code).state == "closed"
+    {b.label: b for b in at.button}["Open for sending"].click().run()
+    assert store.get_room(room.code).state == "open"
+
+
+def test_wall_for_an_unknown_room_says_so(store) -> None:
+    at = page(WALL, "QQQQ")
+    assert not at.exception
+    assert any("There is no room QQQQ" in e for e in texts(at, "error"))
+
+
+def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
+    code = store.create_room().code
+    probs = tuple(0.91 if d == 2 else 0.01 for d in range(10))
+    ids = [store.add_drawing(code, f"p{i}", bytes(784), "[]",
+                             {"mlp": rooms.Answer(probs, "shipped/mlp"),
+                              "cnn": rooms.Answer(probs, "shipped/cnn")}, label=2).id
+           for i in range(2)]
+    at = unlock(page(WALL, code))
+    assert 'data-drawings="2"' in html_of(at)
+    hide = next(s for s in at.selectbox if s.label == "Hide a drawing")
+    hide.select(ids[0]).run()
+    next(b for b in at.button if b.label == "Hide it").click().run()
+    assert not at.exception
+    assert [d.id for d in store.drawings(code)] == [ids[1]]
+    body = html_of(at)
+    assert 'data-drawings="1"' in body and f'id="tile-{ids[0]}"' not in body
+
+
+def test_a_damaged_store_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch) -> None:
+    home = tmp_path / "damaged"
+    home.mkdir()
+    (home / "rooms.sqlite3").write_bytes(b"not a database at all" * 100)
+    monkeypatch.setenv("MNIST_APP_HOME", str(home))
+    for path in (WALL, PHONE):
+        at = page(path, "ACDE")
+        assert not at.exception
+        assert any("room store" in e and "cannot be opened" in e for e in texts(at, "error"))
