@@ -2,6 +2,7 @@
 
     python bench/bench_draw.py                # in-process and browser latency
     python bench/bench_draw.py --no-browser   # in-process only
+    python bench/bench_draw.py --while-training   # browser latency idle, then while a job trains
     python bench/bench_draw.py --replay --sessions 5 --rounds 12 [--root OTHER_CHECKOUT]
     python bench/bench_draw.py --replay --sessions 2 --soak 600   # memory over 10 minutes
 
@@ -81,8 +82,11 @@ def in_process(n: int) -> dict[str, list[float]]:
     return times
 
 
-def in_browser(n: int, root: Path = ROOT) -> list[float]:
-    """Mouse-up to both answers shown, for n single-stroke digits drawn on a cleared canvas."""
+def in_browser(n: int, root: Path = ROOT, while_training: bool = False) -> dict[str, list[float]]:
+    """Mouse-up to both answers shown, for n single-stroke digits drawn on a cleared canvas:
+    {"idle": [ms, ...]}, plus {"training": [...]} for as many drawings made while a
+    training job runs (started as the Retrain page starts one: a spawned child at lower
+    priority using every core)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from browser_utils import launch_chromium, streamlit_process
 
@@ -96,26 +100,49 @@ def in_browser(n: int, root: Path = ROOT) -> list[float]:
             break
     answers = ("() => !!(document.getElementById('answer-mlp') &&"
                " document.getElementById('answer-cnn'))")
-    out = []
+    out: dict[str, list[float]] = {"idle": []}
     with streamlit_process(root=root) as (url, _), launch_chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         canvas = page.locator("canvas").first
         canvas.wait_for(timeout=60_000)
-        for stroke in shapes:
-            page.get_by_role("button", name="Reset canvas & history").click()
-            page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
-            page.wait_for_timeout(300)
-            box = canvas.bounding_box()
-            (pts,) = stroke
-            page.mouse.move(box["x"] + float(pts[0][0]), box["y"] + float(pts[0][1]))
-            page.mouse.down()
-            for x, y in pts[1:]:
-                page.mouse.move(box["x"] + float(x), box["y"] + float(y))
-            t0 = time.perf_counter()
-            page.mouse.up()
-            page.wait_for_function(answers, polling=10, timeout=30_000)
-            out.append((time.perf_counter() - t0) * 1000)
+
+        def measure(times: list[float]) -> None:
+            for stroke in shapes:
+                page.get_by_role("button", name="Reset canvas & history").click()
+                page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
+                page.wait_for_timeout(300)
+                box = canvas.bounding_box()
+                (pts,) = stroke
+                page.mouse.move(box["x"] + float(pts[0][0]), box["y"] + float(pts[0][1]))
+                page.mouse.down()
+                for x, y in pts[1:]:
+                    page.mouse.move(box["x"] + float(x), box["y"] + float(y))
+                t0 = time.perf_counter()
+                page.mouse.up()
+                page.wait_for_function(answers, polling=10, timeout=30_000)
+                times.append((time.perf_counter() - t0) * 1000)
+
+        measure(out["idle"])
+        if while_training:
+            import tempfile
+
+            from mnist_models import jobs
+            from mnist_models.train import TrainConfig
+
+            with tempfile.TemporaryDirectory() as home:
+                os.environ["MNIST_APP_HOME"] = home  # the job's record and nothing saved
+                jobs.start(TrainConfig(model="cnn", subset=60_000, epochs=50))
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    run = jobs.status().current_run
+                    if run is not None and run.batches_done > 20:
+                        break
+                    time.sleep(0.2)
+                out["training"] = []
+                measure(out["training"])
+                jobs.cancel()
+                jobs.wait(timeout=60)
     return out
 
 
@@ -215,6 +242,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--soak", type=float, default=0.0, help="replay for this many seconds")
     ap.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app to run")
+    ap.add_argument("--while-training", action="store_true",
+                    help="browser latency again while a training job runs (ConvNet, 60,000)")
     a = ap.parse_args()
     if a.replay:
         r = replay(a.sessions, a.rounds, a.soak, a.root.resolve())
@@ -234,9 +263,15 @@ def main() -> None:
     for k in ("preprocess", "mlp", "cnn", "total", "saliency"):
         print(f"| {names.get(k, k)} | {statistics.median(t[k]):.2f} | {pct(t[k], 95):.2f} |")
     if not a.no_browser:
-        b = in_browser(a.strokes, a.root.resolve())
-        print(f"\nBrowser, mouse-up to both answers updated, {len(b)} drawings:")
-        print(f"median {statistics.median(b):.0f} ms, p95 {pct(b, 95):.0f} ms")
+        b = in_browser(a.strokes, a.root.resolve(), a.while_training)
+        for phase, times in b.items():
+            print(f"\nBrowser, mouse-up to both answers updated, {len(times)} drawings, "
+                  f"{phase}: median {statistics.median(times):.0f} ms, "
+                  f"p95 {pct(times, 95):.0f} ms")
+        if "training" in b:
+            print(f"while training / idle: median "
+                  f"{statistics.median(b['training']) / statistics.median(b['idle']):.2f}x, "
+                  f"p95 {pct(b['training'], 95) / pct(b['idle'], 95):.2f}x")
 
 
 if __name__ == "__main__":
