@@ -46,6 +46,14 @@ def seeded() -> None:
     torch.manual_seed(1234)
 
 
+@pytest.fixture()
+def app_home(tmp_path: Path, monkeypatch) -> Path:
+    """A private app home for the test: trained versions, active.json, jobs and rooms go
+    to a temporary folder instead of the project's trained/."""
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    return tmp_path
+
+
 PRESENTER_PASSCODE = "test-passcode-1"
 
 

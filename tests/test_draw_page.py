@@ -16,11 +16,7 @@ from mnist_models import data, synth
 PAGE = "../app_pages/draw.py"  # AppTest resolves paths against this file
 
 
-@pytest.fixture(autouse=True)
-def app_home(tmp_path, monkeypatch):
-    """Trained versions and the active choice go to a temporary folder."""
-    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("app_home")  # conftest: a private app home per test
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -15,11 +15,7 @@ APP = "../app.py"
 TIMEOUT = 300  # the first run reads all 10,000 test digits through both networks
 
 
-@pytest.fixture(autouse=True)
-def app_home(tmp_path, monkeypatch):
-    """Trained versions and the active choice go to a temporary folder."""
-    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("app_home")  # conftest: a private app home per test
 
 
 def text_of(at: AppTest) -> str:

@@ -44,10 +44,9 @@ def wait_for(predicate, timeout: float = 60.0) -> None:
 
 
 @pytest.fixture()
-def home(tmp_path, monkeypatch) -> Path:
-    """A private app home: trained versions and active.json go there."""
-    monkeypatch.setenv(registry.HOME_ENV, str(tmp_path))
-    return tmp_path
+def home(app_home) -> Path:
+    """A private app home (conftest): trained versions and active.json go there."""
+    return app_home
 
 
 @pytest.fixture(scope="module")

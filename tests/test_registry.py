@@ -23,10 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture()
-def home(tmp_path: Path, monkeypatch) -> Path:
-    """An empty app home for trained versions."""
-    monkeypatch.setenv(registry.HOME_ENV, str(tmp_path))
-    return tmp_path
+def home(app_home: Path) -> Path:
+    """An empty app home for trained versions (conftest)."""
+    return app_home
 
 
 def trained(name: str = "v1", arch: str = "mlp", **meta) -> Path:

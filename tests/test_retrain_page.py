@@ -15,14 +15,13 @@ PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "retrain.py")
 
 
 @pytest.fixture()
-def home(tmp_path, monkeypatch, presenter) -> Path:
+def home(app_home, monkeypatch, presenter) -> Path:
     """A private app home, a fresh process-wide job manager and the presenter's gate."""
-    monkeypatch.setenv(registry.HOME_ENV, str(tmp_path))
     manager = jobs.JobManager()
     monkeypatch.setattr(jobs, "MANAGER", manager)
     global unlock
     unlock = presenter
-    yield tmp_path
+    yield app_home
     manager.cancel()
     manager.wait(timeout=60)
 
