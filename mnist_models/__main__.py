@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import checkpoint, networks
@@ -27,71 +28,43 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _subset(text: str) -> int:
-    try:
-        n = int(text.replace(",", "").replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= n <= 60_000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 60,000, not {n}")
-    return n
+def _whole_number(lo: int, hi: int | None = None, rule: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from lo (to hi), '60,000' and '60_000' allowed."""
+    rule = rule or (f"between {lo:,} and {hi:,}" if hi is not None else f"at least {lo:,}")
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text.replace(",", "").replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if n < lo or (hi is not None and n > hi):
+            raise argparse.ArgumentTypeError(f"must be {rule}, not {n}")
+        return n
+
+    return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
-    return n
+def _number(ok: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    """An argparse type: a number for which ok() holds (NaN never does)."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if math.isnan(v) or not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {rule}, not {text}")
+        return v
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
-    return v
-
-
-def _finite_positive(text: str) -> float:
-    v = _positive_float(text)
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
-    return v
-
-
-def _smoothing(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= v < 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
-    return v
-
-
-def _seed(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= n <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"must be from 0 to {SEED_MAX}, not {n}")
-    return n
-
-
-def _non_negative(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
-    return n
+_subset = _whole_number(1, 60_000)
+_positive = _whole_number(1)
+_seed = _whole_number(0, SEED_MAX, f"from 0 to {SEED_MAX}")
+_non_negative = _whole_number(0, rule="0 or more")
+_finite_positive = _number(lambda v: 0 < v < math.inf, "a finite number above 0")
+_smoothing = _number(lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
 
 def _threads(text: str) -> int:
