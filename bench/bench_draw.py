@@ -82,6 +82,24 @@ def in_process(n: int) -> dict[str, list[float]]:
     return times
 
 
+# Both answers are on the page (the browser tests' and benchmarks' signal).
+ANSWERS_SHOWN = ("() => !!(document.getElementById('answer-mlp') &&"
+                 " document.getElementById('answer-cnn'))")
+
+
+def single_stroke_digits(n: int) -> list[np.ndarray]:
+    """The first n MNIST test digits drawable in one stroke, as (k, 2) canvas polylines."""
+    test = data.load_split("test")
+    shapes = []
+    for i in range(len(test)):
+        strokes = synth.digit_strokes(test.images[i].numpy())
+        if len(strokes) == 1:
+            shapes.append(synth.place_strokes(strokes, 220, 60, 60)[0])
+        if len(shapes) == n:
+            break
+    return shapes
+
+
 def in_browser(n: int, root: Path = ROOT, while_training: bool = False) -> dict[str, list[float]]:
     """Mouse-up to both answers shown, for n single-stroke digits drawn on a cleared canvas:
     {"idle": [ms, ...]}, plus {"training": [...]} for as many drawings made while a
@@ -90,16 +108,8 @@ def in_browser(n: int, root: Path = ROOT, while_training: bool = False) -> dict[
     sys.path.insert(0, str(ROOT / "tests"))
     from browser_utils import launch_chromium, streamlit_process
 
-    test = data.load_split("test")
-    shapes = []
-    for i in range(len(test)):
-        strokes = synth.digit_strokes(test.images[i].numpy())
-        if len(strokes) == 1:
-            shapes.append(synth.place_strokes(strokes, 220, 60, 60))
-        if len(shapes) == n:
-            break
-    answers = ("() => !!(document.getElementById('answer-mlp') &&"
-               " document.getElementById('answer-cnn'))")
+    shapes = single_stroke_digits(n)
+    answers = ANSWERS_SHOWN
     out: dict[str, list[float]] = {"idle": []}
     with streamlit_process(root=root) as (url, _), launch_chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -108,12 +118,11 @@ def in_browser(n: int, root: Path = ROOT, while_training: bool = False) -> dict[
         canvas.wait_for(timeout=60_000)
 
         def measure(times: list[float]) -> None:
-            for stroke in shapes:
+            for pts in shapes:
                 page.get_by_role("button", name="Reset canvas & history").click()
                 page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
                 page.wait_for_timeout(300)
                 box = canvas.bounding_box()
-                (pts,) = stroke
                 page.mouse.move(box["x"] + float(pts[0][0]), box["y"] + float(pts[0][1]))
                 page.mouse.down()
                 for x, y in pts[1:]:
@@ -167,16 +176,8 @@ def replay(sessions: int, rounds: int, soak: float, root: Path) -> dict[str, flo
 
     from browser_utils import launch_chromium, streamlit_process
 
-    test = data.load_split("test")
-    shapes = []
-    for i in range(len(test)):
-        strokes = synth.digit_strokes(test.images[i].numpy())
-        if len(strokes) == 1:
-            shapes.append(synth.place_strokes(strokes, 220, 60, 60)[0])
-        if len(shapes) == 50:
-            break
-    answers = ("() => !!(document.getElementById('answer-mlp') &&"
-               " document.getElementById('answer-cnn'))")
+    shapes = single_stroke_digits(50)
+    answers = ANSWERS_SHOWN
     with tempfile.TemporaryDirectory() as home, \
             streamlit_process(env={"MNIST_APP_HOME": home}, root=root) as (url, proc), \
             launch_chromium() as browser:
