@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_models {train,evaluate,curves,calibrate} ..."""
+"""Command line: python -m mnist_models {train,evaluate,curves,calibrate,read} ..."""
 
 from __future__ import annotations
 
@@ -274,6 +274,10 @@ def main(argv: list[str] | None = None) -> None:
     k.add_argument("--dry-run", action="store_true", help="print only, write nothing")
     k.add_argument("--json", action="store_true", help="print one JSON object")
     k.set_defaults(func=cmd_calibrate)
+
+    from .read_cli import add_parser as add_read_parser
+
+    add_read_parser(sub)
 
     a = p.parse_args(argv)
     a.func(a)
