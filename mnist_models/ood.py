@@ -206,14 +206,16 @@ def _nondigit_inputs(n: int, seed: int, kinds: tuple[str, ...] | None = None) ->
 
 
 def fit(model: nn.Module, meta: dict[str, Any], n_drawn: int = 1000, n_nondigits: int = 3000,
-        n_mnist: int = 5000, seed: int = 0, kinds: tuple[str, ...] | None = None) -> Detector:
+        n_mnist: int = 5000, seed: int = 0, kinds: tuple[str, ...] | None = None,
+        cache: dict | None = None) -> Detector:
     """Fit a detector for one checkpoint on training digits and synthetic non-digits.
 
     Probe examples: n_mnist MNIST training images from the first 50,000, n_drawn
     training digits drawn in every variant (drawsets.VARIANTS), n_nondigits
     non-digits. Threshold: from MNIST training images 50,000-59,999 and n_drawn
     other drawn training digits, none of them seen by the probe. `kinds` limits the
-    non-digit kinds the probe sees (to measure how it does on kinds it has not seen).
+    non-digit kinds the probe sees (to measure how it does on kinds it has not seen);
+    pass the same `cache` dict to several fits to draw the digits only once.
     """
     from . import data as mdata
 
@@ -223,9 +225,13 @@ def fit(model: nn.Module, meta: dict[str, Any], n_drawn: int = 1000, n_nondigits
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(50_000, generator=g)
     fit_mnist = train.images[pick[:n_mnist]].float().div(255).unsqueeze(1)
-    fit_drawn = _drawn(train.images[pick[n_mnist : n_mnist + n_drawn]].numpy(), seed)
+    cache = {} if cache is None else cache
+    key = (n_mnist, n_drawn, seed)
+    if key not in cache:
+        cache[key] = (_drawn(train.images[pick[n_mnist : n_mnist + n_drawn]].numpy(), seed),
+                      _drawn(train.images[50_000 : 50_000 + n_drawn].numpy(), seed + 100))
+    fit_drawn, held_drawn = cache[key]
     held_mnist = train.images[50_000:].float().div(255).unsqueeze(1)
-    held_drawn = _drawn(train.images[50_000 : 50_000 + n_drawn].numpy(), seed + 100)
 
     def feats(x: torch.Tensor) -> torch.Tensor:
         return torch.cat([features(model, x[i : i + 2000], layers)[0]
