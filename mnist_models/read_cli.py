@@ -143,11 +143,13 @@ def run(a: argparse.Namespace) -> None:
         fail(str(exc))
     for w in warnings:
         sys.stderr.write(f"mnist_models read: warning: {w}\n")
-    for item in items:
+    pres = []
+    for item in items:  # all of them first: a refused drawing stops the batch before output
         try:
-            pre = item.preprocess()
-        except ValueError as exc:  # a drawing the preprocessing refuses (too large, ...)
+            pres.append(item.preprocess())
+        except ValueError as exc:  # a drawing the preprocessing refuses (too many points, ...)
             fail(f"{item.name}: {exc}")
+    for item, pre in zip(items, pres):
         result = read(pre, models).to_json()
         if a.json:
             print(json.dumps({"item": item.name, **result}), flush=True)
