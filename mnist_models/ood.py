@@ -50,6 +50,23 @@ class Verdict:
     threshold: float  # score above which the drawing is flagged
 
 
+def _walk(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """(inputs of every nn.Linear in order, logits), by running the model's stages by hand.
+
+    Both networks are a normalisation followed by nn.Sequential stages (models.py).
+    Forward hooks would do the same, but they live on the module: the app shares one
+    model between visitors' threads, and one visitor's hook would see another's drawing.
+    """
+    h = model.norm(x)
+    inputs = []
+    for stage in (m for m in model.children() if isinstance(m, nn.Sequential)):
+        for layer in stage:
+            if isinstance(layer, nn.Linear):
+                inputs.append(h.flatten(1))
+            h = layer(h)
+    return inputs, h
+
+
 def features(model: nn.Module, x: torch.Tensor, layers: tuple[int, ...]
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """(probe features (N, D), logits (N, 10)) of a batch x (N, 1, 28, 28) in [0, 1].
@@ -58,18 +75,9 @@ def features(model: nn.Module, x: torch.Tensor, layers: tuple[int, ...]
     length (the drawing's size and ink amount should not matter, only its shape),
     then the log-probabilities.
     """
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    grabbed: dict[int, torch.Tensor] = {}
-    hooks = [linears[i].register_forward_hook(
-        lambda _m, inp, _out, i=i: grabbed.__setitem__(i, inp[0].flatten(1)))
-        for i in layers]
-    try:
-        with torch.inference_mode():
-            logits = model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    parts = [grabbed[i] / grabbed[i].norm(dim=1, keepdim=True).clamp_min(1e-6) for i in layers]
+    with torch.inference_mode():
+        inputs, logits = _walk(model, x)
+    parts = [inputs[i] / inputs[i].norm(dim=1, keepdim=True).clamp_min(1e-6) for i in layers]
     return torch.cat([*parts, torch.log_softmax(logits.float(), 1)], 1).float(), logits
 
 

@@ -54,10 +54,12 @@ def test_shipped_detectors_belong_to_the_shipped_weights(shipped):
 
 
 def test_features_are_unit_length_per_layer_and_logits_match(shipped):
-    model, _, det = shipped["cnn"]
     x = torch.rand(3, 1, 28, 28)
-    f, logits = ood.features(model, x, det.layers)
-    assert torch.allclose(logits, model(x))
+    for model, _, det in shipped.values():  # the hand-run stages are the model's forward
+        f, logits = ood.features(model, x, det.layers)
+        assert torch.allclose(logits, model(x), atol=1e-5)
+    model, _, det = shipped["cnn"]
+    f, _ = ood.features(model, x, det.layers)
     assert f.shape == (3, 1568 + 80 + 10)
     assert torch.allclose(f[:, :1568].norm(dim=1), torch.ones(3), atol=1e-5)
     assert torch.allclose(f[:, 1568:1648].norm(dim=1), torch.ones(3), atol=1e-5)
@@ -127,3 +129,16 @@ def test_fit_separates_digits_from_nondigits(shipped, test_split):
     assert flag_rate(model, det, mnist) <= 0.02
     assert flag_rate(model, det, nondigit_inputs(120, seed=9_002)) >= 0.8
     assert det.to_json()["sha256"] == meta["sha256"]
+
+
+def test_visitors_reading_at_once_get_their_own_verdicts(shipped):
+    """One shared model, many threads (the app): each drawing's score is its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, _, det = shipped["mlp"]
+    xs = list(nondigit_inputs(24, seed=9_003).unsqueeze(1)) + list(
+        torch.rand(24, 1, 1, 28, 28) * 0.2)
+    alone = [det.verdict(model, x).score for x in xs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda x: det.verdict(model, x).score, xs))
+    assert together == alone
