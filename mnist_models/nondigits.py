@@ -1,4 +1,4 @@
-"""Synthetic drawings that are not digits: letters, shapes, crosses, zigzags, scribbles.
+"""Drawings that are not digits: letters, shapes, crosses, zigzags, scribbles, signs, doodles.
 
 What people at a demo booth draw to test the networks. Each drawing is a list of
 stroke polylines in canvas pixels, as the canvas sends them, so it goes through
@@ -61,7 +61,52 @@ SHAPES: dict[str, list[Polyline]] = {
                         0.5 + np.linspace(0.02, 0.5, 60) * np.sin(np.linspace(0, 6 * np.pi, 60))))],
 }
 
-KINDS = ("letter", "shape", "cross", "zigzag", "loops", "random")
+def _wave(cycles: float = 1.5) -> Polyline:
+    t = np.linspace(0, 2 * np.pi * cycles, 40)
+    return list(zip(t / t[-1], 0.5 + 0.2 * np.sin(t)))
+
+
+# Signs and marks a visitor might try instead of a digit.
+SYMBOLS: dict[str, list[Polyline]] = {
+    "=": [[(0, 0.35), (1, 0.35)], [(0, 0.65), (1, 0.65)]],
+    "%": [_circle(0.2, 0.2, 0.15), [(0.9, 0), (0.1, 1)], _circle(0.8, 0.8, 0.15)],
+    "?": [_circle(0.5, 0.3, 0.3, np.pi, 2.5 * np.pi, 20) + [(0.5, 0.75)], [(0.5, 0.95), (0.5, 1)]],
+    "@": [_circle(0.5, 0.5, 0.2, 0, 2 * np.pi, 20) + [(0.7, 0.7)]
+          + _circle(0.5, 0.5, 0.5, 0.25 * np.pi, 2.1 * np.pi, 30)],
+    "check": [[(0, 0.55), (0.35, 1), (1, 0)]],
+    "wave": [_wave(1.5)],
+    "infinity": [list(zip(0.5 + 0.5 * np.sin(np.linspace(0, 2 * np.pi, 40)),
+                          0.5 + 0.25 * np.sin(2 * np.linspace(0, 2 * np.pi, 40))))],
+    "<": [[(1, 0), (0, 0.5), (1, 1)]],
+    "pi": [[(0, 0.1), (1, 0.1)], [(0.3, 0.1), (0.25, 1)], [(0.7, 0.1), (0.75, 1)]],
+}
+
+# Little drawings: what people doodle when asked to draw anything.
+DOODLES: dict[str, list[Polyline]] = {
+    "sun": [_circle(0.5, 0.5, 0.22)] + [
+        [(0.5 + 0.3 * np.cos(a), 0.5 + 0.3 * np.sin(a)),
+         (0.5 + 0.5 * np.cos(a), 0.5 + 0.5 * np.sin(a))] for a in np.arange(8) * np.pi / 4],
+    "stick figure": [_circle(0.5, 0.15, 0.15), [(0.5, 0.3), (0.5, 0.7)],
+                     [(0.15, 0.45), (0.85, 0.45)], [(0.2, 1), (0.5, 0.7), (0.8, 1)]],
+    "tree": [[(0.5, 0), (0.1, 0.7), (0.9, 0.7), (0.5, 0)],
+             [(0.42, 0.7), (0.42, 1), (0.58, 1), (0.58, 0.7)]],
+    "flower": [_circle(0.5, 0.3, 0.1)]
+    + [_circle(0.5 + 0.2 * np.cos(a), 0.3 + 0.2 * np.sin(a), 0.1)
+       for a in np.arange(5) * 2 * np.pi / 5]
+    + [[(0.5, 0.5), (0.5, 1)]],
+    "fish": [_circle(0.4, 0.5, 0.35, 0.2 * np.pi, 1.8 * np.pi, 24)
+             + [(1, 0.3), (1, 0.7), (0.68, 0.35)]],
+    "cat face": [_circle(0.5, 0.6, 0.4), [(0.18, 0.35), (0.2, 0), (0.4, 0.22)],
+                 [(0.6, 0.22), (0.8, 0), (0.82, 0.35)]],
+    "cloud": [_circle(0.25, 0.6, 0.2, 0.5 * np.pi, 1.5 * np.pi, 10)
+              + _circle(0.5, 0.4, 0.25, np.pi, 2 * np.pi, 12)
+              + _circle(0.75, 0.6, 0.2, -0.5 * np.pi, 0.5 * np.pi, 10) + [(0.25, 0.8)]],
+    "eye": [_circle(0.5, 1.0, 0.7, 1.25 * np.pi, 1.75 * np.pi, 12)
+            + _circle(0.5, 0.0, 0.7, 0.25 * np.pi, 0.75 * np.pi, 12)[::-1],
+            _circle(0.5, 0.5, 0.13)],
+}
+
+KINDS = ("letter", "shape", "cross", "zigzag", "loops", "random", "symbol", "doodle")
 
 
 def _cross(rng: np.random.Generator) -> list[Polyline]:
@@ -128,6 +173,10 @@ def shape_strokes(kind: str, rng: np.random.Generator) -> list[Polyline]:
         return _loops(rng)
     if kind == "random":
         return _random_strokes(rng)
+    if kind == "symbol":
+        return SYMBOLS[str(rng.choice(list(SYMBOLS)))]
+    if kind == "doodle":
+        return DOODLES[str(rng.choice(list(DOODLES)))]
     raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
 
 
