@@ -213,7 +213,7 @@ def _nondigit_inputs(n: int, seed: int, kinds: tuple[str, ...] | None = None) ->
     return torch.stack([p.tensor()[0] for p in pres if p is not None])
 
 
-def fit(model: nn.Module, meta: dict[str, Any], n_drawn: int = 1000, n_nondigits: int = 3000,
+def fit(model: nn.Module, meta: dict[str, Any], n_drawn: int = 1000, n_nondigits: int = 4500,
         n_mnist: int = 5000, seed: int = 0, kinds: tuple[str, ...] | None = None,
         cache: dict | None = None) -> Detector:
     """Fit a detector for one checkpoint on training digits and synthetic non-digits.
