@@ -163,3 +163,29 @@ def test_as_a_user_runs_it(tmp_path, digits):
     bad = subprocess.run([sys.executable, "-m", "mnist_models", "read", str(tmp_path / "x.png")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr
+
+
+def test_a_broken_active_choice_falls_back_to_the_shipped_network(tmp_path, digits, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "active.json").write_text(json.dumps({"mlp": "trained/gone"}))
+    models, warnings = mread.load_active()
+    assert models["mlp"][1].id == "shipped/mlp" and models["cnn"][1].id == "shipped/cnn"
+    assert len(warnings) == 1 and "trained/gone" in warnings[0]
+    code, out, err = run_main(capsys, str(drawing_file(tmp_path, digits[:1])), "--json")
+    assert code == 0 and "warning" in err and "trained/gone" in err
+    assert json.loads(out)["networks"]["mlp"]["version"] == "shipped/mlp"
+
+
+def test_a_version_without_a_detector_has_no_verdict(tmp_path):
+    """A checkpoint nobody fitted a detector for still reads; its verdict is unknown."""
+    from mnist_models import ood
+
+    empty = ood.DetectorStore(tmp_path / "no-detectors")
+    models, _ = mread.load_active()
+    pre = pp.from_strokes([np.asarray(p, dtype=float) for p in X_MARK])
+    reading = mread.read(pre, models, store=empty)
+    assert reading.not_digit is None
+    assert all(r.verdict is None for r in reading.networks.values())
+    net = reading.to_json()["networks"]["cnn"]
+    assert net["not_digit"] is None and net["not_digit_score"] is None and len(net["probs"]) == 10
