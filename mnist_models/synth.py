@@ -5,6 +5,9 @@
 - ``digit_strokes``: pen paths traced along a digit's skeleton: what a person
   drawing that digit with a mouse would produce, ready to replay in a browser
   or to render at any brush width.
+- Variants of placed strokes, as people draw: ``add_stray`` (a tap or a slip
+  away from the digit), ``with_gaps`` and ``dashed`` (pen lifted mid-stroke),
+  ``rotate``, ``shear``, ``squash`` and ``tremor``.
 """
 
 from __future__ import annotations
@@ -141,3 +144,109 @@ def render_strokes(strokes: list[np.ndarray], width: float, canvas: int = 280) -
     out = np.zeros((canvas, canvas, 4), dtype=np.uint8)
     out[..., 3] = np.asarray(img)
     return out
+
+
+# --- variants of drawn digits (strokes in canvas px), for tests and benchmarks -----
+
+
+def _extent(strokes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+    allp = np.concatenate(strokes)
+    lo, hi = allp.min(0), allp.max(0)
+    return lo, hi, float((hi - lo).max())
+
+
+def _dense(strokes: list[np.ndarray], step: float = 2.0) -> np.ndarray:
+    """Points every `step` px along the strokes (for distances to the ink)."""
+    out = []
+    for s in strokes:
+        out.append(s[:1])
+        for a, b in zip(s[:-1], s[1:]):
+            n = max(1, int(np.ceil(np.hypot(*(b - a)) / step)))
+            out.append(a + (b - a) * (np.arange(1, n + 1) / n)[:, None])
+    return np.concatenate(out)
+
+
+def add_stray(strokes: list[np.ndarray], rng: np.random.Generator, kind: str = "dot",
+              min_gap: float = 0.3, canvas: int = 336, tries: int = 200) -> list[np.ndarray]:
+    """The strokes plus a stray mark at a random place on the canvas, away from the digit.
+
+    kind: 'dot' (a tap: two points 1 px apart) or 'stroke' (a short straight
+    slip, 10-25% of the digit's size, any direction). The mark's nearest point
+    is at least `min_gap` times the digit's size from the digit's ink skeleton.
+    """
+    _, _, size = _extent(strokes)
+    ink = _dense(strokes)
+    best, best_d = None, -1.0
+    for _ in range(tries):
+        start = rng.uniform(0, canvas, 2)
+        if kind == "dot":
+            mark = np.array([start, start + [1.0, 0.0]])
+        else:
+            angle = rng.uniform(0, np.pi)
+            end = start + rng.uniform(0.10, 0.25) * size * np.array([np.cos(angle), np.sin(angle)])
+            mark = np.array([start, end])
+        if not ((mark >= 0) & (mark <= canvas)).all():
+            continue
+        d = float(np.sqrt(((_dense([mark])[:, None] - ink[None]) ** 2).sum(-1)).min())
+        if d >= min_gap * size:
+            return [*strokes, mark]
+        if d > best_d:
+            best, best_d = mark, d
+    return [*strokes, best]
+
+
+def with_gaps(strokes: list[np.ndarray], rng: np.random.Generator, gap: float = 0.08,
+              cuts: int = 2) -> list[np.ndarray]:
+    """Cut `cuts` gaps of `gap` x the digit's size into the strokes (pen lifted and put down)."""
+    _, _, size = _extent(strokes)
+    pieces = [_dense([s], 1.0) if len(s) > 1 else s for s in strokes]
+    for _ in range(cuts):
+        lengths = np.array([len(p) for p in pieces], dtype=float)
+        k = int(rng.choice(len(pieces), p=lengths / lengths.sum()))
+        p = pieces[k]
+        g = int(round(gap * size))  # points are 1 px apart
+        if len(p) < g + 6:
+            continue
+        at = int(rng.integers(2, len(p) - g - 2))
+        pieces[k : k + 1] = [p[:at], p[at + g :]]
+    return pieces
+
+
+def dashed(strokes: list[np.ndarray], dash: float = 0.12, gap: float = 0.05
+           ) -> list[np.ndarray]:
+    """The digit drawn as dashes: `dash` of its size drawn, `gap` left out, along every stroke."""
+    _, _, size = _extent(strokes)
+    on, off = max(1, int(round(dash * size))), max(1, int(round(gap * size)))
+    out = []
+    for s in strokes:
+        p = _dense([s], 1.0)
+        out += [p[i : i + on] for i in range(0, len(p), on + off) if len(p[i : i + on])]
+    return out
+
+
+def _affine(strokes: list[np.ndarray], m: np.ndarray) -> list[np.ndarray]:
+    lo, hi, _ = _extent(strokes)
+    c = (lo + hi) / 2
+    return [(s - c) @ m.T + c for s in strokes]
+
+
+def rotate(strokes: list[np.ndarray], degrees: float) -> list[np.ndarray]:
+    """Rotated about the centre of their box (positive: clockwise on screen)."""
+    r = np.deg2rad(degrees)
+    return _affine(strokes, np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]]))
+
+
+def shear(strokes: list[np.ndarray], k: float) -> list[np.ndarray]:
+    """Slanted like italics: x shifts by -k times the height above the centre."""
+    return _affine(strokes, np.array([[1.0, -k], [0.0, 1.0]]))
+
+
+def squash(strokes: list[np.ndarray], aspect: float) -> list[np.ndarray]:
+    """Narrowed: widths times `aspect`, heights kept."""
+    return _affine(strokes, np.array([[aspect, 0.0], [0.0, 1.0]]))
+
+
+def tremor(strokes: list[np.ndarray], rng: np.random.Generator, sd: float = 1.5
+           ) -> list[np.ndarray]:
+    """A shaky hand: Gaussian noise of `sd` px on every point."""
+    return [s + rng.normal(0, sd, s.shape) for s in strokes]

@@ -1,0 +1,177 @@
+"""Uploads: only five formats, from content; draft JPEG decoding; 16-bit grey; alpha corners."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import EpsImagePlugin, Image, ImageFile
+
+from mnist_models import checkpoint, synth
+from mnist_models import preprocess as pp
+from mnist_models.registry import SHIPPED_DIR
+
+
+@pytest.fixture(scope="module")
+def networks():
+    return [checkpoint.load(SHIPPED_DIR / f"{a}.pt")[0] for a in ("mlp", "cnn")]
+
+
+def _reads(networks, arr: np.ndarray) -> list[int]:
+    x = pp.from_image(arr).tensor()
+    with torch.inference_mode():
+        return [int(m(x).argmax()) for m in networks]
+
+
+def _encode(arr: np.ndarray | Image.Image, fmt: str, **kw) -> bytes:
+    img = arr if isinstance(arr, Image.Image) else Image.fromarray(arr)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def seven(test_split) -> np.ndarray:
+    """Test digit 0 (a 7), dark ink on white, 280 x 280 RGB."""
+    assert int(test_split.labels[0]) == 7
+    return synth.canvas_image(test_split.images[0].numpy(), 200, 40, 40, mode="dark")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF", "BMP"])
+def test_the_five_formats_are_read(seven, networks, fmt):
+    arr = pp.read_image(_encode(seven, fmt))
+    assert arr.dtype == np.uint8 and arr.shape[:2] == (280, 280)
+    assert _reads(networks, arr) == [7, 7]
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "ICO", "PPM", "TGA", "PCX"])
+def test_other_formats_are_refused_whatever_the_name(seven, fmt):
+    data = _encode(seven, fmt)  # would be uploaded as "digit.png"
+    assert Image.open(io.BytesIO(data)).format == fmt  # Pillow alone would open it
+    with pytest.raises(pp.ImageRejected, match=r"not an image .*\(PNG, JPEG, WebP, GIF or BMP\)"):
+        pp.read_image(data)
+
+
+def test_webp_renamed_png_is_accepted(seven, networks):
+    assert _reads(networks, pp.read_image(_encode(seven, "WEBP", lossless=True))) == [7, 7]
+
+
+def test_eps_never_reaches_ghostscript(monkeypatch):
+    eps = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"
+           b"newpath 0 0 moveto 10 10 lineto stroke\nshowpage\n%%EOF\n")
+    calls = []
+
+    def trap(self, *a, **kw):
+        calls.append(a)
+        raise AssertionError("EPS opened")
+
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", trap)
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", trap)
+    with pytest.raises(AssertionError):  # the trap works: Pillow alone goes for EPS
+        Image.open(io.BytesIO(eps))
+    calls.clear()
+    with pytest.raises(pp.ImageRejected, match="not an image"):
+        pp.read_image(eps)
+    assert calls == []
+
+
+def test_sixteen_bit_grey_png_keeps_its_digit(seven, networks):
+    grey16 = seven[..., 0].astype(np.uint16) * 257  # full 16-bit range
+    data = _encode(Image.fromarray(grey16), "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    arr = pp.read_image(data)
+    assert arr.dtype == np.uint8 and arr.min() < 10 and arr.max() > 245
+    assert _reads(networks, arr) == [7, 7]
+
+
+def test_transparent_rounded_corners_are_background(seven, networks):
+    rgba = np.dstack([seven, np.full(seven.shape[:2], 255, np.uint8)])
+    # Rounded corners of a phone screenshot: fully transparent, black underneath.
+    yy, xx = np.mgrid[0:280, 0:280]
+    r = 60
+    dy = np.maximum(np.maximum(r - yy, yy - (279 - r)), 0)
+    dx = np.maximum(np.maximum(r - xx, xx - (279 - r)), 0)
+    rgba[dy**2 + dx**2 > r * r] = 0
+    assert (rgba[..., 3] == 0).sum() > 3000
+    arr = pp.read_image(_encode(rgba, "PNG"))
+    assert arr.shape == (280, 280, 4)
+    assert _reads(networks, arr) == [7, 7]
+    # The canvas's own export (ink only in alpha, transparent all round) still works.
+    canvas = synth.canvas_image(np.asarray(seven[::10, ::10, 0] < 128, np.uint8) * 255,
+                                200, 40, 40)
+    assert pp.from_image(pp.read_image(_encode(canvas, "PNG"))) is not None
+
+
+def test_large_jpeg_decodes_in_draft_mode_and_turns_upright(seven, networks, monkeypatch):
+    # 6000 x 4000 (24 Mpx) landscape photo of a 7 lying on its side, with EXIF
+    # orientation 6 ("rotate 90 clockwise to view").
+    big = Image.fromarray(seven).resize((4000, 4000), Image.Resampling.BILINEAR)
+    photo = Image.new("RGB", (6000, 4000), "white")
+    photo.paste(big, (1000, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _encode(photo.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=85,
+                   exif=exif.tobytes())
+    del big, photo
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+
+    def spy(self):
+        decoded.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    arr = pp.read_image(data)
+    # Decoded at 1/8 scale straight from the file, never at 24 Mpx.
+    assert decoded and max(w * h for w, h in decoded) <= 750 * 500
+    assert arr.shape == (400, 600, 3)  # upright after the EXIF rotation, then shrunk
+    assert _reads(networks, arr) == [7, 7]
+
+
+def test_at_most_two_decodes_at_once(seven, monkeypatch):
+    gate = pp.DecodeGate(slots=2, wait_s=5.0)
+    data = _encode(seven, "PNG")
+    lock, running, peak = threading.Lock(), [0], [0]
+    real_thumbnail = Image.Image.thumbnail
+
+    def slow_thumbnail(self, *a, **kw):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        try:
+            return real_thumbnail(self, *a, **kw)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(Image.Image, "thumbnail", slow_thumbnail)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(pp.read_image(data, gate=gate)))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 6 and peak[0] == 2
+
+
+def test_a_third_decode_waits_then_is_told_the_server_is_busy(seven):
+    gate = pp.DecodeGate(slots=2, wait_s=0.1)
+    data = _encode(seven, "PNG")
+    with gate.slot(), gate.slot():
+        with pytest.raises(pp.ImageRejected, match="server is busy.*try again"):
+            pp.read_image(data, gate=gate)
+    assert pp.read_image(data, gate=gate).shape == (280, 280, 3)  # slots given back
+
+
+def test_bombs_and_the_pixel_limit_still_hold():
+    bomb = _encode(Image.new("1", (9000, 9000)), "PNG")  # 81 Mpx in a few KB
+    with pytest.raises(pp.ImageRejected, match="too large"):
+        pp.read_image(bomb)
+    with pytest.raises(pp.ImageRejected, match="limit is 1 million"):
+        pp.read_image(_encode(Image.new("L", (1200, 1000), 255), "PNG"), max_pixels=1_000_000)
