@@ -21,24 +21,6 @@ VARIANTS = ("plain", "rotated", "slanted", "squashed", "tiny", "tremor", "stray"
             "brush10", "brush18", "brush28")
 
 
-def _rotate(strokes: list[np.ndarray], degrees: float) -> list[np.ndarray]:
-    allp = np.concatenate(strokes)
-    c = (allp.min(0) + allp.max(0)) / 2
-    a = np.deg2rad(degrees)
-    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    return [(s - c) @ rot.T + c for s in strokes]
-
-
-def _slant(strokes: list[np.ndarray], shear: float) -> list[np.ndarray]:
-    """Italic: the top leans right by `shear` times the height (y grows downwards)."""
-    bottom = float(np.concatenate(strokes)[:, 1].max())
-    return [s + np.c_[shear * (bottom - s[:, 1]), np.zeros(len(s))] for s in strokes]
-
-
-def _squash(strokes: list[np.ndarray], aspect: float) -> list[np.ndarray]:
-    return [s * [aspect, 1.0] for s in strokes]
-
-
 def _anywhere(strokes: list[np.ndarray], rng: np.random.Generator, lo: float, hi: float,
               canvas: int) -> list[np.ndarray]:
     """Longer side lo..hi of the canvas, at a random place where it fits."""
@@ -51,41 +33,24 @@ def _anywhere(strokes: list[np.ndarray], rng: np.random.Generator, lo: float, hi
     return synth.place_strokes(strokes, size, left, top)
 
 
-def _stray(strokes: list[np.ndarray], rng: np.random.Generator, canvas: int) -> list[np.ndarray]:
-    """Add a dot (a tap) or a short stroke (a slip) somewhere clear of the digit."""
-    allp = np.concatenate(strokes)
-    lo, hi = allp.min(0), allp.max(0)
-    for _ in range(100):
-        p = rng.uniform(5, canvas - 5, size=2)
-        # At least 20 px outside the digit's box: a mark, not a part of the digit.
-        gap = np.maximum(np.maximum(lo - p, p - hi), 0)
-        if float(gap.max()) >= 20:
-            break
-    if rng.random() < 0.5:
-        mark = p + rng.normal(0, 0.7, size=(2, 2))  # a dot: a tap of two points
-    else:
-        a = rng.uniform(0, 2 * np.pi)
-        length = rng.uniform(8, 25)
-        mark = p + np.linspace(0, length, 5)[:, None] * [np.cos(a), np.sin(a)]
-    return [*strokes, np.clip(mark, 0, canvas - 1)]
-
-
 def variant_strokes(strokes: list[np.ndarray], variant: str, rng: np.random.Generator,
                     canvas: int = CANVAS) -> list[np.ndarray]:
     """A digit's strokes (28-px coordinates) -> canvas strokes drawn as `variant` says."""
     if variant == "rotated":
-        strokes = _rotate(strokes, float(rng.choice([-20.0, 20.0])))
+        strokes = synth.rotate(strokes, float(rng.choice([-20.0, 20.0])))
     elif variant == "slanted":
-        strokes = _slant(strokes, 0.3)
+        strokes = synth.shear(strokes, 0.3)
     elif variant == "squashed":
-        strokes = _squash(strokes, 0.6)
+        strokes = synth.squash(strokes, 0.6)
     if variant == "tiny":
         return _anywhere(strokes, rng, 0.10, 0.15, canvas)
     placed = _anywhere(strokes, rng, 0.3, 0.9, canvas)
     if variant == "tremor":
-        placed = [s + rng.normal(0, 1.5, size=s.shape) for s in placed]
+        placed = synth.tremor(placed, rng, sd=1.5)
     elif variant == "stray":
-        placed = _stray(placed, rng, canvas)
+        # A tap or a slip, at least 30% of the digit's size from its ink.
+        kind = "dot" if rng.random() < 0.5 else "stroke"
+        placed = synth.add_stray(placed, rng, kind, min_gap=0.3, canvas=canvas)
     return placed
 
 
