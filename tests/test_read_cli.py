@@ -189,3 +189,13 @@ def test_a_version_without_a_detector_has_no_verdict(tmp_path):
     assert all(r.verdict is None for r in reading.networks.values())
     net = reading.to_json()["networks"]["cnn"]
     assert net["not_digit"] is None and net["not_digit_score"] is None and len(net["probs"]) == 10
+
+
+def test_a_drawing_the_preprocessing_refuses_stops_the_batch(tmp_path, capsys):
+    """Over the page's cap on points: the page's message, exit 2, nothing printed."""
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps({"items": [{"paths": X_MARK},
+                                          {"paths": [[[i % 300, i % 7] for i in range(25_000)]]}]}))
+    code, out, err = run_main(capsys, str(path), "--json")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and f"{path}#1" in err and "too many points" in err
