@@ -3,9 +3,9 @@
 A classifier always picks one of ten digits, so an X or a zigzag comes out as an
 8 or a 3 "99% sure". The scores that need nothing fitted (max softmax
 probability, max logit, energy) and distances to the training classes
-(Mahalanobis, cosine, nearest neighbours) on the shipped networks' last hidden
-layer flag at most about half of the synthetic non-digits at a 1% false-alarm
-rate on MNIST (README, "Is this a digit at all?"), so we fit a small probe
+(Mahalanobis, cosine nearest neighbours) on the shipped networks' last hidden
+layer flag only 7-31% of the synthetic non-digits at thresholds fitted on
+held-out digits (README, "Is this a digit at all?"), so we fit a small probe
 instead: a logistic regression on the network's own hidden layers (frozen; the
 network is not retrained), with MNIST training digits, drawn training digits and
 synthetic non-digits (``nondigits``) as its examples. Its threshold is fitted on
