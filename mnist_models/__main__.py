@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_models {train,evaluate,curves,calibrate,room} ..."""
+"""Command line: python -m mnist_models {train,evaluate,curves,calibrate,read,room} ..."""
 
 from __future__ import annotations
 
@@ -336,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="print one JSON object")
     k.set_defaults(func=cmd_calibrate)
 
-    from . import rooms_cli
+    from . import read_cli, rooms_cli
 
+    read_cli.add_parser(sub)
     rooms_cli.add_parser(sub)
 
     return p

@@ -1,0 +1,112 @@
+"""Read one drawing with the networks in use: the one path the page and `read` share.
+
+The drawing page and ``python -m mnist_models read`` both turn their input into a
+``preprocess.Preprocessed`` (``from_strokes`` for canvas strokes, ``read_image`` +
+``from_image`` for uploads) and then call :func:`read`, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from . import checkpoint, ood, registry
+from .predict import Prediction, predict
+from .preprocess import Preprocessed
+
+ARCHS = ("mlp", "cnn")
+
+
+@dataclass
+class NetworkReading:
+    """What one network says about a drawing."""
+
+    arch: str
+    version: registry.Version
+    prediction: Prediction
+    verdict: ood.Verdict | None  # None: no not-a-digit detector for this checkpoint
+
+    def to_json(self) -> dict[str, Any]:
+        p, v = self.prediction, self.verdict
+        return {
+            "version": self.version.id,
+            "digit": p.digit,
+            "confidence": round(p.confidence, 6),
+            "sure": p.sure,
+            "probs": [round(q, 6) for q in p.probs],
+            "not_digit": v.not_digit if v else None,
+            "not_digit_score": round(v.score, 6) if v else None,
+            "not_digit_threshold": round(v.threshold, 6) if v else None,
+        }
+
+
+@dataclass
+class Reading:
+    """Both networks' readings of one drawing, or nothing to read (``pre`` is None)."""
+
+    pre: Preprocessed | None
+    networks: dict[str, NetworkReading]
+
+    @property
+    def nothing_to_read(self) -> bool:
+        return self.pre is None
+
+    @property
+    def not_digit(self) -> bool | None:
+        """The page's verdict "this doesn't look like a digit" (None: cannot tell)."""
+        return ood.combined({a: r.verdict for a, r in self.networks.items()})
+
+    def to_json(self) -> dict[str, Any]:
+        if self.pre is None:
+            return {"nothing_to_read": True, "message": "nothing to read"}
+        return {"nothing_to_read": False, "not_digit": self.not_digit,
+                "networks": {a: r.to_json() for a, r in self.networks.items()}}
+
+
+Models = Mapping[str, tuple[nn.Module, registry.Version]]
+
+
+def read(pre: Preprocessed | None, models: Models,
+         store: ood.DetectorStore = ood.STORE) -> Reading:
+    """Each network's answer, confidence, ten probabilities and not-a-digit verdict."""
+    if pre is None:
+        return Reading(None, {})
+    x = pre.tensor()
+    out = {}
+    for arch, (model, version) in models.items():
+        meta = version.meta
+        pred = predict(model, x, temperature=float(meta.get("temperature", 1.0)))
+        det = store.get(meta.get("sha256", ""), arch)
+        out[arch] = NetworkReading(arch, version, pred, det.verdict(model, x) if det else None)
+    return Reading(pre, out)
+
+
+def _load(version: registry.Version) -> nn.Module:
+    return checkpoint.load(version.path)[0]
+
+
+def load_active(load: Callable[[registry.Version], nn.Module] = _load
+                ) -> tuple[dict[str, tuple[nn.Module, registry.Version]], list[str]]:
+    """(arch -> (model, version)) for the networks in use, and warnings about broken choices.
+
+    A chosen version that cannot be loaded falls back to the shipped model, as the
+    page does; a broken shipped model raises checkpoint.CheckpointError.
+    """
+    models, warnings = {}, []
+    for arch in ARCHS:
+        version, warning = registry.active_version(arch)
+        if warning:
+            warnings.append(warning)
+        try:
+            model = load(version)
+        except checkpoint.CheckpointError as exc:
+            if version.shipped:
+                raise
+            warnings.append(f"{version.id} failed to load ({exc}); using the shipped model")
+            version = registry.get_version(registry.DEFAULT_ACTIVE[arch])
+            model = load(version)
+        models[arch] = (model, version)
+    return models, warnings

@@ -1,0 +1,62 @@
+"""Drawn-digit sets: each variant draws the digit the way its name says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_models import drawsets, synth
+
+
+@pytest.fixture(scope="module")
+def strokes(test_split):
+    return synth.digit_strokes(test_split.images[0].numpy())  # a 7
+
+
+def box(strokes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    allp = np.concatenate(strokes)
+    return allp.min(0), allp.max(0)
+
+
+def test_every_variant_stays_on_the_canvas_at_its_size(strokes):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        lo, hi = box(drawsets.variant_strokes(strokes, "plain", rng))
+        assert lo.min() >= -1e-9 and hi.max() <= drawsets.CANVAS + 1e-9
+        assert 0.3 * 336 - 1e-6 <= (hi - lo).max() <= 0.9 * 336 + 1e-6
+        lo, hi = box(drawsets.variant_strokes(strokes, "tiny", rng))
+        assert 0.10 * 336 - 1e-6 <= (hi - lo).max() <= 0.15 * 336 + 1e-6
+
+
+def test_squashed_is_narrower_and_rotated_is_turned(strokes):
+    rng = np.random.default_rng(1)
+    lo, hi = box(strokes)
+    w, h = hi - lo
+    lo, hi = box(drawsets.variant_strokes(strokes, "squashed", rng))
+    assert abs((hi - lo)[0] / (hi - lo)[1] - 0.6 * w / h) < 1e-6
+    turned = synth.rotate(strokes, 20.0)
+    a, b = strokes[0][-1] - strokes[0][0], turned[0][-1] - turned[0][0]
+    angle = np.degrees(np.arctan2(b[1], b[0]) - np.arctan2(a[1], a[0]))
+    assert abs((angle + 180) % 360 - 180 - 20) < 1e-6
+
+
+def test_stray_mark_is_one_more_stroke_away_from_the_digit(strokes):
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        out = drawsets.variant_strokes(strokes, "stray", rng)
+        assert len(out) == len(strokes) + 1
+        ink = np.concatenate(out[:-1])
+        lo, hi = box(out[:-1])
+        size = (hi - lo).max()
+        gap = np.sqrt(((out[-1][:, None] - ink[None]) ** 2).sum(-1)).min()
+        assert gap >= 0.25 * size  # clear of the digit (0.3 of its size from its skeleton)
+
+
+def test_build_reads_through_the_page_path(test_split):
+    images = test_split.images[:6].numpy()
+    for variant in drawsets.VARIANTS:
+        x, kept = drawsets.build(images, variant, seed=3)
+        assert kept.all() and x.shape == (6, 1, 28, 28)
+        assert 0 <= float(x.min()) and float(x.max()) <= 1
+    with pytest.raises(ValueError, match="unknown variant"):
+        drawsets.build(images, "upside-down")
