@@ -9,8 +9,8 @@ follows the same choice. A drawing page, in short::
     st.html(common.canvas_head_html())         # the Clear button above the canvas
     result = st_canvas(width=448, height=448, ...)
     uses = common.models_in_use()              # two stat calls; cheap per drawing
-    preds = {k: predict(u.model, x, temperature=u.temperature) for k, u in uses.items()}
-    st.html(common.answers_html(uses, preds))  # verdict + answers side by side
+    reading = common.read_drawing(pre, uses)   # answers and not-a-digit verdicts
+    st.html(common.answers_html(uses, reading))  # verdict + answers side by side
     common.canvas_script()                     # once, at the end of the page
 """
 
@@ -28,7 +28,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from mnist_models import checkpoint, networks, registry
+from mnist_models import checkpoint, networks, ood, registry
+from mnist_models import preprocess as pp
+from mnist_models import read as mread
 from mnist_models.predict import Prediction
 
 # A model in use is "weak" when it scores this much (absolute) below the shipped
@@ -188,11 +190,23 @@ def bars_html(probs: Sequence[float], top: int, colour: str, name: str) -> str:
             f'{summary}">{"".join(bars)}</div>')
 
 
-def answer_html(use: InUse, pred: Prediction, detail: bool = True) -> str:
-    """One network's answer: name, big digit, confidence, badge, bars; `detail` adds the model."""
+def read_drawing(pre: pp.Preprocessed, uses: dict[str, InUse]) -> mread.Reading:
+    """Every network's answer and not-a-digit verdict: the same function as `read` on the
+    command line (mnist_models.read), so the page and the command never disagree."""
+    return mread.read(pre, {k: (u.model, u.version) for k, u in uses.items()})
+
+
+def answer_html(use: InUse, pred: Prediction, detail: bool = True,
+                verdict: ood.Verdict | None = None) -> str:
+    """One network's answer: name, big digit, confidence, badge, bars; `detail` adds the model
+    and the not-a-digit score."""
     name, colour = use.net.name, use.net.colour
-    badge = ('<span class="badge badge-sure">confident</span>' if pred.sure
-             else '<span class="badge badge-unsure">not sure</span>')
+    if verdict is not None and verdict.not_digit:
+        badge = '<span class="badge badge-unsure">not a digit?</span>'
+    elif pred.sure:
+        badge = '<span class="badge badge-sure">confident</span>'
+    else:
+        badge = '<span class="badge badge-unsure">not sure</span>'
     parts = [
         f'<section class="answer" aria-label="{html.escape(name)} answer: {pred.digit}, '
         f'{sure_text(pred.confidence)}">',
@@ -206,20 +220,29 @@ def answer_html(use: InUse, pred: Prediction, detail: bool = True) -> str:
     if (weak := use.weak_note()) is not None:
         parts.append(f'<div class="weak-note">Weak model: {html.escape(weak)}</div>')
     if detail:
+        check = ("no not-a-digit check for this version" if verdict is None else
+                 f"not-a-digit score {verdict.score:.2f} (flagged above {verdict.threshold:.2f})")
         parts.append(f'<div class="answer-model">{html.escape(use.version.label())} · '
-                     f"{pred.ms:.1f} ms</div>")
+                     f'{pred.ms:.1f} ms</div><div class="answer-model">{check}</div>')
     parts.append("</section>")
     return "".join(parts)
 
 
-def verdict_html(preds: dict[str, Prediction], label: int | None = None) -> str:
+def verdict_html(preds: dict[str, Prediction], label: int | None = None,
+                 not_digit: bool | None = None) -> str:
     """One line over the answers, announced to screen readers (role=status).
 
     With a known true label (a test digit), each network is marked right or wrong
-    against it; otherwise the line says whether the networks agree.
+    against it; a drawing that does not look like a digit says so, with what each
+    network would still have said (a classifier always picks one of ten);
+    otherwise the line says whether the networks agree.
     """
     nm = names()
-    if label is not None:
+    if not_digit and label is None:
+        kind, text = "mixed", ("This doesn't look like a digit. A classifier always picks one "
+                               "of ten: " + ", ".join(f"the {nm[k]} would say {p.digit}"
+                                                      for k, p in preds.items()) + ".")
+    elif label is not None:
         right = [k for k, p in preds.items() if p.digit == label]
         if len(right) == len(preds):
             kind, text = "ok", f"Labelled {label}: both networks read it right."
@@ -242,11 +265,13 @@ def verdict_html(preds: dict[str, Prediction], label: int | None = None) -> str:
             f'id="verdict">{html.escape(text)}</div>')
 
 
-def answers_html(uses: dict[str, InUse], preds: dict[str, Prediction],
-                 label: int | None = None, detail: bool = True) -> str:
+def answers_html(uses: dict[str, InUse], reading: mread.Reading, label: int | None = None,
+                 detail: bool = True) -> str:
     """The verdict and every network's answer side by side, on any screen width."""
-    cards = "".join(answer_html(uses[k], preds[k], detail) for k in preds)
-    return f'{verdict_html(preds, label)}<div class="answers">{cards}</div>'
+    preds = {k: r.prediction for k, r in reading.networks.items()}
+    cards = "".join(answer_html(uses[k], r.prediction, detail, r.verdict)
+                    for k, r in reading.networks.items())
+    return f'{verdict_html(preds, label, reading.not_digit)}<div class="answers">{cards}</div>'
 
 
 def notes(uses: Iterable[InUse]) -> list[str]:

@@ -10,7 +10,7 @@ from streamlit_drawable_canvas import st_canvas
 from app_pages import common, presenter_ui
 from mnist_models import checkpoint, registry, saliency
 from mnist_models import preprocess as pp
-from mnist_models.predict import NOT_SURE_BELOW, one_thread, predict
+from mnist_models.predict import NOT_SURE_BELOW, one_thread
 from mnist_models.text import md_escape
 
 # The canvas's own pixels (strokes come back in these); on screen it is scaled
@@ -161,8 +161,9 @@ def drawing_area(present: bool) -> None:
             return
         seen_models(uses)
         x = pre.tensor()
-        preds = {k: predict(u.model, x, temperature=u.temperature) for k, u in uses.items()}
-        st.html(common.answers_html(uses, preds, label=label, detail=not present))
+        reading = common.read_drawing(pre, uses)
+        preds = {k: r.prediction for k, r in reading.networks.items()}
+        st.html(common.answers_html(uses, reading, label=label, detail=not present))
         if present:
             return
         see, why = st.columns([1, 3])

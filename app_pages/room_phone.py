@@ -12,7 +12,6 @@ from streamlit_drawable_canvas import st_canvas
 from app_pages import common
 from mnist_models import checkpoint, rooms
 from mnist_models import preprocess as pp
-from mnist_models.predict import predict
 
 CANVAS = 448  # the canvas's own pixels, as on the drawing page; scaled on screen
 PEN = 28
@@ -45,16 +44,16 @@ def read_drawing(json_data) -> tuple[pp.Preprocessed | None, list]:
     return pp.from_strokes(strokes), strokes
 
 
-def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, common.InUse]) -> dict:
-    """Both networks' predictions, computed once per drawing and models in use."""
+def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, common.InUse]):
+    """Both networks' reading (answers and not-a-digit verdicts), computed once per drawing
+    and models in use."""
     key = (strokes_key, tuple(u.version.id for u in uses.values()))
     cached = st.session_state.get("room-preds")
     if cached and cached[0] == key:
         return cached[1]
-    x = pre.tensor()
-    preds = {k: predict(u.model, x, temperature=u.temperature) for k, u in uses.items()}
-    st.session_state["room-preds"] = (key, preds)
-    return preds
+    reading = common.read_drawing(pre, uses)
+    st.session_state["room-preds"] = (key, reading)
+    return reading
 
 
 def send(code: str) -> None:
@@ -116,8 +115,9 @@ def draw_and_send(code: str) -> None:
                 st.error(str(exc))
                 pre = None
             else:
-                preds = answers_for(hashlib.sha1(stroke_json.encode()).hexdigest(), pre, uses)
-                st.html(common.answers_html(uses, preds, detail=False))
+                reading = answers_for(hashlib.sha1(stroke_json.encode()).hexdigest(), pre, uses)
+                preds = {k: r.prediction for k, r in reading.networks.items()}
+                st.html(common.answers_html(uses, reading, detail=False))
                 st.session_state["room-pending"] = (
                     gen, rooms.image_bytes(pre.image), stroke_json,
                     {k: rooms.Answer(tuple(p.probs), uses[k].version.id)

@@ -99,7 +99,7 @@ def test_disagreement_and_not_sure_are_marked(digits):
         probs[digit] = 0.55
         return Prediction(probs, digit, 0.55, 0.1)
 
-    with mock.patch("mnist_models.predict.predict", fake_predict):
+    with mock.patch("mnist_models.read.predict", fake_predict):  # what the page calls
         at = run_page(fabric(digits[7]))
     assert not at.exception
     html = html_of(at)
@@ -285,3 +285,31 @@ def test_presentation_mode_keeps_only_canvas_answers_and_verdict(digits):
     assert 'id="answer-mlp">0<' in html and 'id="verdict"' in html
     assert not at.caption and not at.expander and not at.selectbox
     assert [b.label for b in at.button] == ["Leave presentation"]
+
+
+def test_a_drawing_that_is_not_a_digit_says_so_and_shows_both_answers():
+    """An X, a zigzag or a scribble is no digit: the page says so instead of a confident
+    answer, and still shows what each network would have said."""
+    from mnist_models import nondigits
+
+    shown = []
+    for _, strokes in nondigits.make_set(6, seed=7, canvas=448, kinds=("cross", "zigzag")):
+        at = run_page(fabric([np.asarray(s, dtype=float) for s in strokes]))
+        assert not at.exception
+        page = html_of(at)
+        if "answer-mlp" in page:
+            shown.append(page)
+    assert shown
+    flagged = [p for p in shown if "This doesn&#x27;t look like a digit" in p]
+    assert len(flagged) >= len(shown) - 1, shown[0][:400]
+    for p in flagged:
+        assert "the MLP would say" in p and "the ConvNet would say" in p
+        assert "not a digit?" in p
+        assert 'class="badge badge-sure"' not in p  # never "confident"
+
+
+def test_a_digit_gets_no_not_a_digit_verdict(digits):
+    at = run_page(fabric(digits[7]))
+    page = html_of(at)
+    assert "look like a digit" not in page
+    assert "not-a-digit score" in page
