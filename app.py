@@ -28,10 +28,15 @@ pages = [
     st.Page("app_pages/retrain.py", title="Retrain", icon=":material/model_training:"),
     st.Page("app_pages/explorer.py", title="Test-set explorer", icon=":material/grid_view:"),
     st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
-    st.Page("app_pages/room_wall.py", title="Audience wall", icon=":material/groups:",
-            url_path="wall"),
-    st.Page("app_pages/room_phone.py", title="Join a room", icon=":material/smartphone:",
-            url_path="join"),
+    st.Page(
+        "app_pages/room_wall.py", title="Audience wall", icon=":material/groups:", url_path="wall"
+    ),
+    st.Page(
+        "app_pages/room_phone.py",
+        title="Join a room",
+        icon=":material/smartphone:",
+        url_path="join",
+    ),
 ]
 # Pages along the top: the full width goes to the canvas and the answers.
 st.navigation(pages, position="top").run()

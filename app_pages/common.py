@@ -124,8 +124,10 @@ def _resolve(stamp: tuple) -> dict[str, InUse]:
             version = shipped
             model, _ = load_model(str(version.path), str(version.meta.get("sha256", "")))
         if note:
-            note = (f"The {net.name} chosen for this app cannot be used ({note}), so the "
-                    f"shipped {net.name} answers instead.")
+            note = (
+                f"The {net.name} chosen for this app cannot be used ({note}), so the "
+                f"shipped {net.name} answers instead."
+            )
         out[key] = InUse(net, version, model, note, ref)
     return out
 
@@ -162,12 +164,15 @@ def error_colour(count: int, top: int) -> str:
 
 def ink_for(fill: str) -> str:
     """Black or white, whichever contrasts more with this fill (never under 4.58:1)."""
-    lum = sum(w * (((int(fill[i : i + 2], 16) / 255) + 0.055) / 1.055) ** 2.4
-              for w, i in ((0.2126, 1), (0.7152, 3), (0.0722, 5)))
+    lum = sum(
+        w * (((int(fill[i : i + 2], 16) / 255) + 0.055) / 1.055) ** 2.4
+        for w, i in ((0.2126, 1), (0.7152, 3), (0.0722, 5))
+    )
     return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
 
 
 # ---------------------------------------------------------------- answers as HTML
+
 
 def sure_text(confidence: float) -> str:
     """'87.3% sure'; never a rounded-up 100%."""
@@ -186,8 +191,10 @@ def bars_html(probs: Sequence[float], top: int, colour: str, name: str) -> str:
             f'</div><div class="pdig">{d}</div></div>'
         )
     summary = ", ".join(f"{d}: {p:.0%}" for d, p in enumerate(probs) if p >= 0.01)
-    return (f'<div class="pchart" role="img" aria-label="{html.escape(name)} probabilities: '
-            f'{summary}">{"".join(bars)}</div>')
+    return (
+        f'<div class="pchart" role="img" aria-label="{html.escape(name)} probabilities: '
+        f'{summary}">{"".join(bars)}</div>'
+    )
 
 
 def read_drawing(pre: pp.Preprocessed, uses: dict[str, InUse]) -> mread.Reading:
@@ -196,8 +203,9 @@ def read_drawing(pre: pp.Preprocessed, uses: dict[str, InUse]) -> mread.Reading:
     return mread.read(pre, {k: (u.model, u.version) for k, u in uses.items()})
 
 
-def answer_html(use: InUse, pred: Prediction, detail: bool = True,
-                verdict: ood.Verdict | None = None) -> str:
+def answer_html(
+    use: InUse, pred: Prediction, detail: bool = True, verdict: ood.Verdict | None = None
+) -> str:
     """One network's answer: name, big digit, confidence, badge, bars; `detail` adds the model
     and the not-a-digit score."""
     name, colour = use.net.name, use.net.colour
@@ -220,16 +228,22 @@ def answer_html(use: InUse, pred: Prediction, detail: bool = True,
     if (weak := use.weak_note()) is not None:
         parts.append(f'<div class="weak-note">Weak model: {html.escape(weak)}</div>')
     if detail:
-        check = ("no not-a-digit check for this version" if verdict is None else
-                 f"not-a-digit score {verdict.score:.2f} (flagged above {verdict.threshold:.2f})")
-        parts.append(f'<div class="answer-model">{html.escape(use.version.label())} · '
-                     f'{pred.ms:.1f} ms</div><div class="answer-model">{check}</div>')
+        check = (
+            "no not-a-digit check for this version"
+            if verdict is None
+            else f"not-a-digit score {verdict.score:.2f} (flagged above {verdict.threshold:.2f})"
+        )
+        parts.append(
+            f'<div class="answer-model">{html.escape(use.version.label())} · '
+            f'{pred.ms:.1f} ms</div><div class="answer-model">{check}</div>'
+        )
     parts.append("</section>")
     return "".join(parts)
 
 
-def verdict_html(preds: dict[str, Prediction], label: int | None = None,
-                 not_digit: bool | None = None) -> str:
+def verdict_html(
+    preds: dict[str, Prediction], label: int | None = None, not_digit: bool | None = None
+) -> str:
     """One line over the answers, announced to screen readers (role=status).
 
     With a known true label (a test digit), each network is marked right or wrong
@@ -239,38 +253,67 @@ def verdict_html(preds: dict[str, Prediction], label: int | None = None,
     """
     nm = names()
     if not_digit and label is None:
-        kind, text = "mixed", ("This doesn't look like a digit. A classifier always picks one "
-                               "of ten: " + ", ".join(f"the {nm[k]} would say {p.digit}"
-                                                      for k, p in preds.items()) + ".")
+        kind, text = (
+            "mixed",
+            (
+                "This doesn't look like a digit. A classifier always picks one "
+                "of ten: "
+                + ", ".join(f"the {nm[k]} would say {p.digit}" for k, p in preds.items())
+                + "."
+            ),
+        )
     elif label is not None:
         right = [k for k, p in preds.items() if p.digit == label]
         if len(right) == len(preds):
             kind, text = "ok", f"Labelled {label}: both networks read it right."
         elif not right:
-            kind, text = "bad", (f"Labelled {label}: both networks are wrong ("
-                                 + ", ".join(f"the {nm[k]} reads {p.digit}"
-                                             for k, p in preds.items()) + ").")
+            kind, text = (
+                "bad",
+                (
+                    f"Labelled {label}: both networks are wrong ("
+                    + ", ".join(f"the {nm[k]} reads {p.digit}" for k, p in preds.items())
+                    + ")."
+                ),
+            )
         else:
-            kind, text = "mixed", (f"Labelled {label}: " + ", ".join(
-                f"the {nm[k]} is {'right' if p.digit == label else f'wrong ({p.digit})'}"
-                for k, p in preds.items()) + ".")
+            kind, text = (
+                "mixed",
+                (
+                    f"Labelled {label}: "
+                    + ", ".join(
+                        f"the {nm[k]} is {'right' if p.digit == label else f'wrong ({p.digit})'}"
+                        for k, p in preds.items()
+                    )
+                    + "."
+                ),
+            )
     else:
         digits = {p.digit for p in preds.values()}
         if len(digits) == 1:
             kind, text = "ok", f"Both networks read {digits.pop()}."
         else:
-            kind, text = "bad", ("The networks disagree: " + ", ".join(
-                f"the {nm[k]} reads {p.digit}" for k, p in preds.items()) + ".")
-    return (f'<div class="verdict verdict-{kind}" role="status" aria-live="polite" '
-            f'id="verdict">{html.escape(text)}</div>')
+            kind, text = (
+                "bad",
+                (
+                    "The networks disagree: "
+                    + ", ".join(f"the {nm[k]} reads {p.digit}" for k, p in preds.items())
+                    + "."
+                ),
+            )
+    return (
+        f'<div class="verdict verdict-{kind}" role="status" aria-live="polite" '
+        f'id="verdict">{html.escape(text)}</div>'
+    )
 
 
-def answers_html(uses: dict[str, InUse], reading: mread.Reading, label: int | None = None,
-                 detail: bool = True) -> str:
+def answers_html(
+    uses: dict[str, InUse], reading: mread.Reading, label: int | None = None, detail: bool = True
+) -> str:
     """The verdict and every network's answer side by side, on any screen width."""
     preds = {k: r.prediction for k, r in reading.networks.items()}
-    cards = "".join(answer_html(uses[k], r.prediction, detail, r.verdict)
-                    for k, r in reading.networks.items())
+    cards = "".join(
+        answer_html(uses[k], r.prediction, detail, r.verdict) for k, r in reading.networks.items()
+    )
     return f'{verdict_html(preds, label, reading.not_digit)}<div class="answers">{cards}</div>'
 
 
@@ -405,12 +448,16 @@ def image_html(img: Image.Image, alt: str, width: int | None = None, caption: st
     img.save(buf, format="PNG")
     src = base64.b64encode(buf.getvalue()).decode()
     w = f' width="{width}"' if width else ""
-    tag = (f'<img src="data:image/png;base64,{src}" alt="{html.escape(alt)}"{w} '
-           f'style="image-rendering:pixelated;max-width:100%">')
+    tag = (
+        f'<img src="data:image/png;base64,{src}" alt="{html.escape(alt)}"{w} '
+        f'style="image-rendering:pixelated;max-width:100%">'
+    )
     if not caption:
         return tag
-    return (f'<figure class="digit-figure">{tag}<figcaption>{html.escape(caption)}'
-            "</figcaption></figure>")
+    return (
+        f'<figure class="digit-figure">{tag}<figcaption>{html.escape(caption)}'
+        "</figcaption></figure>"
+    )
 
 
 def page_style(present: bool | None = None) -> None:
@@ -425,9 +472,13 @@ def present_switch(present: bool) -> None:
         if st.button("Leave presentation", key="present-off", type="tertiary"):
             st.query_params.pop("present", None)
             st.rerun()
-    elif st.button("Presentation mode", key="present-on", icon=":material/slideshow:",
-                   help="Only the canvas, the answers and the verdict, large, for a "
-                        "projector. The address ?present=1 opens the page this way."):
+    elif st.button(
+        "Presentation mode",
+        key="present-on",
+        icon=":material/slideshow:",
+        help="Only the canvas, the answers and the verdict, large, for a "
+        "projector. The address ?present=1 opens the page this way.",
+    ):
         st.query_params["present"] = "1"
         st.rerun()
 
@@ -448,6 +499,7 @@ def freeze_gc() -> bool:
 
 # ---------------------------------------------------------------- the canvas
 
+
 def canvas_head_html(caption: str = "") -> str:
     """The band above the canvas: a Clear button on the left (the toolbar sits on the right).
 
@@ -455,8 +507,10 @@ def canvas_head_html(caption: str = "") -> str:
     stroke begun right after it is never lost to a re-created canvas.
     """
     cap = f'<span class="canvas-caption">{html.escape(caption)}</span>' if caption else ""
-    return (f'<div class="canvas-head"><button type="button" class="digit-clear" '
-            f'data-digit-clear="1" aria-label="Clear the canvas">Clear</button>{cap}</div>')
+    return (
+        f'<div class="canvas-head"><button type="button" class="digit-clear" '
+        f'data-digit-clear="1" aria-label="Clear the canvas">Clear</button>{cap}</div>'
+    )
 
 
 # The canvas component draws in a shadow root, out of reach of page CSS; this

@@ -22,8 +22,10 @@ def enlarge(img: np.ndarray, side: int = 196) -> Image.Image:
     """A small grey image blown up with hard pixel edges, ink dark on white."""
     pil = Image.fromarray((255 - np.clip(img, 0, 1) * 255).astype(np.uint8))
     scale = side / max(img.shape)
-    return pil.resize((max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))),
-                      Image.Resampling.NEAREST)
+    return pil.resize(
+        (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))),
+        Image.Resampling.NEAREST,
+    )
 
 
 def _activate(arch: str, key: str, ids: dict[str, str]) -> None:
@@ -45,16 +47,26 @@ def models_menu() -> None:
         # Menu label -> version id (the id is added where two labels would clash).
         usable = [v for v in registry.list_versions(arch, verify=False) if v.ok]
         labels = [v.label() for v in usable]
-        ids = {(lab if labels.count(lab) == 1 else f"{lab} [{v.id}]"): v.id
-               for lab, v in zip(labels, usable)}
+        ids = {
+            (lab if labels.count(lab) == 1 else f"{lab} [{v.id}]"): v.id
+            for lab, v in zip(labels, usable)
+        }
         key = f"use-{arch}"
         # Follow changes made elsewhere (the Retrain page, another browser).
         active = registry.active_version(arch, verify=False)[0].id
-        st.session_state[key] = next((lab for lab, vid in ids.items() if vid == active),
-                                     next(iter(ids), None))
-        st.selectbox(name, list(ids), key=key, on_change=_activate, args=(arch, key, ids),
-                     width=420, disabled=not allowed,
-                     help="Shared by everyone using this app; the Retrain page adds versions.")
+        st.session_state[key] = next(
+            (lab for lab, vid in ids.items() if vid == active), next(iter(ids), None)
+        )
+        st.selectbox(
+            name,
+            list(ids),
+            key=key,
+            on_change=_activate,
+            args=(arch, key, ids),
+            width=420,
+            disabled=not allowed,
+            help="Shared by everyone using this app; the Retrain page adds versions.",
+        )
         if err := st.session_state.pop(f"{key}-error", None):
             st.error(err)
     presenter_ui.control("draw-presenter")
@@ -66,10 +78,17 @@ def explored_digit(index: int) -> tuple[pp.Preprocessed, int]:
 
     test = mdata.load_split("test")
     label = int(test.labels[index])
-    st.info(f"Showing MNIST test digit **#{index}** (labelled **{label}**), "
-            "sent from the Test-set explorer.", icon=":material/search:")
-    st.button("Back to drawing", key="explore-back", icon=":material/draw:",
-              on_click=lambda: st.session_state.pop("explore_digit", None))
+    st.info(
+        f"Showing MNIST test digit **#{index}** (labelled **{label}**), "
+        "sent from the Test-set explorer.",
+        icon=":material/search:",
+    )
+    st.button(
+        "Back to drawing",
+        key="explore-back",
+        icon=":material/draw:",
+        on_click=lambda: st.session_state.pop("explore_digit", None),
+    )
     image = mdata.to_float(test.images[index : index + 1])[0, 0].numpy()
     return pp.Preprocessed(image=image, steps={"28x28": image}), label  # already 28x28
 
@@ -94,9 +113,11 @@ def canvas_input(present: bool) -> pp.Preprocessed | None:
 
 
 def upload_input() -> pp.Preprocessed | None:
-    upload = st.file_uploader("A photo or scan of one handwritten digit (PNG, JPEG, WebP, GIF "
-                              "or BMP)", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
-                              key="upload")
+    upload = st.file_uploader(
+        "A photo or scan of one handwritten digit (PNG, JPEG, WebP, GIF or BMP)",
+        type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
+        key="upload",
+    )
     if upload is None:
         return None
     try:
@@ -115,11 +136,14 @@ def seen_models(uses: dict[str, common.InUse]) -> None:
     before = st.session_state.get("seen-models")
     st.session_state["seen-models"] = ids
     if before and before != ids:
-        changed = [f"the {u.net.name} is now {md_escape(u.version.label())}"
-                   for k, u in uses.items()
-                   if before.get(k) != ids[k]]
-        st.info("The models in use have changed: " + "; ".join(changed) + ".",
-                icon=":material/sync:")
+        changed = [
+            f"the {u.net.name} is now {md_escape(u.version.label())}"
+            for k, u in uses.items()
+            if before.get(k) != ids[k]
+        ]
+        st.info(
+            "The models in use have changed: " + "; ".join(changed) + ".", icon=":material/sync:"
+        )
 
 
 @st.fragment
@@ -137,15 +161,28 @@ def drawing_area(present: bool) -> None:
         else:
             row = st.container(horizontal=True, vertical_alignment="center", gap="small")
             with row:
-                source = st.segmented_control(
-                    "Input", ["Draw", "Upload a photo"], default="Draw", key="source",
-                    label_visibility="collapsed",
-                ) or "Draw"
+                source = (
+                    st.segmented_control(
+                        "Input",
+                        ["Draw", "Upload a photo"],
+                        default="Draw",
+                        key="source",
+                        label_visibility="collapsed",
+                    )
+                    or "Draw"
+                )
                 if source == "Draw":
                     with st.popover("Pen", icon=":material/edit:"):
-                        st.slider("Brush width", 4, 60, 28, step=2, key="brush",
-                                  help="Any width works: strokes are re-drawn MNIST-thick "
-                                       "before reading.")
+                        st.slider(
+                            "Brush width",
+                            4,
+                            60,
+                            28,
+                            step=2,
+                            key="brush",
+                            help="Any width works: strokes are re-drawn MNIST-thick "
+                            "before reading.",
+                        )
             pre = canvas_input(present) if source == "Draw" else upload_input()
 
     with right:
@@ -153,11 +190,16 @@ def drawing_area(present: bool) -> None:
             st.warning(note, icon=":material/warning:")
         if pre is None:
             if not present:
-                st.info("Draw a digit on the canvas (or upload a photo) and both networks "
-                        "will read it. Nothing to read yet.", icon=":material/draw:")
+                st.info(
+                    "Draw a digit on the canvas (or upload a photo) and both networks "
+                    "will read it. Nothing to read yet.",
+                    icon=":material/draw:",
+                )
             else:
-                st.html('<div class="verdict" role="status" aria-live="polite" id="verdict">'
-                        "Draw a digit.</div>")
+                st.html(
+                    '<div class="verdict" role="status" aria-live="polite" id="verdict">'
+                    "Draw a digit.</div>"
+                )
             return
         seen_models(uses)
         x = pre.tensor()
@@ -167,30 +209,56 @@ def drawing_area(present: bool) -> None:
         if present:
             return
         see, why = st.columns([1, 3])
-        see.html(common.image_html(enlarge(pre.image, 140), "The drawing as the networks see "
-                                   "it: 28 by 28 grey pixels", 140,
-                                   "What the networks see (28×28)"))
-        wrong = {k: next((r.get("wrong_when_sure") for r in (u.version.meta.get("calibration")
-                                                             or {}).get("thresholds", [])
-                          if r.get("threshold") == NOT_SURE_BELOW), None)
-                 for k, u in uses.items()}
-        why.caption(f"A network is marked **not sure** when its top probability is below "
-                    f"{NOT_SURE_BELOW:.0%}." + "".join(
-                        f" Above it, the {uses[k].net.name} is wrong on {w:.2%} of MNIST "
-                        "test digits." for k, w in wrong.items()
-                        if isinstance(w, (int, float))))
+        see.html(
+            common.image_html(
+                enlarge(pre.image, 140),
+                "The drawing as the networks see it: 28 by 28 grey pixels",
+                140,
+                "What the networks see (28×28)",
+            )
+        )
+        wrong = {
+            k: next(
+                (
+                    r.get("wrong_when_sure")
+                    for r in (u.version.meta.get("calibration") or {}).get("thresholds", [])
+                    if r.get("threshold") == NOT_SURE_BELOW
+                ),
+                None,
+            )
+            for k, u in uses.items()
+        }
+        why.caption(
+            f"A network is marked **not sure** when its top probability is below "
+            f"{NOT_SURE_BELOW:.0%}."
+            + "".join(
+                f" Above it, the {uses[k].net.name} is wrong on {w:.2%} of MNIST test digits."
+                for k, w in wrong.items()
+                if isinstance(w, (int, float))
+            )
+        )
         with st.expander("How the drawing becomes 28×28"):
             # "dropped" only appears when stray marks were set aside (preprocess.stray_mask).
-            names = [n for n in ("strokes", "ink", "dropped", "crop", "20x20", "28x28")
-                     if n in pre.steps and (n != "dropped" or pre.steps[n].any())]
+            names = [
+                n
+                for n in ("strokes", "ink", "dropped", "crop", "20x20", "28x28")
+                if n in pre.steps and (n != "dropped" or pre.steps[n].any())
+            ]
             step_cols = st.columns(len(names))
-            captions = {"strokes": "strokes re-drawn at MNIST thickness", "ink": "ink",
-                        "dropped": "ignored: stray marks away from the digit",
-                        "crop": "cropped to the ink", "20x20": "longer side scaled to 20 px",
-                        "28x28": "centre of mass centred in 28×28"}
+            captions = {
+                "strokes": "strokes re-drawn at MNIST thickness",
+                "ink": "ink",
+                "dropped": "ignored: stray marks away from the digit",
+                "crop": "cropped to the ink",
+                "20x20": "longer side scaled to 20 px",
+                "28x28": "centre of mass centred in 28×28",
+            }
             for c, n in zip(step_cols, names):
-                c.html(common.image_html(enlarge(pre.steps[n], 140), f"Step: {captions[n]}",
-                                         140, captions[n]))
+                c.html(
+                    common.image_html(
+                        enlarge(pre.steps[n], 140), f"Step: {captions[n]}", 140, captions[n]
+                    )
+                )
         with st.expander("What each network looks at"):
             # Occlusion saliency and the ConvNet's first-layer feature maps (saliency.py).
             if st.toggle("Show the maps (under 0.1 s per drawing)", key="look-maps"):
@@ -200,23 +268,32 @@ def drawing_area(present: bool) -> None:
                     with one_thread():
                         heat = saliency.occlusion(u.model, x, d).numpy()
                     img = Image.fromarray(saliency.overlay(pre.image, heat))
-                    c.html(common.image_html(
-                        img.resize((196, 196), Image.Resampling.NEAREST),
-                        f"Saliency map of the {u.net.name} for its answer {d}", 196,
-                        f"{u.net.name}: evidence for {d}"))
+                    c.html(
+                        common.image_html(
+                            img.resize((196, 196), Image.Resampling.NEAREST),
+                            f"Saliency map of the {u.net.name} for its answer {d}",
+                            196,
+                            f"{u.net.name}: evidence for {d}",
+                        )
+                    )
                 look[-1].markdown(
                     "Each 4×4 patch is blanked in turn. **Red**: the ink there supports the "
                     "answer (blanking it lowers its log-odds); **blue**: it argues "
-                    "against it. Each map is scaled to its own strongest value.")
+                    "against it. Each map is scaled to its own strongest value."
+                )
                 if "cnn" in uses:
                     with one_thread():
                         maps = saliency.feature_maps(uses["cnn"].model, x).numpy()
-                    st.html(common.image_html(
-                        enlarge(saliency.tile(maps), 760),
-                        "The ConvNet's 20 first-layer feature maps for this drawing", 760,
-                        "The ConvNet's 20 first-layer feature maps (after ReLU) for this "
-                        "input: dark = strong response. Each 3×3 filter picks out an edge or "
-                        "stroke direction."))
+                    st.html(
+                        common.image_html(
+                            enlarge(saliency.tile(maps), 760),
+                            "The ConvNet's 20 first-layer feature maps for this drawing",
+                            760,
+                            "The ConvNet's 20 first-layer feature maps (after ReLU) for this "
+                            "input: dark = strong response. Each 3×3 filter picks out an edge or "
+                            "stroke direction.",
+                        )
+                    )
 
 
 present = common.presenting()
@@ -224,8 +301,10 @@ common.page_style(present)
 try:
     common.models_in_use()
 except (checkpoint.CheckpointError, KeyError) as exc:
-    st.error(f"The shipped weights cannot be loaded: {exc}. Restore the `weights/` folder "
-             "(e.g. `git checkout weights/`) or retrain them: see the README.")
+    st.error(
+        f"The shipped weights cannot be loaded: {exc}. Restore the `weights/` folder "
+        "(e.g. `git checkout weights/`) or retrain them: see the README."
+    )
     st.stop()
 common.freeze_gc()
 if not present:

@@ -53,16 +53,24 @@ def confusion_chart(cm: np.ndarray, title: str, colour: str) -> alt.Chart:
         for p in range(10):
             n = int(cm[t, p])
             fill = "#e4e7eb" if t == p else common.error_colour(n, top)
-            rows.append({"true": str(t), "predicted": str(p), "count": n, "fill": fill,
-                         "ink": common.ink_for(fill), "label": str(n) if n else ""})
+            rows.append(
+                {
+                    "true": str(t),
+                    "predicted": str(p),
+                    "count": n,
+                    "fill": fill,
+                    "ink": common.ink_for(fill),
+                    "label": str(n) if n else "",
+                }
+            )
     base = alt.Chart(pd.DataFrame(rows), title=title, width=330, height=330).encode(
         x=alt.X("predicted:N", axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("true:N"),
     )
     heat = base.mark_rect(stroke="#d0d4da", strokeWidth=0.5).encode(
-        color=alt.Color("fill:N", scale=None), tooltip=["true:N", "predicted:N", "count:Q"])
-    text = base.mark_text(fontSize=11).encode(text="label:N",
-                                              color=alt.Color("ink:N", scale=None))
+        color=alt.Color("fill:N", scale=None), tooltip=["true:N", "predicted:N", "count:Q"]
+    )
+    text = base.mark_text(fontSize=11).encode(text="label:N", color=alt.Color("ink:N", scale=None))
     return (heat + text).properties(title=alt.TitleParams(title, color=colour))
 
 
@@ -89,12 +97,17 @@ def gallery(indices: np.ndarray, key: str) -> None:
                 lines = [f"<b>#{i}</b> · true <b>{labels[i]}</b>"]
                 for arch, name in NAMES.items():
                     d, c = int(preds[arch][i]), float(conf[arch][i])
-                    mark = ('<span class="tile-ok">✓ right</span>' if d == labels[i]
-                            else '<span class="tile-bad">✗ wrong</span>')
+                    mark = (
+                        '<span class="tile-ok">✓ right</span>'
+                        if d == labels[i]
+                        else '<span class="tile-bad">✗ wrong</span>'
+                    )
                     lines.append(f"{name} {mark}: <b>{d}</b> ({c:.0%})")
                 alt_text = f"Test digit #{i}, labelled {labels[i]}"
-                st.html(f'<div class="tile" id="tile-{key}-{i}">'
-                        f"{digit_img_tag(images[i], alt_text)}<br>{'<br>'.join(lines)}</div>")
+                st.html(
+                    f'<div class="tile" id="tile-{key}-{i}">'
+                    f"{digit_img_tag(images[i], alt_text)}<br>{'<br>'.join(lines)}</div>"
+                )
                 if st.button("Compare", key=f"{key}-{i}", help="Open on the drawing page"):
                     open_in_draw(i)
 
@@ -102,14 +115,18 @@ def gallery(indices: np.ndarray, key: str) -> None:
 NAMES = common.names()
 COLOURS = {k: common.networks.get(k).colour for k in NAMES}
 # Right and wrong marks carry their own background: legible in both themes.
-st.html("<style>.tile {line-height: 1.6; font-size: 0.95rem;}"
-        ".tile-ok, .tile-bad {font-weight: 700; padding: 0 0.3em; border-radius: 0.3em;}"
-        ".tile-ok {background: #e3f6e8; color: #145228;}"
-        ".tile-bad {background: #fde2e1; color: #8a1712;}</style>")
+st.html(
+    "<style>.tile {line-height: 1.6; font-size: 0.95rem;}"
+    ".tile-ok, .tile-bad {font-weight: 700; padding: 0 0.3em; border-radius: 0.3em;}"
+    ".tile-ok {background: #e3f6e8; color: #145228;}"
+    ".tile-bad {background: #fde2e1; color: #8a1712;}</style>"
+)
 st.title("Test-set explorer")
-st.caption("The 10,000 MNIST test digits through the two networks in use (choose them under "
-           "**Models in use** on the drawing page). Click **Compare** under a digit to open "
-           "it on the drawing page, as if you had drawn it.")
+st.caption(
+    "The 10,000 MNIST test digits through the two networks in use (choose them under "
+    "**Models in use** on the drawing page). Click **Compare** under a digit to open "
+    "it on the drawing page, as if you had drawn it."
+)
 
 try:
     uses = common.models_in_use()
@@ -128,8 +145,9 @@ except (OSError, ValueError, mdata.DataError) as exc:
 probs, preds, conf = {}, {}, {}
 for arch, u in uses.items():
     try:
-        probs[arch] = test_probs(str(u.version.path), u.version.meta.get("sha256", ""),
-                                 u.temperature)
+        probs[arch] = test_probs(
+            str(u.version.path), u.version.meta.get("sha256", ""), u.temperature
+        )
     except checkpoint.CheckpointError as exc:
         st.error(f"{u.version.id} cannot be loaded: {exc}")
         st.stop()
@@ -143,19 +161,25 @@ for col, (arch, colour) in zip(cols, COLOURS.items()):
     wrong = int(cm.sum() - np.trace(cm))
     with col:
         st.altair_chart(confusion_chart(cm, f"{NAMES[arch]}: {wrong} wrong of 10,000", colour))
-        st.caption(f"{md_escape(versions[arch].label())}. Rows: true digit; columns: the "
-                   "network's answer.")
+        st.caption(
+            f"{md_escape(versions[arch].label())}. Rows: true digit; columns: the network's answer."
+        )
 
 st.subheader("Misclassified digits")
 f1, f2, f3 = st.columns(3)
 any_digit = ["any"] + [str(d) for d in range(10)]
-who = f1.selectbox("Wrong by", ["either network", "the MLP", "the ConvNet", "both networks"],
-                   key="wrong-by")
+who = f1.selectbox(
+    "Wrong by", ["either network", "the MLP", "the ConvNet", "both networks"], key="wrong-by"
+)
 true_d = f2.selectbox("True digit", any_digit, key="true-digit")
 pred_d = f3.selectbox("Answer (of the network that is wrong)", any_digit, key="pred-digit")
 wrong_m, wrong_c = preds["mlp"] != labels, preds["cnn"] != labels
-mask = {"either network": wrong_m | wrong_c, "the MLP": wrong_m, "the ConvNet": wrong_c,
-        "both networks": wrong_m & wrong_c}[who]
+mask = {
+    "either network": wrong_m | wrong_c,
+    "the MLP": wrong_m,
+    "the ConvNet": wrong_c,
+    "both networks": wrong_m & wrong_c,
+}[who]
 if true_d != "any":
     mask &= labels == int(true_d)
 if pred_d != "any":
@@ -170,7 +194,9 @@ st.subheader("Where the networks disagree")
 disagree = np.flatnonzero(preds["mlp"] != preds["cnn"])
 right_m = int((preds["mlp"][disagree] == labels[disagree]).sum())
 right_c = int((preds["cnn"][disagree] == labels[disagree]).sum())
-st.caption(f"{len(disagree):,} test digits get different answers: the MLP is right on "
-           f"{right_m}, the ConvNet on {right_c}, neither on "
-           f"{len(disagree) - right_m - right_c}.")
+st.caption(
+    f"{len(disagree):,} test digits get different answers: the MLP is right on "
+    f"{right_m}, the ConvNet on {right_c}, neither on "
+    f"{len(disagree) - right_m - right_c}."
+)
 gallery(disagree, "disagree")

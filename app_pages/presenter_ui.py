@@ -55,7 +55,8 @@ def _unlock(key: str) -> None:
     st.session_state[f"{key}-code"] = ""  # never keep the passcode in the session
     try:
         st.session_state[TOKEN_KEY] = gate().unlock(
-            attempt, client=st.context.ip_address or "this machine", name=name)
+            attempt, client=st.context.ip_address or "this machine", name=name
+        )
     except (WrongPasscode, TooManyTries) as exc:
         st.session_state[f"{key}-error"] = str(exc)
 
@@ -76,15 +77,19 @@ def control(key: str = "presenter") -> None:
                 st.button("Lock", key=f"{key}-lock", on_click=_lock, icon=":material/lock:")
         return
     with st.popover("Presenter", icon=":material/lock:"):
-        st.caption("The presenter unlocks training runs, the models in use and rooms. The "
-                   "passcode is printed in the terminal that started the app, unless one was "
-                   "set (see the README).")
+        st.caption(
+            "The presenter unlocks training runs, the models in use and rooms. The "
+            "passcode is printed in the terminal that started the app, unless one was "
+            "set (see the README)."
+        )
         with st.form(f"{key}-form", clear_on_submit=False, border=False):
             st.text_input("Passcode", type="password", key=f"{key}-code", max_chars=256)
-            st.text_input("Your name, shown to the room (optional)", key=f"{key}-name",
-                          max_chars=40)
-            st.form_submit_button("Unlock", on_click=_unlock, args=(key,),
-                                  icon=":material/lock_open:")
+            st.text_input(
+                "Your name, shown to the room (optional)", key=f"{key}-name", max_chars=40
+            )
+            st.form_submit_button(
+                "Unlock", on_click=_unlock, args=(key,), icon=":material/lock_open:"
+            )
         if error := st.session_state.pop(f"{key}-error", None):
             st.error(error)
 

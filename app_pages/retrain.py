@@ -20,20 +20,46 @@ BALANCED = "Balanced random sample (seeded)"
 FIRST = "The first N images (as in the blog)"
 CUSTOM = "Custom"
 PRESETS = {
-    "The blog's experiment: ConvNet, first 1,000 images, 100 epochs, augmented":
-        {"network": "ConvNet", "subset": 1_000, "selection": FIRST, "epochs": 100, "augment": True},
-    "MLP vs ConvNet on 1,000: the blog's experiment for both networks":
-        {"network": "Both, one after the other", "subset": 1_000, "selection": FIRST,
-         "epochs": 100, "augment": True},
-    "Quick look: both networks, 1,000 balanced images, 10 epochs":
-        {"network": "Both, one after the other", "subset": 1_000, "selection": BALANCED,
-         "seed": 0, "epochs": 10, "augment": False},
-    "ConvNet on all 60,000 images, 10 epochs":
-        {"network": "ConvNet", "subset": 60_000, "selection": BALANCED, "seed": 0,
-         "epochs": 10, "augment": False},
+    "The blog's experiment: ConvNet, first 1,000 images, 100 epochs, augmented": {
+        "network": "ConvNet",
+        "subset": 1_000,
+        "selection": FIRST,
+        "epochs": 100,
+        "augment": True,
+    },
+    "MLP vs ConvNet on 1,000: the blog's experiment for both networks": {
+        "network": "Both, one after the other",
+        "subset": 1_000,
+        "selection": FIRST,
+        "epochs": 100,
+        "augment": True,
+    },
+    "Quick look: both networks, 1,000 balanced images, 10 epochs": {
+        "network": "Both, one after the other",
+        "subset": 1_000,
+        "selection": BALANCED,
+        "seed": 0,
+        "epochs": 10,
+        "augment": False,
+    },
+    "ConvNet on all 60,000 images, 10 epochs": {
+        "network": "ConvNet",
+        "subset": 60_000,
+        "selection": BALANCED,
+        "seed": 0,
+        "epochs": 10,
+        "augment": False,
+    },
 }
-DEFAULTS = {"preset": CUSTOM, "network": "ConvNet", "subset": 1_000, "selection": BALANCED,
-            "seed": 0, "epochs": 10, "augment": False}
+DEFAULTS = {
+    "preset": CUSTOM,
+    "network": "ConvNet",
+    "subset": 1_000,
+    "selection": BALANCED,
+    "seed": 0,
+    "epochs": 10,
+    "augment": False,
+}
 COLOURS = {networks.get(k).name: networks.get(k).colour for k in networks.keys()}
 
 
@@ -64,22 +90,36 @@ def problems(subset: float | None, epochs: float | None, seed: float | None) -> 
     """Why these values cannot be trained on; empty when they can."""
     out = []
     if subset is None or subset != int(subset) or not 1 <= subset <= SUBSET_MAX:
-        out.append(f"Training images must be a whole number from 1 to {SUBSET_MAX:,}"
-                   + (f", not {subset:,}." if subset is not None else "."))
+        out.append(
+            f"Training images must be a whole number from 1 to {SUBSET_MAX:,}"
+            + (f", not {subset:,}." if subset is not None else ".")
+        )
     if epochs is None or epochs != int(epochs) or not 1 <= epochs <= EPOCHS_MAX:
-        out.append(f"Epochs must be a whole number from 1 to {EPOCHS_MAX:,}"
-                   + (f", not {epochs:,}." if epochs is not None else "."))
+        out.append(
+            f"Epochs must be a whole number from 1 to {EPOCHS_MAX:,}"
+            + (f", not {epochs:,}." if epochs is not None else ".")
+        )
     if seed is None or seed != int(seed) or not 0 <= seed <= SEED_MAX:
         out.append(f"The seed must be a whole number from 0 to {SEED_MAX:,}.")
     return out
 
 
-def configs_from(network: str, subset: int, first: bool, seed: int, epochs: int,
-                 augment: bool) -> list[TrainConfig]:
+def configs_from(
+    network: str, subset: int, first: bool, seed: int, epochs: int, augment: bool
+) -> list[TrainConfig]:
     """One TrainConfig per network; test accuracy for the curves at most 25 times."""
-    return [TrainConfig(model=m, subset=subset, first=first, seed=seed, epochs=epochs,
-                        augment=augment, eval_every=jobs.curve_every(epochs))
-            for m in NETWORKS[network]]
+    return [
+        TrainConfig(
+            model=m,
+            subset=subset,
+            first=first,
+            seed=seed,
+            epochs=epochs,
+            augment=augment,
+            eval_every=jobs.curve_every(epochs),
+        )
+        for m in NETWORKS[network]
+    ]
 
 
 def curves(status: jobs.JobStatus) -> tuple[dict, dict] | None:
@@ -91,48 +131,106 @@ def curves(status: jobs.JobStatus) -> tuple[dict, dict] | None:
         name = NAMES[run.model]
         for h in run.history:
             loss.append({"network": name, "epoch": h["epoch"], "value": h["loss"]})
-            acc.append({"network": name, "epoch": h["epoch"], "what": "train",
-                        "value": h["train_accuracy"]})
+            acc.append(
+                {
+                    "network": name,
+                    "epoch": h["epoch"],
+                    "what": "train",
+                    "value": h["train_accuracy"],
+                }
+            )
             if h["test_accuracy"] is not None:
-                acc.append({"network": name, "epoch": h["epoch"], "what": "test",
-                            "value": h["test_accuracy"]})
+                acc.append(
+                    {
+                        "network": name,
+                        "epoch": h["epoch"],
+                        "what": "test",
+                        "value": h["test_accuracy"],
+                    }
+                )
     if not loss:
         return None
     epochs = max(r.epochs for r in status.runs)
-    x = {"field": "epoch", "type": "quantitative", "title": "epoch",
-         "scale": {"domain": [1, max(2, epochs)]}}
+    x = {
+        "field": "epoch",
+        "type": "quantitative",
+        "title": "epoch",
+        "scale": {"domain": [1, max(2, epochs)]},
+    }
     # Fixed y domains: the browser draws a chart once before its data arrives, and
     # a domain taken from no data made Vega-Lite warn "Infinite extent".
     top_loss = max((r["value"] for r in loss if r["value"] == r["value"]), default=1.0)
     low_acc = min((r["value"] for r in acc if r["value"] == r["value"]), default=0.0)
     loss_domain = [0, max(top_loss, 1e-3) * 1.05]
     acc_domain = [min(0.9, int(low_acc * 10) / 10), 1]
-    colour = {"field": "network", "type": "nominal", "title": None,
-              "scale": {"domain": list(COLOURS), "range": list(COLOURS.values())}}
+    colour = {
+        "field": "network",
+        "type": "nominal",
+        "title": None,
+        "scale": {"domain": list(COLOURS), "range": list(COLOURS.values())},
+    }
 
     def spec(title: str, rows: list[dict], y: dict, extra: dict) -> dict:
-        return {"title": title, "height": 260, "data": {"values": rows},
-                "mark": {"type": "line", "point": True},
-                "encoding": {"x": x, "y": y, "color": colour, **extra}}
+        return {
+            "title": title,
+            "height": 260,
+            "data": {"values": rows},
+            "mark": {"type": "line", "point": True},
+            "encoding": {"x": x, "y": y, "color": colour, **extra},
+        }
 
     return (
-        spec("Training loss", loss, {"field": "value", "type": "quantitative",
-                                     "title": "cross-entropy",
-                                     "scale": {"domain": loss_domain}},
-             {"tooltip": [{"field": "network"}, {"field": "epoch"},
-                          {"field": "value", "format": ".4f", "title": "loss"}]}),
-        spec("Accuracy", acc, {"field": "value", "type": "quantitative", "title": None,
-                               "axis": {"format": "%"}, "scale": {"domain": acc_domain}},
-             # The legend shows train and test as line styles, not as the points' dots.
-             {"strokeDash": {"field": "what", "type": "nominal", "title": None,
-                             "scale": {"domain": ["train", "test"],
-                                       "range": [[1, 0], [6, 4]]},
-                             "legend": {"symbolType": "stroke", "symbolStrokeWidth": 2,
-                                        "symbolSize": 300, "symbolStrokeColor": "#777777",
-                                        "symbolFillColor": "transparent",
-                                        "symbolOpacity": 1}},
-              "tooltip": [{"field": "network"}, {"field": "what"}, {"field": "epoch"},
-                          {"field": "value", "format": ".2%", "title": "accuracy"}]}),
+        spec(
+            "Training loss",
+            loss,
+            {
+                "field": "value",
+                "type": "quantitative",
+                "title": "cross-entropy",
+                "scale": {"domain": loss_domain},
+            },
+            {
+                "tooltip": [
+                    {"field": "network"},
+                    {"field": "epoch"},
+                    {"field": "value", "format": ".4f", "title": "loss"},
+                ]
+            },
+        ),
+        spec(
+            "Accuracy",
+            acc,
+            {
+                "field": "value",
+                "type": "quantitative",
+                "title": None,
+                "axis": {"format": "%"},
+                "scale": {"domain": acc_domain},
+            },
+            # The legend shows train and test as line styles, not as the points' dots.
+            {
+                "strokeDash": {
+                    "field": "what",
+                    "type": "nominal",
+                    "title": None,
+                    "scale": {"domain": ["train", "test"], "range": [[1, 0], [6, 4]]},
+                    "legend": {
+                        "symbolType": "stroke",
+                        "symbolStrokeWidth": 2,
+                        "symbolSize": 300,
+                        "symbolStrokeColor": "#777777",
+                        "symbolFillColor": "transparent",
+                        "symbolOpacity": 1,
+                    },
+                },
+                "tooltip": [
+                    {"field": "network"},
+                    {"field": "what"},
+                    {"field": "epoch"},
+                    {"field": "value", "format": ".2%", "title": "accuracy"},
+                ],
+            },
+        ),
     )
 
 
@@ -158,26 +256,43 @@ def shared_action(what: str, action, done: str | None = None) -> None:
 
 def activate(arch: str, vid: str, title: str) -> None:
     """Make a version active for everyone (the presenter only)."""
-    shared_action("put a model in use", lambda: registry.set_active(arch, vid),
-                  f"The {NAMES[arch]} is now {md_escape(title)}.")
+    shared_action(
+        "put a model in use",
+        lambda: registry.set_active(arch, vid),
+        f"The {NAMES[arch]} is now {md_escape(title)}.",
+    )
 
 
 def delete(vid: str, title: str) -> None:
     """Delete a trained version for good (the presenter only)."""
-    shared_action("delete a version", lambda: registry.delete_version(vid),
-                  f"Deleted {md_escape(title)}.")
+    shared_action(
+        "delete a version", lambda: registry.delete_version(vid), f"Deleted {md_escape(title)}."
+    )
 
 
 def confirm_delete(v: registry.Version, key: str, label: str = "Delete") -> None:
     """A Delete button that asks once more before anything is removed."""
-    with st.popover(label, icon=":material/delete:", disabled=v.shipped or not PRESENTER,
-                    help="Shipped models cannot be deleted." if v.shipped else None):
-        st.markdown(f"Delete **{md_escape(v.title)}** for good? Its weights are removed from "
-                    "this server" + (" and the shipped model is put back in use."
-                                     if registry.active_id(v.architecture or "") == v.id
-                                     else "."))
-        if st.button("Delete for good", key=f"{key}-confirm", type="primary",
-                     icon=":material/delete_forever:"):
+    with st.popover(
+        label,
+        icon=":material/delete:",
+        disabled=v.shipped or not PRESENTER,
+        help="Shipped models cannot be deleted." if v.shipped else None,
+    ):
+        st.markdown(
+            f"Delete **{md_escape(v.title)}** for good? Its weights are removed from "
+            "this server"
+            + (
+                " and the shipped model is put back in use."
+                if registry.active_id(v.architecture or "") == v.id
+                else "."
+            )
+        )
+        if st.button(
+            "Delete for good",
+            key=f"{key}-confirm",
+            type="primary",
+            icon=":material/delete_forever:",
+        ):
             delete(v.id, v.title)
 
 
@@ -195,29 +310,48 @@ def show_result(run: jobs.RunStatus) -> None:
     is_active = registry.active_id(run.model) == mine.id
     base = run.baseline
     c1, c2, c3 = st.columns(3)
-    c1.metric(f"{name} test accuracy (10,000 images)", f"{run.test_accuracy:.2%}",
-              delta=None if base is None else
-              f"{(run.test_accuracy - base['test_accuracy']) * 100:+.2f} points vs active")
+    c1.metric(
+        f"{name} test accuracy (10,000 images)",
+        f"{run.test_accuracy:.2%}",
+        delta=None
+        if base is None
+        else f"{(run.test_accuracy - base['test_accuracy']) * 100:+.2f} points vs active",
+    )
     c2.metric("Training time", duration(run.train_seconds))
     if base is None:
         c3.metric(f"Active {name}", "—", help="The active model could not be measured.")
     else:
-        c3.metric(f"Active {name} when it finished", f"{base['test_accuracy']:.2%}",
-                  help=f"version {base['id']}")
-        c3.caption(md_escape(base["title"]) + (f" · trained in {duration(base['train_seconds'])}"
-                                    if base.get("train_seconds") else ""))
+        c3.metric(
+            f"Active {name} when it finished",
+            f"{base['test_accuracy']:.2%}",
+            help=f"version {base['id']}",
+        )
+        c3.caption(
+            md_escape(base["title"])
+            + (
+                f" · trained in {duration(base['train_seconds'])}"
+                if base.get("train_seconds")
+                else ""
+            )
+        )
     per_class = {"this model": [f"{v:.1%}" for v in run.per_class]}
     if base is not None:
         per_class[f"active: {base['title']}"] = [f"{v:.1%}" for v in base["per_class"]]
-        per_class["difference (points)"] = [f"{(a - b) * 100:+.1f}" for a, b in
-                                            zip(run.per_class, base["per_class"])]
+        per_class["difference (points)"] = [
+            f"{(a - b) * 100:+.1f}" for a, b in zip(run.per_class, base["per_class"])
+        ]
     with st.expander(f"Per-digit test accuracy of the new {name}", expanded=True):
         st.table(pd.DataFrame(per_class, index=[str(d) for d in range(10)]).T)
     if is_active:
         st.caption(f"This {name} is the active one now.")
     b1, b2, _ = st.columns([1, 1, 3])
-    if b1.button("Use this model", key=f"use-{mine.id}", type="primary",
-                 disabled=is_active or not PRESENTER, icon=":material/check:"):
+    if b1.button(
+        "Use this model",
+        key=f"use-{mine.id}",
+        type="primary",
+        disabled=is_active or not PRESENTER,
+        icon=":material/check:",
+    ):
         activate(run.model, mine.id, mine.title)
     with b2:
         confirm_delete(mine, f"discard-{mine.id}", "Discard")
@@ -238,14 +372,14 @@ def job_panel() -> None:
         elif run.state == "evaluating":
             where = f"{NAMES[run.model]}: measuring on all 10,000 test images"
         else:
-            where = (f"{NAMES[run.model]}: epoch {max(run.epoch, 1)} of {run.epochs}, "
-                     f"batch {run.batch} of {run.batches}")
+            where = (
+                f"{NAMES[run.model]}: epoch {max(run.epoch, 1)} of {run.epochs}, "
+                f"batch {run.batch} of {run.batches}"
+            )
         eta = "" if status.eta is None else f" · about {duration(status.eta)} left"
-        st.progress(status.fraction,
-                    text=f"{where} · {duration(status.elapsed)} elapsed{eta}")
+        st.progress(status.fraction, text=f"{where} · {duration(status.elapsed)} elapsed{eta}")
         if run is not None and run.loss is not None and run.state == "training":
-            st.caption(f"This epoch so far: loss {run.loss:.4f}, "
-                       f"train accuracy {run.accuracy:.2%}")
+            st.caption(f"This epoch so far: loss {run.loss:.4f}, train accuracy {run.accuracy:.2%}")
         if status.started_by:
             st.caption(f"Started by {md_escape(status.started_by)}.")
         if status.cancel_requested:
@@ -256,24 +390,33 @@ def job_panel() -> None:
     elif status.state == "done":
         st.success(f"Finished in {duration(status.elapsed)}.", icon=":material/check_circle:")
     elif status.state == jobs.JobState.LOST:
-        st.warning(f"A training run was {status.error}: "
-                   + " then ".join(r.title for r in status.runs)
-                   + ". Nothing was saved; the active models are unchanged.",
-                   icon=":material/history:")
+        st.warning(
+            f"A training run was {status.error}: "
+            + " then ".join(r.title for r in status.runs)
+            + ". Nothing was saved; the active models are unchanged.",
+            icon=":material/history:",
+        )
     elif status.state == "cancelled":
-        st.info(f"Cancelled after {duration(status.elapsed)}. Nothing was saved; the active "
-                "models are unchanged.", icon=":material/cancel:")
+        st.info(
+            f"Cancelled after {duration(status.elapsed)}. Nothing was saved; the active "
+            "models are unchanged.",
+            icon=":material/cancel:",
+        )
     else:
-        st.error(f"Training failed: {status.error}. Nothing was saved; the active models are "
-                 "unchanged.", icon=":material/error:")
+        st.error(
+            f"Training failed: {status.error}. Nothing was saved; the active models are unchanged.",
+            icon=":material/error:",
+        )
     charts = curves(status)
     if charts is not None:
         left, right = st.columns(2)
         left.vega_lite_chart(charts[0], width="stretch")
         right.vega_lite_chart(charts[1], width="stretch")
-        st.caption(f"Test accuracy while training is measured on "
-                   f"{jobs.MONITOR_TEST_IMAGES:,} of the 10,000 test images; the final figure "
-                   "uses all of them.")
+        st.caption(
+            f"Test accuracy while training is measured on "
+            f"{jobs.MONITOR_TEST_IMAGES:,} of the 10,000 test images; the final figure "
+            "uses all of them."
+        )
     if status.state == "done":
         for run in status.runs:
             show_result(run)
@@ -289,26 +432,34 @@ def versions_section() -> None:
     rows = []
     for v in versions:
         cfg = v.meta.get("train_config") or {}
-        rows.append({
-            "version": v.id,
-            "network": NAMES.get(v.architecture or "", "?"),
-            "title": v.title,
-            "images": cfg.get("subset"),
-            "epochs": cfg.get("epochs"),
-            "test accuracy": v.test_accuracy,
-            "training time (s)": v.meta.get("train_seconds"),
-            "status": ("broken: " + v.error) if not v.ok
-            else ("active" if v.id in active else ""),
-        })
+        rows.append(
+            {
+                "version": v.id,
+                "network": NAMES.get(v.architecture or "", "?"),
+                "title": v.title,
+                "images": cfg.get("subset"),
+                "epochs": cfg.get("epochs"),
+                "test accuracy": v.test_accuracy,
+                "training time (s)": v.meta.get("train_seconds"),
+                "status": ("broken: " + v.error)
+                if not v.ok
+                else ("active" if v.id in active else ""),
+            }
+        )
     st.dataframe(
-        pd.DataFrame(rows), hide_index=True, width="stretch",
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
         column_config={"test accuracy": st.column_config.NumberColumn(format="percent")},
     )
     by_id = {v.id: v for v in versions}
     choice = st.selectbox(
-        "Version", list(by_id), key="version_choice",
-        format_func=lambda vid: f"{NAMES.get(by_id[vid].architecture or '', '?')}: "
-                                f"{by_id[vid].label()}",
+        "Version",
+        list(by_id),
+        key="version_choice",
+        format_func=lambda vid: (
+            f"{NAMES.get(by_id[vid].architecture or '', '?')}: {by_id[vid].label()}"
+        ),
     )
     if choice is None:
         return
@@ -316,8 +467,9 @@ def versions_section() -> None:
     if not v.ok:
         st.warning(f"{v.id} is broken and cannot be made active: {md_escape(v.error)}")
     c1, c2, _ = st.columns([1, 1, 3])
-    if c1.button("Make active", disabled=not v.ok or v.id in active or not PRESENTER,
-                 icon=":material/check:"):
+    if c1.button(
+        "Make active", disabled=not v.ok or v.id in active or not PRESENTER, icon=":material/check:"
+    ):
         activate(v.architecture, v.id, v.title)
     with c2:
         confirm_delete(v, f"delete-{v.id}")
@@ -333,9 +485,11 @@ title_col, lock_col = st.columns([5, 1], vertical_alignment="center")
 title_col.title("Retrain the networks")
 with lock_col:
     presenter_ui.control("retrain-presenter")
-st.caption("Train the MLP, the ConvNet or both on as few or as many MNIST images as you like, "
-           "watch them learn, then keep the result or throw it away. One training run at a time "
-           "per server; everyone looking at this page sees the same run.")
+st.caption(
+    "Train the MLP, the ConvNet or both on as few or as many MNIST images as you like, "
+    "watch them learn, then keep the result or throw it away. One training run at a time "
+    "per server; everyone looking at this page sees the same run."
+)
 with st.container():  # one fixed slot, so a message does not shift the widgets below
     if "flash" in st.session_state:
         kind, text = st.session_state.pop("flash")
@@ -346,12 +500,16 @@ status = jobs.status()
 st.session_state.rendered_job = (status.id, status.state)
 
 actives = [registry.active_version(a, verify=False) for a in registry.ARCHS]
-st.markdown("**Active now:** " + " · ".join(f"{NAMES[v.architecture]}: {md_escape(v.label())}"
-                                             for v, _ in actives))
+st.markdown(
+    "**Active now:** "
+    + " · ".join(f"{NAMES[v.architecture]}: {md_escape(v.label())}" for v, _ in actives)
+)
 if not PRESENTER:
-    st.info("You are watching: only the presenter can start, cancel or keep a training run, "
-            "put a model in use or delete one (unlock with the Presenter button above).",
-            icon=":material/visibility:")
+    st.info(
+        "You are watching: only the presenter can start, cancel or keep a training run, "
+        "put a model in use or delete one (unlock with the Presenter button above).",
+        icon=":material/visibility:",
+    )
 with st.container():
     for _, warning in actives:
         if warning:
@@ -368,39 +526,62 @@ with st.container(border=True):
     st.selectbox("Preset", [CUSTOM, *PRESETS], key="preset", on_change=apply_preset)
     c1, c2 = st.columns(2)
     with c1:
-        network = st.radio("Network", list(NETWORKS), key="network", on_change=to_custom,
-                           horizontal=True)
-        subset = st.number_input(f"Training images (1 to {SUBSET_MAX:,})", key="subset",
-                                 step=100, on_change=to_custom)
-        epochs = st.number_input(f"Epochs (1 to {EPOCHS_MAX:,})", key="epochs", step=1,
-                                 on_change=to_custom)
+        network = st.radio(
+            "Network", list(NETWORKS), key="network", on_change=to_custom, horizontal=True
+        )
+        subset = st.number_input(
+            f"Training images (1 to {SUBSET_MAX:,})", key="subset", step=100, on_change=to_custom
+        )
+        epochs = st.number_input(
+            f"Epochs (1 to {EPOCHS_MAX:,})", key="epochs", step=1, on_change=to_custom
+        )
     with c2:
-        selection = st.radio("Which images", [BALANCED, FIRST], key="selection",
-                             on_change=to_custom)
-        seed = st.number_input("Seed of the random sample", key="seed", step=1,
-                               on_change=to_custom, disabled=selection == FIRST)
-        augment = st.toggle("Augmentation: random rotations, scalings, shifts and shears",
-                            key="augment", on_change=to_custom)
+        selection = st.radio(
+            "Which images", [BALANCED, FIRST], key="selection", on_change=to_custom
+        )
+        seed = st.number_input(
+            "Seed of the random sample",
+            key="seed",
+            step=1,
+            on_change=to_custom,
+            disabled=selection == FIRST,
+        )
+        augment = st.toggle(
+            "Augmentation: random rotations, scalings, shifts and shears",
+            key="augment",
+            on_change=to_custom,
+        )
     wrong = problems(subset, epochs, seed)
     configs = None
     if wrong:
         for text in wrong:
             st.error(text, icon=":material/block:")
     else:
-        configs = configs_from(network, int(subset), selection == FIRST, int(seed), int(epochs),
-                               augment)
+        configs = configs_from(
+            network, int(subset), selection == FIRST, int(seed), int(epochs), augment
+        )
         est = jobs.estimate_total(configs)
-        st.info(f"Estimated duration on this machine: about {duration(est)}"
-                + (", the MLP first, then the ConvNet." if len(configs) == 2 else "."),
-                icon=":material/timer:")
+        st.info(
+            f"Estimated duration on this machine: about {duration(est)}"
+            + (", the MLP first, then the ConvNet." if len(configs) == 2 else "."),
+            icon=":material/timer:",
+        )
         if est > 30 * 60:
-            st.warning("That is a long run: nobody can train anything else on this server "
-                       "until it ends or is cancelled.")
+            st.warning(
+                "That is a long run: nobody can train anything else on this server "
+                "until it ends or is cancelled."
+            )
     if status.running:
-        st.caption(f"A run is in progress (above): one at a time per server. "
-                   f"{md_escape(status.describe())}.")
-    if st.button("Start training", type="primary", disabled=status.running or not PRESENTER,
-                 icon=":material/play_arrow:"):
+        st.caption(
+            f"A run is in progress (above): one at a time per server. "
+            f"{md_escape(status.describe())}."
+        )
+    if st.button(
+        "Start training",
+        type="primary",
+        disabled=status.running or not PRESENTER,
+        icon=":material/play_arrow:",
+    ):
         if configs is None:
             flash("error", "Nothing was started: " + " ".join(wrong))
             st.rerun()

@@ -68,8 +68,15 @@ def send(code: str) -> None:
     _, image, stroke_json, answers = pending
     label = st.session_state.get(f"room-labels-{gen}")
     try:
-        store().add_drawing(code, participant(), image, stroke_json, answers, label=label,
-                            nickname=st.session_state.get("room-nick"))
+        store().add_drawing(
+            code,
+            participant(),
+            image,
+            stroke_json,
+            answers,
+            label=label,
+            nickname=st.session_state.get("room-nick"),
+        )
     except rooms.RoomError as exc:
         st.session_state["room-error"] = str(exc)
         return
@@ -87,9 +94,15 @@ def draw_and_send(code: str) -> None:
     left, right = st.columns([5, 6], gap="large")
     with left:
         st.html(common.canvas_head_html("One digit, anywhere, any size."))
-        result = st_canvas(stroke_width=PEN, stroke_color="#000000", background_color="#ffffff",
-                           height=CANVAS, width=CANVAS, drawing_mode="freedraw",
-                           key=f"room-canvas-{gen}")
+        result = st_canvas(
+            stroke_width=PEN,
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=CANVAS,
+            width=CANVAS,
+            drawing_mode="freedraw",
+            key=f"room-canvas-{gen}",
+        )
     with right:
         if err := st.session_state.pop("room-error", None):
             st.error(err, icon=":material/block:")
@@ -106,8 +119,10 @@ def draw_and_send(code: str) -> None:
         elif sent := st.session_state.get("room-sent"):
             st.success(sent, icon=":material/check_circle:")
         if pre is None:
-            st.html('<div class="verdict" role="status" aria-live="polite" id="verdict">'
-                    "Draw a digit: both networks will read it.</div>")
+            st.html(
+                '<div class="verdict" role="status" aria-live="polite" id="verdict">'
+                "Draw a digit: both networks will read it.</div>"
+            )
         else:
             try:
                 stroke_json = rooms.encode_strokes(strokes)
@@ -119,17 +134,36 @@ def draw_and_send(code: str) -> None:
                 preds = {k: r.prediction for k, r in reading.networks.items()}
                 st.html(common.answers_html(uses, reading, detail=False))
                 st.session_state["room-pending"] = (
-                    gen, rooms.image_bytes(pre.image), stroke_json,
-                    {k: rooms.Answer(tuple(p.probs), uses[k].version.id)
-                     for k, p in preds.items()})
+                    gen,
+                    rooms.image_bytes(pre.image),
+                    stroke_json,
+                    {k: rooms.Answer(tuple(p.probs), uses[k].version.id) for k, p in preds.items()},
+                )
         # Choosing a digit or typing a name costs the server nothing until Send.
-        st.pills("Which digit did you mean?", list(range(10)), key=f"room-labels-{gen}",
-                 on_change="ignore", wrap=True)
-        st.button("Send", type="primary", icon=":material/send:", width="stretch",
-                  key="room-send", disabled=pre is None, on_click=send, args=(code,))
-        st.text_input("Your name on the wall (optional)", key="room-nick",
-                      max_chars=rooms.MAX_NICKNAME, on_change="ignore",
-                      placeholder="anonymous")
+        st.pills(
+            "Which digit did you mean?",
+            list(range(10)),
+            key=f"room-labels-{gen}",
+            on_change="ignore",
+            wrap=True,
+        )
+        st.button(
+            "Send",
+            type="primary",
+            icon=":material/send:",
+            width="stretch",
+            key="room-send",
+            disabled=pre is None,
+            on_click=send,
+            args=(code,),
+        )
+        st.text_input(
+            "Your name on the wall (optional)",
+            key="room-nick",
+            max_chars=rooms.MAX_NICKNAME,
+            on_change="ignore",
+            placeholder="anonymous",
+        )
 
 
 def ask_for_code(message: str | None = None) -> None:
@@ -165,8 +199,11 @@ except rooms.RoomError as exc:
     st.stop()
 if room.state == "closed":
     st.markdown(f"## {html.escape(room.title)}")
-    st.info("This room is closed: thank you for taking part! Ask the presenter for the "
-            "code of the next one.", icon=":material/door_front:")
+    st.info(
+        "This room is closed: thank you for taking part! Ask the presenter for the "
+        "code of the next one.",
+        icon=":material/door_front:",
+    )
     ask_for_code()
     st.stop()
 try:
@@ -175,10 +212,11 @@ except (checkpoint.CheckpointError, KeyError) as exc:
     st.error(f"The networks cannot be loaded on this server ({exc}): tell the presenter.")
     st.stop()
 common.freeze_gc()
-st.html(f'<div class="room-head">Room <code>{room.code}</code> · {html.escape(room.title)}'
-        "</div>")
+st.html(f'<div class="room-head">Room <code>{room.code}</code> · {html.escape(room.title)}</div>')
 if room.state == "paused":
-    st.warning("The presenter has paused sending for a moment: draw, and send when it "
-               "reopens.", icon=":material/pause_circle:")
+    st.warning(
+        "The presenter has paused sending for a moment: draw, and send when it reopens.",
+        icon=":material/pause_circle:",
+    )
 draw_and_send(room.code)
 common.canvas_script()

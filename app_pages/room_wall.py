@@ -104,14 +104,17 @@ def tile_html(d: rooms.Drawing, nets: list[str], new: bool) -> str:
         cells.append(
             f'<div class="ta"><div class="ta-name">{html.escape(net.name)}</div>'
             f'<div class="ta-digit" style="color:{net.colour}">'
-            f'{a.digit}</div><div class="ta-mark{cls}">{mark}</div></div>')
+            f'{a.digit}</div><div class="ta-mark{cls}">{mark}</div></div>'
+        )
     meant = f"meant {d.label}" if d.label is not None else "no label"
     who = f" · {html.escape(d.nickname)}" if d.nickname else ""
-    return (f'<div class="tile{" tile-new" if new else ""}" id="tile-{d.id}" '
-            f'data-label="{"" if d.label is None else d.label}">'
-            f'<div><img src="{png_uri(d)}" alt="drawing {d.id}">'
-            f'<div class="tile-foot">#{d.id} · {meant}{who}</div></div>'
-            f'<div class="tile-answers">{"".join(cells)}</div></div>')
+    return (
+        f'<div class="tile{" tile-new" if new else ""}" id="tile-{d.id}" '
+        f'data-label="{"" if d.label is None else d.label}">'
+        f'<div><img src="{png_uri(d)}" alt="drawing {d.id}">'
+        f'<div class="tile-foot">#{d.id} · {meant}{who}</div></div>'
+        f'<div class="tile-answers">{"".join(cells)}</div></div>'
+    )
 
 
 def score_html(board: rooms.Scoreboard, nets: list[str]) -> str:
@@ -120,8 +123,9 @@ def score_html(board: rooms.Scoreboard, nets: list[str]) -> str:
     for k in nets:
         net, s = networks.get(k), board.nets[k]
         acc = "–" if s.accuracy is None else f"{s.accuracy:.0%}"
-        digits = "".join(f'<span title="digit {d}">{d}: {r}/{n}</span>'
-                         for d, (r, n) in s.per_digit.items())
+        digits = "".join(
+            f'<span title="digit {d}">{d}: {r}/{n}</span>' for d, (r, n) in s.per_digit.items()
+        )
         confused = ", ".join(f"{m}→{r} ×{n}" for (m, r), n in s.confused) or "nothing yet"
         parts.append(
             f'<div class="score-net" id="score-{k}" style="--net-colour:{net.colour}">'
@@ -130,12 +134,14 @@ def score_html(board: rooms.Scoreboard, nets: list[str]) -> str:
             f'<div class="score-count" data-right="{s.right}" data-labelled="{s.labelled}">'
             f"{s.right} right of {s.labelled} labelled</div>"
             f'<div class="score-digits">{digits}</div>'
-            f'<div class="score-confused">Confuses most: {confused}</div></div>')
+            f'<div class="score-confused">Confuses most: {confused}</div></div>'
+        )
     return f'<div class="score">{"".join(parts)}</div>'
 
 
 def highlights_html(board: rooms.Scoreboard, nets: list[str]) -> str:
     """Drawings only one network read right, and drawings that stumped both."""
+
     def row(ds: list[rooms.Drawing]) -> str:
         if not ds:
             return '<div class="hl-none">None yet.</div>'
@@ -144,15 +150,21 @@ def highlights_html(board: rooms.Scoreboard, nets: list[str]) -> str:
             reads = " ".join(
                 f'<span class="hl-read" style="color:{networks.get(k).colour}">'
                 f"{d.answers[k].digit}</span>"
-                for k in nets if k in d.answers)
-            cells.append(f'<div class="hl"><img src="{png_uri(d)}" alt="drawing {d.id}">'
-                         f"meant {d.label} · {reads}</div>")
+                for k in nets
+                if k in d.answers
+            )
+            cells.append(
+                f'<div class="hl"><img src="{png_uri(d)}" alt="drawing {d.id}">'
+                f"meant {d.label} · {reads}</div>"
+            )
         return f'<div class="hl-row">{"".join(cells)}</div>'
 
-    return (f'<div class="hl-title">Only one network right ({len(board.only_one_right)})</div>'
-            f"{row(board.only_one_right)}"
-            f'<div class="hl-title">Stumped both ({len(board.both_wrong)})</div>'
-            f"{row(board.both_wrong)}")
+    return (
+        f'<div class="hl-title">Only one network right ({len(board.only_one_right)})</div>'
+        f"{row(board.only_one_right)}"
+        f'<div class="hl-title">Stumped both ({len(board.both_wrong)})</div>'
+        f"{row(board.both_wrong)}"
+    )
 
 
 def new_drawings(code: str) -> tuple[rooms.Room, list[rooms.Drawing], set[int]]:
@@ -191,21 +203,28 @@ def live(code: str) -> None:
         st.session_state["wall-board"] = cached
     board = cached[1]
     people = store().participants(code)
-    st.html(f'<div class="wall-stats" id="wall-stats" data-drawings="{board.drawings}" '
-            f'data-people="{people}">{people} taking part · {plural(board.drawings, "drawing")} · '
-            f"{board.labelled} labelled"
-            f'<span class="wall-state wall-state-{room.state}">{room.state}</span></div>')
+    st.html(
+        f'<div class="wall-stats" id="wall-stats" data-drawings="{board.drawings}" '
+        f'data-people="{people}">{people} taking part · {plural(board.drawings, "drawing")} · '
+        f"{board.labelled} labelled"
+        f'<span class="wall-state wall-state-{room.state}">{room.state}</span></div>'
+    )
     left, right = st.columns([11, 9], gap="large")
     with left:
         # Every drawing gets its moment as a tile: when more arrived since the last
         # look than the wall usually shows (a big room), this look shows them all.
-        newest = drawings[::-1][:min(MAX_TILES, max(TILES, len(new_ids)))]
+        newest = drawings[::-1][: min(MAX_TILES, max(TILES, len(new_ids)))]
         if newest:
-            st.html('<div class="tiles" id="tiles">'
-                    + "".join(tile_html(d, nets, d.id in new_ids) for d in newest) + "</div>")
+            st.html(
+                '<div class="tiles" id="tiles">'
+                + "".join(tile_html(d, nets, d.id in new_ids) for d in newest)
+                + "</div>"
+            )
         else:
-            st.html('<div class="hl-none" id="tiles">No drawings yet: scan the code and '
-                    "draw a digit on your phone.</div>")
+            st.html(
+                '<div class="hl-none" id="tiles">No drawings yet: scan the code and '
+                "draw a digit on your phone.</div>"
+            )
     with right:
         st.html(score_html(board, nets))
         st.html(highlights_html(board, nets))
@@ -213,21 +232,27 @@ def live(code: str) -> None:
 
 def header(room: rooms.Room) -> None:
     """Code, QR code and join URL, large; a warning when phones cannot reach this server."""
-    url = rooms.join_url(room.code, int(st.get_option("server.port") or 8501),
-                         st.get_option("server.address"))
+    url = rooms.join_url(
+        room.code, int(st.get_option("server.port") or 8501), st.get_option("server.address")
+    )
     # An <img> of the SVG: the page's HTML sanitiser keeps images, not inline SVG.
     qr = base64.b64encode(rooms.qr_svg(url, scale=8).encode()).decode()
     join, side = st.columns([3, 2], vertical_alignment="center")
-    join.html(f'<div class="wall-head"><img class="wall-qr" id="wall-qr" '
-              f'alt="QR code of {html.escape(url)}" src="data:image/svg+xml;base64,{qr}"><div>'
-              f'<div class="wall-title">{html.escape(room.title)}</div>'
-              f'<div class="wall-code" id="wall-code">{room.code}</div>'
-              f'<div class="wall-url" id="wall-url">{html.escape(url)}</div></div></div>')
+    join.html(
+        f'<div class="wall-head"><img class="wall-qr" id="wall-qr" '
+        f'alt="QR code of {html.escape(url)}" src="data:image/svg+xml;base64,{qr}"><div>'
+        f'<div class="wall-title">{html.escape(room.title)}</div>'
+        f'<div class="wall-code" id="wall-code">{room.code}</div>'
+        f'<div class="wall-url" id="wall-url">{html.escape(url)}</div></div></div>'
+    )
     with side:
         if is_local_address(st.get_option("server.address")) and not rooms.public_url():
-            st.warning("Phones cannot reach this server: it listens on this computer only. "
-                       "Restart it with this command, then phones on the same network can "
-                       "scan the code:", icon=":material/wifi_off:")
+            st.warning(
+                "Phones cannot reach this server: it listens on this computer only. "
+                "Restart it with this command, then phones on the same network can "
+                "scan the code:",
+                icon=":material/wifi_off:",
+            )
             st.code(rooms.OPEN_COMMAND, language=None)  # plain: legible in both themes
         controls(room)
 
@@ -257,17 +282,23 @@ def controls(room: rooms.Room | None) -> None:
     with st.expander("Room controls", icon=":material/tune:", expanded=room is None):
         new, pick = st.columns(2)
         with new.form("open-room", border=False):
-            title = st.text_input("Title of a new room", max_chars=rooms.MAX_TITLE,
-                                  placeholder="e.g. Year 10 maths")
-            if st.form_submit_button("Open a new room", type="primary",
-                                     icon=":material/add_circle:"):
+            title = st.text_input(
+                "Title of a new room", max_chars=rooms.MAX_TITLE, placeholder="e.g. Year 10 maths"
+            )
+            if st.form_submit_button(
+                "Open a new room", type="primary", icon=":material/add_circle:"
+            ):
                 act("open a room", lambda: open_room(title))
         found = store().list_rooms()
         if found:
             labels = {r.code: f"{r.code} · {r.title} · {r.state}" for r in found}
-            chosen = pick.selectbox("Show a room", list(labels), format_func=labels.get,
-                                    index=list(labels).index(room.code) if room else None,
-                                    placeholder="Choose a room")
+            chosen = pick.selectbox(
+                "Show a room",
+                list(labels),
+                format_func=labels.get,
+                index=list(labels).index(room.code) if room else None,
+                placeholder="Choose a room",
+            )
             if chosen and (room is None or chosen != room.code):
                 st.query_params["room"] = chosen
                 st.rerun()
@@ -280,20 +311,32 @@ def controls(room: rooms.Room | None) -> None:
                 act("pause a room", lambda: store().set_state(code, "paused"))
         elif b[0].button("Open for sending", icon=":material/play_arrow:", width="stretch"):
             act("open a room", lambda: store().set_state(code, "open"))
-        if room.state != "closed" and b[1].button("Close the room", icon=":material/lock:",
-                                                  width="stretch"):
+        if room.state != "closed" and b[1].button(
+            "Close the room", icon=":material/lock:", width="stretch"
+        ):
             act("close a room", lambda: store().set_state(code, "closed"))
         ids = [d.id for d in store().drawings(code)][::-1][:100]  # newest first
-        hide = b[2].selectbox("Hide a drawing", ids, index=None, placeholder="drawing #",
-                              format_func=lambda i: f"#{i}", key="wall-hide")
+        hide = b[2].selectbox(
+            "Hide a drawing",
+            ids,
+            index=None,
+            placeholder="drawing #",
+            format_func=lambda i: f"#{i}",
+            key="wall-hide",
+        )
         if hide is not None and b[2].button("Hide it", icon=":material/visibility_off:"):
             act("hide a drawing", lambda: store().set_hidden(code, hide))
         # Made when pressed, outside this script run (so no session check can run
         # there): the button exists only in a presenter's session.
-        b[3].download_button("Export the room (zip)",
-                             data=functools.partial(rooms.export_room, store(), code),
-                             file_name=f"room-{code}.zip", mime="application/zip",
-                             icon=":material/download:", width="stretch", on_click="ignore")
+        b[3].download_button(
+            "Export the room (zip)",
+            data=functools.partial(rooms.export_room, store(), code),
+            file_name=f"room-{code}.zip",
+            mime="application/zip",
+            icon=":material/download:",
+            width="stretch",
+            on_click="ignore",
+        )
 
 
 def main() -> None:
@@ -306,8 +349,10 @@ def main() -> None:
             st.error(str(exc))
     if room is None:
         st.markdown("## Audience wall")
-        st.markdown("Open a room: everyone scans its code, draws a digit on their phone, and "
-                    "this wall shows how the MLP and the ConvNet read the room's handwriting.")
+        st.markdown(
+            "Open a room: everyone scans its code, draws a digit on their phone, and "
+            "this wall shows how the MLP and the ConvNet read the room's handwriting."
+        )
         controls(None)
         return
     header(room)

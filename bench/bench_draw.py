@@ -52,13 +52,23 @@ def in_process(n: int) -> dict[str, list[float]]:
     rng = np.random.default_rng(0)
     drawings = []
     for i in rng.choice(len(test), n, replace=False):
-        strokes = synth.place_strokes(synth.digit_strokes(test.images[i].numpy()),
-                                      float(rng.uniform(80, 300)), 10, 10)
-        fabric = {"objects": [{"type": "Path", "path": [["M", *s[0]]] + [["L", *p] for p in s[1:]]}
-                              for s in strokes]}
+        strokes = synth.place_strokes(
+            synth.digit_strokes(test.images[i].numpy()), float(rng.uniform(80, 300)), 10, 10
+        )
+        fabric = {
+            "objects": [
+                {"type": "Path", "path": [["M", *s[0]]] + [["L", *p] for p in s[1:]]}
+                for s in strokes
+            ]
+        }
         drawings.append(fabric)
-    times: dict[str, list[float]] = {"preprocess": [], "mlp": [], "cnn": [], "total": [],
-                                     "saliency": []}
+    times: dict[str, list[float]] = {
+        "preprocess": [],
+        "mlp": [],
+        "cnn": [],
+        "total": [],
+        "saliency": [],
+    }
     for k, fabric in enumerate(drawings):
         t0 = time.perf_counter()
         pre = pp.from_strokes(pp.strokes_from_fabric(fabric))
@@ -83,8 +93,9 @@ def in_process(n: int) -> dict[str, list[float]]:
 
 
 # Both answers are on the page (the browser tests' and benchmarks' signal).
-ANSWERS_SHOWN = ("() => !!(document.getElementById('answer-mlp') &&"
-                 " document.getElementById('answer-cnn'))")
+ANSWERS_SHOWN = (
+    "() => !!(document.getElementById('answer-mlp') && document.getElementById('answer-cnn'))"
+)
 
 
 def single_stroke_digits(n: int) -> list[np.ndarray]:
@@ -178,9 +189,11 @@ def replay(sessions: int, rounds: int, soak: float, root: Path) -> dict[str, flo
 
     shapes = single_stroke_digits(50)
     answers = ANSWERS_SHOWN
-    with tempfile.TemporaryDirectory() as home, \
-            streamlit_process(env={"MNIST_APP_HOME": home}, root=root) as (url, proc), \
-            launch_chromium() as browser:
+    with (
+        tempfile.TemporaryDirectory() as home,
+        streamlit_process(env={"MNIST_APP_HOME": home}, root=root) as (url, proc),
+        launch_chromium() as browser,
+    ):
         pages = []
         for _ in range(sessions):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -227,9 +240,16 @@ def replay(sessions: int, rounds: int, soak: float, root: Path) -> dict[str, flo
         rss1 = proc_rss_mb(proc.pid)
     for t, mb in rss_samples:
         print(f"  after {t:5.0f} s: server memory {mb:.0f} MB")
-    return {"drawings": drawn, "cpu_ms": cpu / drawn * 1000, "wall": wall,
-            "share": cpu / wall, "rss0": rss0, "rss1": rss1,
-            "median": statistics.median(latencies), "p95": pct(latencies, 95)}
+    return {
+        "drawings": drawn,
+        "cpu_ms": cpu / drawn * 1000,
+        "wall": wall,
+        "share": cpu / wall,
+        "rss0": rss0,
+        "rss1": rss1,
+        "median": statistics.median(latencies),
+        "p95": pct(latencies, 95),
+    }
 
 
 def main() -> None:
@@ -237,21 +257,31 @@ def main() -> None:
     ap.add_argument("--drawings", type=int, default=200, help="in-process drawings")
     ap.add_argument("--strokes", type=int, default=20, help="browser drawings")
     ap.add_argument("--no-browser", action="store_true")
-    ap.add_argument("--replay", action="store_true",
-                    help="server CPU per drawing from real sessions drawing at once")
+    ap.add_argument(
+        "--replay",
+        action="store_true",
+        help="server CPU per drawing from real sessions drawing at once",
+    )
     ap.add_argument("--sessions", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--soak", type=float, default=0.0, help="replay for this many seconds")
     ap.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app to run")
-    ap.add_argument("--while-training", action="store_true",
-                    help="browser latency again while a training job runs (ConvNet, 60,000)")
+    ap.add_argument(
+        "--while-training",
+        action="store_true",
+        help="browser latency again while a training job runs (ConvNet, 60,000)",
+    )
     a = ap.parse_args()
     if a.replay:
         r = replay(a.sessions, a.rounds, a.soak, a.root.resolve())
-        print(f"Replay ({a.root.resolve()}): {a.sessions} sessions, {r['drawings']} drawings "
-              f"in {r['wall']:.0f} s")
-        print(f"server CPU per drawing (with its clear): {r['cpu_ms']:.1f} ms; "
-              f"server at {r['share']:.0%} of one core")
+        print(
+            f"Replay ({a.root.resolve()}): {a.sessions} sessions, {r['drawings']} drawings "
+            f"in {r['wall']:.0f} s"
+        )
+        print(
+            f"server CPU per drawing (with its clear): {r['cpu_ms']:.1f} ms; "
+            f"server at {r['share']:.0%} of one core"
+        )
         print(f"mouse-up to both answers: median {r['median']:.0f} ms, p95 {r['p95']:.0f} ms")
         print(f"server memory: {r['rss0']:.0f} MB before, {r['rss1']:.0f} MB after")
         return
@@ -259,20 +289,26 @@ def main() -> None:
     t = in_process(a.drawings)
     print(f"In-process, {len(t['total'])} drawings (torch threads: 1):")
     print("| step | median ms | p95 ms |\n|---|---|---|")
-    names = {"total": "total (preprocess + both networks)",
-             "saliency": "saliency maps of both + feature maps (on demand)"}
+    names = {
+        "total": "total (preprocess + both networks)",
+        "saliency": "saliency maps of both + feature maps (on demand)",
+    }
     for k in ("preprocess", "mlp", "cnn", "total", "saliency"):
         print(f"| {names.get(k, k)} | {statistics.median(t[k]):.2f} | {pct(t[k], 95):.2f} |")
     if not a.no_browser:
         b = in_browser(a.strokes, a.root.resolve(), a.while_training)
         for phase, times in b.items():
-            print(f"\nBrowser, mouse-up to both answers updated, {len(times)} drawings, "
-                  f"{phase}: median {statistics.median(times):.0f} ms, "
-                  f"p95 {pct(times, 95):.0f} ms")
+            print(
+                f"\nBrowser, mouse-up to both answers updated, {len(times)} drawings, "
+                f"{phase}: median {statistics.median(times):.0f} ms, "
+                f"p95 {pct(times, 95):.0f} ms"
+            )
         if "training" in b:
-            print(f"while training / idle: median "
-                  f"{statistics.median(b['training']) / statistics.median(b['idle']):.2f}x, "
-                  f"p95 {pct(b['training'], 95) / pct(b['idle'], 95):.2f}x")
+            print(
+                f"while training / idle: median "
+                f"{statistics.median(b['training']) / statistics.median(b['idle']):.2f}x, "
+                f"p95 {pct(b['training'], 95) / pct(b['idle'], 95):.2f}x"
+            )
 
 
 if __name__ == "__main__":

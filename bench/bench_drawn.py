@@ -74,18 +74,26 @@ def _last_hidden(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor,
     return torch.cat(got).double(), logits.double()
 
 
-def _candidate_scores(x: torch.Tensor, model: torch.nn.Module, det: ood.Detector | None,
-                      t: float, means: torch.Tensor, prec: torch.Tensor, bank: torch.Tensor
-                      ) -> dict[str, np.ndarray]:
+def _candidate_scores(
+    x: torch.Tensor,
+    model: torch.nn.Module,
+    det: ood.Detector | None,
+    t: float,
+    means: torch.Tensor,
+    prec: torch.Tensor,
+    bank: torch.Tensor,
+) -> dict[str, np.ndarray]:
     """Each candidate score for a batch (higher: less like a digit)."""
     h, lg = _last_hidden(model, x)
     d = h[:, None, :] - means[None]
     hn = h / h.norm(dim=1, keepdim=True).clamp_min(1e-9)
-    s = {"max softmax": -torch.softmax(lg / t, 1).max(1).values,
-         "max logit": -lg.max(1).values,
-         "energy": -torch.logsumexp(lg, 1),
-         "Mahalanobis": torch.einsum("ncd,de,nce->nc", d, prec, d).min(1).values,
-         "cosine 5-NN": -(hn @ bank.T).topk(5, dim=1).values[:, -1]}
+    s = {
+        "max softmax": -torch.softmax(lg / t, 1).max(1).values,
+        "max logit": -lg.max(1).values,
+        "energy": -torch.logsumexp(lg, 1),
+        "Mahalanobis": torch.einsum("ncd,de,nce->nc", d, prec, d).min(1).values,
+        "cosine 5-NN": -(hn @ bank.T).topk(5, dim=1).values[:, -1],
+    }
     if det is not None:
         s["probe (ood.py)"] = det.logits(model, x.float()).double()
     return {k: v.numpy() for k, v in s.items()}
@@ -96,8 +104,10 @@ def compare_scores(models: dict, test_sets: dict[str, torch.Tensor], n_drawn: in
     train = data.load_split("train")
     fit_x = train.images[:20_000].float().div(255).unsqueeze(1)
     fit_y = train.labels[:20_000]
-    held = {"mnist": train.images[50_000:].float().div(255).unsqueeze(1),
-            **ood._drawn(train.images[50_000 : 50_000 + n_drawn].numpy(), 100)}
+    held = {
+        "mnist": train.images[50_000:].float().div(255).unsqueeze(1),
+        **ood._drawn(train.images[50_000 : 50_000 + n_drawn].numpy(), 100),
+    }
     for arch, (model, meta, det) in models.items():
         t = float(meta.get("temperature", 1.0))
         f, _ = _last_hidden(model, fit_x)
@@ -116,29 +126,37 @@ def compare_scores(models: dict, test_sets: dict[str, torch.Tensor], n_drawn: in
         print(f"\n{models[arch][1].get('title', arch)}: flagged at the held-out threshold")
         print(f"{'score':<16} {'nondigits':>9} {'mnist':>6} {'worst drawn set':>20}")
         for name in h["mnist"]:
-            thr = max([np.quantile(h["mnist"][name], 1 - ood.MAX_FLAG_MNIST)]
-                      + [np.quantile(h[k][name], 1 - ood.MAX_FLAG_DRAWN) for k in held
-                         if k != "mnist"])
+            thr = max(
+                [np.quantile(h["mnist"][name], 1 - ood.MAX_FLAG_MNIST)]
+                + [np.quantile(h[k][name], 1 - ood.MAX_FLAG_DRAWN) for k in held if k != "mnist"]
+            )
             rate = {k: float((v[name] > thr).mean()) for k, v in te.items()}
             worst = max(drawn, key=lambda k: rate[k])
-            print(f"{name:<16} {rate['nondigits']:>9.1%} {rate['mnist']:>6.2%} "
-                  f"{worst + ' ' + format(rate[worst], '.1%'):>20}")
+            print(
+                f"{name:<16} {rate['nondigits']:>9.1%} {rate['mnist']:>6.2%} "
+                f"{worst + ' ' + format(rate[worst], '.1%'):>20}"
+            )
 
 
-def leave_kind_out(models: dict, nd: torch.Tensor, kinds: np.ndarray, mnist: torch.Tensor
-                   ) -> None:
+def leave_kind_out(models: dict, nd: torch.Tensor, kinds: np.ndarray, mnist: torch.Tensor) -> None:
     """Flag rate on each non-digit kind by a probe fitted without that kind."""
     cache: dict = {}  # the same drawn digits for every refit
-    print(f"\n{'unseen kind':<12} {'network':<8} {'unseen flagged':>14} "
-          f"{'other kinds':>11} {'mnist':>6}")
+    print(
+        f"\n{'unseen kind':<12} {'network':<8} {'unseen flagged':>14} "
+        f"{'other kinds':>11} {'mnist':>6}"
+    )
     for arch, (model, meta, _) in models.items():
         for kind in nondigits.KINDS:
-            det = ood.fit(model, meta, kinds=tuple(k for k in nondigits.KINDS if k != kind),
-                          cache=cache)
+            det = ood.fit(
+                model, meta, kinds=tuple(k for k in nondigits.KINDS if k != kind), cache=cache
+            )
             f = (det.logits(model, nd) > det.threshold).numpy()
             fm = float((det.logits(model, mnist) > det.threshold).float().mean())
-            print(f"{kind:<12} {arch:<8} {f[kinds == kind].mean():>14.1%} "
-                  f"{f[kinds != kind].mean():>11.1%} {fm:>6.2%}", flush=True)
+            print(
+                f"{kind:<12} {arch:<8} {f[kinds == kind].mean():>14.1%} "
+                f"{f[kinds != kind].mean():>11.1%} {fm:>6.2%}",
+                flush=True,
+            )
 
 
 def row(name: str, res: dict, labels: np.ndarray | None, n_asked: int) -> str:
@@ -163,10 +181,16 @@ def main() -> None:
     p.add_argument("--mlp", type=Path, default=ROOT / "weights" / "mlp.pt")
     p.add_argument("--cnn", type=Path, default=ROOT / "weights" / "cnn.pt")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--scores", action="store_true",
-                   help="also compare the candidate not-a-digit scores (about a minute more)")
-    p.add_argument("--leave-kind-out", action="store_true",
-                   help="refit the probes without each kind of non-digit (about 20 minutes)")
+    p.add_argument(
+        "--scores",
+        action="store_true",
+        help="also compare the candidate not-a-digit scores (about a minute more)",
+    )
+    p.add_argument(
+        "--leave-kind-out",
+        action="store_true",
+        help="refit the probes without each kind of non-digit (about 20 minutes)",
+    )
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
@@ -175,15 +199,19 @@ def main() -> None:
         model, meta = checkpoint.load(path)
         models[arch] = (model, meta, ood.STORE.get(meta["sha256"], arch))
         if models[arch][2] is None:
-            print(f"note: no not-a-digit detector for {path}; fit one with "
-                  f"python -m mnist_models.ood fit {path}")
+            print(
+                f"note: no not-a-digit detector for {path}; fit one with "
+                f"python -m mnist_models.ood fit {path}"
+            )
     test = data.load_split("test")
     pick = np.random.default_rng(a.seed).permutation(len(test))[: a.n]
     images, labels = test.images[pick].numpy(), test.labels[pick].numpy()
     strokes = [synth.digit_strokes(img) for img in images]
 
-    print(f"{'set':<10} {'items':>6} {'MLP acc':>8} {'unsure':>7} {'flag':>7} "
-          f"{'CNN acc':>8} {'unsure':>7} {'flag':>7} {'both':>7} {'either':>7} {'empty':>6}")
+    print(
+        f"{'set':<10} {'items':>6} {'MLP acc':>8} {'unsure':>7} {'flag':>7} "
+        f"{'CNN acc':>8} {'unsure':>7} {'flag':>7} {'both':>7} {'either':>7} {'empty':>6}"
+    )
     mn = test.images.float().div(255).unsqueeze(1)
     print(row("mnist", run_set(models, mn), test.labels.numpy(), len(mn)))
     sets = {"mnist": mn}
@@ -200,15 +228,26 @@ def main() -> None:
     print(row("nondigits", res, None, len(made)))
     for kind in nondigits.KINDS:
         m = kinds[ok] == kind
-        print(row("  " + kind, {k: {f: (v[m] if v is not None else None) for f, v in r.items()}
-                                for k, r in res.items()}, None, int((kinds == kind).sum())))
+        print(
+            row(
+                "  " + kind,
+                {
+                    k: {f: (v[m] if v is not None else None) for f, v in r.items()}
+                    for k, r in res.items()
+                },
+                None,
+                int((kinds == kind).sum()),
+            )
+        )
     if a.scores:
         compare_scores(models, {**sets, "nondigits": x}, n_drawn=a.n)
     if a.leave_kind_out:
         leave_kind_out(models, x, kinds[ok], mn)
-    print(f"({time.perf_counter() - t0:.0f} s; acc: accuracy; unsure: confidence below "
-          f"{NOT_SURE_BELOW:.0%}; flag: not-a-digit; both/either: flagged by both/either "
-          "network; empty: nothing to read)")
+    print(
+        f"({time.perf_counter() - t0:.0f} s; acc: accuracy; unsure: confidence below "
+        f"{NOT_SURE_BELOW:.0%}; flag: not-a-digit; both/either: flagged by both/either "
+        "network; empty: nothing to read)"
+    )
 
 
 if __name__ == "__main__":

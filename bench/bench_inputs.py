@@ -51,15 +51,22 @@ def drawings() -> None:
     # A digit drawn with the mouse: one stroke, 150 pointer positions as Q segments.
     t = np.linspace(0, 2 * np.pi, 151)
     loop = np.c_[168 + 60 * np.sin(t), 168 - 90 * np.cos(t)]
-    digit = {"objects": [{"type": "path", "path": [["M", *loop[0]]] + [
-        ["Q", *a, *(a + b) / 2] for a, b in zip(loop[:-1], loop[1:])]}]}
+    digit = {
+        "objects": [
+            {
+                "type": "path",
+                "path": [["M", *loop[0]]]
+                + [["Q", *a, *(a + b) / 2] for a, b in zip(loop[:-1], loop[1:])],
+            }
+        ]
+    }
     cases = {
         "a digit (150 pointer positions)": digit,
-        "at the caps (200 strokes x 100 points)":
-            {"objects": [{"type": "path", "path": path(100)} for _ in range(200)]},
+        "at the caps (200 strokes x 100 points)": {
+            "objects": [{"type": "path", "path": path(100)} for _ in range(200)]
+        },
         "1,000,000 points in one stroke": {"objects": [{"type": "path", "path": path(1_000_000)}]},
-        "10,000 objects of 100 points":
-            {"objects": [{"type": "path", "path": path(100)}] * 10_000},
+        "10,000 objects of 100 points": {"objects": [{"type": "path", "path": path(100)}] * 10_000},
     }
     print("| drawing | median ms | outcome |\n|---|---:|---|")
     for name, payload in cases.items():
@@ -115,12 +122,17 @@ def uploads() -> None:
         print("|---|---|---:|---:|---|")
         for rot, path in files.items():
             for full in (True, False):
-                out = subprocess.run([sys.executable, "-c", CHILD.format(
-                    root=str(ROOT), path=str(path), full=full)],
-                    capture_output=True, text=True, check=True).stdout.split(maxsplit=2)
+                out = subprocess.run(
+                    [sys.executable, "-c", CHILD.format(root=str(ROOT), path=str(path), full=full)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split(maxsplit=2)
                 reader = "exif_transpose, then thumbnail" if full else "read_image (draft)"
-                print(f"| EXIF rotation {rot or 'none'} | {reader} | {float(out[0]):.0f} "
-                      f"| {float(out[1]):.0f} | {out[2].strip()} |")
+                print(
+                    f"| EXIF rotation {rot or 'none'} | {reader} | {float(out[0]):.0f} "
+                    f"| {float(out[1]):.0f} | {out[2].strip()} |"
+                )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,10 @@ def main() -> None:
             src = shipped[i % 2]
             shutil.copy(src, folder / f"v{i}.pt")
             shutil.copy(checkpoint.meta_path(src), folder / f"v{i}.json")
-        print(f"{a.versions} trained versions (MLP 5.8 MB and ConvNet 0.5 MB alternately) "
-              f"+ 3 shipped; median of {a.repeat}")
+        print(
+            f"{a.versions} trained versions (MLP 5.8 MB and ConvNet 0.5 MB alternately) "
+            f"+ 3 shipped; median of {a.repeat}"
+        )
         for label in ("without the huge file", "with a 1.5 GB .pt"):
             if label.startswith("with a"):
                 (folder / "huge.pt").touch()
@@ -63,11 +65,14 @@ def main() -> None:
         broken = [v for v in registry.list_versions() if not v.ok]
         print(f"  broken: {[f'{v.id}: {v.error}' for v in broken]}")
     meta = json.loads((registry.SHIPPED_DIR / "cnn_first1000.json").read_text())
-    print(f"validate(shipped cnn_first1000.json, 100 epochs of history): "
-          f"{median_ms(lambda: metadata.validate(meta), a.repeat * 10):.2f} ms")
+    print(
+        f"validate(shipped cnn_first1000.json, 100 epochs of history): "
+        f"{median_ms(lambda: metadata.validate(meta), a.repeat * 10):.2f} ms"
+    )
     for arch in ("mlp", "cnn"):
-        ms = median_ms(lambda k=arch: metadata.weights_size_limit({"architecture": k}),
-                       a.repeat * 10)
+        ms = median_ms(
+            lambda k=arch: metadata.weights_size_limit({"architecture": k}), a.repeat * 10
+        )
         print(f"weights_size_limit({arch}) (the network built on the meta device): {ms:.2f} ms")
 
 

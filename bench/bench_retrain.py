@@ -55,8 +55,10 @@ def in_browser(epochs: int) -> dict:
     from browser_utils import launch_chromium, streamlit_server  # type: ignore
 
     home = tempfile.mkdtemp(prefix="bench-retrain-")
-    with streamlit_server("app.py", env={"MNIST_APP_HOME": home}) as url, \
-            launch_chromium() as browser:
+    with (
+        streamlit_server("app.py", env={"MNIST_APP_HOME": home}) as url,
+        launch_chromium() as browser,
+    ):
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         live = page.locator('[data-stale="false"]')  # skip a rerun's stale copies
         page.goto(url)
@@ -68,8 +70,9 @@ def in_browser(epochs: int) -> dict:
         page.get_by_role("option", name=BLOG_PRESET, exact=True).click()
         epochs_box = live.get_by_label(EPOCHS_LABEL)
         # The server has applied the preset once the estimate has followed it.
-        wait_until(lambda: epochs_box.input_value() == "100"
-                   and shown_estimate.inner_text() != before)
+        wait_until(
+            lambda: epochs_box.input_value() == "100" and shown_estimate.inner_text() != before
+        )
         page.wait_for_timeout(1000)
         if epochs != 100:
             before = shown_estimate.inner_text()
@@ -80,8 +83,9 @@ def in_browser(epochs: int) -> dict:
         estimate = shown_estimate.inner_text()
         t0 = time.perf_counter()
         live.get_by_role("button", name="Start training").click()
-        accuracy = live.locator('[data-testid="stMetric"]',
-                                has_text="ConvNet test accuracy (10,000 images)")
+        accuracy = live.locator(
+            '[data-testid="stMetric"]', has_text="ConvNet test accuracy (10,000 images)"
+        )
         accuracy.wait_for(timeout=4 * 3600_000)
         wall = time.perf_counter() - t0
         shown = accuracy.locator('[data-testid="stMetricValue"]').inner_text()
@@ -94,36 +98,74 @@ def in_browser(epochs: int) -> dict:
     got = {k: cfg[k] for k in wanted}
     if got != wanted:
         raise RuntimeError(f"the page trained {got}, not {wanted}")
-    return {"wall": wall, "train": meta["train_seconds"], "job_wall": meta["wall_seconds"],
-            "job": meta["job_seconds"],
-            "accuracy": meta["test_accuracy"], "shown": shown, "estimate": estimate,
-            "threads": cfg["threads"], "config": cfg}
+    return {
+        "wall": wall,
+        "train": meta["train_seconds"],
+        "job_wall": meta["wall_seconds"],
+        "job": meta["job_seconds"],
+        "accuracy": meta["test_accuracy"],
+        "shown": shown,
+        "estimate": estimate,
+        "threads": cfg["threads"],
+        "config": cfg,
+    }
 
 
 def on_the_command_line(epochs: int, threads: int, eval_every: int, nice: int) -> dict:
     """The same run with `python -m mnist_models train ... --json`, at the job's priority."""
     cmd = ["nice", "-n", str(nice)] * bool(nice) + [
-        sys.executable, "-m", "mnist_models", "train", "--model", "cnn", "--subset", "1000",
-        "--first", "--epochs", str(epochs), "--augment", "--json",
-        "--threads", str(threads), "--eval-every", str(eval_every)]
+        sys.executable,
+        "-m",
+        "mnist_models",
+        "train",
+        "--model",
+        "cnn",
+        "--subset",
+        "1000",
+        "--first",
+        "--epochs",
+        str(epochs),
+        "--augment",
+        "--json",
+        "--threads",
+        str(threads),
+        "--eval-every",
+        str(eval_every),
+    ]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t0
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"wall": wall, "train": summary["train_seconds"], "job_wall": summary["wall_seconds"],
-            "accuracy": summary["test_accuracy"],
-            "command": " ".join(cmd).replace(sys.executable, "python")}
+    return {
+        "wall": wall,
+        "train": summary["train_seconds"],
+        "job_wall": summary["wall_seconds"],
+        "accuracy": summary["test_accuracy"],
+        "command": " ".join(cmd).replace(sys.executable, "python"),
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=100, help="100 is the blog's experiment")
-    p.add_argument("--cli-threads", type=int, default=None,
-                   help="threads for the CLI run (default: the same as the page's job)")
-    p.add_argument("--cli-nice", type=int, default=NICE,
-                   help=f"the CLI's niceness (default {NICE}: the training process's own)")
-    p.add_argument("--cli-eval-every", type=int, default=0,
-                   help="the CLI's --eval-every (1 is its default: all 10,000 every epoch)")
+    p.add_argument(
+        "--cli-threads",
+        type=int,
+        default=None,
+        help="threads for the CLI run (default: the same as the page's job)",
+    )
+    p.add_argument(
+        "--cli-nice",
+        type=int,
+        default=NICE,
+        help=f"the CLI's niceness (default {NICE}: the training process's own)",
+    )
+    p.add_argument(
+        "--cli-eval-every",
+        type=int,
+        default=0,
+        help="the CLI's --eval-every (1 is its default: all 10,000 every epoch)",
+    )
     a = p.parse_args()
 
     print(f"ConvNet, first 1,000 images, {a.epochs} epochs, augmented", flush=True)
@@ -135,20 +177,28 @@ def main() -> None:
     print()
     print(f"page estimate before the start: {page['estimate']}")
     print(f"{'':34}{'wall (s)':>10}{'training (s)':>14}{'test accuracy':>15}")
-    print(f"{'page: click -> accuracy shown':34}{page['wall']:>10.1f}{page['train']:>14.1f}"
-          f"{page['accuracy']:>15.2%}")
+    print(
+        f"{'page: click -> accuracy shown':34}{page['wall']:>10.1f}{page['train']:>14.1f}"
+        f"{page['accuracy']:>15.2%}"
+    )
     print(f"{'  (the job, start to saved)':34}{page['job']:>10.1f}")
     print(f"{'  (its train(), as the CLI)':34}{page['job_wall']:>10.1f}")
-    print(f"{'command line: whole process':34}{cli['wall']:>10.1f}{cli['train']:>14.1f}"
-          f"{cli['accuracy']:>15.2%}")
+    print(
+        f"{'command line: whole process':34}{cli['wall']:>10.1f}{cli['train']:>14.1f}"
+        f"{cli['accuracy']:>15.2%}"
+    )
     print(f"{'  (its train())':34}{cli['job_wall']:>10.1f}")
     print()
-    print(f"page showed {page['shown']}; job threads {page['threads']}, "
-          f"test accuracy on 2,000 images every {page['config']['eval_every']} epoch(s)")
+    print(
+        f"page showed {page['shown']}; job threads {page['threads']}, "
+        f"test accuracy on 2,000 images every {page['config']['eval_every']} epoch(s)"
+    )
     print(f"CLI: {cli['command']}")
-    print(f"page / command line: {page['wall'] / cli['wall']:.2f}x wall (click to result "
-          f"against the whole process), {page['train'] / cli['train']:.2f}x training "
-          "(goal: within 1.15x)")
+    print(
+        f"page / command line: {page['wall'] / cli['wall']:.2f}x wall (click to result "
+        f"against the whole process), {page['train'] / cli['train']:.2f}x training "
+        "(goal: within 1.15x)"
+    )
 
 
 if __name__ == "__main__":

@@ -52,16 +52,35 @@ def fabric_json(strokes) -> str:
     """Strokes in canvas pixels -> the canvas component's widget value (Fabric.js paths)."""
     objects = []
     for s in strokes:
-        path = [["M", float(s[0][0]), float(s[0][1])]] + [["L", float(x), float(y)]
-                                                         for x, y in s[1:]]
+        path = [["M", float(s[0][0]), float(s[0][1])]] + [
+            ["L", float(x), float(y)] for x, y in s[1:]
+        ]
         lo, hi = s.min(0), s.max(0)
-        objects.append({"type": "Path", "originX": "center", "originY": "center",
-                        "left": float((lo[0] + hi[0]) / 2), "top": float((lo[1] + hi[1]) / 2),
-                        "width": float(hi[0] - lo[0]), "height": float(hi[1] - lo[1]),
-                        "stroke": "#000000", "strokeWidth": 28, "scaleX": 1, "scaleY": 1,
-                        "angle": 0, "path": path})
-    return json.dumps({"drawing": {"raw": {"version": "7.4.0", "objects": objects,
-                                           "background": "#ffffff"}, "data": None}})
+        objects.append(
+            {
+                "type": "Path",
+                "originX": "center",
+                "originY": "center",
+                "left": float((lo[0] + hi[0]) / 2),
+                "top": float((lo[1] + hi[1]) / 2),
+                "width": float(hi[0] - lo[0]),
+                "height": float(hi[1] - lo[1]),
+                "stroke": "#000000",
+                "strokeWidth": 28,
+                "scaleX": 1,
+                "scaleY": 1,
+                "angle": 0,
+                "path": path,
+            }
+        )
+    return json.dumps(
+        {
+            "drawing": {
+                "raw": {"version": "7.4.0", "objects": objects, "background": "#ffffff"},
+                "data": None,
+            }
+        }
+    )
 
 
 class Session:
@@ -78,8 +97,9 @@ class Session:
         import websockets
 
         ws_url = self.url.replace("http", "ws", 1) + "/_stcore/stream"
-        self.ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
-                                           open_timeout=60)
+        self.ws = await websockets.connect(
+            ws_url, subprotocols=["streamlit"], max_size=None, open_timeout=60
+        )
 
     async def run(self, states: list, fragment: str = "", auto: bool = False) -> list:
         """Send one rerun with these widget states; return the elements it produced."""
@@ -131,8 +151,11 @@ class Session:
 
 
 def html_of(elements: list) -> str:
-    return "".join(getattr(sub, "body", "") for which, sub in elements
-                   if which in ("html", "markdown", "alert"))
+    return "".join(
+        getattr(sub, "body", "")
+        for which, sub in elements
+        if which in ("html", "markdown", "alert")
+    )
 
 
 class Phone:
@@ -282,8 +305,16 @@ def browser_phones(url: str, code: str, k: int, period: float, digits: list, out
             p.close()
 
 
-async def one_run(url: str, port: int, n: int, seconds: float, period: float,
-                  digits: list, browsers: int = 0, singles: list | None = None) -> dict:
+async def one_run(
+    url: str,
+    port: int,
+    n: int,
+    seconds: float,
+    period: float,
+    digits: list,
+    browsers: int = 0,
+    singles: list | None = None,
+) -> dict:
     import threading
 
     store = rooms.open_store()
@@ -291,13 +322,14 @@ async def one_run(url: str, port: int, n: int, seconds: float, period: float,
     real = {"answer_ms": [], "sends": [], "ready": threading.Event(), "go": threading.Event()}
     if browsers:
         # Browsers join first (they take seconds to start); all start sending together.
-        thread = threading.Thread(target=browser_phones, daemon=True, args=(
-            url, code, browsers, period, singles, real))
+        thread = threading.Thread(
+            target=browser_phones, daemon=True, args=(url, code, browsers, period, singles, real)
+        )
         thread.start()
         await asyncio.to_thread(real["ready"].wait, 180)
     wall = Wall(url, code)
     await wall.start()
-    phones = [Phone(url, code, i, digits[i % 7::7]) for i in range(n)]
+    phones = [Phone(url, code, i, digits[i % 7 :: 7]) for i in range(n)]
     for p in phones:  # join one after another, as a room fills up
         await p.start()
     pid = server_pid(port)
@@ -333,18 +365,27 @@ async def one_run(url: str, port: int, n: int, seconds: float, period: float,
     await wall.s.close()
     store.close()
     errors = [e for p in phones for e in p.errors]
-    return {"phones": n, "sent": sent, "stored": len(stored), "shown": len(wall.first_seen),
-            "answer_median_ms": statistics.median(answers) if answers else float("nan"),
-            "answer_p95_ms": pct(answers, 0.95),
-            "wall_median_ms": statistics.median(to_wall) if to_wall else float("nan"),
-            "wall_p95_ms": pct(to_wall, 0.95),
-            "server_rss_mb": rss / 2**20, "server_peak_mb": hwm / 2**20,
-            "cpu_ms_per_drawing": (cpu1 - cpu0) * 1000 / max(1, sent),
-            "wall_count": wall.stats,
-            "browser_median_ms": statistics.median(real["answer_ms"]) if real["answer_ms"]
-            else float("nan"), "browser_p95_ms": pct(real["answer_ms"], 0.95),
-            "browser_n": len(real["answer_ms"]),
-            "errors": len(errors), "first_error": errors[0] if errors else ""}
+    return {
+        "phones": n,
+        "sent": sent,
+        "stored": len(stored),
+        "shown": len(wall.first_seen),
+        "answer_median_ms": statistics.median(answers) if answers else float("nan"),
+        "answer_p95_ms": pct(answers, 0.95),
+        "wall_median_ms": statistics.median(to_wall) if to_wall else float("nan"),
+        "wall_p95_ms": pct(to_wall, 0.95),
+        "server_rss_mb": rss / 2**20,
+        "server_peak_mb": hwm / 2**20,
+        "cpu_ms_per_drawing": (cpu1 - cpu0) * 1000 / max(1, sent),
+        "wall_count": wall.stats,
+        "browser_median_ms": statistics.median(real["answer_ms"])
+        if real["answer_ms"]
+        else float("nan"),
+        "browser_p95_ms": pct(real["answer_ms"], 0.95),
+        "browser_n": len(real["answer_ms"]),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",
+    }
 
 
 def main() -> None:
@@ -352,40 +393,52 @@ def main() -> None:
     ap.add_argument("--phones", type=int, nargs="+", default=[10, 25, 50])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--period", type=float, default=3.0, help="seconds between a phone's sends")
-    ap.add_argument("--browsers", type=int, default=0,
-                    help="also this many phones in headless Chromium (touch, 390x844), timed "
-                         "from pen-up to both answers on screen")
+    ap.add_argument(
+        "--browsers",
+        type=int,
+        default=0,
+        help="also this many phones in headless Chromium (touch, 390x844), timed "
+        "from pen-up to both answers on screen",
+    )
     a = ap.parse_args()
     test = data.load_split("test")
     digits = []
     for i in range(70):
         s = synth.digit_strokes(test.images[i].numpy())
-        digits.append((synth.place_strokes(s, 0.6 * CANVAS, 0.2 * CANVAS, 0.2 * CANVAS),
-                       int(test.labels[i])))
+        digits.append(
+            (synth.place_strokes(s, 0.6 * CANVAS, 0.2 * CANVAS, 0.2 * CANVAS), int(test.labels[i]))
+        )
     singles = []  # one-stroke digits: the canvas sends them whole
     for i in range(2000):
         if len(s := synth.digit_strokes(test.images[i].numpy())) == 1 and len(singles) < 40:
             singles.append((s, int(test.labels[i])))
-    print(f"{'phones':>6} {'sent':>5} {'stored':>6} {'shown':>5} {'counted':>7} "
-          f"{'answer med/p95 ms':>18} {'to wall med/p95 ms':>19} {'RSS/peak MB':>12} "
-          f"{'CPU ms/drawing':>14} errors")
+    print(
+        f"{'phones':>6} {'sent':>5} {'stored':>6} {'shown':>5} {'counted':>7} "
+        f"{'answer med/p95 ms':>18} {'to wall med/p95 ms':>19} {'RSS/peak MB':>12} "
+        f"{'CPU ms/drawing':>14} errors"
+    )
     for n in a.phones:
         home = tempfile.mkdtemp(prefix="bench-room-")
         os.environ["MNIST_APP_HOME"] = home
         with streamlit_server(env={"MNIST_APP_HOME": home}) as url:
             port = int(url.rsplit(":", 1)[1])
-            r = asyncio.run(one_run(url, port, n, a.seconds, a.period, digits, a.browsers,
-                                    singles))
-        print(f"{r['phones']:>6} {r['sent']:>5} {r['stored']:>6} {r['shown']:>5} "
-              f"{r['wall_count']:>7} "
-              f"{r['answer_median_ms']:>8.0f} / {r['answer_p95_ms']:<7.0f} "
-              f"{r['wall_median_ms']:>8.0f} / {r['wall_p95_ms']:<8.0f} "
-              f"{r['server_rss_mb']:>5.0f}/{r['server_peak_mb']:<5.0f} "
-              f"{r['cpu_ms_per_drawing']:>14.1f} {r['errors']} {r['first_error']}", flush=True)
+            r = asyncio.run(one_run(url, port, n, a.seconds, a.period, digits, a.browsers, singles))
+        print(
+            f"{r['phones']:>6} {r['sent']:>5} {r['stored']:>6} {r['shown']:>5} "
+            f"{r['wall_count']:>7} "
+            f"{r['answer_median_ms']:>8.0f} / {r['answer_p95_ms']:<7.0f} "
+            f"{r['wall_median_ms']:>8.0f} / {r['wall_p95_ms']:<8.0f} "
+            f"{r['server_rss_mb']:>5.0f}/{r['server_peak_mb']:<5.0f} "
+            f"{r['cpu_ms_per_drawing']:>14.1f} {r['errors']} {r['first_error']}",
+            flush=True,
+        )
         if a.browsers:
-            print(f"       browser phones: pen-up to both answers on screen, median "
-                  f"{r['browser_median_ms']:.0f} ms, p95 {r['browser_p95_ms']:.0f} ms "
-                  f"({r['browser_n']} drawings)", flush=True)
+            print(
+                f"       browser phones: pen-up to both answers on screen, median "
+                f"{r['browser_median_ms']:.0f} ms, p95 {r['browser_p95_ms']:.0f} ms "
+                f"({r['browser_n']} drawings)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

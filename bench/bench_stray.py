@@ -46,10 +46,22 @@ def build_sets(n: int, seed: int = 0) -> tuple[dict[str, list], np.ndarray]:
     test = data.load_split("test")
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(test), n, replace=False)
-    sets: dict[str, list] = {k: [] for k in ("plain", "dot", "stroke", "stroke 50%",
-                                             "gaps 8%", "gaps 12%",
-                                             "dashed", "raster plain", "raster dot",
-                                             "raster thin gaps 12%", "raster thin dot")}
+    sets: dict[str, list] = {
+        k: []
+        for k in (
+            "plain",
+            "dot",
+            "stroke",
+            "stroke 50%",
+            "gaps 8%",
+            "gaps 12%",
+            "dashed",
+            "raster plain",
+            "raster dot",
+            "raster thin gaps 12%",
+            "raster thin dot",
+        )
+    }
     for i in idx:
         size = float(rng.uniform(100, 300))
         left, top = (float(rng.uniform(0, CANVAS - size)) for _ in range(2))
@@ -65,7 +77,8 @@ def build_sets(n: int, seed: int = 0) -> tuple[dict[str, list], np.ndarray]:
         sets["raster plain"].append(synth.render_strokes(s, 18, canvas=CANVAS))
         sets["raster dot"].append(synth.render_strokes(dot, 18, canvas=CANVAS))
         sets["raster thin gaps 12%"].append(
-            synth.render_strokes(synth.with_gaps(s, rng, 0.12), 6, canvas=CANVAS))
+            synth.render_strokes(synth.with_gaps(s, rng, 0.12), 6, canvas=CANVAS)
+        )
         sets["raster thin dot"].append(synth.render_strokes(dot, 6, canvas=CANVAS))
     return sets, test.labels[idx].numpy()
 
@@ -74,16 +87,22 @@ def read(sets: dict[str, list], rule: pp.StrayRule | None) -> dict[str, tuple]:
     """Set name -> (28x28 batch, how many had ink set aside)."""
     out = {}
     for name, items in sets.items():
-        pres = [pp.from_image(x, strays=rule) if name.startswith("raster")
-                else pp.from_strokes(x, strays=rule) for x in items]
-        batch = torch.cat([p.tensor() if p is not None else torch.zeros(1, 1, 28, 28)
-                           for p in pres])
+        pres = [
+            pp.from_image(x, strays=rule)
+            if name.startswith("raster")
+            else pp.from_strokes(x, strays=rule)
+            for x in items
+        ]
+        batch = torch.cat(
+            [p.tensor() if p is not None else torch.zeros(1, 1, 28, 28) for p in pres]
+        )
         out[name] = (batch, sum(p is not None and "dropped" in p.steps for p in pres))
     return out
 
 
-def accuracies(models: dict, batches: dict[str, tuple], labels: np.ndarray
-               ) -> dict[str, dict[str, float]]:
+def accuracies(
+    models: dict, batches: dict[str, tuple], labels: np.ndarray
+) -> dict[str, dict[str, float]]:
     y = torch.from_numpy(labels)
     res = {}
     with torch.inference_mode():
@@ -92,8 +111,7 @@ def accuracies(models: dict, batches: dict[str, tuple], labels: np.ndarray
     return res
 
 
-def per_digit(models: dict, batches: dict[str, tuple], labels: np.ndarray, name: str
-              ) -> str:
+def per_digit(models: dict, batches: dict[str, tuple], labels: np.ndarray, name: str) -> str:
     """ConvNet accuracy per digit for one set (which digits lose parts)."""
     y = torch.from_numpy(labels)
     with torch.inference_mode():
@@ -120,12 +138,15 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for name in sets:
         a, b = acc_off[name], acc_on[name]
-        print(f"| {name} | {a['mlp']:.2%} | {b['mlp']:.2%} | {a['cnn']:.2%} | {b['cnn']:.2%} "
-              f"| {on[name][1] / args.digits:.1%} |")
+        print(
+            f"| {name} | {a['mlp']:.2%} | {b['mlp']:.2%} | {a['cnn']:.2%} | {b['cnn']:.2%} "
+            f"| {on[name][1] / args.digits:.1%} |"
+        )
     for name in ("gaps 12%", "dashed"):
         print(f"ConvNet per digit, {name}: off {per_digit(models, off, labels, name)}")
-        print(f"{' ' * len(f'ConvNet per digit, {name}: ')}on  "
-              f"{per_digit(models, on, labels, name)}")
+        print(
+            f"{' ' * len(f'ConvNet per digit, {name}: ')}on  {per_digit(models, on, labels, name)}"
+        )
     if args.sweep:
         names = list(sets)
         print("\n| dist | dist_per_mass | " + " | ".join(names) + " |")
@@ -137,6 +158,7 @@ def main() -> None:
             cells = [f"{acc[n]['mlp']:.1%} {acc[n]['cnn']:.1%} ({b[n][1]})" for n in names]
             print(f"| {dist} | {per_mass} | " + " | ".join(cells) + " |")
         print("(each cell: MLP, ConvNet accuracy, and in brackets how many had ink set aside)")
+
 
 if __name__ == "__main__":
     main()

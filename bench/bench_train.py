@@ -65,30 +65,56 @@ def other_trainers() -> list[str]:
     except OSError:
         return []
     me = os.getpid()
-    return [line.strip() for line in out.splitlines()
-            if "mnist_models train" in line and int(line.split()[0]) != me]
+    return [
+        line.strip()
+        for line in out.splitlines()
+        if "mnist_models train" in line and int(line.split()[0]) != me
+    ]
 
 
 def run_ours(cfg: TrainConfig, train_split: mdata.Split, test_split: mdata.Split) -> dict:
     """One training run; its training seconds, wall seconds and test accuracy."""
     result = train(cfg, train_split=train_split, test_split=test_split)
-    return {"train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds,
-            "test_accuracy": result.test_accuracy}
+    return {
+        "train_seconds": result.train_seconds,
+        "wall_seconds": result.wall_seconds,
+        "test_accuracy": result.test_accuracy,
+    }
 
 
-def epoch_figures(model: str, n: int, repeats: int, threads: int, train_split: mdata.Split,
-                  test_split: mdata.Split) -> dict:
+def epoch_figures(
+    model: str,
+    n: int,
+    repeats: int,
+    threads: int,
+    train_split: mdata.Split,
+    test_split: mdata.Split,
+) -> dict:
     """Median samples/s and seconds per full epoch, from one-epoch runs on n images."""
     tiny_test = mdata.Split(test_split.images[:100], test_split.labels[:100])  # not timed
     full = TrainConfig(model=model, subset=FULL).resolved()  # --quick: full-data batch and rate
     seconds = []
     for r in range(repeats):
-        cfg = TrainConfig(model=model, subset=n, epochs=1, eval_every=0, seed=r, threads=threads,
-                          batch_size=full.batch_size, lr=full.lr)
+        cfg = TrainConfig(
+            model=model,
+            subset=n,
+            epochs=1,
+            eval_every=0,
+            seed=r,
+            threads=threads,
+            batch_size=full.batch_size,
+            lr=full.lr,
+        )
         seconds.append(run_ours(cfg, train_split, tiny_test)["train_seconds"])
     med = statistics.median(seconds)
-    return {"batch_size": full.batch_size, "images": n, "runs": seconds,
-            "samples_per_s": n / med, "epoch_seconds": med * FULL / n, "estimated": n != FULL}
+    return {
+        "batch_size": full.batch_size,
+        "images": n,
+        "runs": seconds,
+        "samples_per_s": n / med,
+        "epoch_seconds": med * FULL / n,
+        "estimated": n != FULL,
+    }
 
 
 # The MLP's matrix products for one batch of 512 (784 -> 900 -> 900 -> 10), in the
@@ -108,8 +134,10 @@ def matmul_rate(threads: int, seconds: float = 2.0) -> dict:
     for fan_in, fan_out, grad_in in MLP_LAYERS:
         x, grad = (torch.randn(MLP_BATCH, n, generator=g) for n in (fan_in, fan_out))
         w, b = torch.randn(fan_out, fan_in, generator=g), torch.randn(fan_out, generator=g)
-        ops += [lambda x=x, w=w, b=b: torch.addmm(b, x, w.t()),
-                lambda x=x, grad=grad: torch.mm(grad.t(), x)]
+        ops += [
+            lambda x=x, w=w, b=b: torch.addmm(b, x, w.t()),
+            lambda x=x, grad=grad: torch.mm(grad.t(), x),
+        ]
         if grad_in:
             ops.append(lambda w=w, grad=grad: torch.mm(grad, w))
     flop = MLP_FLOP_PER_SAMPLE * MLP_BATCH
@@ -126,31 +154,51 @@ def matmul_rate(threads: int, seconds: float = 2.0) -> dict:
     return {"flop_per_s": max(rates), "median_flop_per_s": statistics.median(rates)}
 
 
-def blog_figures(epochs: int, repeats: int, threads: int, train_split: mdata.Split,
-                 test_split: mdata.Split) -> dict:
+def blog_figures(
+    epochs: int, repeats: int, threads: int, train_split: mdata.Split, test_split: mdata.Split
+) -> dict:
     """The blog's experiment: ConvNet, first 1,000 images, augmentation; medians."""
     runs = []
     for r in range(repeats):
-        cfg = TrainConfig(model="cnn", subset=1000, first=True, epochs=epochs, augment=True,
-                          eval_every=0, seed=r, threads=threads)
+        cfg = TrainConfig(
+            model="cnn",
+            subset=1000,
+            first=True,
+            epochs=epochs,
+            augment=True,
+            eval_every=0,
+            seed=r,
+            threads=threads,
+        )
         runs.append(run_ours(cfg, train_split, test_split))
-    return {"epochs": epochs, "runs": runs,
-            "train_seconds": statistics.median(r["train_seconds"] for r in runs),
-            "wall_seconds": statistics.median(r["wall_seconds"] for r in runs),
-            "test_accuracy": statistics.median(r["test_accuracy"] for r in runs)}
+    return {
+        "epochs": epochs,
+        "runs": runs,
+        "train_seconds": statistics.median(r["train_seconds"] for r in runs),
+        "wall_seconds": statistics.median(r["wall_seconds"] for r in runs),
+        "test_accuracy": statistics.median(r["test_accuracy"] for r in runs),
+    }
 
 
 def find_peer_python(explicit: str | None) -> tuple[str | None, str]:
     """(a Python that imports keras and sklearn, or None; why not)."""
-    candidates = [explicit, os.environ.get("PEER_PYTHON"),
-                  str(ROOT.parent / "peervenv" / "bin" / "python"), sys.executable]
+    candidates = [
+        explicit,
+        os.environ.get("PEER_PYTHON"),
+        str(ROOT.parent / "peervenv" / "bin" / "python"),
+        sys.executable,
+    ]
     tried = []
     for python in dict.fromkeys(c for c in candidates if c):
         if not Path(python).exists():
             tried.append(f"{python} (missing)")
             continue
-        probe = subprocess.run([python, "-c", "import keras, sklearn"], capture_output=True,
-                               env={**os.environ, "KERAS_BACKEND": "torch"}, text=True)
+        probe = subprocess.run(
+            [python, "-c", "import keras, sklearn"],
+            capture_output=True,
+            env={**os.environ, "KERAS_BACKEND": "torch"},
+            text=True,
+        )
         if probe.returncode == 0:
             return python, ""
         tried.append(f"{python} (no keras/sklearn)")
@@ -161,8 +209,9 @@ def run_peer(python: str, *args: str) -> dict:
     """One run of the peer program; its JSON line, or an 'error'."""
     env = {**os.environ, "KERAS_BACKEND": "torch"}
     t0 = time.perf_counter()
-    proc = subprocess.run([python, str(PEER_SCRIPT), *args], capture_output=True, text=True,
-                          env=env)
+    proc = subprocess.run(
+        [python, str(PEER_SCRIPT), *args], capture_output=True, text=True, env=env
+    )
     wall = time.perf_counter() - t0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -225,8 +274,11 @@ def table(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="one repeat, 10,000-image epochs, a 20-epoch blog run (peer too)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="one repeat, 10,000-image epochs, a 20-epoch blog run (peer too)",
+    )
     p.add_argument("--no-peer", action="store_true", help="skip the Keras peer")
     p.add_argument("--repeats", type=int, default=None, help="runs per figure (default 3)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
@@ -239,8 +291,10 @@ def main(argv: list[str] | None = None) -> None:
     n_epoch = 10_000 if a.quick else FULL
     blog_epochs = 20 if a.quick else 100
     busy = other_trainers()
-    print(f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{threads} threads, medians of {repeats}")
+    print(
+        f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{threads} threads, medians of {repeats}"
+    )
     if busy:
         print(f"warning: {len(busy)} other training process(es) running; figures are skewed:")
         for line in busy:
@@ -249,33 +303,51 @@ def main(argv: list[str] | None = None) -> None:
     train_split, test_split = mdata.load_split("train"), mdata.load_split("test")
     # Warm-up: first calls build oneDNN kernels and fault in memory.
     for model in ("mlp", "cnn"):
-        train(TrainConfig(model=model, subset=512, epochs=1, eval_every=0, threads=threads),
-              train_split=train_split, test_split=mdata.Split(test_split.images[:10],
-                                                               test_split.labels[:10]))
-    res: dict = {"machine": cpu_name(), "torch": torch.__version__, "threads": threads,
-                 "repeats": repeats, "others_running": len(busy)}
+        train(
+            TrainConfig(model=model, subset=512, epochs=1, eval_every=0, threads=threads),
+            train_split=train_split,
+            test_split=mdata.Split(test_split.images[:10], test_split.labels[:10]),
+        )
+    res: dict = {
+        "machine": cpu_name(),
+        "torch": torch.__version__,
+        "threads": threads,
+        "repeats": repeats,
+        "others_running": len(busy),
+    }
     for model in ("mlp", "cnn"):
         res[model] = epoch_figures(model, n_epoch, repeats, threads, train_split, test_split)
-        print(f"{model}: {res[model]['samples_per_s']:,.0f} samples/s, "
-              f"{res[model]['epoch_seconds']:.2f} s per 60,000-image epoch "
-              f"(runs: {', '.join(f'{s:.2f}' for s in res[model]['runs'])} s)", flush=True)
+        print(
+            f"{model}: {res[model]['samples_per_s']:,.0f} samples/s, "
+            f"{res[model]['epoch_seconds']:.2f} s per 60,000-image epoch "
+            f"(runs: {', '.join(f'{s:.2f}' for s in res[model]['runs'])} s)",
+            flush=True,
+        )
     res["matmul"] = matmul_rate(threads)
     achieved = res["mlp"]["samples_per_s"] * MLP_FLOP_PER_SAMPLE
     res["roofline"] = achieved / res["matmul"]["flop_per_s"]
     # On a shared machine the two measurements see different loads: the fraction of the
     # median round says how much of the gap is noise.
     res["roofline_median"] = achieved / res["matmul"]["median_flop_per_s"]
-    print(f"roofline: the MLP trains at {achieved / 1e9:.1f} GFLOP/s "
-          f"({MLP_FLOP_PER_SAMPLE / 1e6:.2f} MFLOP per sample, batch {MLP_BATCH}); its matrix "
-          f"products alone reach {res['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s here (median "
-          f"{res['matmul']['median_flop_per_s'] / 1e9:.1f}): {res['roofline']:.0%} of the best, "
-          f"{res['roofline_median']:.0%} of the median (goal >= 70%)", flush=True)
+    print(
+        f"roofline: the MLP trains at {achieved / 1e9:.1f} GFLOP/s "
+        f"({MLP_FLOP_PER_SAMPLE / 1e6:.2f} MFLOP per sample, batch {MLP_BATCH}); its matrix "
+        f"products alone reach {res['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s here (median "
+        f"{res['matmul']['median_flop_per_s'] / 1e9:.1f}): {res['roofline']:.0%} of the best, "
+        f"{res['roofline_median']:.0%} of the median (goal >= 70%)",
+        flush=True,
+    )
     res["blog"] = blog_figures(blog_epochs, repeats, threads, train_split, test_split)
-    print(f"blog experiment ({blog_epochs} epochs): {res['blog']['train_seconds']:.2f} s "
-          f"training, {res['blog']['wall_seconds']:.2f} s wall, test accuracy "
-          f"{res['blog']['test_accuracy']:.2%} (runs: "
-          + ", ".join(f"{r['train_seconds']:.2f} s/{r['test_accuracy']:.2%}"
-                      for r in res["blog"]["runs"]) + ")", flush=True)
+    print(
+        f"blog experiment ({blog_epochs} epochs): {res['blog']['train_seconds']:.2f} s "
+        f"training, {res['blog']['wall_seconds']:.2f} s wall, test accuracy "
+        f"{res['blog']['test_accuracy']:.2%} (runs: "
+        + ", ".join(
+            f"{r['train_seconds']:.2f} s/{r['test_accuracy']:.2%}" for r in res["blog"]["runs"]
+        )
+        + ")",
+        flush=True,
+    )
 
     res["peer_ran"] = False
     if a.no_peer:
@@ -289,11 +361,13 @@ def main(argv: list[str] | None = None) -> None:
         else:
             res["peer_ran"] = True
             res["peer_python"] = python
-            res["peer_cnn"] = run_peer(python, "cnn", "--subset", "1000", "--epochs",
-                                       str(blog_epochs))
+            res["peer_cnn"] = run_peer(
+                python, "cnn", "--subset", "1000", "--epochs", str(blog_epochs)
+            )
             print(f"peer cnn: {json.dumps(res['peer_cnn'])}", flush=True)
-            res["peer_mlp"] = run_peer(python, "mlp", "--epochs", "1",
-                                       *(["--subset", str(n_epoch)] if a.quick else []))
+            res["peer_mlp"] = run_peer(
+                python, "mlp", "--epochs", "1", *(["--subset", str(n_epoch)] if a.quick else [])
+            )
             print(f"peer mlp: {json.dumps(res['peer_mlp'])}", flush=True)
             for key in ("peer_cnn", "peer_mlp"):
                 if "error" in res[key]:
@@ -302,9 +376,11 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table(res))
     print()
-    print(f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} ({threads} threads, "
-          f"torch {torch.__version__}) with `python bench/bench_train.py"
-          f"{' --quick' if a.quick else ''}`; ours: medians of {repeats}, peer: one run.")
+    print(
+        f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} ({threads} threads, "
+        f"torch {torch.__version__}) with `python bench/bench_train.py"
+        f"{' --quick' if a.quick else ''}`; ours: medians of {repeats}, peer: one run."
+    )
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(res, indent=2) + "\n")

@@ -38,43 +38,54 @@ def touch_draw(ctx, page, box, strokes) -> None:
     for stroke in strokes:
         events = [("touchStart", stroke[0])] + [("touchMove", p) for p in stroke[1:]]
         for kind, (x, y) in events:
-            cdp.send("Input.dispatchTouchEvent", {
-                "type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]})
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]},
+            )
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
 def main() -> None:
     test = data.load_split("test")
     four = synth.digit_strokes(test.images[4].numpy())  # a 4
-    with tempfile.TemporaryDirectory() as home, \
-            streamlit_server(env={"MNIST_APP_HOME": home}) as url, \
-            launch_chromium() as browser:
+    with (
+        tempfile.TemporaryDirectory() as home,
+        streamlit_server(env={"MNIST_APP_HOME": home}) as url,
+        launch_chromium() as browser,
+    ):
         for name, w, h, scheme, present in SHOTS:
             phone = w < 500
-            ctx = browser.new_context(viewport={"width": w, "height": h}, color_scheme=scheme,
-                                      has_touch=phone, is_mobile=phone)
+            ctx = browser.new_context(
+                viewport={"width": w, "height": h},
+                color_scheme=scheme,
+                has_touch=phone,
+                is_mobile=phone,
+            )
             page = ctx.new_page()
             page.goto(url + ("/?present=1" if present else ""))
             canvas = page.locator("canvas").first
             canvas.wait_for(timeout=120_000)
             page.wait_for_timeout(800)
             box = canvas.bounding_box()
-            strokes = synth.place_strokes(four, box["width"] * 0.62, box["width"] * 0.18,
-                                          box["width"] * 0.16)
+            strokes = synth.place_strokes(
+                four, box["width"] * 0.62, box["width"] * 0.18, box["width"] * 0.16
+            )
             if phone:
                 touch_draw(ctx, page, box, strokes)
             else:
                 draw(page, box, strokes)
             page.locator("#answer-cnn").wait_for(timeout=60_000)
             page.wait_for_timeout(600)
-            page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached",
-                                                                    timeout=60_000)
+            page.locator('[data-testid="stStatusWidget"]').wait_for(
+                state="detached", timeout=60_000
+            )
             page.wait_for_timeout(400)
             out = ROOT / "docs" / name
             page.screenshot(path=str(out))
             # 256 colours: a fraction of the size, no visible loss for flat UI colours.
             Image.open(out).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(
-                out, optimize=True)
+                out, optimize=True
+            )
             print(f"{out.relative_to(ROOT)}: {out.stat().st_size / 1024:.0f} KB")
             ctx.close()
 

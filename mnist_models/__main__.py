@@ -84,8 +84,9 @@ def _device(text: str) -> str:
         return text
     kind, _, index = text.partition(":")
     if kind not in ("cuda", "mps") or (index and not index.isdigit()):
-        raise argparse.ArgumentTypeError(f"unknown device {text!r}; choose from auto, cpu, "
-                                         "cuda, mps")
+        raise argparse.ArgumentTypeError(
+            f"unknown device {text!r}; choose from auto, cpu, cuda, mps"
+        )
     if kind == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         present = count > 0 and (not index or int(index) < count)
@@ -150,10 +151,19 @@ def cmd_train(a: argparse.Namespace) -> None:
     from .train import Diverged, TrainConfig, default_threads, train
 
     cfg = TrainConfig(
-        model=a.model, subset=a.subset, first=a.first, epochs=a.epochs, batch_size=a.batch_size,
-        optimizer=a.optimizer, lr=a.lr, label_smoothing=a.label_smoothing, augment=a.augment,
+        model=a.model,
+        subset=a.subset,
+        first=a.first,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        optimizer=a.optimizer,
+        lr=a.lr,
+        label_smoothing=a.label_smoothing,
+        augment=a.augment,
         seed=a.seed,
-        eval_every=a.eval_every, threads=a.threads or default_threads(), device=a.device,
+        eval_every=a.eval_every,
+        threads=a.threads or default_threads(),
+        device=a.device,
     )
     outputs = [a.out, checkpoint.meta_path(a.out)] if a.out is not None else []
     for path, suffix in zip(outputs, (".pt", ".json")):
@@ -167,8 +177,9 @@ def cmd_train(a: argparse.Namespace) -> None:
     except (ValueError, mdata.DataError) as exc:
         _fail(str(exc))
     try:
-        result = train(cfg, on_progress=_Bar(not a.json), train_split=train_split,
-                       test_split=test_split)
+        result = train(
+            cfg, on_progress=_Bar(not a.json), train_split=train_split, test_split=test_split
+        )
     except Diverged as exc:
         _fail(str(exc))
     summary = {
@@ -184,8 +195,12 @@ def cmd_train(a: argparse.Namespace) -> None:
         "device": result.device,
     }
     if a.out is not None:
-        report = evaluate(result.model, test_split.images, test_split.labels,
-                          memory_format=networks.get(cfg.model).memory_format)
+        report = evaluate(
+            result.model,
+            test_split.images,
+            test_split.labels,
+            memory_format=networks.get(cfg.model).memory_format,
+        )
         meta = checkpoint.training_metadata(result, report, source="cli", title=a.title)
         try:
             checkpoint.save(result.model, a.out, cfg.model, meta)
@@ -198,8 +213,7 @@ def cmd_train(a: argparse.Namespace) -> None:
         print(
             f"{cfg.model}: {cfg.subset:,} images x {cfg.epochs} epochs in "
             f"{result.train_seconds:.1f} s on {result.device}; "
-            f"test accuracy {result.test_accuracy:.2%}"
-            + (f"; saved {a.out}" if a.out else "")
+            f"test accuracy {result.test_accuracy:.2%}" + (f"; saved {a.out}" if a.out else "")
         )
 
 
@@ -214,16 +228,20 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     report = evaluate(model, test.images, test.labels)
     cfg = meta.get("train_config", {})
     if a.json:
-        print(json.dumps({
-            "path": str(a.path),
-            "model": meta["architecture"],
-            "subset": cfg.get("subset"),
-            "epochs": cfg.get("epochs"),
-            "train_seconds": meta.get("train_seconds"),
-            "test_accuracy": round(report.accuracy, 4),
-            "recorded_test_accuracy": meta.get("test_accuracy"),
-            "per_class": [round(v, 4) for v in report.per_class],
-        }))
+        print(
+            json.dumps(
+                {
+                    "path": str(a.path),
+                    "model": meta["architecture"],
+                    "subset": cfg.get("subset"),
+                    "epochs": cfg.get("epochs"),
+                    "train_seconds": meta.get("train_seconds"),
+                    "test_accuracy": round(report.accuracy, 4),
+                    "recorded_test_accuracy": meta.get("test_accuracy"),
+                    "per_class": [round(v, 4) for v in report.per_class],
+                }
+            )
+        )
         return
     print(f"{a.path}: {meta.get('title', meta['architecture'])}")
     print(f"test accuracy {report.accuracy:.2%} on {report.count:,} MNIST test images")
@@ -237,12 +255,23 @@ def cmd_curves(a: argparse.Namespace) -> None:
     problem = writable_problem(a.out)
     if problem:
         _fail(f"--out: {problem}")
-    keys = curves.plan(a.models, a.sizes, range(a.seeds),
-                       {"both": (False, True), "on": (True,), "off": (False,)}[a.augment])
+    keys = curves.plan(
+        a.models,
+        a.sizes,
+        range(a.seeds),
+        {"both": (False, True), "on": (True,), "off": (False,)}[a.augment],
+    )
     command = "python -m mnist_models " + " ".join(sys.argv[1:])
     try:
-        data = curves.run_grid(a.out, keys, a.budget, a.max_epochs, command, a.threads,
-                               log=lambda m: print(m, flush=True))
+        data = curves.run_grid(
+            a.out,
+            keys,
+            a.budget,
+            a.max_epochs,
+            command,
+            a.threads,
+            log=lambda m: print(m, flush=True),
+        )
     except (curves.CurvesError, mdata.DataError) as exc:
         _fail(str(exc))
     print(curves.summary_table(curves.summarise(data)))
@@ -265,18 +294,24 @@ def cmd_calibrate(a: argparse.Namespace) -> None:
         results[str(path)] = r
         if a.json:
             continue
-        print(f"{path}: fitted T = {r['fitted_temperature']:.3f}, stored T = "
-              f"{r['temperature']:.3f}" + (" (dry run, nothing written)" if a.dry_run else ""))
+        print(
+            f"{path}: fitted T = {r['fitted_temperature']:.3f}, stored T = "
+            f"{r['temperature']:.3f}" + (" (dry run, nothing written)" if a.dry_run else "")
+        )
         print("  set        T      accuracy  ECE(15)  NLL     Brier")
         for where in ("held_out", "test"):
             for when in ("before", "after"):
                 f = r[where][when]
-                print(f"  {where + ' ' + when:<17}{f['temperature']:<7.3f}{f['accuracy']:<10.2%}"
-                      f"{f['ece']:<9.3%}{f['nll']:<8.4f}{f['brier']:.4f}")
+                print(
+                    f"  {where + ' ' + when:<17}{f['temperature']:<7.3f}{f['accuracy']:<10.2%}"
+                    f"{f['ece']:<9.3%}{f['nll']:<8.4f}{f['brier']:.4f}"
+                )
         print("  threshold  not sure  wrong when sure  errors caught (test, stored T)")
         for row in r["thresholds"]:
-            print(f"  {row['threshold']:<11.2f}{row['not_sure']:<10.2%}"
-                  f"{row['wrong_when_sure']:<17.3%}{row['wrong_caught']:.1%}")
+            print(
+                f"  {row['threshold']:<11.2f}{row['not_sure']:<10.2%}"
+                f"{row['wrong_when_sure']:<17.3%}{row['wrong_caught']:.1%}"
+            )
     if a.json:
         print(json.dumps(results))
 
@@ -284,30 +319,48 @@ def cmd_calibrate(a: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser: every argument checked as it is read."""
     p = _Parser(prog="python -m mnist_models", description=__doc__)
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help=f"folder with the MNIST IDX files (default: ${mdata.DATA_DIR_ENV} "
-                        "or the bundled data/mnist)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"folder with the MNIST IDX files (default: ${mdata.DATA_DIR_ENV} "
+        "or the bundled data/mnist)",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a network and save a checkpoint")
     t.add_argument("--model", required=True, choices=networks.keys())
     t.add_argument("--subset", type=_subset, default=60_000, help="training images (1-60,000)")
     t.add_argument("--epochs", type=_positive, default=10)
-    t.add_argument("--first", action="store_true",
-                   help="take the first N images, as the blog did (default: balanced random)")
+    t.add_argument(
+        "--first",
+        action="store_true",
+        help="take the first N images, as the blog did (default: balanced random)",
+    )
     t.add_argument("--augment", action="store_true", help="random rotations/scalings/shifts/shears")
     t.add_argument("--seed", type=_seed, default=0, help=f"0 to {SEED_MAX}")
     t.add_argument("--batch-size", type=_positive, default=None)
     t.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd"], default=None)
     t.add_argument("--lr", type=_finite_positive, default=None, help="peak learning rate")
-    t.add_argument("--label-smoothing", type=_smoothing, default=None,
-                   help="in [0, 1); default: the network's (0.1 for the ConvNet under 20,000 "
-                        "images, else 0)")
-    t.add_argument("--eval-every", type=_non_negative, default=1,
-                   help="test accuracy every k epochs (0: only at the end)")
+    t.add_argument(
+        "--label-smoothing",
+        type=_smoothing,
+        default=None,
+        help="in [0, 1); default: the network's (0.1 for the ConvNet under 20,000 images, else 0)",
+    )
+    t.add_argument(
+        "--eval-every",
+        type=_non_negative,
+        default=1,
+        help="test accuracy every k epochs (0: only at the end)",
+    )
     t.add_argument("--threads", type=_threads, default=None, help="1 to the number of cores")
-    t.add_argument("--device", type=_device, default="auto",
-                   help="auto, cpu, cuda or mps (those present on this machine)")
+    t.add_argument(
+        "--device",
+        type=_device,
+        default="auto",
+        help="auto, cpu, cuda or mps (those present on this machine)",
+    )
     t.add_argument("--title", default=None, help="a name shown in the app")
     t.add_argument("--out", type=Path, default=None, help="where to save (.pt)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
@@ -324,8 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sizes", nargs="+", type=_subset, default=[100, 300, 1000, 3000, 10000, 60000])
     c.add_argument("--seeds", type=_positive, default=3, help="seeds 0..k-1 per cell")
     c.add_argument("--augment", choices=["both", "on", "off"], default="both")
-    c.add_argument("--budget", type=_positive, default=60_000,
-                   help="training samples per run (epochs = budget / size)")
+    c.add_argument(
+        "--budget",
+        type=_positive,
+        default=60_000,
+        help="training samples per run (epochs = budget / size)",
+    )
     c.add_argument("--max-epochs", type=_positive, default=100)
     c.add_argument("--threads", type=_threads, default=None)
     c.set_defaults(func=cmd_curves)

@@ -36,12 +36,24 @@ def random_affine(
     cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
     # affine_grid maps output -> input coordinates, so this is the inverse of
     # the jitter; every range is symmetric, so that changes nothing.
-    theta = torch.stack([
-        cos / scale, (-sin + cos * tan) / scale, tx,
-        sin / scale, (cos + sin * tan) / scale, ty,
-    ], 1).to(device=x.device, dtype=x.dtype)  # (N, 6): rows of the 2x3 matrices
-    return F.grid_sample(x, _grid(theta, x.shape[-2], x.shape[-1]), mode="bilinear",
-                         padding_mode="zeros", align_corners=False)
+    theta = torch.stack(
+        [
+            cos / scale,
+            (-sin + cos * tan) / scale,
+            tx,
+            sin / scale,
+            (cos + sin * tan) / scale,
+            ty,
+        ],
+        1,
+    ).to(device=x.device, dtype=x.dtype)  # (N, 6): rows of the 2x3 matrices
+    return F.grid_sample(
+        x,
+        _grid(theta, x.shape[-2], x.shape[-1]),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
 
 
 def _grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:

@@ -67,21 +67,35 @@ def reliability(probs: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> 
     for b in range(bins):
         sel = idx == b
         n = int(sel.sum())
-        out.append(Bin(b / bins, (b + 1) / bins, n,
-                       float(conf[sel].double().mean()) if n else math.nan,
-                       float(right[sel].mean()) if n else math.nan))
+        out.append(
+            Bin(
+                b / bins,
+                (b + 1) / bins,
+                n,
+                float(conf[sel].double().mean()) if n else math.nan,
+                float(right[sel].mean()) if n else math.nan,
+            )
+        )
     return out
 
 
 def ece(probs: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> float:
     """Expected calibration error: bin-size-weighted mean |accuracy - confidence|."""
     total = len(labels)
-    return sum(b.count / total * abs(b.accuracy - b.confidence)
-               for b in reliability(probs, labels, bins) if b.count)
+    return sum(
+        b.count / total * abs(b.accuracy - b.confidence)
+        for b in reliability(probs, labels, bins)
+        if b.count
+    )
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.05,
-                    high: float = 20.0, steps: int = 80) -> float:
+def fit_temperature(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    low: float = 0.05,
+    high: float = 20.0,
+    steps: int = 80,
+) -> float:
     """The T minimising NLL(logits / T): golden-section search on log T (NLL is unimodal in it)."""
     a, b = math.log(low), math.log(high)
     g = (math.sqrt(5) - 1) / 2
@@ -111,16 +125,24 @@ class Figures:
     brier: float
 
 
-def figures(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0,
-            bins: int = BINS) -> Figures:
+def figures(
+    logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, bins: int = BINS
+) -> Figures:
     """Accuracy, ECE, NLL and Brier score at a temperature."""
     p = _probs(logits, temperature)
-    return Figures(temperature, len(labels), float((p.argmax(1) == labels).double().mean()),
-                   ece(p, labels, bins), nll(logits, labels, temperature), brier(p, labels))
+    return Figures(
+        temperature,
+        len(labels),
+        float((p.argmax(1) == labels).double().mean()),
+        ece(p, labels, bins),
+        nll(logits, labels, temperature),
+        brier(p, labels),
+    )
 
 
-def threshold_table(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0,
-                    thresholds=THRESHOLDS) -> list[dict[str, float]]:
+def threshold_table(
+    logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, thresholds=THRESHOLDS
+) -> list[dict[str, float]]:
     """For each threshold: share of answers below it ("not sure"), error rate at or above it."""
     conf, pred = _probs(logits, temperature).max(1)
     wrong = pred != labels
@@ -128,17 +150,22 @@ def threshold_table(logits: torch.Tensor, labels: torch.Tensor, temperature: flo
     for t in thresholds:
         sure = conf >= t
         n_sure = int(sure.sum())
-        rows.append({
-            "threshold": t,
-            "not_sure": 1 - n_sure / len(labels),
-            "wrong_when_sure": int((wrong & sure).sum()) / n_sure if n_sure else 0.0,
-            "wrong_caught": (int((wrong & ~sure).sum()) / int(wrong.sum())) if wrong.any() else 1.0,
-        })
+        rows.append(
+            {
+                "threshold": t,
+                "not_sure": 1 - n_sure / len(labels),
+                "wrong_when_sure": int((wrong & sure).sum()) / n_sure if n_sure else 0.0,
+                "wrong_caught": (int((wrong & ~sure).sum()) / int(wrong.sum()))
+                if wrong.any()
+                else 1.0,
+            }
+        )
     return rows
 
 
-def held_out(split: mdata.Split, n: int = HELD_OUT, seed: int = HELD_OUT_SEED,
-             augment: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def held_out(
+    split: mdata.Split, n: int = HELD_OUT, seed: int = HELD_OUT_SEED, augment: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The last n training images, each given one fixed random affine jitter (as in training).
 
     The shipped models saw these images (un-jittered or with other jitters)
@@ -158,8 +185,9 @@ def test_logits(model: nn.Module, test: mdata.Split | None = None) -> torch.Tens
     return model_logits(model, test.images)
 
 
-def calibrate(path: str | os.PathLike, write: bool = True,
-              not_sure_below: float | None = None) -> dict[str, Any]:
+def calibrate(
+    path: str | os.PathLike, write: bool = True, not_sure_below: float | None = None
+) -> dict[str, Any]:
     """Fit T on the held-out set, measure before/after on the test set, store T if it helps."""
     from .predict import NOT_SURE_BELOW
 
@@ -179,10 +207,12 @@ def calibrate(path: str | os.PathLike, write: bool = True,
     result = {
         "temperature": round(used_t, 4),
         "fitted_temperature": round(t, 4),
-        "method": (f"temperature scaling fitted by minimising NLL on the last {HELD_OUT:,} "
-                   f"training images, each with one random affine jitter (seed {HELD_OUT_SEED})"
-                   "; the test set was not used for fitting; T is stored only if it lowers "
-                   f"that set's NLL by at least {MIN_GAIN:.0%}"),
+        "method": (
+            f"temperature scaling fitted by minimising NLL on the last {HELD_OUT:,} "
+            f"training images, each with one random affine jitter (seed {HELD_OUT_SEED})"
+            "; the test set was not used for fitting; T is stored only if it lowers "
+            f"that set's NLL by at least {MIN_GAIN:.0%}"
+        ),
         "held_out": {"before": asdict(held_before), "after": asdict(held_after)},
         "test": {"before": asdict(before), "after": asdict(after)},
         "bins": BINS,
@@ -194,8 +224,11 @@ def calibrate(path: str | os.PathLike, write: bool = True,
         },
     }
     if write:
-        write_temperature(path, used_t, {k: v for k, v in result.items()
-                                         if k not in ("temperature", "reliability_test")})
+        write_temperature(
+            path,
+            used_t,
+            {k: v for k, v in result.items() if k not in ("temperature", "reliability_test")},
+        )
     return result
 
 
@@ -204,8 +237,7 @@ def _finite(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
-def write_temperature(path: str | os.PathLike, temperature: float,
-                      details: dict[str, Any]) -> None:
+def write_temperature(path: str | os.PathLike, temperature: float, details: dict[str, Any]) -> None:
     """Store T (and how it was found) in the checkpoint's .json; the weights are untouched."""
     meta = checkpoint.read_metadata(path)
     meta["temperature"] = round(temperature, 4)

@@ -50,8 +50,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def save(model: nn.Module, path: str | os.PathLike, arch: str, metadata: dict[str, Any],
-         arch_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+def save(
+    model: nn.Module,
+    path: str | os.PathLike,
+    arch: str,
+    metadata: dict[str, Any],
+    arch_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write path (.pt) and its .json; returns the metadata written."""
     path = Path(path)
     if path.suffix != ".pt":
@@ -84,10 +89,20 @@ def command_line(cfg: TrainConfig) -> str:
     out (so it still does when the defaults change)."""
     args = ["train", "--model", cfg.model, "--subset", str(cfg.subset)]
     args += ["--first"] * cfg.first + ["--epochs", str(cfg.epochs)] + ["--augment"] * cfg.augment
-    args += ["--seed", str(cfg.seed), "--batch-size", str(cfg.batch_size),
-             "--optimizer", str(cfg.optimizer), "--lr", repr(float(cfg.lr)),
-             "--label-smoothing", repr(float(cfg.label_smoothing)),
-             "--eval-every", str(cfg.eval_every)]
+    args += [
+        "--seed",
+        str(cfg.seed),
+        "--batch-size",
+        str(cfg.batch_size),
+        "--optimizer",
+        str(cfg.optimizer),
+        "--lr",
+        repr(float(cfg.lr)),
+        "--label-smoothing",
+        repr(float(cfg.label_smoothing)),
+        "--eval-every",
+        str(cfg.eval_every),
+    ]
     if cfg.threads:
         args += ["--threads", str(cfg.threads)]
     if cfg.device != "auto":
@@ -95,8 +110,9 @@ def command_line(cfg: TrainConfig) -> str:
     return "python -m mnist_models " + shlex.join(args)
 
 
-def training_metadata(result: TrainResult, report: Report, source: str,
-                      title: str | None = None, **extra: Any) -> dict[str, Any]:
+def training_metadata(
+    result: TrainResult, report: Report, source: str, title: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """The metadata of a freshly trained model, the same from the command line and the app.
 
     report: the model on all 10,000 test images; source: "cli" or "app"; extra: fields
@@ -141,8 +157,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     except OSError as exc:
         raise CheckpointError(f"{mpath}: metadata cannot be read ({exc.strerror or exc})") from exc
     if size > METADATA_MAX_BYTES:  # refused by its size, before parsing (or reading) it
-        raise CheckpointError(f"{mpath}: metadata file is too large "
-                              f"({_mb(size)}; at most {_mb(METADATA_MAX_BYTES)})")
+        raise CheckpointError(
+            f"{mpath}: metadata file is too large ({_mb(size)}; at most {_mb(METADATA_MAX_BYTES)})"
+        )
     try:
         meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -161,8 +178,10 @@ def _check_size(path: Path, limit: int) -> int:
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     if size > limit:
-        raise CheckpointError(f"{path}: checkpoint file is too large for its architecture "
-                              f"({_mb(size)}; at most {_mb(limit)})")
+        raise CheckpointError(
+            f"{path}: checkpoint file is too large for its architecture "
+            f"({_mb(size)}; at most {_mb(limit)})"
+        )
     return size
 
 

@@ -32,10 +32,13 @@ FORMAT = 1
 
 # The 2017 blog's two claims, drawn on the chart.
 BLOG_CLAIMS = (
-    {"model": "cnn", "subset": 1_000, "accuracy": 0.95,
-     "text": "blog: ConvNet 95% on 1,000 images"},
-    {"model": "mlp", "subset": 60_000, "accuracy": 0.94,
-     "text": "blog: MLP 94% on 60,000 images"},
+    {
+        "model": "cnn",
+        "subset": 1_000,
+        "accuracy": 0.95,
+        "text": "blog: ConvNet 95% on 1,000 images",
+    },
+    {"model": "mlp", "subset": 60_000, "accuracy": 0.94, "text": "blog: MLP 94% on 60,000 images"},
 )
 
 
@@ -43,8 +46,9 @@ class CurvesError(RuntimeError):
     """An output file that cannot be resumed with these settings."""
 
 
-def epochs_for(size: int, budget: int = BUDGET, max_epochs: int = MAX_EPOCHS,
-               min_epochs: int = MIN_EPOCHS) -> int:
+def epochs_for(
+    size: int, budget: int = BUDGET, max_epochs: int = MAX_EPOCHS, min_epochs: int = MIN_EPOCHS
+) -> int:
     """Epochs giving about `budget` training samples, within [min_epochs, max_epochs]."""
     return max(min_epochs, min(max_epochs, round(budget / size)))
 
@@ -74,25 +78,44 @@ def settings(key: RunKey, budget: int = BUDGET, max_epochs: int = MAX_EPOCHS) ->
     """The training settings a run of this cell gets with today's defaults."""
     from .train import TrainConfig
 
-    cfg = TrainConfig(model=key.model, subset=key.subset, augment=key.augment, seed=key.seed,
-                      epochs=epochs_for(key.subset, budget, max_epochs)).resolved()
-    return {"epochs": cfg.epochs, "optimizer": cfg.optimizer, "lr": cfg.lr,
-            "batch_size": cfg.batch_size, "label_smoothing": cfg.label_smoothing,
-            "schedule": cfg.schedule}
+    cfg = TrainConfig(
+        model=key.model,
+        subset=key.subset,
+        augment=key.augment,
+        seed=key.seed,
+        epochs=epochs_for(key.subset, budget, max_epochs),
+    ).resolved()
+    return {
+        "epochs": cfg.epochs,
+        "optimizer": cfg.optimizer,
+        "lr": cfg.lr,
+        "batch_size": cfg.batch_size,
+        "label_smoothing": cfg.label_smoothing,
+        "schedule": cfg.schedule,
+    }
 
 
 def training_note() -> str:
     """The training settings every run uses, as one line for the results file."""
-    names = {"lr": "peak lr", "batch_size": "batch", "label_smoothing": "label smoothing",
-             "optimizer": "optimizer"}
+    names = {
+        "lr": "peak lr",
+        "batch_size": "batch",
+        "label_smoothing": "label smoothing",
+        "optimizer": "optimizer",
+    }
     parts = []
     for model, net in networks.NETWORKS.items():
         d, large = net.defaults, net.large
-        text = (f"{model}: {d['optimizer']} peak lr {d['lr']:g}, batch {d['batch_size']}, "
-                f"label smoothing {d['label_smoothing']:g}")
+        text = (
+            f"{model}: {d['optimizer']} peak lr {d['lr']:g}, batch {d['batch_size']}, "
+            f"label smoothing {d['label_smoothing']:g}"
+        )
         if large:
-            text += f" (from {networks.LARGE_SUBSET:,} images: " + ", ".join(
-                f"{names[k]} {v:g}" for k, v in large.items()) + ")"
+            text += (
+                f" (from {networks.LARGE_SUBSET:,} images: "
+                + ", ".join(f"{names[k]} {v:g}" for k, v in large.items())
+                + ")"
+            )
         parts.append(text)
     return "the network table's defaults, one-cycle schedule; " + "; ".join(parts)
 
@@ -146,7 +169,7 @@ def run_grid(
             "max_epochs": max_epochs,
             "epochs_rule": f"epochs = min(max_epochs, max({MIN_EPOCHS}, round(budget / size)))",
             "selection": "class-balanced random subset drawn with the run's seed "
-                         "(the full 60,000 for size 60,000)",
+            "(the full 60,000 for size 60,000)",
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "torch_version": torch.__version__,
             "runs": [],
@@ -157,12 +180,15 @@ def run_grid(
     sizes = sorted({k.subset for k in keys} | {int(s) for s in data.get("epochs_per_size", {})})
     data["epochs_per_size"] = {str(n): epochs_for(n, budget, max_epochs) for n in sizes}
     # A run made with other training settings (the defaults changed since) is redone.
-    stale = [r for r in data["runs"]
-             if r.get("settings") != settings(RunKey.of(r), budget, max_epochs)]
+    stale = [
+        r for r in data["runs"] if r.get("settings") != settings(RunKey.of(r), budget, max_epochs)
+    ]
     if stale:
         data["runs"] = [r for r in data["runs"] if r not in stale]
-        log(f"{len(stale)} run(s) in {out} were trained with other settings than today's "
-            "defaults: they will be redone")
+        log(
+            f"{len(stale)} run(s) in {out} were trained with other settings than today's "
+            "defaults: they will be redone"
+        )
     done = {RunKey.of(r) for r in data["runs"]}
     todo = [k for k in keys if k not in done]
     log(f"{len(keys) - len(todo)} of {len(keys)} runs already in {out}; {len(todo)} to go")
@@ -171,21 +197,37 @@ def run_grid(
     t_start = time.perf_counter()
     for i, k in enumerate(todo, 1):
         epochs = epochs_for(k.subset, budget, max_epochs)
-        cfg = TrainConfig(model=k.model, subset=k.subset, epochs=epochs, augment=k.augment,
-                          seed=k.seed, eval_every=0, threads=threads, device="cpu")
+        cfg = TrainConfig(
+            model=k.model,
+            subset=k.subset,
+            epochs=epochs,
+            augment=k.augment,
+            seed=k.seed,
+            eval_every=0,
+            threads=threads,
+            device="cpu",
+        )
         result = train(cfg, train_split=train_split, test_split=test_split)
-        data["runs"].append({
-            "model": k.model, "subset": k.subset, "augment": k.augment, "seed": k.seed,
-            "epochs": epochs, "test_accuracy": round(result.test_accuracy, 4),
-            "train_seconds": round(result.train_seconds, 2),
-            "settings": settings(k, budget, max_epochs),
-        })
+        data["runs"].append(
+            {
+                "model": k.model,
+                "subset": k.subset,
+                "augment": k.augment,
+                "seed": k.seed,
+                "epochs": epochs,
+                "test_accuracy": round(result.test_accuracy, 4),
+                "train_seconds": round(result.train_seconds, 2),
+                "settings": settings(k, budget, max_epochs),
+            }
+        )
         data["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         _write(out, data)
         elapsed = time.perf_counter() - t_start
-        log(f"[{i}/{len(todo)}] {k.model} n={k.subset:,} aug={k.augment} seed={k.seed} "
+        log(
+            f"[{i}/{len(todo)}] {k.model} n={k.subset:,} aug={k.augment} seed={k.seed} "
             f"{epochs} ep: {result.test_accuracy:.2%} in {result.train_seconds:.0f} s "
-            f"({elapsed / 60:.1f} min so far)")
+            f"({elapsed / 60:.1f} min so far)"
+        )
     return data
 
 
@@ -213,8 +255,19 @@ def summarise(data: dict[str, Any]) -> list[Cell]:
     for (model, aug, n), runs in sorted(groups.items()):
         accs = [float(r["test_accuracy"]) for r in runs]
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        cells.append(Cell(model, aug, n, int(runs[0]["epochs"]), len(accs),
-                          statistics.fmean(accs), std, min(accs), max(accs)))
+        cells.append(
+            Cell(
+                model,
+                aug,
+                n,
+                int(runs[0]["epochs"]),
+                len(accs),
+                statistics.fmean(accs),
+                std,
+                min(accs),
+                max(accs),
+            )
+        )
     return cells
 
 
@@ -224,8 +277,11 @@ def summary_table(cells: list[Cell]) -> str:
     cols = [(m, a) for m in models for a in (False, True)]
     by = {(c.model, c.augment, c.subset): c for c in cells}
     sizes = sorted({c.subset for c in cells})
-    head = "| images | epochs | " + " | ".join(
-        f"{networks.get(m).name}{' + aug' if a else ''}" for m, a in cols) + " |"
+    head = (
+        "| images | epochs | "
+        + " | ".join(f"{networks.get(m).name}{' + aug' if a else ''}" for m, a in cols)
+        + " |"
+    )
     lines = [head, "|" + "---|" * (len(cols) + 2)]
     for n in sizes:
         row = [f"{n:,}", str(next(c.epochs for c in cells if c.subset == n))]
@@ -236,8 +292,9 @@ def summary_table(cells: list[Cell]) -> str:
             elif c.n == 1:
                 row.append(f"{c.mean:.2%} (1 seed)")
             else:
-                row.append(f"{c.mean:.2%} ± {c.std:.2%}" + (
-                    f" ({c.n} seeds)" if c.n != len(SEEDS) else ""))
+                row.append(
+                    f"{c.mean:.2%} ± {c.std:.2%}" + (f" ({c.n} seeds)" if c.n != len(SEEDS) else "")
+                )
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

@@ -17,12 +17,23 @@ from . import preprocess as pp
 from . import synth
 
 CANVAS = 336
-VARIANTS = ("plain", "rotated", "slanted", "squashed", "tiny", "tremor", "stray",
-            "brush10", "brush18", "brush28")
+VARIANTS = (
+    "plain",
+    "rotated",
+    "slanted",
+    "squashed",
+    "tiny",
+    "tremor",
+    "stray",
+    "brush10",
+    "brush18",
+    "brush28",
+)
 
 
-def _anywhere(strokes: list[np.ndarray], rng: np.random.Generator, lo: float, hi: float,
-              canvas: int) -> list[np.ndarray]:
+def _anywhere(
+    strokes: list[np.ndarray], rng: np.random.Generator, lo: float, hi: float, canvas: int
+) -> list[np.ndarray]:
     """Longer side lo..hi of the canvas, at a random place where it fits."""
     size = rng.uniform(lo, hi) * canvas
     allp = np.concatenate(strokes)
@@ -33,8 +44,9 @@ def _anywhere(strokes: list[np.ndarray], rng: np.random.Generator, lo: float, hi
     return synth.place_strokes(strokes, size, left, top)
 
 
-def variant_strokes(strokes: list[np.ndarray], variant: str, rng: np.random.Generator,
-                    canvas: int = CANVAS) -> list[np.ndarray]:
+def variant_strokes(
+    strokes: list[np.ndarray], variant: str, rng: np.random.Generator, canvas: int = CANVAS
+) -> list[np.ndarray]:
     """A digit's strokes (28-px coordinates) -> canvas strokes drawn as `variant` says."""
     if variant == "rotated":
         strokes = synth.rotate(strokes, float(rng.choice([-20.0, 20.0])))
@@ -54,8 +66,9 @@ def variant_strokes(strokes: list[np.ndarray], variant: str, rng: np.random.Gene
     return placed
 
 
-def read_variant(strokes: list[np.ndarray], variant: str, rng: np.random.Generator,
-                 canvas: int = CANVAS) -> pp.Preprocessed | None:
+def read_variant(
+    strokes: list[np.ndarray], variant: str, rng: np.random.Generator, canvas: int = CANVAS
+) -> pp.Preprocessed | None:
     """The 28x28 input the page would make of this digit drawn as `variant`."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
@@ -66,9 +79,13 @@ def read_variant(strokes: list[np.ndarray], variant: str, rng: np.random.Generat
     return pp.from_strokes(variant_strokes(strokes, variant, rng, canvas))
 
 
-def build(images: torch.Tensor | np.ndarray, variant: str, seed: int = 0,
-          canvas: int = CANVAS, strokes: list | None = None
-          ) -> tuple[torch.Tensor, np.ndarray]:
+def build(
+    images: torch.Tensor | np.ndarray,
+    variant: str,
+    seed: int = 0,
+    canvas: int = CANVAS,
+    strokes: list | None = None,
+) -> tuple[torch.Tensor, np.ndarray]:
     """(inputs (M, 1, 28, 28), kept (N,) bool): uint8 digits drawn as `variant`.
 
     Digits that come out as "nothing to read" are left out; `kept` says which.

@@ -89,16 +89,24 @@ class Estimator:
         """The evaluation on all test images (twice when the active model is measured too)."""
         return TEST_IMAGES / self.eval_rate(model) * (2 if with_baseline else 1)
 
-    def total(self, configs: Sequence[TrainConfig], measure_baseline: Sequence[bool],
-              warm: bool) -> float:
+    def total(
+        self, configs: Sequence[TrainConfig], measure_baseline: Sequence[bool], warm: bool
+    ) -> float:
         """A job's runs one after the other, the process start-up unless warm, and measuring
         the active models where their accuracy is not known yet."""
         total = sum(self.run_seconds(c) for c in configs) + (0.0 if warm else START_SECONDS)
-        return total + sum(self.final_eval_seconds(c.model, False)
-                           for c, m in zip(configs, measure_baseline) if m)
+        return total + sum(
+            self.final_eval_seconds(c.model, False) for c, m in zip(configs, measure_baseline) if m
+        )
 
-    def remaining(self, configs: Sequence[TrainConfig], current: int, run: RunProgress,
-                  measure_baseline: bool, warm: bool) -> float:
+    def remaining(
+        self,
+        configs: Sequence[TrainConfig],
+        current: int,
+        run: RunProgress,
+        measure_baseline: bool,
+        warm: bool,
+    ) -> float:
         """Seconds left: the current run from its observed pace, later runs from the rates."""
         cfg = configs[current]
         final_eval = self.final_eval_seconds(cfg.model, measure_baseline)
@@ -113,7 +121,10 @@ class Estimator:
                 if not warm:
                     left_train += max(0.0, START_SECONDS - run.started_for)
             evals_left = eval_epochs(cfg.epochs, cfg.eval_every) - run.evals_done
-            per_eval = (run.eval_seconds / run.evals_done if run.evals_done
-                        else MONITOR_TEST_IMAGES / self.eval_rate(cfg.model))
+            per_eval = (
+                run.eval_seconds / run.evals_done
+                if run.evals_done
+                else MONITOR_TEST_IMAGES / self.eval_rate(cfg.model)
+            )
             left = left_train + max(0, evals_left) * per_eval + final_eval
-        return left + sum(self.run_seconds(c) for c in configs[current + 1:])
+        return left + sum(self.run_seconds(c) for c in configs[current + 1 :])

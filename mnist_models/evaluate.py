@@ -24,9 +24,13 @@ def _as_input(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def logits(model: nn.Module, x: torch.Tensor, batch_size: int = BATCH,
-           memory_format: torch.memory_format | None = None,
-           should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
+def logits(
+    model: nn.Module,
+    x: torch.Tensor,
+    batch_size: int = BATCH,
+    memory_format: torch.memory_format | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> torch.Tensor:
     """(N, 10) logits in eval mode, batched, without autograd.
 
     memory_format: the input layout the network runs fastest in (channels_last for the
@@ -52,8 +56,12 @@ def logits(model: nn.Module, x: torch.Tensor, batch_size: int = BATCH,
     return torch.cat(out) if out else torch.empty(0, 10)
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-             memory_format: torch.memory_format | None = None) -> float:
+def accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    memory_format: torch.memory_format | None = None,
+) -> float:
     """Fraction of x that the model labels as y."""
     pred = logits(model, x, memory_format=memory_format).argmax(1).cpu()
     return float((pred == y.cpu()).float().mean())
@@ -73,9 +81,13 @@ class Report:
     count: int
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-             memory_format: torch.memory_format | None = None,
-             should_stop: Callable[[], bool] | None = None) -> Report:
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    memory_format: torch.memory_format | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Report:
     """Full report of a model on (x, y); Cancelled if should_stop() turns true between batches."""
     pred = logits(model, x, memory_format=memory_format, should_stop=should_stop).argmax(1).cpu()
     y = y.cpu()

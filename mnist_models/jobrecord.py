@@ -132,9 +132,15 @@ def path() -> Path:
 
 def write(status: JobStatus, configs: list[TrainConfig]) -> None:
     """Record a job (OSError if the app folder cannot be written)."""
-    data = {"id": status.id, "state": str(status.state), "owner_pid": os.getpid(),
-            "started": status.started, "started_by": status.started_by, "error": status.error,
-            "configs": [asdict(c) for c in configs]}
+    data = {
+        "id": status.id,
+        "state": str(status.state),
+        "owner_pid": os.getpid(),
+        "started": status.started,
+        "started_by": status.started_by,
+        "error": status.error,
+        "configs": [asdict(c) for c in configs],
+    }
     checkpoint.atomic_write(path(), (json.dumps(data) + "\n").encode())
 
 
@@ -155,10 +161,14 @@ def read_lost() -> JobStatus | None:
         if data["state"] != JobState.RUNNING or _pid_alive(int(data["owner_pid"])):
             return None
         cfgs = [TrainConfig(**c) for c in data["configs"]]
-        return JobStatus(state=JobState.LOST, id=data["id"], started=data["started"],
-                         runs=[RunStatus(c.model, asdict(c), run_title(c), epochs=c.epochs)
-                               for c in cfgs],
-                         error=LOST, started_by=data.get("started_by"))
+        return JobStatus(
+            state=JobState.LOST,
+            id=data["id"],
+            started=data["started"],
+            runs=[RunStatus(c.model, asdict(c), run_title(c), epochs=c.epochs) for c in cfgs],
+            error=LOST,
+            started_by=data.get("started_by"),
+        )
     except (OSError, ValueError, KeyError, TypeError):  # no file, or not one we wrote
         return None
 
@@ -175,8 +185,9 @@ def save_versions(finished: list[tuple[dict[str, Any], bytes]], job_seconds: flo
             model.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
             path = registry.new_version_path(cfg["model"], cfg["subset"], stamp)
             written.append(path)
-            checkpoint.save(model, path, cfg["model"],
-                            {**meta, "job_seconds": round(job_seconds, 2)})  # start to saving
+            checkpoint.save(
+                model, path, cfg["model"], {**meta, "job_seconds": round(job_seconds, 2)}
+            )  # start to saving
             ids.append(f"trained/{path.stem}")
     except BaseException:
         for path in written:
@@ -202,9 +213,13 @@ class Baselines:
         except (KeyError, OSError):
             return None
         meta = v.meta
-        base = {"id": v.id, "title": v.title, "train_seconds": meta.get("train_seconds"),
-                "test_accuracy": meta.get("test_accuracy"),
-                "per_class": meta.get("per_class_accuracy")}
+        base = {
+            "id": v.id,
+            "title": v.title,
+            "train_seconds": meta.get("train_seconds"),
+            "test_accuracy": meta.get("test_accuracy"),
+            "per_class": meta.get("per_class_accuracy"),
+        }
         with self._lock:
             if base["per_class"] is None and meta.get("sha256") in self._measured:
                 base["test_accuracy"], base["per_class"] = self._measured[meta["sha256"]]
@@ -221,5 +236,7 @@ class Baselines:
         """Keep what a job measured: {"sha256", "test_accuracy", "per_class"}."""
         if measured is not None:
             with self._lock:
-                self._measured[measured["sha256"]] = (measured["test_accuracy"],
-                                                      measured["per_class"])
+                self._measured[measured["sha256"]] = (
+                    measured["test_accuracy"],
+                    measured["per_class"],
+                )

@@ -27,9 +27,25 @@ from .estimates import Estimator, RunProgress
 from .jobrecord import JobBusy, JobState, JobStatus, RunStatus
 from .train import TrainConfig, default_threads, run_title
 
-__all__ = ["MANAGER", "MONITOR_TEST_IMAGES", "JobBusy", "JobManager", "JobState", "JobStatus",
-           "RunStatus", "cancel", "clear", "curve_every", "estimate_total", "prepare", "start",
-           "status", "title", "training_threads", "wait"]
+__all__ = [
+    "MANAGER",
+    "MONITOR_TEST_IMAGES",
+    "JobBusy",
+    "JobManager",
+    "JobState",
+    "JobStatus",
+    "RunStatus",
+    "cancel",
+    "clear",
+    "curve_every",
+    "estimate_total",
+    "prepare",
+    "start",
+    "status",
+    "title",
+    "training_threads",
+    "wait",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +91,14 @@ class JobManager:
 
     # -- the public API --
 
-    def start(self, configs: list[TrainConfig] | TrainConfig,
-              started_by: str | None = None) -> JobStatus:
+    def start(
+        self, configs: list[TrainConfig] | TrainConfig, started_by: str | None = None
+    ) -> JobStatus:
         """Start training in a child process; JobBusy if a job runs, ValueError if invalid."""
         configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
         if not 1 <= len(configs) <= 2:
             raise ValueError("a job trains one network, or two (a head-to-head)")
-        resolved = [replace(c, threads=c.threads or training_threads()).resolved()
-                    for c in configs]
+        resolved = [replace(c, threads=c.threads or training_threads()).resolved() for c in configs]
         if len(resolved) == 2:
             a, b = resolved
             if a.model == b.model:
@@ -97,18 +113,25 @@ class JobManager:
             warm = child is not None and child.process.is_alive()
             estimate = self.estimator.total(resolved, [k is None for k in known], warm)
             status = JobStatus(
-                state=JobState.RUNNING, id=uuid.uuid4().hex[:12], current=0,
+                state=JobState.RUNNING,
+                id=uuid.uuid4().hex[:12],
+                current=0,
                 runs=[RunStatus(c.model, asdict(c), title(c), epochs=c.epochs) for c in resolved],
-                started=time.time(), estimate=estimate, started_by=started_by)
+                started=time.time(),
+                estimate=estimate,
+                started_by=started_by,
+            )
             job = _Job(status, resolved, known)
             job.warm = warm
             job.child = child if warm else worker.spawn(self._ctx)
             self._job = job
             self._record(job)
-            paths = [self.baselines.path(c.model) if k is None else None
-                     for c, k in zip(resolved, known)]
-            job.listener = threading.Thread(target=self._listen, args=(job, paths),
-                                            name=f"train-{status.id}", daemon=True)
+            paths = [
+                self.baselines.path(c.model) if k is None else None for c, k in zip(resolved, known)
+            ]
+            job.listener = threading.Thread(
+                target=self._listen, args=(job, paths), name=f"train-{status.id}", daemon=True
+            )
             job.listener.start()
             return self._snapshot()
 
@@ -157,15 +180,19 @@ class JobManager:
             if not busy and (self._spare is None or not self._spare.process.is_alive()):
                 # While it waits, it measures the active models whose accuracy per digit
                 # is not recorded, which a job would otherwise do after training.
-                unknown = [self.baselines.path(k) for k in networks.keys()
-                           if self.baselines.known(k) is None]
+                unknown = [
+                    self.baselines.path(k)
+                    for k in networks.keys()
+                    if self.baselines.known(k) is None
+                ]
                 self._spare = worker.spawn(self._ctx, [p for p in unknown if p])
 
     def estimate_total(self, configs: list[TrainConfig]) -> float:
         """Rough wall time of a job with these runs, started now."""
         warm = self._spare is not None and self._spare.process.is_alive()
         return self.estimator.total(
-            configs, [self.baselines.known(c.model) is None for c in configs], warm)
+            configs, [self.baselines.known(c.model) is None for c in configs], warm
+        )
 
     # -- internals --
 
@@ -182,10 +209,18 @@ class JobManager:
                 evaluating_for = math.inf
             elif run.state == "evaluating" and job.eval_started is not None:
                 evaluating_for = now - job.eval_started
-            progress = RunProgress(run.batches_done, run.batches, run.train_seconds,
-                                   run.eval_seconds, run.evals_done, evaluating_for, now - job.t0)
-            st.eta = self.estimator.remaining(job.configs, i, progress, job.baselines[i] is None,
-                                              job.warm or job.child.ready)
+            progress = RunProgress(
+                run.batches_done,
+                run.batches,
+                run.train_seconds,
+                run.eval_seconds,
+                run.evals_done,
+                evaluating_for,
+                now - job.t0,
+            )
+            st.eta = self.estimator.remaining(
+                job.configs, i, progress, job.baselines[i] is None, job.warm or job.child.ready
+            )
             st.expected_end = time.time() + st.eta
         return st
 
@@ -209,8 +244,9 @@ class JobManager:
         child.process.join(5)
         if child.process.is_alive():
             child.process.kill()
-        state = {"finished": JobState.DONE, "cancelled": JobState.CANCELLED}.get(end[0],
-                                                                                JobState.FAILED)
+        state = {"finished": JobState.DONE, "cancelled": JobState.CANCELLED}.get(
+            end[0], JobState.FAILED
+        )
         with self._lock:
             job.status.state, job.status.current = state, None
             job.status.error = end[1] if state == JobState.FAILED else None
@@ -254,8 +290,9 @@ class JobManager:
                 job.eval_started = time.monotonic()
             elif kind == "run_done":
                 fields, meta, weights, measured = msg[2:]
-                self.estimator.observe(job.configs[i], fields["train_seconds"],
-                                       fields["eval_seconds"])
+                self.estimator.observe(
+                    job.configs[i], fields["train_seconds"], fields["eval_seconds"]
+                )
                 self.baselines.remember(measured)
                 run.state, run.train_seconds = "done", fields["train_seconds"]
                 run.test_accuracy, run.per_class = fields["test_accuracy"], fields["per_class"]

@@ -57,8 +57,13 @@ def _show(value: Any) -> str:
         return repr(plain(value, 40))
     if isinstance(value, (int, float)):
         return plain(repr(value), 40)
-    return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) \
+    return (
+        "a list"
+        if isinstance(value, list)
+        else "an object"
+        if isinstance(value, dict)
         else type(value).__name__
+    )
 
 
 # --- kinds of value ---------------------------------------------------------
@@ -79,11 +84,19 @@ class Num:
             return
         ok_type = isinstance(v, int) if self.whole else isinstance(v, (int, float))
         # isfinite() only for floats: a 400-digit integer would overflow it.
-        if (isinstance(v, bool) or not ok_type or (isinstance(v, float) and not math.isfinite(v))
-                or not (self.lo < v if self.above else self.lo <= v) or not v <= self.hi):
+        if (
+            isinstance(v, bool)
+            or not ok_type
+            or (isinstance(v, float) and not math.isfinite(v))
+            or not (self.lo < v if self.above else self.lo <= v)
+            or not v <= self.hi
+        ):
             kind = "a whole number" if self.whole else "a number"
-            span = (f"above {self.lo:g} and at most {self.hi:g}" if self.above
-                    else f"from {self.lo:g} to {self.hi:g}")
+            span = (
+                f"above {self.lo:g} and at most {self.hi:g}"
+                if self.above
+                else f"from {self.lo:g} to {self.hi:g}"
+            )
             null = " or null" if self.nullable else ""
             raise MetadataError(where, f"must be {kind} {span}{null}, not {_show(v)}")
 
@@ -102,8 +115,9 @@ class Text:
             return
         if not isinstance(v, str) or len(v) > self.max_len:
             shown = f"{len(v):,} characters" if isinstance(v, str) else _show(v)
-            raise MetadataError(where, f"must be text of at most {self.max_len:,} characters, "
-                                       f"not {shown}")
+            raise MetadataError(
+                where, f"must be text of at most {self.max_len:,} characters, not {shown}"
+            )
         if self.pattern and not re.fullmatch(self.pattern, v):
             raise MetadataError(where, f"must be {self.what}, not {_show(v)}")
 
@@ -143,8 +157,9 @@ class Items:
         if self.exact is not None and len(v) != self.exact:
             raise MetadataError(where, f"must have {self.exact} entries, not {len(v):,}")
         if self.exact is None and len(v) > self.max_len:
-            raise MetadataError(where, f"must have at most {self.max_len:,} entries, "
-                                       f"not {len(v):,}")
+            raise MetadataError(
+                where, f"must have at most {self.max_len:,} entries, not {len(v):,}"
+            )
         for i, x in enumerate(v):
             self.item.check(x, f"{where}[{i}]")
 
@@ -185,83 +200,102 @@ COUNT = Num(0, 10**15, whole=True)
 NAME = Text(64)
 TITLE_MAX_CHARS = 1000  # shown cut to ~120 characters (registry.Version.title)
 
-TRAIN_CONFIG = Record({
-    "model": NAME,  # a network key, checked in validate()
-    "subset": Num(1, SIZES["train"], whole=True),
-    "first": Flag(),
-    "epochs": Num(1, 100_000, whole=True),
-    "batch_size": Num(1, SIZES["train"], whole=True, nullable=True),
-    "optimizer": Text(64, nullable=True),
-    "lr": Num(0, 1e3, nullable=True),
-    "schedule": NAME,
-    "weight_decay": Num(0, 1e3),
-    "label_smoothing": Num(0, 1, nullable=True),
-    "augment": Flag(),
-    "seed": Num(0, 2**64 - 1, whole=True),
-    "eval_every": Num(0, 100_000, whole=True),
-    "threads": Num(1, 4096, whole=True, nullable=True),
-    "device": NAME,
-})
+TRAIN_CONFIG = Record(
+    {
+        "model": NAME,  # a network key, checked in validate()
+        "subset": Num(1, SIZES["train"], whole=True),
+        "first": Flag(),
+        "epochs": Num(1, 100_000, whole=True),
+        "batch_size": Num(1, SIZES["train"], whole=True, nullable=True),
+        "optimizer": Text(64, nullable=True),
+        "lr": Num(0, 1e3, nullable=True),
+        "schedule": NAME,
+        "weight_decay": Num(0, 1e3),
+        "label_smoothing": Num(0, 1, nullable=True),
+        "augment": Flag(),
+        "seed": Num(0, 2**64 - 1, whole=True),
+        "eval_every": Num(0, 100_000, whole=True),
+        "threads": Num(1, 4096, whole=True, nullable=True),
+        "device": NAME,
+    }
+)
 
-EPOCH = Record({  # one entry of "history" (train.EpochStats)
-    "epoch": Num(1, 100_000, whole=True),
-    "loss": Num(0, 1e6),
-    "train_accuracy": UNIT,
-    "test_accuracy": Num(0, 1, nullable=True),  # null: not measured that epoch
-    "seconds": SECONDS,
-})
+EPOCH = Record(
+    {  # one entry of "history" (train.EpochStats)
+        "epoch": Num(1, 100_000, whole=True),
+        "loss": Num(0, 1e6),
+        "train_accuracy": UNIT,
+        "test_accuracy": Num(0, 1, nullable=True),  # null: not measured that epoch
+        "seconds": SECONDS,
+    }
+)
 
-STATS = Record({  # calibration.Figures
-    "temperature": Num(0, 1e6, above=True),
-    "count": COUNT,
-    "accuracy": UNIT,
-    "ece": UNIT,
-    "nll": Num(0, 1e6),
-    "brier": Num(0, 2),
-})
+STATS = Record(
+    {  # calibration.Figures
+        "temperature": Num(0, 1e6, above=True),
+        "count": COUNT,
+        "accuracy": UNIT,
+        "ece": UNIT,
+        "nll": Num(0, 1e6),
+        "brier": Num(0, 2),
+    }
+)
 BEFORE_AFTER = Record({"before": STATS, "after": STATS})
 
-CALIBRATION = Record({
-    "fitted_temperature": Num(0, 1e6, above=True),
-    "method": Text(2000),
-    "held_out": BEFORE_AFTER,
-    "test": BEFORE_AFTER,
-    "bins": Num(1, 10_000, whole=True),
-    "not_sure_below": UNIT,
-    # The draw page reads threshold and wrong_when_sure from every row.
-    "thresholds": Items(Record(
-        {"threshold": UNIT, "not_sure": UNIT, "wrong_when_sure": UNIT, "wrong_caught": UNIT},
-        required=frozenset({"threshold", "not_sure", "wrong_when_sure", "wrong_caught"}),
-    ), max_len=1000),
-})
+CALIBRATION = Record(
+    {
+        "fitted_temperature": Num(0, 1e6, above=True),
+        "method": Text(2000),
+        "held_out": BEFORE_AFTER,
+        "test": BEFORE_AFTER,
+        "bins": Num(1, 10_000, whole=True),
+        "not_sure_below": UNIT,
+        # The draw page reads threshold and wrong_when_sure from every row.
+        "thresholds": Items(
+            Record(
+                {
+                    "threshold": UNIT,
+                    "not_sure": UNIT,
+                    "wrong_when_sure": UNIT,
+                    "wrong_caught": UNIT,
+                },
+                required=frozenset({"threshold", "not_sure", "wrong_when_sure", "wrong_caught"}),
+            ),
+            max_len=1000,
+        ),
+    }
+)
 
-FIELDS = Record({
-    "format": Num(1, FORMAT, whole=True),
-    "architecture": NAME,  # a network key, checked in validate()
-    "sha256": Text(64, r"[0-9a-f]{64}", "64 lowercase hexadecimal digits"),
-    "arch_kwargs": AnyObject(),  # checked against the network's bounds in validate()
-    "title": Text(TITLE_MAX_CHARS),
-    "test_accuracy": UNIT,
-    "per_class_accuracy": Items(UNIT, exact=10),
-    "confusion_matrix": Items(Items(COUNT, exact=10), exact=10),
-    "train_config": TRAIN_CONFIG,
-    "train_seconds": SECONDS,
-    "wall_seconds": SECONDS,
-    "job_seconds": SECONDS,
-    "parameters": COUNT,
-    "history": Items(EPOCH, max_len=100_000),
-    "history_test_images": COUNT,
-    # Logits are divided by it: 0 gave "nan% sure"; this range keeps softmax finite.
-    "temperature": Num(0.01, 100),
-    "calibration": CALIBRATION,
-    "device": NAME,
-    "source": NAME,
-    "job_id": NAME,
-    "command": Text(8000),  # the CLI line, with a title of up to 1,000 characters, shell-quoted
-    "torch_version": NAME,
-    "created": Stamp(),
-    "weights_file": Text(255),
-}, required=frozenset({"architecture", "sha256"}))
+FIELDS = Record(
+    {
+        "format": Num(1, FORMAT, whole=True),
+        "architecture": NAME,  # a network key, checked in validate()
+        "sha256": Text(64, r"[0-9a-f]{64}", "64 lowercase hexadecimal digits"),
+        "arch_kwargs": AnyObject(),  # checked against the network's bounds in validate()
+        "title": Text(TITLE_MAX_CHARS),
+        "test_accuracy": UNIT,
+        "per_class_accuracy": Items(UNIT, exact=10),
+        "confusion_matrix": Items(Items(COUNT, exact=10), exact=10),
+        "train_config": TRAIN_CONFIG,
+        "train_seconds": SECONDS,
+        "wall_seconds": SECONDS,
+        "job_seconds": SECONDS,
+        "parameters": COUNT,
+        "history": Items(EPOCH, max_len=100_000),
+        "history_test_images": COUNT,
+        # Logits are divided by it: 0 gave "nan% sure"; this range keeps softmax finite.
+        "temperature": Num(0.01, 100),
+        "calibration": CALIBRATION,
+        "device": NAME,
+        "source": NAME,
+        "job_id": NAME,
+        "command": Text(8000),  # the CLI line, with a title of up to 1,000 characters, shell-quoted
+        "torch_version": NAME,
+        "created": Stamp(),
+        "weights_file": Text(255),
+    },
+    required=frozenset({"architecture", "sha256"}),
+)
 
 
 def validate(meta: Any) -> dict[str, Any]:
@@ -275,8 +309,9 @@ def validate(meta: Any) -> dict[str, Any]:
     FIELDS.check(meta, "")
     arch = meta["architecture"]
     if arch not in networks.keys():
-        raise MetadataError("architecture", f"{arch!r} is unknown "
-                                            f"(known: {', '.join(networks.keys())})")
+        raise MetadataError(
+            "architecture", f"{arch!r} is unknown (known: {', '.join(networks.keys())})"
+        )
     try:
         networks.get(arch).check_kwargs(meta.get("arch_kwargs", {}))
     except ValueError as exc:

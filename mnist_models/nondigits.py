@@ -24,16 +24,23 @@ LETTERS: dict[str, list[Polyline]] = {
     "K": [[(0, 0), (0, 1)], [(0.9, 0), (0, 0.55), (1, 1)]],
     "M": [[(0, 1), (0, 0), (0.5, 0.6), (1, 0), (1, 1)]],
     "N": [[(0, 1), (0, 0), (1, 1), (1, 0)]],
-    "R": [[(0, 1), (0, 0), (0.7, 0), (0.95, 0.15), (0.95, 0.35), (0.7, 0.5), (0, 0.5)],
-          [(0.4, 0.5), (1, 1)]],
+    "R": [
+        [(0, 1), (0, 0), (0.7, 0), (0.95, 0.15), (0.95, 0.35), (0.7, 0.5), (0, 0.5)],
+        [(0.4, 0.5), (1, 1)],
+    ],
     "W": [[(0, 0), (0.25, 1), (0.5, 0.4), (0.75, 1), (1, 0)]],
-    "#": [[(0.35, 0), (0.25, 1)], [(0.75, 0), (0.65, 1)], [(0, 0.33), (1, 0.33)],
-          [(0, 0.67), (1, 0.67)]],
+    "#": [
+        [(0.35, 0), (0.25, 1)],
+        [(0.75, 0), (0.65, 1)],
+        [(0, 0.33), (1, 0.33)],
+        [(0, 0.67), (1, 0.67)],
+    ],
 }
 
 
-def _circle(cx: float, cy: float, r: float, a0: float = 0.0, a1: float = 2 * np.pi,
-            n: int = 24) -> Polyline:
+def _circle(
+    cx: float, cy: float, r: float, a0: float = 0.0, a1: float = 2 * np.pi, n: int = 24
+) -> Polyline:
     t = np.linspace(a0, a1, n)
     return list(zip(cx + r * np.cos(t), cy + r * np.sin(t)))
 
@@ -57,11 +64,22 @@ SHAPES: dict[str, list[Polyline]] = {
     "heart": _heart(),
     "arrow": [[(0, 0.5), (1, 0.5)], [(0.7, 0.2), (1, 0.5), (0.7, 0.8)]],
     "house": [[(0, 1), (0, 0.4), (0.5, 0), (1, 0.4), (1, 1), (0, 1)]],
-    "smiley": [_circle(0.5, 0.5, 0.5, n=32), [(0.33, 0.35), (0.34, 0.36)],
-               [(0.66, 0.35), (0.67, 0.36)], _circle(0.5, 0.5, 0.3, 0.2 * np.pi, 0.8 * np.pi)],
-    "spiral": [list(zip(0.5 + np.linspace(0.02, 0.5, 60) * np.cos(np.linspace(0, 6 * np.pi, 60)),
-                        0.5 + np.linspace(0.02, 0.5, 60) * np.sin(np.linspace(0, 6 * np.pi, 60))))],
+    "smiley": [
+        _circle(0.5, 0.5, 0.5, n=32),
+        [(0.33, 0.35), (0.34, 0.36)],
+        [(0.66, 0.35), (0.67, 0.36)],
+        _circle(0.5, 0.5, 0.3, 0.2 * np.pi, 0.8 * np.pi),
+    ],
+    "spiral": [
+        list(
+            zip(
+                0.5 + np.linspace(0.02, 0.5, 60) * np.cos(np.linspace(0, 6 * np.pi, 60)),
+                0.5 + np.linspace(0.02, 0.5, 60) * np.sin(np.linspace(0, 6 * np.pi, 60)),
+            )
+        )
+    ],
 }
+
 
 def _wave(cycles: float = 1.5) -> Polyline:
     t = np.linspace(0, 2 * np.pi * cycles, 40)
@@ -73,39 +91,70 @@ SYMBOLS: dict[str, list[Polyline]] = {
     "=": [[(0, 0.35), (1, 0.35)], [(0, 0.65), (1, 0.65)]],
     "%": [_circle(0.2, 0.2, 0.15), [(0.9, 0), (0.1, 1)], _circle(0.8, 0.8, 0.15)],
     "?": [_circle(0.5, 0.3, 0.3, np.pi, 2.5 * np.pi, 20) + [(0.5, 0.75)], [(0.5, 0.95), (0.5, 1)]],
-    "@": [_circle(0.5, 0.5, 0.2, 0, 2 * np.pi, 20) + [(0.7, 0.7)]
-          + _circle(0.5, 0.5, 0.5, 0.25 * np.pi, 2.1 * np.pi, 30)],
+    "@": [
+        _circle(0.5, 0.5, 0.2, 0, 2 * np.pi, 20)
+        + [(0.7, 0.7)]
+        + _circle(0.5, 0.5, 0.5, 0.25 * np.pi, 2.1 * np.pi, 30)
+    ],
     "check": [[(0, 0.55), (0.35, 1), (1, 0)]],
     "wave": [_wave(1.5)],
-    "infinity": [list(zip(0.5 + 0.5 * np.sin(np.linspace(0, 2 * np.pi, 40)),
-                          0.5 + 0.25 * np.sin(2 * np.linspace(0, 2 * np.pi, 40))))],
+    "infinity": [
+        list(
+            zip(
+                0.5 + 0.5 * np.sin(np.linspace(0, 2 * np.pi, 40)),
+                0.5 + 0.25 * np.sin(2 * np.linspace(0, 2 * np.pi, 40)),
+            )
+        )
+    ],
     "<": [[(1, 0), (0, 0.5), (1, 1)]],
     "pi": [[(0, 0.1), (1, 0.1)], [(0.3, 0.1), (0.25, 1)], [(0.7, 0.1), (0.75, 1)]],
 }
 
 # Little drawings: what people doodle when asked to draw anything.
 DOODLES: dict[str, list[Polyline]] = {
-    "sun": [_circle(0.5, 0.5, 0.22)] + [
-        [(0.5 + 0.3 * np.cos(a), 0.5 + 0.3 * np.sin(a)),
-         (0.5 + 0.5 * np.cos(a), 0.5 + 0.5 * np.sin(a))] for a in np.arange(8) * np.pi / 4],
-    "stick figure": [_circle(0.5, 0.15, 0.15), [(0.5, 0.3), (0.5, 0.7)],
-                     [(0.15, 0.45), (0.85, 0.45)], [(0.2, 1), (0.5, 0.7), (0.8, 1)]],
-    "tree": [[(0.5, 0), (0.1, 0.7), (0.9, 0.7), (0.5, 0)],
-             [(0.42, 0.7), (0.42, 1), (0.58, 1), (0.58, 0.7)]],
+    "sun": [_circle(0.5, 0.5, 0.22)]
+    + [
+        [
+            (0.5 + 0.3 * np.cos(a), 0.5 + 0.3 * np.sin(a)),
+            (0.5 + 0.5 * np.cos(a), 0.5 + 0.5 * np.sin(a)),
+        ]
+        for a in np.arange(8) * np.pi / 4
+    ],
+    "stick figure": [
+        _circle(0.5, 0.15, 0.15),
+        [(0.5, 0.3), (0.5, 0.7)],
+        [(0.15, 0.45), (0.85, 0.45)],
+        [(0.2, 1), (0.5, 0.7), (0.8, 1)],
+    ],
+    "tree": [
+        [(0.5, 0), (0.1, 0.7), (0.9, 0.7), (0.5, 0)],
+        [(0.42, 0.7), (0.42, 1), (0.58, 1), (0.58, 0.7)],
+    ],
     "flower": [_circle(0.5, 0.3, 0.1)]
-    + [_circle(0.5 + 0.2 * np.cos(a), 0.3 + 0.2 * np.sin(a), 0.1)
-       for a in np.arange(5) * 2 * np.pi / 5]
+    + [
+        _circle(0.5 + 0.2 * np.cos(a), 0.3 + 0.2 * np.sin(a), 0.1)
+        for a in np.arange(5) * 2 * np.pi / 5
+    ]
     + [[(0.5, 0.5), (0.5, 1)]],
-    "fish": [_circle(0.4, 0.5, 0.35, 0.2 * np.pi, 1.8 * np.pi, 24)
-             + [(1, 0.3), (1, 0.7), (0.68, 0.35)]],
-    "cat face": [_circle(0.5, 0.6, 0.4), [(0.18, 0.35), (0.2, 0), (0.4, 0.22)],
-                 [(0.6, 0.22), (0.8, 0), (0.82, 0.35)]],
-    "cloud": [_circle(0.25, 0.6, 0.2, 0.5 * np.pi, 1.5 * np.pi, 10)
-              + _circle(0.5, 0.4, 0.25, np.pi, 2 * np.pi, 12)
-              + _circle(0.75, 0.6, 0.2, -0.5 * np.pi, 0.5 * np.pi, 10) + [(0.25, 0.8)]],
-    "eye": [_circle(0.5, 1.0, 0.7, 1.25 * np.pi, 1.75 * np.pi, 12)
-            + _circle(0.5, 0.0, 0.7, 0.25 * np.pi, 0.75 * np.pi, 12)[::-1],
-            _circle(0.5, 0.5, 0.13)],
+    "fish": [
+        _circle(0.4, 0.5, 0.35, 0.2 * np.pi, 1.8 * np.pi, 24) + [(1, 0.3), (1, 0.7), (0.68, 0.35)]
+    ],
+    "cat face": [
+        _circle(0.5, 0.6, 0.4),
+        [(0.18, 0.35), (0.2, 0), (0.4, 0.22)],
+        [(0.6, 0.22), (0.8, 0), (0.82, 0.35)],
+    ],
+    "cloud": [
+        _circle(0.25, 0.6, 0.2, 0.5 * np.pi, 1.5 * np.pi, 10)
+        + _circle(0.5, 0.4, 0.25, np.pi, 2 * np.pi, 12)
+        + _circle(0.75, 0.6, 0.2, -0.5 * np.pi, 0.5 * np.pi, 10)
+        + [(0.25, 0.8)]
+    ],
+    "eye": [
+        _circle(0.5, 1.0, 0.7, 1.25 * np.pi, 1.75 * np.pi, 12)
+        + _circle(0.5, 0.0, 0.7, 0.25 * np.pi, 0.75 * np.pi, 12)[::-1],
+        _circle(0.5, 0.5, 0.13),
+    ],
 }
 
 KINDS = ("letter", "shape", "cross", "zigzag", "loops", "random", "symbol", "doodle")
@@ -150,15 +199,21 @@ def _loops(rng: np.random.Generator) -> list[Polyline]:
     i = np.floor(t).astype(int)
     f = (t - i)[:, None]
     p0, p1, p2, p3 = pts[(i - 1) % k], pts[i % k], pts[(i + 1) % k], pts[(i + 2) % k]
-    curve = 0.5 * (2 * p1 + (-p0 + p2) * f + (2 * p0 - 5 * p1 + 4 * p2 - p3) * f**2
-                   + (-p0 + 3 * p1 - 3 * p2 + p3) * f**3)
+    curve = 0.5 * (
+        2 * p1
+        + (-p0 + p2) * f
+        + (2 * p0 - 5 * p1 + 4 * p2 - p3) * f**2
+        + (-p0 + 3 * p1 - 3 * p2 + p3) * f**3
+    )
     return [[tuple(p) for p in curve]]
 
 
 def _random_strokes(rng: np.random.Generator) -> list[Polyline]:
     """One to four random polylines of 4-8 points each, anywhere in the box."""
-    return [[tuple(p) for p in rng.uniform(0, 1, size=(int(rng.integers(4, 9)), 2))]
-            for _ in range(int(rng.integers(1, 5)))]
+    return [
+        [tuple(p) for p in rng.uniform(0, 1, size=(int(rng.integers(4, 9)), 2))]
+        for _ in range(int(rng.integers(1, 5)))
+    ]
 
 
 def shape_strokes(kind: str, rng: np.random.Generator) -> list[Polyline]:
@@ -193,8 +248,13 @@ def _densify(pts: np.ndarray, step: float) -> np.ndarray:
     return np.concatenate(out)
 
 
-def place(strokes: list[Polyline], rng: np.random.Generator, canvas: int = 336,
-          size: tuple[float, float] = (0.3, 0.9), tremor: float = 1.0) -> list[np.ndarray]:
+def place(
+    strokes: list[Polyline],
+    rng: np.random.Generator,
+    canvas: int = 336,
+    size: tuple[float, float] = (0.3, 0.9),
+    tremor: float = 1.0,
+) -> list[np.ndarray]:
     """Unit-box strokes -> canvas pixels: random tilt, aspect, size and position; hand tremor."""
     arrays = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
     allp = np.concatenate(arrays)
@@ -217,8 +277,9 @@ def place(strokes: list[Polyline], rng: np.random.Generator, canvas: int = 336,
     return out
 
 
-def make_set(n: int, seed: int = 0, canvas: int = 336, kinds: tuple[str, ...] = KINDS
-             ) -> list[tuple[str, list[np.ndarray]]]:
+def make_set(
+    n: int, seed: int = 0, canvas: int = 336, kinds: tuple[str, ...] = KINDS
+) -> list[tuple[str, list[np.ndarray]]]:
     """n non-digit drawings (kind, strokes in canvas pixels), the kinds in turn."""
     rng = np.random.default_rng(seed)
     out = []

@@ -67,8 +67,9 @@ def _walk(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.
     return inputs, h
 
 
-def features(model: nn.Module, x: torch.Tensor, layers: tuple[int, ...]
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+def features(
+    model: nn.Module, x: torch.Tensor, layers: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(probe features (N, D), logits (N, 10)) of a batch x (N, 1, 28, 28) in [0, 1].
 
     Features are the inputs of the chosen nn.Linear layers, each scaled to unit
@@ -105,15 +106,28 @@ class Detector:
         return Verdict(z > self.threshold, _sigmoid(z), _sigmoid(self.threshold))
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": 1, "arch": self.arch, "sha256": self.sha256,
-                "layers": list(self.layers), "bias": self.bias, "threshold": self.threshold,
-                "info": self.info, "weight": [float(f"{v:.6g}") for v in self.weight.tolist()]}
+        return {
+            "format": 1,
+            "arch": self.arch,
+            "sha256": self.sha256,
+            "layers": list(self.layers),
+            "bias": self.bias,
+            "threshold": self.threshold,
+            "info": self.info,
+            "weight": [float(f"{v:.6g}") for v in self.weight.tolist()],
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Detector:
-        return cls(d["arch"], d["sha256"], tuple(int(i) for i in d["layers"]),
-                   torch.tensor(d["weight"], dtype=torch.float32), float(d["bias"]),
-                   float(d["threshold"]), d.get("info", {}))
+        return cls(
+            d["arch"],
+            d["sha256"],
+            tuple(int(i) for i in d["layers"]),
+            torch.tensor(d["weight"], dtype=torch.float32),
+            float(d["bias"]),
+            float(d["threshold"]),
+            d.get("info", {}),
+        )
 
 
 def _sigmoid(z: float) -> float:
@@ -170,8 +184,9 @@ def combined(verdicts: dict[str, Verdict | None]) -> bool | None:
 # --- fitting ------------------------------------------------------------------
 
 
-def _fit_probe(pos: torch.Tensor, neg: torch.Tensor, l2: float = 1e-2
-               ) -> tuple[torch.Tensor, float]:
+def _fit_probe(
+    pos: torch.Tensor, neg: torch.Tensor, l2: float = 1e-2
+) -> tuple[torch.Tensor, float]:
     """Class-balanced logistic regression on standardised features; weights in raw units."""
     x = torch.cat([pos, neg]).double()
     y = torch.cat([torch.zeros(len(pos)), torch.ones(len(neg))]).double()
@@ -200,8 +215,10 @@ def _drawn(images: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
     from . import drawsets, synth
 
     strokes = [synth.digit_strokes(img) for img in images]
-    return {v: drawsets.build(images, v, seed=seed + i, strokes=strokes)[0]
-            for i, v in enumerate(drawsets.VARIANTS)}
+    return {
+        v: drawsets.build(images, v, seed=seed + i, strokes=strokes)[0]
+        for i, v in enumerate(drawsets.VARIANTS)
+    }
 
 
 def _nondigit_inputs(n: int, seed: int, kinds: tuple[str, ...] | None = None) -> torch.Tensor:
@@ -213,9 +230,16 @@ def _nondigit_inputs(n: int, seed: int, kinds: tuple[str, ...] | None = None) ->
     return torch.stack([p.tensor()[0] for p in pres if p is not None])
 
 
-def fit(model: nn.Module, meta: dict[str, Any], n_drawn: int = 1000, n_nondigits: int = 4500,
-        n_mnist: int = 5000, seed: int = 0, kinds: tuple[str, ...] | None = None,
-        cache: dict | None = None) -> Detector:
+def fit(
+    model: nn.Module,
+    meta: dict[str, Any],
+    n_drawn: int = 1000,
+    n_nondigits: int = 4500,
+    n_mnist: int = 5000,
+    seed: int = 0,
+    kinds: tuple[str, ...] | None = None,
+    cache: dict | None = None,
+) -> Detector:
     """Fit a detector for one checkpoint on training digits and synthetic non-digits.
 
     Probe examples: n_mnist MNIST training images from the first 50,000, n_drawn
@@ -236,14 +260,19 @@ def fit(model: nn.Module, meta: dict[str, Any], n_drawn: int = 1000, n_nondigits
     cache = {} if cache is None else cache
     key = (n_mnist, n_drawn, seed)
     if key not in cache:
-        cache[key] = (_drawn(train.images[pick[n_mnist : n_mnist + n_drawn]].numpy(), seed),
-                      _drawn(train.images[50_000 : 50_000 + n_drawn].numpy(), seed + 100))
+        cache[key] = (
+            _drawn(train.images[pick[n_mnist : n_mnist + n_drawn]].numpy(), seed),
+            _drawn(train.images[50_000 : 50_000 + n_drawn].numpy(), seed + 100),
+        )
     fit_drawn, held_drawn = cache[key]
     held_mnist = train.images[50_000:].float().div(255).unsqueeze(1)
 
     def feats(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([features(model, x[i : i + 2000], layers)[0]
-                          for i in range(0, len(x), 2000)]) if len(x) else torch.zeros(0)
+        return (
+            torch.cat([features(model, x[i : i + 2000], layers)[0] for i in range(0, len(x), 2000)])
+            if len(x)
+            else torch.zeros(0)
+        )
 
     pos = torch.cat([feats(fit_mnist), *(feats(x) for x in fit_drawn.values())])
     neg = feats(_nondigit_inputs(n_nondigits, seed=seed + 1000, kinds=kinds))
@@ -253,14 +282,16 @@ def fit(model: nn.Module, meta: dict[str, Any], n_drawn: int = 1000, n_nondigits
         return (feats(x) @ weight + bias).numpy()
 
     held = {"mnist": scores(held_mnist), **{k: scores(x) for k, x in held_drawn.items()}}
-    threshold = max([float(np.quantile(held["mnist"], 1 - MAX_FLAG_MNIST))]
-                    + [float(np.quantile(held[k], 1 - MAX_FLAG_DRAWN)) for k in held_drawn])
+    threshold = max(
+        [float(np.quantile(held["mnist"], 1 - MAX_FLAG_MNIST))]
+        + [float(np.quantile(held[k], 1 - MAX_FLAG_DRAWN)) for k in held_drawn]
+    )
     held_nd = scores(_nondigit_inputs(1000, seed=seed + 2000, kinds=kinds))
     info = {
         "fitted_on": f"{n_mnist} MNIST training images, {n_drawn} training digits drawn in "
-                     f"each of {len(held_drawn)} ways, {n_nondigits} synthetic non-digits",
+        f"each of {len(held_drawn)} ways, {n_nondigits} synthetic non-digits",
         "threshold_rule": f"flag at most {MAX_FLAG_MNIST:.1%} of held-out MNIST training "
-                          f"images and {MAX_FLAG_DRAWN:.1%} of each held-out drawn set",
+        f"images and {MAX_FLAG_DRAWN:.1%} of each held-out drawn set",
         "held_out_flagged": {k: round(float((v > threshold).mean()), 4) for k, v in held.items()}
         | {"nondigits": round(float((held_nd > threshold).mean()), 4)},
         "seed": seed,
@@ -301,9 +332,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         det = fit(model, meta, seed=a.seed)
         out = save(det, a.out)
-        print(f"{path}: threshold {_sigmoid(det.threshold):.3f}; held-out flagged "
-              + ", ".join(f"{k} {v:.1%}" for k, v in det.info["held_out_flagged"].items())
-              + f"; wrote {out}", flush=True)
+        print(
+            f"{path}: threshold {_sigmoid(det.threshold):.3f}; held-out flagged "
+            + ", ".join(f"{k} {v:.1%}" for k, v in det.info["held_out_flagged"].items())
+            + f"; wrote {out}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ MIN_INK_PIXELS = 12  # fewer strong ink pixels than this: nothing to read
 MIN_CONTRAST = 0.15  # darkest ink must differ this much from the background
 MIN_EXTENT = 6.0  # strokes spanning fewer canvas pixels than this: a dot, not a digit
 
+
 # Stray marks. Ink is judged on a coarse grid of `grid` cells across the longer
 # side of everything drawn, as re-drawn with the MNIST-thick pen (15% of that
 # side, which already joins the gaps of a digit drawn in pieces). Pieces whose
@@ -107,8 +108,7 @@ def ink_map(img: np.ndarray) -> np.ndarray:
         # channel. Ink drawn in a light colour still counts as ink.
         ink = alpha
     else:
-        gray = a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32) if a.ndim == 3 \
-            else a
+        gray = a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32) if a.ndim == 3 else a
         # The background is what surrounds the digit, whatever its alpha: an
         # opaque photo with transparent rounded corners keeps its paper colour
         # there, instead of reading the corners as ink.
@@ -239,13 +239,12 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
     h, w = mask.shape
     # Separable max over a window: cumulative sums make each pass one subtraction.
     c = np.pad(mask, ((r + 1, r), (0, 0))).astype(np.int32).cumsum(axis=0)
-    rows = (c[2 * r + 1 :] - c[: h]) > 0
+    rows = (c[2 * r + 1 :] - c[:h]) > 0
     c = np.pad(rows, ((0, 0), (r + 1, r))).astype(np.int32).cumsum(axis=1)
-    return (c[:, 2 * r + 1 :] - c[:, : w]) > 0
+    return (c[:, 2 * r + 1 :] - c[:, :w]) > 0
 
 
-def stray_mask(ink: np.ndarray, rule: StrayRule = STRAYS, pen: float = 0.0
-               ) -> np.ndarray | None:
+def stray_mask(ink: np.ndarray, rule: StrayRule = STRAYS, pen: float = 0.0) -> np.ndarray | None:
     """Boolean mask (ink's shape) of stray marks: light pieces of ink far from the digit.
 
     `pen` (a fraction of the longer side) thickens the ink first, as if it had
@@ -307,10 +306,14 @@ _NUMBER = (int, float, np.integer, np.floating)
 _BOOL = (bool, np.bool_)
 _FABRIC_OPS = {"M": 1, "L": 1, "Q": 2, "C": 3, "Z": 0}  # coordinate pairs per command
 _ORIGIN = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
-_TOO_MANY_STROKES = (f"This drawing has too many strokes (the limit is {MAX_STROKES}); "
-                     "clear the canvas and draw one digit.")
-_TOO_MANY_POINTS = (f"This drawing has too many points (the limit is {MAX_POINTS:,}); "
-                    "clear the canvas and draw one digit.")
+_TOO_MANY_STROKES = (
+    f"This drawing has too many strokes (the limit is {MAX_STROKES}); "
+    "clear the canvas and draw one digit."
+)
+_TOO_MANY_POINTS = (
+    f"This drawing has too many points (the limit is {MAX_POINTS:,}); "
+    "clear the canvas and draw one digit."
+)
 _MALFORMED = "The drawing data from the canvas is malformed; clear the canvas and draw again."
 _BAD_COORD = "The drawing has coordinates that are not finite numbers on the canvas."
 
@@ -359,8 +362,11 @@ def _path_points(paths: list[list]) -> tuple[list[np.ndarray], list[int]]:
             for v in args:
                 # Numbers only: strings are refused, not parsed; bool is no coordinate.
                 t = type(v)
-                if t is not float and t is not int and (
-                        not isinstance(v, _NUMBER) or isinstance(v, _BOOL)):
+                if (
+                    t is not float
+                    and t is not int
+                    and (not isinstance(v, _NUMBER) or isinstance(v, _BOOL))
+                ):
                     raise DrawingRejected(_BAD_COORD)
             ops.append(n)
             starts.append(first or cmd[0] == "M")
@@ -385,8 +391,12 @@ def _path_points(paths: list[list]) -> tuple[list[np.ndarray], list[int]]:
     pts[q, 0] = 0.25 * start[q] + 0.5 * a[q, 0] + 0.25 * end[q]
     # Cubic: its points at t = 1/3 and 2/3, then its end.
     for j, t in ((0, 1 / 3), (1, 2 / 3)):
-        pts[c, j] = ((1 - t) ** 3 * start[c] + 3 * (1 - t) ** 2 * t * a[c, 0]
-                     + 3 * (1 - t) * t**2 * a[c, 1] + t**3 * end[c])
+        pts[c, j] = (
+            (1 - t) ** 3 * start[c]
+            + 3 * (1 - t) ** 2 * t * a[c, 0]
+            + 3 * (1 - t) * t**2 * a[c, 1]
+            + t**3 * end[c]
+        )
     flat = pts[np.arange(3)[None, :] < k[:, None]]  # in drawing order
     first_cmd = np.flatnonzero(new)
     if len(first_cmd) > MAX_STROKES:
@@ -459,8 +469,12 @@ def _placed(lines: list[np.ndarray], obj: dict) -> list[np.ndarray]:
     w = _number(obj.get("width"), 0.0) * abs(sx)
     h = _number(obj.get("height"), 0.0) * abs(sy)
     ox, oy = (_origin(obj.get(k), d) for k, d in (("originX", 0.0), ("originY", 0.0)))
-    centre = np.array([_number(obj.get("left"), 0.0) + (0.5 - ox) * w,
-                       _number(obj.get("top"), 0.0) + (0.5 - oy) * h])
+    centre = np.array(
+        [
+            _number(obj.get("left"), 0.0) + (0.5 - ox) * w,
+            _number(obj.get("top"), 0.0) + (0.5 - oy) * h,
+        ]
+    )
     rad = np.deg2rad(angle)
     rot = np.array([[np.cos(rad), -np.sin(rad)], [np.sin(rad), np.cos(rad)]])
     out = [((pts - centre_path) * [sx, sy]) @ rot.T + centre for pts in lines]
@@ -522,8 +536,9 @@ def _decimate(pts: np.ndarray, min_step: float) -> np.ndarray:
     return pts[keep]
 
 
-def _render(strokes: list[np.ndarray], lo: np.ndarray, scale: float, size: tuple[int, int],
-            pen: float) -> np.ndarray:
+def _render(
+    strokes: list[np.ndarray], lo: np.ndarray, scale: float, size: tuple[int, int], pen: float
+) -> np.ndarray:
     """Strokes (canvas px) -> ink (H, W) float32, re-drawn with a round pen of `pen` px."""
     canvas = Image.new("L", size, 0)
     draw = ImageDraw.Draw(canvas)
@@ -539,8 +554,9 @@ def _render(strokes: list[np.ndarray], lo: np.ndarray, scale: float, size: tuple
     return np.asarray(canvas, dtype=np.float32) / 255.0
 
 
-def _frame(strokes: list[np.ndarray], pen_fraction: float, resolution: int
-           ) -> tuple[np.ndarray, float, tuple[int, int], float] | None:
+def _frame(
+    strokes: list[np.ndarray], pen_fraction: float, resolution: int
+) -> tuple[np.ndarray, float, tuple[int, int], float] | None:
     """Origin, scale, image size and pen that make the strokes' longer side `resolution` px."""
     allp = np.concatenate(strokes)
     lo, hi = allp.min(0), allp.max(0)
@@ -549,14 +565,19 @@ def _frame(strokes: list[np.ndarray], pen_fraction: float, resolution: int
         return None
     scale = resolution / extent
     pen = max(1.0, pen_fraction * resolution)  # the pen is also the margin
-    size = (int(np.ceil((hi - lo)[0] * scale + 2 * pen)) + 1,
-            int(np.ceil((hi - lo)[1] * scale + 2 * pen)) + 1)
+    size = (
+        int(np.ceil((hi - lo)[0] * scale + 2 * pen)) + 1,
+        int(np.ceil((hi - lo)[1] * scale + 2 * pen)) + 1,
+    )
     return lo, scale, size, pen
 
 
-def from_strokes(strokes: list[np.ndarray], pen_fraction: float = PEN_FRACTION,
-                 resolution: int = 112, strays: StrayRule | None = STRAYS
-                 ) -> Preprocessed | None:
+def from_strokes(
+    strokes: list[np.ndarray],
+    pen_fraction: float = PEN_FRACTION,
+    resolution: int = 112,
+    strays: StrayRule | None = STRAYS,
+) -> Preprocessed | None:
     """Pen strokes (each (k, 2) x, y points) -> 28x28 input, independent of brush and size.
 
     Stray marks are set aside first (steps["dropped"]). None if there is nothing
@@ -577,8 +598,10 @@ def from_strokes(strokes: list[np.ndarray], pen_fraction: float = PEN_FRACTION,
     if dropped is not None:
         # Each stroke is one connected piece of ink, so its first point tells
         # which side it is on; the rest are re-drawn at their own scale.
-        first = [np.clip(np.round((s[0] - lo) * scale + pen).astype(int), 0,
-                         [size[0] - 1, size[1] - 1]) for s in strokes]
+        first = [
+            np.clip(np.round((s[0] - lo) * scale + pen).astype(int), 0, [size[0] - 1, size[1] - 1])
+            for s in strokes
+        ]
         kept = [s for s, (x, y) in zip(strokes, first) if not dropped[y, x]]
         steps["dropped"] = np.where(dropped, ink, 0.0).astype(np.float32)
         frame = _frame(kept, pen_fraction, resolution) if kept else None
@@ -596,9 +619,12 @@ WORK_SIDE = 600  # uploads are shrunk to this longer side before reading the ink
 # (TIFF, EPS via Ghostscript, ...) are never even tried.
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 _ORIENTATION = {  # EXIF orientation -> the transpose that undoes it
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
 
@@ -627,8 +653,9 @@ class DecodeGate:
 DECODES = DecodeGate()  # shared by every upload in this process
 
 
-def read_image(data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS,
-               gate: DecodeGate = DECODES) -> np.ndarray:
+def read_image(
+    data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS, gate: DecodeGate = DECODES
+) -> np.ndarray:
     """Image file bytes -> grey, RGB or RGBA uint8 array (WORK_SIDE a side at most)."""
     from PIL import UnidentifiedImageError
 
@@ -668,8 +695,15 @@ def read_image(data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS,
         raise ImageRejected(
             "this file is not an image of a kind read here (PNG, JPEG, WebP, GIF or BMP)"
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
-            MemoryError) as exc:  # truncated or corrupt files, in Pillow's many ways
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        IndexError,
+        TypeError,
+        MemoryError,
+    ) as exc:  # truncated or corrupt files, in Pillow's many ways
         raise ImageRejected("the image file is damaged and cannot be read") from exc
 
 

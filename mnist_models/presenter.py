@@ -89,13 +89,22 @@ def _digest(text: str) -> bytes:
 class Gate:
     """The passcode, the tokens handed out, and the wrong tries; thread-safe."""
 
-    def __init__(self, passcode: str, source: str, *, local_mode: bool = False,
-                 max_failures: int = 5, window_s: float = 300.0, lockout_s: float = 60.0,
-                 global_failures_per_minute: int = 30,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        passcode: str,
+        source: str,
+        *,
+        local_mode: bool = False,
+        max_failures: int = 5,
+        window_s: float = 300.0,
+        lockout_s: float = 60.0,
+        global_failures_per_minute: int = 30,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if len(passcode) < MIN_PASSCODE_LENGTH:
-            raise ValueError(f"the presenter passcode must have at least "
-                             f"{MIN_PASSCODE_LENGTH} characters")
+            raise ValueError(
+                f"the presenter passcode must have at least {MIN_PASSCODE_LENGTH} characters"
+            )
         self._digest = _digest(passcode)
         self.source = source  # "secrets", "environment" or "generated"
         self.local_mode = local_mode
@@ -111,10 +120,14 @@ class Gate:
         self._recent: deque[float] = deque()  # every wrong try, for the global limit
 
     @classmethod
-    def from_settings(cls, secret: str | None, listen_address: str | None,
-                      local_mode_setting: bool = False,
-                      env: Mapping[str, str] | None = None,
-                      announce: Callable[[str], None] | None = None) -> Gate:
+    def from_settings(
+        cls,
+        secret: str | None,
+        listen_address: str | None,
+        local_mode_setting: bool = False,
+        env: Mapping[str, str] | None = None,
+        announce: Callable[[str], None] | None = None,
+    ) -> Gate:
         """The gate for this server: the passcode from the secrets, else the environment,
         else generated and announced (printed to the terminal by default)."""
         env = os.environ if env is None else env
@@ -128,11 +141,15 @@ class Gate:
             code = generate_passcode()
             gate = cls(code, "generated", local_mode=local_mode and local)
             say = announce or _print
-            say(f"Presenter passcode: {code}   (to choose your own, set {PASSCODE_ENV} or "
-                "presenter_passcode in .streamlit/secrets.toml)")
+            say(
+                f"Presenter passcode: {code}   (to choose your own, set {PASSCODE_ENV} or "
+                "presenter_passcode in .streamlit/secrets.toml)"
+            )
         if local_mode and not local:
-            (announce or _print)("Local single-user mode is off: the server listens beyond "
-                                 "this machine, so the presenter passcode is required.")
+            (announce or _print)(
+                "Local single-user mode is off: the server listens beyond "
+                "this machine, so the presenter passcode is required."
+            )
         return gate
 
     def unlock(self, attempt: str, client: str = "unknown", name: str = "") -> Token:
@@ -146,8 +163,10 @@ class Gate:
                 left = self._record_failure(client, now)
             if left <= 0:
                 raise TooManyTries(self._lockout)
-            raise WrongPasscode(f"That is not the presenter passcode ({left} "
-                                f"{'try' if left == 1 else 'tries'} left).")
+            raise WrongPasscode(
+                f"That is not the presenter passcode ({left} "
+                f"{'try' if left == 1 else 'tries'} left)."
+            )
         return self._issue(name)
 
     def local_token(self, name: str = "") -> Token:

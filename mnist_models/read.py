@@ -62,15 +62,17 @@ class Reading:
     def to_json(self) -> dict[str, Any]:
         if self.pre is None:
             return {"nothing_to_read": True, "message": "nothing to read"}
-        return {"nothing_to_read": False, "not_digit": self.not_digit,
-                "networks": {a: r.to_json() for a, r in self.networks.items()}}
+        return {
+            "nothing_to_read": False,
+            "not_digit": self.not_digit,
+            "networks": {a: r.to_json() for a, r in self.networks.items()},
+        }
 
 
 Models = Mapping[str, tuple[nn.Module, registry.Version]]
 
 
-def read(pre: Preprocessed | None, models: Models,
-         store: ood.DetectorStore = ood.STORE) -> Reading:
+def read(pre: Preprocessed | None, models: Models, store: ood.DetectorStore = ood.STORE) -> Reading:
     """Each network's answer, confidence, ten probabilities and not-a-digit verdict."""
     if pre is None:
         return Reading(None, {})
@@ -88,8 +90,9 @@ def _load(version: registry.Version) -> nn.Module:
     return checkpoint.load(version.path)[0]
 
 
-def load_active(load: Callable[[registry.Version], nn.Module] = _load
-                ) -> tuple[dict[str, tuple[nn.Module, registry.Version]], list[str]]:
+def load_active(
+    load: Callable[[registry.Version], nn.Module] = _load,
+) -> tuple[dict[str, tuple[nn.Module, registry.Version]], list[str]]:
     """(arch -> (model, version)) for the networks in use, and warnings about broken choices.
 
     A chosen version that cannot be loaded falls back to the shipped model, as the

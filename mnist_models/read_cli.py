@@ -47,9 +47,14 @@ def _stroke(path: object, where: str) -> np.ndarray:
         raise InputError(f"{where}: a path must be a list of [x, y] points")
     pts = []
     for pt in path:
-        if (not isinstance(pt, list) or len(pt) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                           and math.isfinite(v) for v in pt)):
+        if (
+            not isinstance(pt, list)
+            or len(pt) != 2
+            or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in pt
+            )
+        ):
             raise InputError(f"{where}: every point must be [x, y] with two finite numbers")
         pts.append(pt)
     return np.asarray(pts, dtype=np.float64).reshape(-1, 2)
@@ -96,8 +101,9 @@ def collect(paths: list[Path]) -> list[Item]:
     items: list[Item] = []
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
             if not files:
                 raise InputError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in it")
             items += [image(p) for p in files]
@@ -116,8 +122,11 @@ def _text(name: str, result: dict) -> str:
     bits = []
     for arch, r in result["networks"].items():
         title = {"mlp": "MLP", "cnn": "ConvNet"}.get(arch, arch)
-        flag = "" if r["not_digit"] is None else (
-            f", not a digit ({r['not_digit_score']:.2f})" if r["not_digit"] else "")
+        flag = (
+            ""
+            if r["not_digit"] is None
+            else (f", not a digit ({r['not_digit_score']:.2f})" if r["not_digit"] else "")
+        )
         sure = "over 99.9%" if r["confidence"] > 0.999 else f"{r['confidence']:.1%}"
         bits.append(f"{title} {r['digit']} ({sure} sure{flag})")
     verdict = {True: "; this doesn't look like a digit", False: "", None: ""}[result["not_digit"]]
@@ -160,7 +169,12 @@ def run(a: argparse.Namespace) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The `read` subcommand, for mnist_models/__main__.py."""
     r = sub.add_parser("read", help="read drawings (JSON of strokes) or images in a batch")
-    r.add_argument("files", type=Path, nargs="+", metavar="FILE",
-                   help="a JSON of drawings, an image file or a folder of images")
+    r.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="a JSON of drawings, an image file or a folder of images",
+    )
     r.add_argument("--json", action="store_true", help="one JSON object per item")
     r.set_defaults(func=run)

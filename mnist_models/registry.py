@@ -109,8 +109,11 @@ def _check(vid: str, path: Path, verify: bool) -> Version:
 def _scan(folder: Path, prefix: str, verify: bool) -> list[Version]:
     if not folder.is_dir():
         return []
-    stems = {p.stem for p in folder.iterdir()
-             if p.suffix in (".pt", ".json") and not p.name.startswith(".")}
+    stems = {
+        p.stem
+        for p in folder.iterdir()
+        if p.suffix in (".pt", ".json") and not p.name.startswith(".")
+    }
     return [_check(f"{prefix}/{s}", folder / f"{s}.pt", verify) for s in sorted(stems)]
 
 

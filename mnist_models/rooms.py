@@ -161,8 +161,9 @@ def clean_code(code: Any) -> str:
     text = "".join(str(code or "").split()).upper()
     if len(text) != CODE_LENGTH or any(c not in CODE_LETTERS for c in text):
         shown = str(code or "")[:20]
-        raise RoomNotFound(f"“{shown}” is not a room code: codes are {CODE_LENGTH} letters, "
-                           "as shown on the wall.")
+        raise RoomNotFound(
+            f"“{shown}” is not a room code: codes are {CODE_LENGTH} letters, as shown on the wall."
+        )
     return text
 
 
@@ -188,8 +189,10 @@ def check_strokes(text: str) -> str:
     if not isinstance(text, str):
         raise RoomError("The drawing's strokes are not text.")
     if len(text.encode()) > MAX_STROKES_BYTES:
-        raise RoomError(f"This drawing is too large to send (over {MAX_STROKES_BYTES // 1000} kB "
-                        "of strokes): clear the canvas and draw one digit.")
+        raise RoomError(
+            f"This drawing is too large to send (over {MAX_STROKES_BYTES // 1000} kB "
+            "of strokes): clear the canvas and draw one digit."
+        )
     try:
         data = json.loads(text)
     except ValueError:
@@ -202,9 +205,14 @@ def check_strokes(text: str) -> str:
             raise RoomError("Each stroke must be a list of points.")
         points += len(s)
         for p in s:
-            if (not isinstance(p, list) or len(p) != 2
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                               and math.isfinite(v) for v in p)):
+            if (
+                not isinstance(p, list)
+                or len(p) != 2
+                or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in p
+                )
+            ):
                 raise RoomError("Each stroke point must be two finite numbers.")
     if points > MAX_POINTS:
         raise RoomError(f"A drawing holds at most {MAX_POINTS:,} points.")
@@ -243,8 +251,10 @@ def _check_answers(answers: dict[str, Any]) -> dict[str, Answer]:
 
 
 def _answers_json(answers: dict[str, Answer]) -> str:
-    return json.dumps({k: {"probs": list(a.probs), "version": a.version}
-                       for k, a in answers.items()}, separators=(",", ":"))
+    return json.dumps(
+        {k: {"probs": list(a.probs), "version": a.version} for k, a in answers.items()},
+        separators=(",", ":"),
+    )
 
 
 # ---------------------------------------------------------------- the interface
@@ -277,15 +287,24 @@ class RoomStore(Protocol):
         """How many participants have joined the room."""
         ...
 
-    def add_drawing(self, code: str, participant: str, image: bytes, strokes: str,
-                    answers: dict[str, Any], label: int | None = None,
-                    nickname: str | None = None, now: float | None = None,
-                    hidden: bool = False) -> Drawing:
+    def add_drawing(
+        self,
+        code: str,
+        participant: str,
+        image: bytes,
+        strokes: str,
+        answers: dict[str, Any],
+        label: int | None = None,
+        nickname: str | None = None,
+        now: float | None = None,
+        hidden: bool = False,
+    ) -> Drawing:
         """Store one drawing; RoomNotOpen, RateLimited or RoomError if refused."""
         ...
 
-    def drawings(self, code: str, after: int = 0, include_hidden: bool = False,
-                 limit: int | None = None) -> list[Drawing]:
+    def drawings(
+        self, code: str, after: int = 0, include_hidden: bool = False, limit: int | None = None
+    ) -> list[Drawing]:
         """The room's drawings with id > after, oldest first."""
         ...
 
@@ -341,14 +360,14 @@ class SQLiteRoomStore:
                 db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             self.close()
-            raise StoreUnavailable(f"The room store {self.path} cannot be opened ({exc}).") \
-                from exc
+            raise StoreUnavailable(f"The room store {self.path} cannot be opened ({exc}).") from exc
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: transactions are ours (BEGIN IMMEDIATE for writes, so
         # the rate-limit check and the insert cannot interleave, even across processes).
-        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                             check_same_thread=False)
+        db = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: survives an app crash
@@ -420,8 +439,10 @@ class SQLiteRoomStore:
                 else:
                     raise RoomError("No free room code is left: delete old rooms.")
             room = Room(code, title or f"Room {code}", "open", time.time())
-            db.execute("INSERT INTO rooms VALUES (?, ?, ?, ?, 0)",
-                       (room.code, room.title, room.state, room.created))
+            db.execute(
+                "INSERT INTO rooms VALUES (?, ?, ?, ?, 0)",
+                (room.code, room.title, room.state, room.created),
+            )
         return room
 
     @_guarded
@@ -457,10 +478,12 @@ class SQLiteRoomStore:
 
     @staticmethod
     def _join(db: sqlite3.Connection, code: str, participant: str, nickname: str | None) -> None:
-        db.execute("INSERT INTO participants(room, participant, nickname, joined) "
-                   "VALUES (?, ?, ?, ?) ON CONFLICT(room, participant) DO UPDATE SET "
-                   "nickname=COALESCE(excluded.nickname, nickname)",
-                   (code, participant, nickname, time.time()))
+        db.execute(
+            "INSERT INTO participants(room, participant, nickname, joined) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT(room, participant) DO UPDATE SET "
+            "nickname=COALESCE(excluded.nickname, nickname)",
+            (code, participant, nickname, time.time()),
+        )
 
     @_guarded
     def participants(self, code: str) -> int:
@@ -470,10 +493,18 @@ class SQLiteRoomStore:
     # drawings
 
     @_guarded
-    def add_drawing(self, code: str, participant: str, image: bytes, strokes: str,
-                    answers: dict[str, Any], label: int | None = None,
-                    nickname: str | None = None, now: float | None = None,
-                    hidden: bool = False) -> Drawing:
+    def add_drawing(
+        self,
+        code: str,
+        participant: str,
+        image: bytes,
+        strokes: str,
+        answers: dict[str, Any],
+        label: int | None = None,
+        nickname: str | None = None,
+        now: float | None = None,
+        hidden: bool = False,
+    ) -> Drawing:
         code = clean_code(code)
         participant = _participant(participant)
         nickname = clean_nickname(nickname)
@@ -481,8 +512,11 @@ class SQLiteRoomStore:
         if not isinstance(image, (bytes, bytearray)) or len(image) != IMAGE_BYTES:
             raise RoomError("A drawing's image must be 784 bytes (28x28).")
         if label is not None:
-            if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
-                    or not 0 <= label <= 9:
+            if (
+                isinstance(label, bool)
+                or not isinstance(label, (int, np.integer))
+                or not 0 <= label <= 9
+            ):
                 raise RoomError(f"A label is a digit from 0 to 9, not {label!r}.")
             label = int(label)
         checked = _check_answers(answers)
@@ -492,36 +526,64 @@ class SQLiteRoomStore:
             if row is None:
                 raise RoomNotFound(f"There is no room {code}: check the code on the wall.")
             if row[0] == "paused":
-                raise RoomNotOpen("The presenter has paused this room: wait a moment and "
-                                  "send again.")
+                raise RoomNotOpen(
+                    "The presenter has paused this room: wait a moment and send again."
+                )
             if row[0] == "closed":
                 raise RoomNotOpen("This room is closed: thank you for taking part!")
-            last = db.execute("SELECT last_drawing FROM participants WHERE room=? AND "
-                              "participant=?", (code, participant)).fetchone()
+            last = db.execute(
+                "SELECT last_drawing FROM participants WHERE room=? AND participant=?",
+                (code, participant),
+            ).fetchone()
             if last and last[0] is not None and now - last[0] < MIN_INTERVAL:
                 raise RateLimited("One drawing a second, please: send again in a moment.")
             self._join(db, code, participant, nickname)
-            db.execute("UPDATE participants SET last_drawing=? WHERE room=? AND participant=?",
-                       (now, code, participant))
+            db.execute(
+                "UPDATE participants SET last_drawing=? WHERE room=? AND participant=?",
+                (now, code, participant),
+            )
             cur = db.execute(
                 "INSERT INTO drawings(room, created, participant, nickname, strokes, image, "
                 "label, answers, hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (code, now, participant, nickname, strokes, bytes(image), label,
-                 _answers_json(checked), int(hidden)))
+                (
+                    code,
+                    now,
+                    participant,
+                    nickname,
+                    strokes,
+                    bytes(image),
+                    label,
+                    _answers_json(checked),
+                    int(hidden),
+                ),
+            )
             did = cur.lastrowid
-        return Drawing(did, code, now, participant, nickname, strokes, bytes(image), label,
-                       checked, hidden)
+        return Drawing(
+            did, code, now, participant, nickname, strokes, bytes(image), label, checked, hidden
+        )
 
     @staticmethod
     def _drawing(row: tuple) -> Drawing:
-        answers = {k: Answer(tuple(v["probs"]), v["version"])
-                   for k, v in json.loads(row[8]).items()}
-        return Drawing(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]), row[7],
-                       answers, bool(row[9]))
+        answers = {
+            k: Answer(tuple(v["probs"]), v["version"]) for k, v in json.loads(row[8]).items()
+        }
+        return Drawing(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            bytes(row[6]),
+            row[7],
+            answers,
+            bool(row[9]),
+        )
 
     @_guarded
-    def drawings(self, code: str, after: int = 0, include_hidden: bool = False,
-                 limit: int | None = None) -> list[Drawing]:
+    def drawings(
+        self, code: str, after: int = 0, include_hidden: bool = False, limit: int | None = None
+    ) -> list[Drawing]:
         code = clean_code(code)
         sql = "SELECT * FROM drawings WHERE room=? AND id>?"
         if not include_hidden:
@@ -537,12 +599,13 @@ class SQLiteRoomStore:
     def set_hidden(self, code: str, drawing_id: int, hidden: bool = True) -> None:
         code = clean_code(code)
         with self._write() as db:
-            cur = db.execute("UPDATE drawings SET hidden=? WHERE id=? AND room=?",
-                             (int(hidden), int(drawing_id), code))
+            cur = db.execute(
+                "UPDATE drawings SET hidden=? WHERE id=? AND room=?",
+                (int(hidden), int(drawing_id), code),
+            )
             if cur.rowcount != 1:
                 raise RoomError(f"Room {code} has no drawing {drawing_id}.")
             db.execute("UPDATE rooms SET revision=revision+1 WHERE code=?", (code,))
-
 
     @_guarded
     def import_drawings(self, code: str, drawings: Sequence[Drawing]) -> None:
@@ -553,8 +616,18 @@ class SQLiteRoomStore:
                 db.execute(
                     "INSERT INTO drawings(room, created, participant, nickname, strokes, image, "
                     "label, answers, hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (code, d.created, d.participant, d.nickname, d.strokes, d.image, d.label,
-                     _answers_json(d.answers), int(d.hidden)))
+                    (
+                        code,
+                        d.created,
+                        d.participant,
+                        d.nickname,
+                        d.strokes,
+                        d.image,
+                        d.label,
+                        _answers_json(d.answers),
+                        int(d.hidden),
+                    ),
+                )
 
 
 def _participant(pid: Any) -> str:
@@ -655,17 +728,37 @@ def export_room(store: RoomStore, code: str) -> bytes:
             if net in d.answers:
                 probs[i, j] = d.answers[net].probs
     npz = io.BytesIO()
-    np.savez_compressed(npz, ids=np.array([d.id for d in ds], np.int64), images=images,
-                        labels=labels, probs=probs, networks=np.array(nets, dtype=str))
+    np.savez_compressed(
+        npz,
+        ids=np.array([d.id for d in ds], np.int64),
+        images=images,
+        labels=labels,
+        probs=probs,
+        networks=np.array(nets, dtype=str),
+    )
     meta = {
-        "format": "mnist-room", "version": 1,
-        "room": {"code": room.code, "title": room.title, "state": room.state,
-                 "created": room.created},
+        "format": "mnist-room",
+        "version": 1,
+        "room": {
+            "code": room.code,
+            "title": room.title,
+            "state": room.state,
+            "created": room.created,
+        },
         "networks": nets,
-        "drawings": [{"id": d.id, "created": d.created, "participant": d.participant,
-                      "nickname": d.nickname, "label": d.label, "hidden": d.hidden,
-                      "versions": {k: a.version for k, a in d.answers.items()},
-                      "strokes": json.loads(d.strokes)} for d in ds],
+        "drawings": [
+            {
+                "id": d.id,
+                "created": d.created,
+                "participant": d.participant,
+                "nickname": d.nickname,
+                "label": d.label,
+                "hidden": d.hidden,
+                "versions": {k: a.version for k, a in d.answers.items()},
+                "strokes": json.loads(d.strokes),
+            }
+            for d in ds
+        ],
     }
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
@@ -687,8 +780,7 @@ def import_room(store: RoomStore, data: bytes) -> Room:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             names = set(z.namelist())
             if not {"room.npz", "room.json"} <= names:
-                raise RoomError("This zip is not a room export (it needs room.npz and "
-                                "room.json).")
+                raise RoomError("This zip is not a room export (it needs room.npz and room.json).")
             if sum(z.getinfo(m).file_size for m in ("room.npz", "room.json")) > MAX_IMPORT_BYTES:
                 raise RoomError("This room export is too large to import.")
             meta = json.loads(z.read("room.json"))
@@ -706,23 +798,40 @@ def import_room(store: RoomStore, data: bytes) -> Room:
         info, rows = meta["room"], meta["drawings"]
         nets = [str(x) for x in arrays["networks"]]
         n = len(rows)
-        if not (arrays["images"].shape == (n, 28, 28) and arrays["labels"].shape == (n,)
-                and arrays["probs"].shape == (n, len(nets), 10)):
+        if not (
+            arrays["images"].shape == (n, 28, 28)
+            and arrays["labels"].shape == (n,)
+            and arrays["probs"].shape == (n, len(nets), 10)
+        ):
             raise RoomError("The room export's arrays do not match its drawings.")
         if arrays["images"].dtype != np.uint8 or not np.isin(arrays["labels"], range(-1, 10)).all():
             raise RoomError("The room export's images or labels are malformed.")
         drawings = []
         for i, row in enumerate(rows):
-            answers = _check_answers({
-                net: Answer(tuple(float(p) for p in arrays["probs"][i, j]), row["versions"][net])
-                for j, net in enumerate(nets) if net in row["versions"]})
+            answers = _check_answers(
+                {
+                    net: Answer(
+                        tuple(float(p) for p in arrays["probs"][i, j]), row["versions"][net]
+                    )
+                    for j, net in enumerate(nets)
+                    if net in row["versions"]
+                }
+            )
             label = int(arrays["labels"][i])
-            drawings.append(Drawing(
-                0, "", float(row["created"]), _participant(row["participant"]),
-                clean_nickname(row.get("nickname")),
-                check_strokes(json.dumps(row["strokes"], separators=(",", ":"))),
-                arrays["images"][i].tobytes(), None if label < 0 else label, answers,
-                bool(row.get("hidden"))))
+            drawings.append(
+                Drawing(
+                    0,
+                    "",
+                    float(row["created"]),
+                    _participant(row["participant"]),
+                    clean_nickname(row.get("nickname")),
+                    check_strokes(json.dumps(row["strokes"], separators=(",", ":"))),
+                    arrays["images"][i].tobytes(),
+                    None if label < 0 else label,
+                    answers,
+                    bool(row.get("hidden")),
+                )
+            )
     except RoomError:
         raise
     except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
@@ -756,8 +865,9 @@ def lan_address() -> str | None:
     except OSError:
         pass
     try:
-        candidates += [ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None,
-                                                             socket.AF_INET)]
+        candidates += [
+            ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        ]
     except OSError:
         pass
     for addr in candidates:
@@ -806,6 +916,15 @@ def qr_svg(url: str, scale: int = 10, dark: str = "#000", light: str = "#fff") -
     import segno
 
     buf = io.BytesIO()
-    segno.make(url, error="m").save(buf, kind="svg", scale=scale, dark=dark, light=light,
-                                    border=2, xmldecl=False, svgclass=None, lineclass=None)
+    segno.make(url, error="m").save(
+        buf,
+        kind="svg",
+        scale=scale,
+        dark=dark,
+        light=light,
+        border=2,
+        xmldecl=False,
+        svgclass=None,
+        lineclass=None,
+    )
     return buf.getvalue().decode()

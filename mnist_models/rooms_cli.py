@@ -32,8 +32,10 @@ def cmd_list(a: argparse.Namespace) -> None:
         for r in found:
             n = len(store.drawings(r.code, include_hidden=True))
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
-            print(f"{r.code}  {r.state:<6}  {when}  {store.participants(r.code):>4} people  "
-                  f"{n:>5} drawings  {r.title}")
+            print(
+                f"{r.code}  {r.state:<6}  {when}  {store.participants(r.code):>4} people  "
+                f"{n:>5} drawings  {r.title}"
+            )
     except Exception as exc:
         _fail(f"cannot read the room store: {exc}")
     finally:
@@ -96,8 +98,12 @@ def cmd_import(a: argparse.Namespace) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add `room` and its subcommands to the main command line's subparsers."""
     r = sub.add_parser("room", help="audience rooms: list, open, export, import")
-    r.add_argument("--store", type=Path, default=None,
-                   help="the room database (default: <app home>/rooms.sqlite3)")
+    r.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="the room database (default: <app home>/rooms.sqlite3)",
+    )
     rs = r.add_subparsers(dest="room_command", required=True, parser_class=type(r))
 
     ls = rs.add_parser("list", help="the rooms, newest first")

@@ -19,8 +19,14 @@ from torch import nn
 SIZE = 28
 
 
-def occlusion(model: nn.Module, x: torch.Tensor, target: int | None = None, patch: int = 4,
-              stride: int = 2, baseline: float = 0.0) -> torch.Tensor:
+def occlusion(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int | None = None,
+    patch: int = 4,
+    stride: int = 2,
+    baseline: float = 0.0,
+) -> torch.Tensor:
     """(1, 1, 28, 28) input -> (28, 28) drop in log-odds of target when each area is blanked."""
     if x.shape != (1, 1, SIZE, SIZE):
         raise ValueError(f"expected a (1, 1, {SIZE}, {SIZE}) input, got {tuple(x.shape)}")
@@ -55,8 +61,9 @@ def feature_maps(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return F.relu(conv[0](model.norm(x.float())))[0]
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, scale: float | None = None,
-            alpha: float = 0.75) -> np.ndarray:
+def overlay(
+    image: np.ndarray, heat: np.ndarray, scale: float | None = None, alpha: float = 0.75
+) -> np.ndarray:
     """Grey digit with positive heat in red, negative in blue: (H, W, 3) uint8."""
     img = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
     h = np.asarray(heat, dtype=np.float32)
@@ -82,5 +89,6 @@ def tile(maps: np.ndarray, cols: int = 10, pad: int = 1) -> np.ndarray:
         top = float(m.max())
         r, q = divmod(i, cols)
         grid[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = (
-            m / top if top > 0 else m)
+            m / top if top > 0 else m
+        )
     return grid

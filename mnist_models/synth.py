@@ -22,8 +22,9 @@ def _crop(digit: np.ndarray) -> np.ndarray:
     return digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def canvas_image(digit: np.ndarray, size: int, left: int, top: int, canvas: int = 280,
-                 mode: str = "alpha") -> np.ndarray:
+def canvas_image(
+    digit: np.ndarray, size: int, left: int, top: int, canvas: int = 280, mode: str = "alpha"
+) -> np.ndarray:
     """A uint8 digit (28, 28) scaled so its longer side is `size`, placed at (left, top).
 
     mode: 'alpha' (RGBA, black ink in the alpha channel, transparent background),
@@ -52,8 +53,10 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
         for step in (0, 1):
             p = img
             # Neighbours P2..P9, clockwise from north.
-            n = [np.roll(np.roll(p, dy, 0), dx, 1) for dy, dx in
-                 ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1))]
+            n = [
+                np.roll(np.roll(p, dy, 0), dx, 1)
+                for dy, dx in ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1))
+            ]
             count = sum(v.astype(np.int8) for v in n)
             seq = n + [n[0]]
             trans = sum(((~seq[i]) & seq[i + 1]).astype(np.int8) for i in range(8))
@@ -121,8 +124,9 @@ def digit_strokes(digit: np.ndarray, upsample: int = 4, min_points: int = 3) -> 
     return [(p[:: 2 if len(p) > 4 else 1] + 0.5) / upsample for p in paths]
 
 
-def place_strokes(strokes: list[np.ndarray], size: float, left: float, top: float
-                  ) -> list[np.ndarray]:
+def place_strokes(
+    strokes: list[np.ndarray], size: float, left: float, top: float
+) -> list[np.ndarray]:
     """Scale strokes so their longer side is `size` canvas px, with the box at (left, top)."""
     allp = np.concatenate(strokes)
     lo, hi = allp.min(0), allp.max(0)
@@ -166,8 +170,14 @@ def _dense(strokes: list[np.ndarray], step: float = 2.0) -> np.ndarray:
     return np.concatenate(out)
 
 
-def add_stray(strokes: list[np.ndarray], rng: np.random.Generator, kind: str = "dot",
-              min_gap: float = 0.3, canvas: int = 336, tries: int = 200) -> list[np.ndarray]:
+def add_stray(
+    strokes: list[np.ndarray],
+    rng: np.random.Generator,
+    kind: str = "dot",
+    min_gap: float = 0.3,
+    canvas: int = 336,
+    tries: int = 200,
+) -> list[np.ndarray]:
     """The strokes plus a stray mark at a random place on the canvas, away from the digit.
 
     kind: 'dot' (a tap: two points 1 px apart) or 'stroke' (a short straight
@@ -195,8 +205,9 @@ def add_stray(strokes: list[np.ndarray], rng: np.random.Generator, kind: str = "
     return [*strokes, best]
 
 
-def with_gaps(strokes: list[np.ndarray], rng: np.random.Generator, gap: float = 0.08,
-              cuts: int = 2) -> list[np.ndarray]:
+def with_gaps(
+    strokes: list[np.ndarray], rng: np.random.Generator, gap: float = 0.08, cuts: int = 2
+) -> list[np.ndarray]:
     """Cut `cuts` gaps of `gap` x the digit's size into the strokes (pen lifted and put down)."""
     _, _, size = _extent(strokes)
     pieces = [_dense([s], 1.0) if len(s) > 1 else s for s in strokes]
@@ -212,8 +223,7 @@ def with_gaps(strokes: list[np.ndarray], rng: np.random.Generator, gap: float = 
     return pieces
 
 
-def dashed(strokes: list[np.ndarray], dash: float = 0.12, gap: float = 0.05
-           ) -> list[np.ndarray]:
+def dashed(strokes: list[np.ndarray], dash: float = 0.12, gap: float = 0.05) -> list[np.ndarray]:
     """The digit drawn as dashes: `dash` of its size drawn, `gap` left out, along every stroke."""
     _, _, size = _extent(strokes)
     on, off = max(1, int(round(dash * size))), max(1, int(round(gap * size)))
@@ -246,7 +256,8 @@ def squash(strokes: list[np.ndarray], aspect: float) -> list[np.ndarray]:
     return _affine(strokes, np.array([[aspect, 0.0], [0.0, 1.0]]))
 
 
-def tremor(strokes: list[np.ndarray], rng: np.random.Generator, sd: float = 1.5
-           ) -> list[np.ndarray]:
+def tremor(
+    strokes: list[np.ndarray], rng: np.random.Generator, sd: float = 1.5
+) -> list[np.ndarray]:
     """A shaky hand: Gaussian noise of `sd` px on every point."""
     return [s + rng.normal(0, sd, s.shape) for s in strokes]

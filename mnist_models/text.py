@@ -28,8 +28,11 @@ def plain(value: object, limit: int = 120) -> str:
     """One line of plain text: hidden characters dropped, spaces collapsed, at most limit chars."""
     s = value if isinstance(value, str) else str(value)
     s = s[: limit * 8]  # bounds the work on a huge string; the cut below is exact
-    s = "".join(" " if c.isspace() else c for c in s
-                if c.isspace() or unicodedata.category(c) not in _HIDDEN)
+    s = "".join(
+        " " if c.isspace() else c
+        for c in s
+        if c.isspace() or unicodedata.category(c) not in _HIDDEN
+    )
     s = " ".join(s.split())
     if len(s) > limit:
         s = s[: max(limit - 1, 0)].rstrip() + "…"
@@ -49,6 +52,7 @@ def md_escape(value: object) -> str:
     s = " ".join(s.splitlines()).strip()
     # Bare URLs, e-mail addresses and :emoji: are found in the parsed text,
     # where escapes no longer count: an invisible word joiner splits them.
-    s = _WWW.sub("\\1" + WORD_JOINER, s.replace(":", ":" + WORD_JOINER)
-                 .replace("@", "@" + WORD_JOINER))
+    s = _WWW.sub(
+        "\\1" + WORD_JOINER, s.replace(":", ":" + WORD_JOINER).replace("@", "@" + WORD_JOINER)
+    )
     return s.translate(_MD_TABLE)

@@ -19,8 +19,19 @@ from .augment import random_affine
 from .evaluate import Cancelled
 from .evaluate import accuracy as eval_accuracy
 
-__all__ = ["Cancelled", "Diverged", "EpochStats", "Progress", "TrainConfig", "TrainResult",
-           "defaults", "default_threads", "pick_device", "run_title", "train"]
+__all__ = [
+    "Cancelled",
+    "Diverged",
+    "EpochStats",
+    "Progress",
+    "TrainConfig",
+    "TrainResult",
+    "defaults",
+    "default_threads",
+    "pick_device",
+    "run_title",
+    "train",
+]
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("onecycle", "constant")
@@ -65,8 +76,9 @@ class TrainConfig:
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"the learning rate must be a finite number above 0, not {self.lr}")
         if not 0 <= self.seed < 2**32:
-            raise ValueError(f"the seed must be a whole number from 0 to {2**32 - 1}, "
-                             f"not {self.seed}")
+            raise ValueError(
+                f"the seed must be a whole number from 0 to {2**32 - 1}, not {self.seed}"
+            )
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be 0 or more, not {self.eval_every}")
         d = defaults(self.model, self.subset)
@@ -227,13 +239,22 @@ def train(
             # A non-finite loss never comes back: stop now rather than train (and
             # save) a model of NaNs. The check costs a sync that progress needs anyway.
             if not math.isfinite(running):
-                raise Diverged(f"the loss became {running} at epoch {epoch}, batch {b + 1}: "
-                               "training stopped and nothing was kept (try a lower learning "
-                               "rate)")
+                raise Diverged(
+                    f"the loss became {running} at epoch {epoch}, batch {b + 1}: "
+                    "training stopped and nothing was kept (try a lower learning "
+                    "rate)"
+                )
             if on_progress is not None:
                 on_progress(
-                    Progress(epoch, cfg.epochs, b + 1, batches, running,
-                             int(correct) / seen, time.perf_counter() - start)
+                    Progress(
+                        epoch,
+                        cfg.epochs,
+                        b + 1,
+                        batches,
+                        running,
+                        int(correct) / seen,
+                        time.perf_counter() - start,
+                    )
                 )
         test_acc = None
         last = epoch == cfg.epochs
@@ -241,19 +262,34 @@ def train(
             t0 = time.perf_counter()
             test_acc = eval_accuracy(model, x_test, y_test, memory_format=fmt)
             eval_time += time.perf_counter() - t0
-        stats = EpochStats(epoch, float(loss_sum) / seen, int(correct) / seen, test_acc,
-                           time.perf_counter() - start - eval_time)
+        stats = EpochStats(
+            epoch,
+            float(loss_sum) / seen,
+            int(correct) / seen,
+            test_acc,
+            time.perf_counter() - start - eval_time,
+        )
         history.append(stats)
         if on_progress is not None:
             on_progress(
-                Progress(epoch, cfg.epochs, batches, batches, stats.loss, stats.train_accuracy,
-                         time.perf_counter() - start, epoch_done=True, history=list(history))
+                Progress(
+                    epoch,
+                    cfg.epochs,
+                    batches,
+                    batches,
+                    stats.loss,
+                    stats.train_accuracy,
+                    time.perf_counter() - start,
+                    epoch_done=True,
+                    history=list(history),
+                )
             )
     wall = time.perf_counter() - start
     model.eval()
     model = model.to("cpu", memory_format=torch.contiguous_format)
-    return TrainResult(model, cfg, history, wall - eval_time, wall, history[-1].test_accuracy,
-                       str(device))
+    return TrainResult(
+        model, cfg, history, wall - eval_time, wall, history[-1].test_accuracy, str(device)
+    )
 
 
 def default_threads() -> int:

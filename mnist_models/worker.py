@@ -45,8 +45,12 @@ def spawn(ctx: Any, measure: list[str] = ()) -> Child:
     checkpoints in `measure` on the test set before it says it is ready."""
     parent_conn, child_conn = ctx.Pipe()
     cancel = ctx.Event()
-    proc = ctx.Process(target=main, args=(child_conn, cancel, os.getpid(), list(measure)),
-                       name="mnist-training", daemon=True)
+    proc = ctx.Process(
+        target=main,
+        args=(child_conn, cancel, os.getpid(), list(measure)),
+        name="mnist-training",
+        daemon=True,
+    )
     # "spawn" runs the parent's __main__ file again in the child. Under Streamlit that
     # is the page being run (it sets each script as __main__), which must not run
     # there: the child is given a blank __main__ instead; it needs nothing from it.
@@ -123,8 +127,15 @@ def main(conn: Any, cancel: Any, parent_pid: int, measure: list[str]) -> None:
         conn.close()
 
 
-def _run(conn: Any, i: int, cfg: Any, baseline_path: str | None, splits: tuple,
-         should_stop: Any, job_id: str) -> None:
+def _run(
+    conn: Any,
+    i: int,
+    cfg: Any,
+    baseline_path: str | None,
+    splits: tuple,
+    should_stop: Any,
+    job_id: str,
+) -> None:
     """Train, evaluate and send back one network of the job."""
     from . import checkpoint, networks
     from . import data as mdata
@@ -149,24 +160,42 @@ def _run(conn: Any, i: int, cfg: Any, baseline_path: str | None, splits: tuple,
             if p.batch > 1 and now - state["last_sent"] < PROGRESS_EVERY:
                 return
             state["last_sent"] = now
-        fields = {"epoch": p.epoch, "epochs": p.epochs, "batch": p.batch, "batches": p.batches,
-                  "loss": p.loss, "accuracy": p.accuracy,
-                  "train_seconds": p.elapsed - state["eval_seconds"],
-                  "eval_seconds": state["eval_seconds"], "evals_done": state["evals_done"]}
+        fields = {
+            "epoch": p.epoch,
+            "epochs": p.epochs,
+            "batch": p.batch,
+            "batches": p.batches,
+            "loss": p.loss,
+            "accuracy": p.accuracy,
+            "train_seconds": p.elapsed - state["eval_seconds"],
+            "eval_seconds": state["eval_seconds"],
+            "evals_done": state["evals_done"],
+        }
         if p.epoch_done:
             fields["history"] = [asdict(h) for h in p.history]
         conn.send(("progress", i, fields))
 
-    result = train(cfg, on_progress=on_progress, should_stop=should_stop,
-                   train_split=train_split, test_split=monitor)
+    result = train(
+        cfg,
+        on_progress=on_progress,
+        should_stop=should_stop,
+        train_split=train_split,
+        test_split=monitor,
+    )
     conn.send(("evaluating", i))
     fmt = networks.get(cfg.model).memory_format
     t0 = time.perf_counter()
-    report = evaluate(result.model, test_split.images, test_split.labels, memory_format=fmt,
-                      should_stop=should_stop)
+    report = evaluate(
+        result.model,
+        test_split.images,
+        test_split.labels,
+        memory_format=fmt,
+        should_stop=should_stop,
+    )
     eval_s = time.perf_counter() - t0
-    meta = checkpoint.training_metadata(result, report, source="app", job_id=job_id,
-                                        history_test_images=MONITOR_TEST_IMAGES)
+    meta = checkpoint.training_metadata(
+        result, report, source="app", job_id=job_id, history_test_images=MONITOR_TEST_IMAGES
+    )
     buf = io.BytesIO()
     import torch
 
@@ -174,9 +203,13 @@ def _run(conn: Any, i: int, cfg: Any, baseline_path: str | None, splits: tuple,
     baseline = None
     if baseline_path is not None:  # the active model's accuracy is not recorded: measure it
         baseline = _measure(baseline_path, test_split, should_stop)
-    fields = {"train_seconds": result.train_seconds, "eval_seconds": eval_s,
-              "test_accuracy": report.accuracy, "per_class": report.per_class,
-              "history": [asdict(h) for h in result.history]}
+    fields = {
+        "train_seconds": result.train_seconds,
+        "eval_seconds": eval_s,
+        "test_accuracy": report.accuracy,
+        "per_class": report.per_class,
+        "history": [asdict(h) for h in result.history],
+    }
     conn.send(("run_done", i, fields, meta, buf.getvalue(), baseline))
 
 
@@ -191,6 +224,7 @@ def _measure(path: str, test_split: Any, should_stop: Any) -> dict[str, Any] | N
     except checkpoint.CheckpointError:
         return None
     fmt = networks.get(meta["architecture"]).memory_format
-    r = evaluate(model, test_split.images, test_split.labels, memory_format=fmt,
-                 should_stop=should_stop)
+    r = evaluate(
+        model, test_split.images, test_split.labels, memory_format=fmt, should_stop=should_stop
+    )
     return {"sha256": meta["sha256"], "test_accuracy": r.accuracy, "per_class": r.per_class}

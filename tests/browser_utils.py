@@ -50,25 +50,41 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(app: str = "app.py", env: dict[str, str] | None = None,
-                     timeout: float = 90.0) -> Iterator[str]:
+def streamlit_server(
+    app: str = "app.py", env: dict[str, str] | None = None, timeout: float = 90.0
+) -> Iterator[str]:
     """`streamlit run app` on a free port; yields its base URL, stops it afterwards."""
     with streamlit_process(app, env, timeout) as (url, _):
         yield url
 
 
 @contextlib.contextmanager
-def streamlit_process(app: str = "app.py", env: dict[str, str] | None = None,
-                      timeout: float = 90.0, root: Path = ROOT
-                      ) -> Iterator[tuple[str, subprocess.Popen]]:
+def streamlit_process(
+    app: str = "app.py", env: dict[str, str] | None = None, timeout: float = 90.0, root: Path = ROOT
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """Like streamlit_server, run in the checkout `root`; yields (URL, server process)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        app,
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     log = open(os.devnull, "wb") if not os.environ.get("BROWSER_TEST_LOG") else None
-    proc = subprocess.Popen(cmd, cwd=root, env={**os.environ, **(env or {})},
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, cwd=root, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -123,6 +139,5 @@ def draw(page, canvas_box: dict, strokes, steps: int = 1) -> None:
 def app_and_browser(home: Path) -> Iterator[tuple[str, object]]:
     """(url, browser): the whole app with its state in `home`, and a Chromium to visit it."""
     require_browser()
-    with streamlit_server(env={"MNIST_APP_HOME": str(home)}) as url, \
-            launch_chromium() as browser:
+    with streamlit_server(env={"MNIST_APP_HOME": str(home)}) as url, launch_chromium() as browser:
         yield url, browser

@@ -68,8 +68,9 @@ def presenter(monkeypatch):
     gate = presenter_ui.gate()
 
     def unlock(at):
-        at.session_state[presenter_ui.TOKEN_KEY] = gate.unlock(PRESENTER_PASSCODE,
-                                                               name="Test presenter")
+        at.session_state[presenter_ui.TOKEN_KEY] = gate.unlock(
+            PRESENTER_PASSCODE, name="Test presenter"
+        )
         return at
 
     yield unlock

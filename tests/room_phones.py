@@ -7,12 +7,19 @@ import time
 
 from mnist_models import data, synth
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
-         "device_scale_factor": 2}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "has_touch": True,
+    "is_mobile": True,
+    "device_scale_factor": 2,
+}
 WALL = {"viewport": {"width": 1920, "height": 1080}}
-ANSWERS = ("() => { const a = document.getElementById('answer-mlp');"
-           " const b = document.getElementById('answer-cnn');"
-           " return a && b ? [+a.textContent, +b.textContent] : null; }")
+ANSWERS = (
+    "() => { const a = document.getElementById('answer-mlp');"
+    " const b = document.getElementById('answer-cnn');"
+    " return a && b ? [+a.textContent, +b.textContent] : null; }"
+)
+
 
 @functools.cache
 def _test_split() -> data.Split:
@@ -44,15 +51,16 @@ class Phone:
     def draw(self, strokes) -> float:
         """Draw strokes (28-px units) across the middle of the canvas; returns pen-up time."""
         box = self.page.locator("canvas").last.bounding_box()
-        placed = synth.place_strokes(strokes, 0.6 * box["height"], 0.25 * box["width"],
-                                     0.2 * box["height"])
+        placed = synth.place_strokes(
+            strokes, 0.6 * box["height"], 0.25 * box["width"], 0.2 * box["height"]
+        )
         for s in placed:
             pts = [{"x": box["x"] + float(x), "y": box["y"] + float(y)} for x, y in s]
-            self.cdp.send("Input.dispatchTouchEvent",
-                          {"type": "touchStart", "touchPoints": pts[:1]})
+            self.cdp.send(
+                "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": pts[:1]}
+            )
             for p in pts[1:]:
-                self.cdp.send("Input.dispatchTouchEvent",
-                              {"type": "touchMove", "touchPoints": [p]})
+                self.cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [p]})
             self.cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
         return time.monotonic()
 
@@ -82,8 +90,7 @@ class Phone:
         sent = time.monotonic()
         self.page.get_by_role("button", name="Send").tap()
         self.page.get_by_text("to the wall").wait_for(timeout=30_000)
-        self.page.wait_for_function("() => !document.getElementById('answer-mlp')",
-                                    timeout=30_000)
+        self.page.wait_for_function("() => !document.getElementById('answer-mlp')", timeout=30_000)
         return sent
 
     def close(self) -> None:

@@ -38,8 +38,9 @@ def test_affine_keeps_digits_near_the_centre(batch: torch.Tensor) -> None:
 
     def centre(x: torch.Tensor) -> torch.Tensor:
         mass = x.sum((1, 2, 3))
-        return torch.stack([(x.sum((1, 3)) * coords).sum(1) / mass,
-                            (x.sum((1, 2)) * coords).sum(1) / mass], 1)
+        return torch.stack(
+            [(x.sum((1, 3)) * coords).sum(1) / mass, (x.sum((1, 2)) * coords).sum(1) / mass], 1
+        )
 
     moved = (centre(out) - centre(batch)).abs()
     assert float(moved.max()) < 5.0  # shift is at most 2.8 px, plus rotation about the middle
@@ -82,6 +83,7 @@ def test_affine_grid_matches_torch(h: int, w: int) -> None:
     from mnist_models.augment import _grid
 
     theta = torch.randn(9, 6, generator=torch.Generator().manual_seed(0))
-    expected = torch.nn.functional.affine_grid(theta.view(9, 2, 3), [9, 1, h, w],
-                                               align_corners=False)
+    expected = torch.nn.functional.affine_grid(
+        theta.view(9, 2, 3), [9, 1, h, w], align_corners=False
+    )
     torch.testing.assert_close(_grid(theta, h, w), expected, atol=1e-6, rtol=0)

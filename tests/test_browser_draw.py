@@ -9,9 +9,11 @@ from mnist_models import data, synth
 
 pytestmark = pytest.mark.browser
 
-ANSWERS = ("() => { const a = document.getElementById('answer-mlp');"
-           " const b = document.getElementById('answer-cnn');"
-           " return a && b ? [a.textContent, b.textContent] : null; }")
+ANSWERS = (
+    "() => { const a = document.getElementById('answer-mlp');"
+    " const b = document.getElementById('answer-cnn');"
+    " return a && b ? [a.textContent, b.textContent] : null; }"
+)
 
 
 def stroke_digit(label: int, skip: int = 0):
@@ -111,8 +113,10 @@ def touch_draw(ctx, pg, box, strokes) -> None:
     for stroke in strokes:
         events = [("touchStart", stroke[0])] + [("touchMove", p) for p in stroke[1:]]
         for kind, (x, y) in events:
-            cdp.send("Input.dispatchTouchEvent", {
-                "type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]})
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]},
+            )
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
@@ -120,8 +124,12 @@ def test_a_phone_shows_canvas_and_both_answers_without_scrolling(app):
     """390x844 touch: the canvas spans the screen, and once the finger lifts both answers
     are side by side below it, in view; the page list is one labelled tap away."""
     browser, url = app
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
-                              is_mobile=True, device_scale_factor=2)
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=2,
+    )
     pg = ctx.new_page()
     pg.goto(url)
     canvas = pg.locator("canvas").first
@@ -132,8 +140,9 @@ def test_a_phone_shows_canvas_and_both_answers_without_scrolling(app):
     touch_draw(ctx, pg, box, synth.place_strokes(stroke_digit(1), 250, 50, 40))
     assert read_answers(pg) == (1, 1)
     assert pg.evaluate("() => window.scrollY") == 0
-    mlp, cnn = (pg.locator(f"section.answer:has(#answer-{k})").bounding_box()
-                for k in ("mlp", "cnn"))
+    mlp, cnn = (
+        pg.locator(f"section.answer:has(#answer-{k})").bounding_box() for k in ("mlp", "cnn")
+    )
     assert abs(mlp["y"] - cnn["y"]) < 2 and mlp["x"] + mlp["width"] <= cnn["x"]  # side by side
     assert mlp["y"] >= box["y"] + box["height"]  # below the canvas
     assert max(mlp["y"] + mlp["height"], cnn["y"] + cnn["height"]) <= 844  # in view

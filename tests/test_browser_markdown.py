@@ -30,8 +30,10 @@ TITLES = [
     "[ref]: http://example.com/ref",
     "ConvNet (60,000 images, augmented)",
 ]
-FORMATTING = "img, a, strong, em, del, code, pre, h1, h2, h3, h4, h5, h6, ul, ol, li, " \
-             "blockquote, table, script, iframe, .katex, [data-testid='stIconMaterial']"
+FORMATTING = (
+    "img, a, strong, em, del, code, pre, h1, h2, h3, h4, h5, h6, ul, ol, li, "
+    "blockquote, table, script, iframe, .katex, [data-testid='stIconMaterial']"
+)
 
 
 def test_titles_render_as_plain_text() -> None:

@@ -15,8 +15,12 @@ from mnist_models import data, synth
 pytestmark = pytest.mark.browser
 SLOW = 240_000  # ms: the first visit reads the 10,000 test digits through both networks
 # Address -> a text each page shows once it has run.
-PAGES = {"": "Nothing to read yet", "retrain": "Retrain the networks",
-         "explorer": "Where the networks disagree", "experiments": "Where to say"}
+PAGES = {
+    "": "Nothing to read yet",
+    "retrain": "Retrain the networks",
+    "explorer": "Where the networks disagree",
+    "experiments": "Where to say",
+}
 # Opened directly at /<page>, Streamlit's own front end first looks for the server at
 # /<page>/_stcore/... (404) and then at /_stcore/... (streamlit/streamlit#7074, open);
 # those two probes are the only failures allowed.
@@ -30,8 +34,9 @@ class Watch:
         self.problems: list[str] = []
         page.on("console", self._console)
         page.on("requestfailed", lambda r: self._add(r.url, f"request failed: {r.url}"))
-        page.on("response", lambda r: r.status >= 400
-                and self._add(r.url, f"HTTP {r.status}: {r.url}"))
+        page.on(
+            "response", lambda r: r.status >= 400 and self._add(r.url, f"HTTP {r.status}: {r.url}")
+        )
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
 
     def _add(self, url: str, text: str) -> None:
@@ -48,9 +53,11 @@ def axe_findings(page) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
     found = Axe().run(page).response["violations"]
-    return [f"{v['impact']} {v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. "
-            f"{v['nodes'][0]['target']})" for v in found if v["impact"] in ("serious",
-                                                                          "critical")]
+    return [
+        f"{v['impact']} {v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['target']})"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -91,16 +98,17 @@ def test_every_page_is_clean_and_accessible(app, path, scheme):
     if path == "":
         test = data.load_split("test")
         box = page.locator("canvas").first.bounding_box()
-        draw(page, box, synth.place_strokes(synth.digit_strokes(test.images[0].numpy()),
-                                            250, 80, 80))
+        draw(
+            page, box, synth.place_strokes(synth.digit_strokes(test.images[0].numpy()), 250, 80, 80)
+        )
         page.locator("#answer-cnn").wait_for(timeout=30_000)
         settle(page)
     else:
         charts = {"explorer": 2, "experiments": 3}.get(path, 0)
         if charts:
-            page.locator('[data-testid="stVegaLiteChart"] canvas, '
-                         '[data-testid="stVegaLiteChart"] svg').nth(charts - 1).wait_for(
-                timeout=SLOW)
+            page.locator(
+                '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
+            ).nth(charts - 1).wait_for(timeout=SLOW)
     page.wait_for_timeout(500)
     assert page.evaluate("() => document.documentElement.dataset.digitTheme") == scheme
     assert not watch.problems
@@ -113,8 +121,9 @@ def no_errors(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
     shot = os.environ.get("BROWSER_SCREENSHOTS")
     if shot:
-        page.screenshot(path=f"{shot}/{page.url.rstrip('/').rsplit('/', 1)[-1]}.png",
-                        full_page=True)
+        page.screenshot(
+            path=f"{shot}/{page.url.rstrip('/').rsplit('/', 1)[-1]}.png", full_page=True
+        )
 
 
 def test_experiments_page(app):

@@ -21,8 +21,7 @@ def server(tmp_path_factory):
     require_browser()
     home = tmp_path_factory.mktemp("app-home")
     env = {"MNIST_APP_HOME": str(home), "MNIST_PRESENTER_PASSCODE": PASSCODE}
-    with streamlit_server("app.py", env=env) as url, \
-            launch_chromium() as browser:
+    with streamlit_server("app.py", env=env) as url, launch_chromium() as browser:
         yield url, browser, home
 
 
@@ -36,7 +35,8 @@ def open_retrain(browser, url: str, presenter: bool = True):
     if presenter:
         unlock(page, PASSCODE)
         page.get_by_test_id("stPopoverButton").filter(
-            has_text="Presenter: Test presenter").wait_for(timeout=30_000)
+            has_text="Presenter: Test presenter"
+        ).wait_for(timeout=30_000)
     return page
 
 
@@ -90,8 +90,9 @@ def test_train_both_networks_watch_progress_and_keep_one(server):
 
     # Out of range: refused with a message, nothing starts.
     set_number(page, SUBSET, 0)
-    live(page).get_by_text("Training images must be a whole number from 1 to 60,000, not 0.") \
-        .wait_for(timeout=30_000)
+    live(page).get_by_text(
+        "Training images must be a whole number from 1 to 60,000, not 0."
+    ).wait_for(timeout=30_000)
     live(page).get_by_role("button", name="Start training").click()
     live(page).get_by_text("Nothing was started: Training images must be").wait_for(timeout=30_000)
     assert not (home / "versions").exists()
@@ -177,8 +178,7 @@ def test_a_visitor_cannot_cancel_keep_or_delete_and_the_presenter_can(server):
     live(visitor).get_by_text("Started by Test presenter.").wait_for(timeout=30_000)
     assert live(visitor).get_by_role("button", name="Cancel training").count() == 0
     assert live(visitor).get_by_role("button", name="Make active").is_disabled()
-    assert visitor.get_by_test_id("stPopoverButton").filter(has_text="Delete").first \
-        .is_disabled()
+    assert visitor.get_by_test_id("stPopoverButton").filter(has_text="Delete").first.is_disabled()
     # A wrong passcode is refused and unlocks nothing.
     unlock(visitor, "not-the-passcode")
     visitor.get_by_text("That is not the presenter passcode").wait_for(timeout=30_000)

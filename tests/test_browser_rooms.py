@@ -32,8 +32,9 @@ def test_drawings_from_two_phones_reach_the_wall(tmp_path) -> None:
         assert f"/join?room={code}" in wall.locator("#wall-url").text_content()
         assert wall.locator("#wall-qr").evaluate("img => img.naturalWidth") > 100
         # The test server listens on 127.0.0.1: the wall says phones cannot reach it.
-        wall.locator('[data-testid="stCode"]',
-                     has_text="streamlit run app.py --server.address 0.0.0.0").wait_for()
+        wall.locator(
+            '[data-testid="stCode"]', has_text="streamlit run app.py --server.address 0.0.0.0"
+        ).wait_for()
 
         a = Phone(browser, url, code)
         b = Phone(browser, url, code, nickname="<b>Bo</b>")
@@ -52,8 +53,8 @@ def test_drawings_from_two_phones_reach_the_wall(tmp_path) -> None:
         store.set_state(code, "open")
 
         wall.wait_for_function(
-            "() => document.getElementById('wall-stats')?.dataset.drawings === '4'",
-            timeout=30_000)
+            "() => document.getElementById('wall-stats')?.dataset.drawings === '4'", timeout=30_000
+        )
         tiles = wall.evaluate(WALL_TILES)
         shown = sorted((t["label"], *t["digits"]) for t in tiles)
         assert shown == sorted(sent)
@@ -67,8 +68,9 @@ def test_drawings_from_two_phones_reach_the_wall(tmp_path) -> None:
             assert wall.evaluate(SCORE, k) == [right, 4]
         assert wall.locator("#wall-stats").get_attribute("data-people") == "2"
         # The store holds exactly what the phones sent.
-        stored = sorted((d.label, d.answers["mlp"].digit, d.answers["cnn"].digit)
-                        for d in store.drawings(code))
+        stored = sorted(
+            (d.label, d.answers["mlp"].digit, d.answers["cnn"].digit) for d in store.drawings(code)
+        )
         assert stored == sorted(sent)
         a.close()
         b.close()
@@ -92,9 +94,15 @@ def test_phone_and_wall_are_clean_and_accessible(tmp_path, scheme) -> None:
         phone.send(3)
         # One that stumps both, so the ✗ marks and the highlights are checked too.
         wrong = tuple(0.91 if d == 8 else 0.01 for d in range(10))
-        store.add_drawing(code, "other", bytes(range(256)) * 3 + bytes(16), "[[[1,2],[3,4]]]",
-                          {"mlp": rooms.Answer(wrong, "shipped/mlp"),
-                           "cnn": rooms.Answer(wrong, "shipped/cnn")}, label=5, nickname="Zoë")
+        store.add_drawing(
+            code,
+            "other",
+            bytes(range(256)) * 3 + bytes(16),
+            "[[[1,2],[3,4]]]",
+            {"mlp": rooms.Answer(wrong, "shipped/mlp"), "cnn": rooms.Answer(wrong, "shipped/cnn")},
+            label=5,
+            nickname="Zoë",
+        )
         wall_ctx = browser.new_context(**WALL, color_scheme=scheme)
         wall = wall_ctx.new_page()
         watch_wall = Watch(wall)
@@ -120,9 +128,14 @@ def test_presenter_unlocks_pauses_and_exports_a_room(tmp_path) -> None:
     store = rooms.SQLiteRoomStore(home / "rooms.sqlite3")
     code = store.create_room("Presenter").code
     probs = tuple(0.91 if d == 2 else 0.01 for d in range(10))
-    store.add_drawing(code, "p", bytes(784), "[[[1,2],[3,4]]]",
-                      {"mlp": rooms.Answer(probs, "shipped/mlp"),
-                       "cnn": rooms.Answer(probs, "shipped/cnn")}, label=2)
+    store.add_drawing(
+        code,
+        "p",
+        bytes(784),
+        "[[[1,2],[3,4]]]",
+        {"mlp": rooms.Answer(probs, "shipped/mlp"), "cnn": rooms.Answer(probs, "shipped/cnn")},
+        label=2,
+    )
     from browser_utils import launch_chromium, require_browser, streamlit_server
 
     require_browser()

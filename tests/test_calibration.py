@@ -72,10 +72,12 @@ def test_nll_and_brier():
     expected = -(math.log(p[0, 0]) + math.log(p[1, 2])) / 2
     assert cal.nll(logits, labels) == pytest.approx(expected)
     assert cal.nll(logits, labels, 2.0) == pytest.approx(
-        float(torch.nn.functional.cross_entropy(logits / 2, labels)))
+        float(torch.nn.functional.cross_entropy(logits / 2, labels))
+    )
     assert cal.brier(torch.eye(10, dtype=torch.float64), torch.arange(10)) == 0
-    assert cal.brier(torch.full((4, 10), 0.1), torch.zeros(4, dtype=torch.long)) == \
-        pytest.approx(0.9)
+    assert cal.brier(torch.full((4, 10), 0.1), torch.zeros(4, dtype=torch.long)) == pytest.approx(
+        0.9
+    )
 
 
 def test_fit_temperature_recovers_a_known_temperature():
@@ -92,9 +94,20 @@ def test_temperature_fit_improves_nll_of_an_overconfident_real_network(train_spl
     """An MLP trained hard on the first 300 images is overconfident; T fitted on the last
     2,000 training images (truly held out here; never the test set) lowers its NLL and
     ECE on test digits."""
-    res = train(TrainConfig(model="mlp", subset=300, first=True, epochs=40, seed=0,
-                            eval_every=0, threads=1, device="cpu"),
-                train_split=train_split, test_split=small_test)
+    res = train(
+        TrainConfig(
+            model="mlp",
+            subset=300,
+            first=True,
+            epochs=40,
+            seed=0,
+            eval_every=0,
+            threads=1,
+            device="cpu",
+        ),
+        train_split=train_split,
+        test_split=small_test,
+    )
     held = mdata.Split(train_split.images[-2000:], train_split.labels[-2000:])
     xh, yh = cal.held_out(held, n=2000, augment=False)
     t = cal.fit_temperature(model_logits(res.model, xh), yh)

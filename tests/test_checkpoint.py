@@ -162,8 +162,11 @@ def test_weights_too_large_for_their_architecture(tmp_path: Path) -> None:
     """MLP weights (5.8 MB) labelled as a ConvNet (0.5 MB) are refused by file size alone."""
     path, _ = saved(tmp_path, "mlp")
     rewrite_meta(path, architecture="cnn")
-    with pytest.raises(CheckpointError, match=r"net\.pt: checkpoint file is too large for its "
-                                              r"architecture \(5\.8 MB; at most 1\.6 MB\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"net\.pt: checkpoint file is too large for its "
+        r"architecture \(5\.8 MB; at most 1\.6 MB\)",
+    ):
         checkpoint.load(path)
 
 
@@ -250,8 +253,11 @@ def test_huge_weights_are_refused_without_reading(tmp_path: Path, opened: list[s
     path, _ = saved(tmp_path, "mlp")
     os.truncate(path, 1536 * 2**20)
     opened.clear()
-    with pytest.raises(CheckpointError, match=r"net\.pt: checkpoint file is too large for its "
-                                              r"architecture \(1,536\.0 MB; at most 7\.6 MB\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"net\.pt: checkpoint file is too large for its "
+        r"architecture \(1,536\.0 MB; at most 7\.6 MB\)",
+    ):
         checkpoint.load(path)
     assert opened == ["net.json"]
 
@@ -260,16 +266,26 @@ def test_huge_metadata_is_refused_without_reading(tmp_path: Path, opened: list[s
     path, _ = saved(tmp_path)
     os.truncate(checkpoint.meta_path(path), 200 * 2**20)
     opened.clear()
-    with pytest.raises(CheckpointError, match=r"net\.json: metadata file is too large "
-                                              r"\(200\.0 MB; at most 2\.0 MB\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"net\.json: metadata file is too large "
+        r"\(200\.0 MB; at most 2\.0 MB\)",
+    ):
         checkpoint.read_metadata(path)
     with pytest.raises(CheckpointError, match="too large"):
         checkpoint.load(path)
     assert opened == []
 
 
-@pytest.mark.parametrize("text", ["[" * 200_000, '{"a": ' * 100_000, "1" * 5000,
-                                  '{"architecture": "mlp", "x": ' + "9" * 5000 + "}"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 200_000,
+        '{"a": ' * 100_000,
+        "1" * 5000,
+        '{"architecture": "mlp", "x": ' + "9" * 5000 + "}",
+    ],
+)
 def test_json_bombs_under_the_size_limit(tmp_path: Path, text: str) -> None:
     """Deep nesting and huge integers give one line, not a RecursionError or ValueError."""
     path, _ = saved(tmp_path)
@@ -279,18 +295,21 @@ def test_json_bombs_under_the_size_limit(tmp_path: Path, text: str) -> None:
     assert "\n" not in str(e.value)
 
 
-def test_huge_architecture_is_refused_before_anything_is_built(tmp_path: Path,
-                                                               monkeypatch) -> None:
+def test_huge_architecture_is_refused_before_anything_is_built(tmp_path: Path, monkeypatch) -> None:
     """hidden=20000 would allocate ~1.6 GB; the bounds are checked before any model exists."""
     path, _ = saved(tmp_path, "mlp")
     rewrite_meta(path, arch_kwargs={"hidden": 20000})
     built = []
     real_init = MLP.__init__
-    monkeypatch.setattr(MLP, "__init__", lambda self, *a, **k: (built.append(k),
-                                                                 real_init(self, *a, **k))[1])
-    with pytest.raises(CheckpointError, match=r"net\.json: arch_kwargs are out of bounds: MLP "
-                                              r"argument 'hidden' must be a whole number from 1 "
-                                              r"to 4096, not 20000"):
+    monkeypatch.setattr(
+        MLP, "__init__", lambda self, *a, **k: (built.append(k), real_init(self, *a, **k))[1]
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"net\.json: arch_kwargs are out of bounds: MLP "
+        r"argument 'hidden' must be a whole number from 1 "
+        r"to 4096, not 20000",
+    ):
         checkpoint.load(path)
     assert built == []
 

@@ -20,8 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args: str) -> subprocess.CompletedProcess:
     """Run the CLI in a fresh interpreter from the repository root."""
-    return subprocess.run([sys.executable, "-m", "mnist_models", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_models", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
@@ -115,8 +120,17 @@ def test_checkpoint_without_metadata(tmp_path: Path) -> None:
 
 
 def test_out_must_be_a_pt_file(tmp_path: Path) -> None:
-    proc = run("train", "--model", "mlp", "--subset", "10", "--epochs", "1",
-               "--out", str(tmp_path / "model.pth"))
+    proc = run(
+        "train",
+        "--model",
+        "mlp",
+        "--subset",
+        "10",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "model.pth"),
+    )
     assert_one_line_error(proc, "--out", ".pt")
     assert list(tmp_path.iterdir()) == []
 
@@ -124,8 +138,24 @@ def test_out_must_be_a_pt_file(tmp_path: Path) -> None:
 @pytest.mark.slow  # trains in a fresh interpreter
 def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     out = tmp_path / "tiny.pt"
-    proc = run("train", "--model", "mlp", "--subset", "1,000", "--epochs", "2", "--eval-every",
-               "0", "--threads", "1", "--seed", "3", "--json", "--out", str(out))
+    proc = run(
+        "train",
+        "--model",
+        "mlp",
+        "--subset",
+        "1,000",
+        "--epochs",
+        "2",
+        "--eval-every",
+        "0",
+        "--threads",
+        "1",
+        "--seed",
+        "3",
+        "--json",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     trained = json.loads(proc.stdout)
     assert trained["model"] == "mlp" and trained["subset"] == 1000 and trained["epochs"] == 2
@@ -141,7 +171,8 @@ def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     assert meta["command"] == (
         "python -m mnist_models train --model mlp --subset 1000 --epochs 2 --seed 3 "
         "--batch-size 128 --optimizer adam --lr 0.001 --label-smoothing 0.0 --eval-every 0 "
-        "--threads 1")  # the defaults written out: it still reproduces the run later
+        "--threads 1"
+    )  # the defaults written out: it still reproduces the run later
     assert meta["source"] == "cli" and meta["device"] == "cpu"
     assert meta["title"] == "MLP (1,000 balanced images, 2 epochs)"
     assert len(meta["per_class_accuracy"]) == 10
@@ -151,8 +182,9 @@ def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     evaluated = json.loads(proc.stdout)
     assert evaluated["test_accuracy"] == pytest.approx(trained["test_accuracy"], abs=1e-4)
-    assert evaluated["recorded_test_accuracy"] == pytest.approx(evaluated["test_accuracy"],
-                                                                abs=1e-4)
+    assert evaluated["recorded_test_accuracy"] == pytest.approx(
+        evaluated["test_accuracy"], abs=1e-4
+    )
     assert len(evaluated["per_class"]) == 10
     assert evaluated["model"] == "mlp" and evaluated["subset"] == 1000
 
@@ -164,8 +196,14 @@ def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
 def test_absent_accelerators_are_refused_before_training() -> None:
     import torch
 
-    absent = [d for d, present in (("cuda", torch.cuda.is_available()),
-                                   ("mps", torch.backends.mps.is_available())) if not present]
+    absent = [
+        d
+        for d, present in (
+            ("cuda", torch.cuda.is_available()),
+            ("mps", torch.backends.mps.is_available()),
+        )
+        if not present
+    ]
     for device in absent:
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["train", "--model", "mlp", "--device", device])
@@ -176,27 +214,44 @@ def test_absent_accelerators_are_refused_before_training() -> None:
 def test_unwritable_out_is_refused_before_training(tmp_path: Path, capsys, where) -> None:
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    out = {"folder": tmp_path / "dir.pt", "under_a_file": blocker / "sub" / "m.pt",
-           "folder_json": tmp_path / "m.pt", "read_only": Path("/proc/m.pt")}[where]
+    out = {
+        "folder": tmp_path / "dir.pt",
+        "under_a_file": blocker / "sub" / "m.pt",
+        "folder_json": tmp_path / "m.pt",
+        "read_only": Path("/proc/m.pt"),
+    }[where]
     if where == "folder":
         out.mkdir()
     if where == "folder_json":
         (tmp_path / "m.json").mkdir()  # the metadata would go there
     t0 = time.monotonic()
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train", "--model", "mlp", "--subset", "60000", "--epochs", "50",
-                  "--out", str(out)])
+        cli.main(
+            ["train", "--model", "mlp", "--subset", "60000", "--epochs", "50", "--out", str(out)]
+        )
     assert time.monotonic() - t0 < 5  # refused at once, not after training
     out_, err = capsys.readouterr()
-    assert_one_line_error(subprocess.CompletedProcess([], exit_info.value.code, out_, err),
-                          "--out")
+    assert_one_line_error(subprocess.CompletedProcess([], exit_info.value.code, out_, err), "--out")
 
 
 @pytest.mark.slow  # trains in a fresh interpreter
 def test_a_diverging_run_exits_2_and_saves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "nan.pt"
-    proc = run("train", "--model", "mlp", "--subset", "300", "--epochs", "2", "--lr", "1e30",
-               "--threads", "1", "--out", str(out))
+    proc = run(
+        "train",
+        "--model",
+        "mlp",
+        "--subset",
+        "300",
+        "--epochs",
+        "2",
+        "--lr",
+        "1e30",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    )
     assert_one_line_error(proc, "the loss became nan", "nothing was kept")
     assert list(tmp_path.iterdir()) == []
 
@@ -204,9 +259,11 @@ def test_a_diverging_run_exits_2_and_saves_nothing(tmp_path: Path) -> None:
 def test_curves_and_calibrate_refuse_unwritable_places(tmp_path: Path, capsys) -> None:
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    for argv in (["curves", "--out", str(blocker / "curves.json")],
-                 ["curves", "--out", str(tmp_path)],
-                 ["calibrate", str(blocker / "m.pt")]):
+    for argv in (
+        ["curves", "--out", str(blocker / "curves.json")],
+        ["curves", "--out", str(tmp_path)],
+        ["calibrate", str(blocker / "m.pt")],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)
         out, err = capsys.readouterr()
@@ -217,15 +274,47 @@ def test_recorded_command_writes_every_setting_out() -> None:
     from mnist_models.checkpoint import command_line
     from mnist_models.train import TrainConfig
 
-    cfg = TrainConfig(model="cnn", subset=1000, first=True, epochs=100, augment=True,
-                      threads=2).resolved()
+    cfg = TrainConfig(
+        model="cnn", subset=1000, first=True, epochs=100, augment=True, threads=2
+    ).resolved()
     words = shlex.split(command_line(cfg))
-    assert words == ["python", "-m", "mnist_models", "train", "--model", "cnn", "--subset",
-                     "1000", "--first", "--epochs", "100", "--augment", "--seed", "0",
-                     "--batch-size", "128", "--optimizer", "adam", "--lr", "0.01",
-                     "--label-smoothing", "0.1", "--eval-every", "1", "--threads", "2"]
+    assert words == [
+        "python",
+        "-m",
+        "mnist_models",
+        "train",
+        "--model",
+        "cnn",
+        "--subset",
+        "1000",
+        "--first",
+        "--epochs",
+        "100",
+        "--augment",
+        "--seed",
+        "0",
+        "--batch-size",
+        "128",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--label-smoothing",
+        "0.1",
+        "--eval-every",
+        "1",
+        "--threads",
+        "2",
+    ]
     # And the command line parses it back into the same configuration.
     parsed = cli.build_parser().parse_args(words[3:])
-    assert (parsed.model, parsed.subset, parsed.first, parsed.epochs, parsed.augment,
-            parsed.lr, parsed.label_smoothing, parsed.threads) == (
-        "cnn", 1000, True, 100, True, 0.01, 0.1, 2)
+    assert (
+        parsed.model,
+        parsed.subset,
+        parsed.first,
+        parsed.epochs,
+        parsed.augment,
+        parsed.lr,
+        parsed.label_smoothing,
+        parsed.threads,
+    ) == ("cnn", 1000, True, 100, True, 0.01, 0.1, 2)

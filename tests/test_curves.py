@@ -39,8 +39,17 @@ def test_tiny_grid_runs_saves_and_resumes(tmp_path, train_split, small):
     out = tmp_path / "c.json"
     keys = curves.plan(["mlp"], [100], [0], [False])
     logs: list[str] = []
-    data = curves.run_grid(out, keys, budget=300, max_epochs=5, command="cmd", threads=1,
-                           log=logs.append, train_split=train_split, test_split=small)
+    data = curves.run_grid(
+        out,
+        keys,
+        budget=300,
+        max_epochs=5,
+        command="cmd",
+        threads=1,
+        log=logs.append,
+        train_split=train_split,
+        test_split=small,
+    )
     assert len(data["runs"]) == 1
     run = data["runs"][0]
     assert run["epochs"] == 3 and run["subset"] == 100 and run["model"] == "mlp"
@@ -49,8 +58,16 @@ def test_tiny_grid_runs_saves_and_resumes(tmp_path, train_split, small):
     assert data["epochs_per_size"] == {"100": 3}
     # Resume: the finished run is skipped, a new seed is added.
     keys2 = curves.plan(["mlp"], [100], [0, 1], [False])
-    data2 = curves.run_grid(out, keys2, budget=300, max_epochs=5, threads=1,
-                            log=logs.append, train_split=train_split, test_split=small)
+    data2 = curves.run_grid(
+        out,
+        keys2,
+        budget=300,
+        max_epochs=5,
+        threads=1,
+        log=logs.append,
+        train_split=train_split,
+        test_split=small,
+    )
     assert "1 of 2 runs already" in logs[-2]
     assert [r["seed"] for r in data2["runs"]] == [0, 1]
     assert data2["runs"][0] == run
@@ -62,8 +79,16 @@ def test_tiny_grid_runs_saves_and_resumes(tmp_path, train_split, small):
     edited = json.loads(out.read_text())
     edited["runs"][1]["settings"]["lr"] = 0.5
     out.write_text(json.dumps(edited))
-    data3 = curves.run_grid(out, keys2, budget=300, max_epochs=5, threads=1,
-                            log=logs.append, train_split=train_split, test_split=small)
+    data3 = curves.run_grid(
+        out,
+        keys2,
+        budget=300,
+        max_epochs=5,
+        threads=1,
+        log=logs.append,
+        train_split=train_split,
+        test_split=small,
+    )
     assert "1 run(s)" in logs[-3] and "1 of 2 runs already" in logs[-2]
     assert data3["runs"][0] == run and data3["runs"][1]["settings"] == data2["runs"][1]["settings"]
 
@@ -77,10 +102,11 @@ def test_bad_results_file(tmp_path):
 
 
 def test_summarise_and_crossing():
-    runs = [{"model": "cnn", "subset": n, "augment": True, "seed": s, "epochs": 5,
-             "test_accuracy": acc}
-            for n, accs in ((100, (0.70, 0.72, 0.74)), (1_000, (0.94, 0.96, 0.95)))
-            for s, acc in enumerate(accs)]
+    runs = [
+        {"model": "cnn", "subset": n, "augment": True, "seed": s, "epochs": 5, "test_accuracy": acc}
+        for n, accs in ((100, (0.70, 0.72, 0.74)), (1_000, (0.94, 0.96, 0.95)))
+        for s, acc in enumerate(accs)
+    ]
     cells = curves.summarise({"runs": runs})
     assert [(c.subset, c.n) for c in cells] == [(100, 3), (1_000, 3)]
     assert cells[0].mean == pytest.approx(0.72)
@@ -97,8 +123,27 @@ def test_summarise_and_crossing():
 @pytest.mark.slow  # trains several small runs
 def test_cli_curves(tmp_path, capsys):
     out = tmp_path / "cli.json"
-    main(["curves", "--out", str(out), "--models", "mlp", "--sizes", "100", "--seeds", "1",
-          "--augment", "off", "--budget", "200", "--max-epochs", "2", "--threads", "1"])
+    main(
+        [
+            "curves",
+            "--out",
+            str(out),
+            "--models",
+            "mlp",
+            "--sizes",
+            "100",
+            "--seeds",
+            "1",
+            "--augment",
+            "off",
+            "--budget",
+            "200",
+            "--max-epochs",
+            "2",
+            "--threads",
+            "1",
+        ]
+    )
     data = json.loads(out.read_text())
     assert data["command"].startswith("python -m mnist_models")
     assert len(data["runs"]) == 1 and data["budget"] == 200

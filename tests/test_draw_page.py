@@ -30,12 +30,21 @@ def canvas_component_registered():
 
 def fabric(strokes: list[np.ndarray], brush: int = 24) -> dict:
     """Strokes as the canvas's json_data (Fabric.js path objects)."""
-    return {"objects": [
-        {"type": "Path", "strokeWidth": brush, "scaleX": 1, "scaleY": 1, "angle": 0,
-         "originX": "center", "originY": "center",
-         "path": [["M", *map(float, s[0])]] + [["L", *map(float, p)] for p in s[1:]]}
-        for s in strokes
-    ]}
+    return {
+        "objects": [
+            {
+                "type": "Path",
+                "strokeWidth": brush,
+                "scaleX": 1,
+                "scaleY": 1,
+                "angle": 0,
+                "originX": "center",
+                "originY": "center",
+                "path": [["M", *map(float, s[0])]] + [["L", *map(float, p)] for p in s[1:]],
+            }
+            for s in strokes
+        ]
+    }
 
 
 def run_page(json_data: dict | None) -> AppTest:
@@ -58,8 +67,9 @@ def digits():
     for i in range(200):
         label = int(test.labels[i])
         if label in (0, 1, 7) and label not in out:
-            out[label] = synth.place_strokes(synth.digit_strokes(test.images[i].numpy()),
-                                             220, 50, 60)
+            out[label] = synth.place_strokes(
+                synth.digit_strokes(test.images[i].numpy()), 220, 50, 60
+            )
     return out
 
 
@@ -125,10 +135,13 @@ def test_upload_of_a_photo_is_read():
     assert 'id="answer-cnn">7<' in html_of(at)
 
 
-@pytest.mark.parametrize("payload,message", [
-    (b"not an image", "not an image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 30, "Cannot use this file"),
-])
+@pytest.mark.parametrize(
+    "payload,message",
+    [
+        (b"not an image", "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 30, "Cannot use this file"),
+    ],
+)
 def test_upload_of_a_bad_file_gives_a_message(payload, message):
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.run()
@@ -238,8 +251,9 @@ def test_an_open_page_uses_the_new_model_at_its_next_drawing(app_home, digits):
         at.run()
     assert not at.exception
     assert "Copied ConvNet" in html_of(at)
-    assert any("models in use have changed" in i.value and "Copied ConvNet" in i.value
-               for i in at.info)
+    assert any(
+        "models in use have changed" in i.value and "Copied ConvNet" in i.value for i in at.info
+    )
 
 
 def test_a_deleted_model_in_use_falls_back_to_the_shipped_one_with_a_note(app_home, digits):
@@ -264,13 +278,19 @@ def test_a_weak_model_is_marked_beside_its_answer(app_home, digits):
     from mnist_models import registry
 
     cfg = __import__("json").loads((registry.SHIPPED_DIR / "cnn.json").read_text())
-    vid = _copy_version(app_home, "weak", title="Tiny", test_accuracy=0.912,
-                        train_config={**cfg["train_config"], "subset": 300})
+    vid = _copy_version(
+        app_home,
+        "weak",
+        title="Tiny",
+        test_accuracy=0.912,
+        train_config={**cfg["train_config"], "subset": 300},
+    )
     registry.set_active("cnn", vid)
     at = run_page(fabric(digits[7]))
     assert not at.exception
-    assert "Weak model: trained on 300 images, 91% on test (the shipped ConvNet: 99.5%)" \
-        in html_of(at)
+    assert "Weak model: trained on 300 images, 91% on test (the shipped ConvNet: 99.5%)" in html_of(
+        at
+    )
     assert "Weak model" not in html_of(at).split('id="answer-cnn"')[0]  # the MLP is not weak
 
 

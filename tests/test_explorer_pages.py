@@ -19,8 +19,9 @@ pytestmark = pytest.mark.usefixtures("app_home")  # conftest: a private app home
 
 
 def text_of(at: AppTest) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption]
-                     + [i.value for i in at.info])
+    return "\n".join(
+        [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    )
 
 
 def test_explorer_shows_matrices_and_filters_misclassified_digits():
@@ -28,7 +29,10 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
     at.run()
     assert not at.exception
     assert [s.value for s in at.subheader] == [
-        "Confusion matrices", "Misclassified digits", "Where the networks disagree"]
+        "Confusion matrices",
+        "Misclassified digits",
+        "Where the networks disagree",
+    ]
     charts = at.get("vega_lite_chart")
     assert len(charts) == 2
     at.selectbox(key="wrong-by").set_value("the ConvNet")
@@ -43,8 +47,11 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
     from mnist_models import data
 
     labels = data.load_split("test").labels
-    shown = [int(b.key.split("-")[1]) for b in at.button
-             if b.key and b.key.startswith("wrong-") and b.key.split("-")[1].isdigit()]
+    shown = [
+        int(b.key.split("-")[1])
+        for b in at.button
+        if b.key and b.key.startswith("wrong-") and b.key.split("-")[1].isdigit()
+    ]
     assert shown and all(int(labels[i]) == 4 for i in shown)
     assert any("test digits." in c.value for c in at.caption)
 
@@ -59,8 +66,13 @@ def test_confusion_colours_start_at_white_and_numbers_stay_legible():
     assert common.ink_for("#ffffff") == "#000000" and common.ink_for("#8b0000") == "#ffffff"
     for fill in shades:  # the number on every shade reads at 4.5:1 or better
         ink = common.ink_for(fill)
-        lum = [sum(w * ((int(c[i:i + 2], 16) / 255 + 0.055) / 1.055) ** 2.4
-                   for w, i in ((0.2126, 1), (0.7152, 3), (0.0722, 5))) for c in (fill, ink)]
+        lum = [
+            sum(
+                w * ((int(c[i : i + 2], 16) / 255 + 0.055) / 1.055) ** 2.4
+                for w, i in ((0.2126, 1), (0.7152, 3), (0.0722, 5))
+            )
+            for c in (fill, ink)
+        ]
         assert (max(lum) + 0.05) / (min(lum) + 0.05) >= 4.5, (fill, ink)
 
 
@@ -112,8 +124,11 @@ def test_experiments_page_with_a_trained_version(app_home, root):
     versions.mkdir()
     shutil.copy(root / "weights" / "cnn.pt", versions / "mine.pt")
     meta = json.loads((root / "weights" / "cnn.json").read_text())
-    meta.update(title="My little ConvNet", test_accuracy=0.9321,
-                train_config={**meta["train_config"], "subset": 2_000})
+    meta.update(
+        title="My little ConvNet",
+        test_accuracy=0.9321,
+        train_config={**meta["train_config"], "subset": 2_000},
+    )
     (versions / "mine.json").write_text(json.dumps(meta))
     at = AppTest.from_file(EXPERIMENTS, default_timeout=TIMEOUT)
     at.run()
@@ -147,7 +162,7 @@ def test_a_corrupt_mnist_file_gives_a_message_not_a_traceback(page, tmp_path, mo
     broken = tmp_path / "mnist"
     shutil.copytree(mdata.DEFAULT_DATA_DIR, broken)
     images = next(broken.glob("t10k-images*"))
-    images.write_bytes(images.read_bytes()[: 5000])
+    images.write_bytes(images.read_bytes()[:5000])
     monkeypatch.setenv(mdata.DATA_DIR_ENV, str(broken))
     st.cache_data.clear()  # the pages cache the test set per process
     at = AppTest.from_file(page, default_timeout=TIMEOUT)

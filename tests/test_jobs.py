@@ -86,8 +86,9 @@ def test_head_to_head_saves_loadable_versions_with_their_accuracy(both_done, tes
         assert sum(map(sum, meta["confusion_matrix"])) == mdata.SIZES["test"]
         # The same metadata as the command line's, with the command that reproduces it.
         assert meta["source"] == "app" and meta["device"] == "cpu"
-        assert meta["command"].startswith(f"python -m mnist_models train --model {run.model} "
-                                          "--subset 500 --epochs 3 --seed 0")
+        assert meta["command"].startswith(
+            f"python -m mnist_models train --model {run.model} --subset 500 --epochs 3 --seed 0"
+        )
         assert meta["job_id"] == status.id and meta["job_seconds"] >= meta["train_seconds"]
     # Each result comes with the active model of its kind, measured on the same test set.
     for run in status.runs:
@@ -125,9 +126,12 @@ def test_second_start_while_running_is_refused_with_what_runs(home):
     first = manager.start(long_run(), started_by="Ada")
     assert first.started_by == "Ada" and first.expected_end > time.time()
     try:
-        with pytest.raises(jobs.JobBusy, match=r"in progress: ConvNet \(20,000 balanced images, "
-                                               r"5 epochs\), started by Ada: .* should end about "
-                                               r"\d\d:\d\d"):
+        with pytest.raises(
+            jobs.JobBusy,
+            match=r"in progress: ConvNet \(20,000 balanced images, "
+            r"5 epochs\), started by Ada: .* should end about "
+            r"\d\d:\d\d",
+        ):
             manager.start(tiny(), started_by="Bob")
         assert not manager.clear()  # a running job cannot be forgotten either
     finally:
@@ -178,18 +182,24 @@ def test_a_diverging_run_fails_with_a_message_and_saves_nothing(home):
 @pytest.mark.slow  # starts a training process
 def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
     # A "server" that starts a job and is killed mid-run, as kill -9 would.
-    code = ("import sys, time\n"
-            "from mnist_models import jobs\n"
-            "from mnist_models.train import TrainConfig\n"
-            "if __name__ == '__main__':\n"
-            "    jobs.start(TrainConfig(model='cnn', subset=20000, epochs=5), started_by='Ada')\n"
-            "    print('started', flush=True)\n"
-            "    time.sleep(120)\n")
+    code = (
+        "import sys, time\n"
+        "from mnist_models import jobs\n"
+        "from mnist_models.train import TrainConfig\n"
+        "if __name__ == '__main__':\n"
+        "    jobs.start(TrainConfig(model='cnn', subset=20000, epochs=5), started_by='Ada')\n"
+        "    print('started', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
     script = home / "server.py"
     script.write_text(code)
-    server = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True, env={**os.environ, registry.HOME_ENV: str(home),
-                                              "PYTHONPATH": str(ROOT)})
+    server = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, registry.HOME_ENV: str(home), "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert server.stdout.readline().strip() == "started"
         recorded = json.loads((home / "jobs.json").read_text())
@@ -237,17 +247,31 @@ def test_activation_persists_across_processes(both_done, monkeypatch):
     mlp, cnn = (r.version_id for r in status.runs)
     registry.set_active("mlp", mlp)
     registry.set_active("cnn", cnn)
-    code = ("import json; from mnist_models import registry; "
-            "print(json.dumps([registry.active_version(a)[0].id for a in ('mlp', 'cnn')]))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, registry.HOME_ENV: str(home)}, timeout=120)
+    code = (
+        "import json; from mnist_models import registry; "
+        "print(json.dumps([registry.active_version(a)[0].id for a in ('mlp', 'cnn')]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, registry.HOME_ENV: str(home)},
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [mlp, cnn]
     # And back to the shipped ones, also seen by a new process.
     registry.set_active("mlp", "shipped/mlp")
     registry.set_active("cnn", "shipped/cnn")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, registry.HOME_ENV: str(home)}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, registry.HOME_ENV: str(home)},
+        timeout=120,
+    )
     assert json.loads(out.stdout) == ["shipped/mlp", "shipped/cnn"]
 
 
@@ -280,8 +304,10 @@ def test_progress_history_and_eta_while_running(home):
     manager.start(cfg)
     seen = []
     try:
-        wait_for(lambda: len((manager.status().current_run
-                              or jobs.RunStatus("", {}, "")).history) >= 2, timeout=120)
+        wait_for(
+            lambda: len((manager.status().current_run or jobs.RunStatus("", {}, "")).history) >= 2,
+            timeout=120,
+        )
         seen.append(manager.status())
     finally:
         manager.cancel()
@@ -301,8 +327,14 @@ def test_estimate_grows_with_the_work_and_refuses_bad_configs(warm):
     small = est.run_seconds(TrainConfig(model="cnn", subset=1_000, epochs=10))
     big = est.run_seconds(TrainConfig(model="cnn", subset=1_000, epochs=100))
     assert 0 < small < big
-    both = est.total([TrainConfig(model="mlp", subset=1_000, epochs=10),
-                      TrainConfig(model="cnn", subset=1_000, epochs=10)], [False, False], warm)
+    both = est.total(
+        [
+            TrainConfig(model="mlp", subset=1_000, epochs=10),
+            TrainConfig(model="cnn", subset=1_000, epochs=10),
+        ],
+        [False, False],
+        warm,
+    )
     assert both > small
     cold = est.total([TrainConfig(model="cnn", subset=1_000, epochs=10)], [False], False)
     assert cold == pytest.approx(small + estimates.START_SECONDS)
@@ -358,10 +390,12 @@ def test_prepare_starts_a_training_process_in_advance(home):
     status = manager.wait(timeout=120)
     assert status.state == "done"
     shipped = registry.get_version("shipped/mlp")
-    assert status.runs[0].baseline["test_accuracy"] == pytest.approx(shipped.test_accuracy,
-                                                                      abs=1e-4)
+    assert status.runs[0].baseline["test_accuracy"] == pytest.approx(
+        shipped.test_accuracy, abs=1e-4
+    )
     # The waiting process measured both active models, not only the one this job trained.
     cnn = manager.baselines.known("cnn")
     assert cnn["id"] == "shipped/cnn" and len(cnn["per_class"]) == 10
-    assert cnn["test_accuracy"] == pytest.approx(registry.get_version("shipped/cnn")
-                                                 .test_accuracy, abs=1e-4)
+    assert cnn["test_accuracy"] == pytest.approx(
+        registry.get_version("shipped/cnn").test_accuracy, abs=1e-4
+    )

@@ -66,11 +66,18 @@ BAD = [
     ("temperature", NAN, "must be a number from 0.01 to 100, not nan"),
     ("temperature", INF, "must be a number from 0.01 to 100, not inf"),
     ("temperature", 1e-300, "must be a number from 0.01 to 100, not 1e-300"),
-    ("arch_kwargs", {"hidden": 20000}, "are out of bounds: ConvNet argument 'hidden' must be a "
-                                       "whole number from 1 to 4096, not 20000"),
+    (
+        "arch_kwargs",
+        {"hidden": 20000},
+        "are out of bounds: ConvNet argument 'hidden' must be a "
+        "whole number from 1 to 4096, not 20000",
+    ),
     ("arch_kwargs", {"depth": 3}, "are out of bounds: ConvNet takes no argument 'depth'"),
-    ("arch_kwargs", {"dropout": 1.0}, "are out of bounds: ConvNet argument 'dropout' must be a "
-                                      "number from 0.0 to 0.95, not 1.0"),
+    (
+        "arch_kwargs",
+        {"dropout": 1.0},
+        "are out of bounds: ConvNet argument 'dropout' must be a number from 0.0 to 0.95, not 1.0",
+    ),
     ("arch_kwargs", [20], "must be an object, not a list"),
     ("architecture", "resnet", "'resnet' is unknown (known: mlp, cnn)"),
     ("architecture", 3, "must be text of at most 64 characters, not 3"),
@@ -114,10 +121,12 @@ def shown_field(dotted: str, value: Any) -> str:
     return out
 
 
-@pytest.mark.parametrize(("dotted", "value", "message"), BAD,
-                         ids=[f"{d}={str(v)[:20]}" for d, v, _ in BAD])
-def test_bad_field_is_named_in_one_line(good: dict[str, Any], dotted: str, value: Any,
-                                        message: str) -> None:
+@pytest.mark.parametrize(
+    ("dotted", "value", "message"), BAD, ids=[f"{d}={str(v)[:20]}" for d, v, _ in BAD]
+)
+def test_bad_field_is_named_in_one_line(
+    good: dict[str, Any], dotted: str, value: Any, message: str
+) -> None:
     with pytest.raises(MetadataError) as e:
         validate(with_field(good, dotted, value))
     assert str(e.value) == f"{shown_field(dotted, value)} {message}"
@@ -143,12 +152,16 @@ def test_long_bad_value_is_cut_in_the_message(good: dict[str, Any]) -> None:
     assert "\n" not in str(e.value) and len(str(e.value)) < 120
 
 
-@pytest.mark.parametrize(("dotted", "value", "message"), [
-    ("temperature", "abc", "temperature must be a number from 0.01 to 100, not 'abc'"),
-    ("arch_kwargs", {"hidden": 20000}, "arch_kwargs are out of bounds"),
-])
-def test_read_metadata_names_the_file_and_field(tmp_path: Path, good: dict[str, Any],
-                                                dotted: str, value: Any, message: str) -> None:
+@pytest.mark.parametrize(
+    ("dotted", "value", "message"),
+    [
+        ("temperature", "abc", "temperature must be a number from 0.01 to 100, not 'abc'"),
+        ("arch_kwargs", {"hidden": 20000}, "arch_kwargs are out of bounds"),
+    ],
+)
+def test_read_metadata_names_the_file_and_field(
+    tmp_path: Path, good: dict[str, Any], dotted: str, value: Any, message: str
+) -> None:
     """A file with a bad field: the error names the file, then the field (json NaN included)."""
     path = tmp_path / "net.pt"
     checkpoint.meta_path(path).write_text(json.dumps(with_field(good, dotted, value)))
@@ -172,26 +185,33 @@ def test_weights_size_limit_of_the_largest_allowed_networks() -> None:
     mlp = metadata.weights_bytes("mlp", {"hidden": 4096})
     cnn = metadata.weights_bytes("cnn", {"c1": 256, "c2": 256, "hidden": 4096})
     assert mlp == 4 * (784 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 10 + 10)
-    assert cnn == 4 * (256 * 9 + 256 + 256 * 256 * 9 + 256 + 256 * 49 * 4096 + 4096
-                       + 4096 * 10 + 10)
+    assert cnn == 4 * (
+        256 * 9 + 256 + 256 * 256 * 9 + 256 + 256 * 49 * 4096 + 4096 + 4096 * 10 + 10
+    )
 
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=12,
 )
-PATHS = ([*metadata.FIELDS.fields] + [f"train_config.{k}" for k in metadata.TRAIN_CONFIG.fields]
-         + [f"calibration.{k}" for k in metadata.CALIBRATION.fields]
-         + ["history.0", "history.0.loss", "calibration.thresholds.0", "arch_kwargs.hidden"])
+PATHS = (
+    [*metadata.FIELDS.fields]
+    + [f"train_config.{k}" for k in metadata.TRAIN_CONFIG.fields]
+    + [f"calibration.{k}" for k in metadata.CALIBRATION.fields]
+    + ["history.0", "history.0.loss", "calibration.thresholds.0", "arch_kwargs.hidden"]
+)
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.tuples(st.sampled_from(PATHS), JSON), max_size=3))
-def test_any_values_give_the_metadata_or_one_metadata_error(good: dict[str, Any],
-                                                            changes: list) -> None:
+def test_any_values_give_the_metadata_or_one_metadata_error(
+    good: dict[str, Any], changes: list
+) -> None:
     """Whatever JSON value lands in whatever field: valid, or one MetadataError, no other error."""
     meta = good
     for dotted, value in changes:

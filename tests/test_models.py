@@ -11,27 +11,52 @@ from mnist_models.models import MLP, ConvNet, Dropout, count_parameters
 from mnist_models.networks import build
 
 # The checkpoint format: shipped weights were saved with exactly these keys.
-MLP_KEYS = ["net.1.weight", "net.1.bias", "net.3.weight", "net.3.bias", "net.6.weight",
-            "net.6.bias"]
-CNN_KEYS = ["features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias",
-            "classifier.2.weight", "classifier.2.bias", "classifier.5.weight",
-            "classifier.5.bias"]
+MLP_KEYS = [
+    "net.1.weight",
+    "net.1.bias",
+    "net.3.weight",
+    "net.3.bias",
+    "net.6.weight",
+    "net.6.bias",
+]
+CNN_KEYS = [
+    "features.0.weight",
+    "features.0.bias",
+    "features.3.weight",
+    "features.3.bias",
+    "classifier.2.weight",
+    "classifier.2.bias",
+    "classifier.5.weight",
+    "classifier.5.bias",
+]
 
 
 def blog_convnet() -> nn.Sequential:
     """The blog's Keras ConvNet, layer for layer: conv-ReLU-pool, as an nn.Sequential."""
     return nn.Sequential(
-        nn.Conv2d(1, 20, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(20, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Dropout(0.4), nn.Flatten(), nn.Linear(1568, 80), nn.ReLU(),
-        nn.Dropout(0.4), nn.Linear(80, 10),
+        nn.Conv2d(1, 20, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(20, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.4),
+        nn.Flatten(),
+        nn.Linear(1568, 80),
+        nn.ReLU(),
+        nn.Dropout(0.4),
+        nn.Linear(80, 10),
     )
 
 
 def copy_into_reference(model: ConvNet, ref: nn.Sequential) -> None:
     """Copy our ConvNet's weights into the blog-order reference."""
-    pairs = [(model.features[0], ref[0]), (model.features[3], ref[3]),
-             (model.classifier[2], ref[8]), (model.classifier[5], ref[11])]
+    pairs = [
+        (model.features[0], ref[0]),
+        (model.features[3], ref[3]),
+        (model.classifier[2], ref[8]),
+        (model.classifier[5], ref[11]),
+    ]
     with torch.no_grad():
         for ours, theirs in pairs:
             theirs.weight.copy_(ours.weight)
@@ -80,7 +105,8 @@ def test_channels_last_input_gives_same_logits(name: str, digits: torch.Tensor, 
     with torch.no_grad():
         plain = model(digits)
         cl = model.to(memory_format=torch.channels_last)(
-            digits.contiguous(memory_format=torch.channels_last))
+            digits.contiguous(memory_format=torch.channels_last)
+        )
     torch.testing.assert_close(cl, plain, atol=1e-5, rtol=1e-5)
 
 
@@ -113,10 +139,12 @@ def test_convnet_equals_blog_layer_order(digits: torch.Tensor, seeded) -> None:
     nn.functional.cross_entropy(out, target).backward()
     nn.functional.cross_entropy(out_ref, target).backward()
     torch.testing.assert_close(x.grad, x_ref.grad, atol=1e-6, rtol=1e-4)
-    torch.testing.assert_close(model.features[0].weight.grad, ref[0].weight.grad,
-                               atol=1e-6, rtol=1e-4)
-    torch.testing.assert_close(model.features[3].weight.grad, ref[3].weight.grad,
-                               atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(
+        model.features[0].weight.grad, ref[0].weight.grad, atol=1e-6, rtol=1e-4
+    )
+    torch.testing.assert_close(
+        model.features[3].weight.grad, ref[3].weight.grad, atol=1e-6, rtol=1e-4
+    )
 
 
 def test_dropout_is_identity_in_eval() -> None:
@@ -135,8 +163,9 @@ def test_dropout_keeps_expected_value(p: float) -> None:
     dropped = float((y == 0).float().mean())
     assert abs(dropped - p) < 0.01
     # Survivors are scaled by 1 / (1 - p), so the mean stays at one.
-    torch.testing.assert_close(y[y != 0], torch.full_like(y[y != 0], 1 / (1 - p)), rtol=1e-4,
-                               atol=0)
+    torch.testing.assert_close(
+        y[y != 0], torch.full_like(y[y != 0], 1 / (1 - p)), rtol=1e-4, atol=0
+    )
     assert abs(float(y.mean()) - 1.0) < 0.01
 
 

@@ -27,17 +27,27 @@ class Tiny(nn.Module):
 @pytest.fixture()
 def tiny_network():
     """A third network in the table for one test, removed after it."""
-    net = networks.register(networks.Network(
-        key="tiny", name="Linear", colour="#2ca02c", cls=Tiny, channels_last=False,
-        defaults={"optimizer": "sgd", "lr": 0.05, "batch_size": 64, "label_smoothing": 0.0},
-        large={}, train_rate=(20_000.0, 10_000.0), eval_rate=50_000.0,
-        kwarg_bounds={"hidden": (0, 0)}))
+    net = networks.register(
+        networks.Network(
+            key="tiny",
+            name="Linear",
+            colour="#2ca02c",
+            cls=Tiny,
+            channels_last=False,
+            defaults={"optimizer": "sgd", "lr": 0.05, "batch_size": 64, "label_smoothing": 0.0},
+            large={},
+            train_rate=(20_000.0, 10_000.0),
+            eval_rate=50_000.0,
+            kwarg_bounds={"hidden": (0, 0)},
+        )
+    )
     yield net
     networks.unregister("tiny")
 
 
-def test_a_third_network_in_the_table_goes_everywhere(tiny_network, tmp_path, monkeypatch,
-                                                       train_split, test_split, capsys):
+def test_a_third_network_in_the_table_goes_everywhere(
+    tiny_network, tmp_path, monkeypatch, train_split, test_split, capsys
+):
     monkeypatch.setenv(registry.HOME_ENV, str(tmp_path))
     assert networks.keys() == ("mlp", "cnn", "tiny")
     assert "tiny" in registry.ARCHS and registry.DEFAULT_ACTIVE["tiny"] == ""  # nothing shipped
@@ -49,8 +59,9 @@ def test_a_third_network_in_the_table_goes_everywhere(tiny_network, tmp_path, mo
     assert isinstance(result.model, Tiny)
 
     # Evaluated and saved with the one metadata builder, under the registry's home.
-    report = evaluate(result.model, test_split.images, test_split.labels,
-                      memory_format=tiny_network.memory_format)
+    report = evaluate(
+        result.model, test_split.images, test_split.labels, memory_format=tiny_network.memory_format
+    )
     assert report.accuracy > 0.5  # a linear model on 600 digits: well above chance
     meta = checkpoint.training_metadata(result, report, source="cli")
     assert meta["title"] == "Linear (600 balanced images, 2 epochs)"

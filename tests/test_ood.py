@@ -81,8 +81,9 @@ def test_digits_pass_and_nondigits_are_flagged(shipped, test_split):
 
 def test_an_x_is_not_a_digit_but_an_eight_is(shipped, test_split):
     """The issue's example: an X read as 8 '97-99% sure'."""
-    x_mark = pp.from_strokes([np.array([[60.0, 60], [270, 280]]),
-                              np.array([[270.0, 60], [60, 280]])])
+    x_mark = pp.from_strokes(
+        [np.array([[60.0, 60], [270, 280]]), np.array([[270.0, 60], [60, 280]])]
+    )
     eight = test_split.images[(test_split.labels == 8).nonzero()[0, 0]].numpy()
     drawn_eight = pp.from_strokes(synth.place_strokes(synth.digit_strokes(eight), 220, 50, 50))
     verdicts = {a: det.verdict(m, x_mark.tensor()) for a, (m, _, det) in shipped.items()}
@@ -137,7 +138,8 @@ def test_visitors_reading_at_once_get_their_own_verdicts(shipped):
 
     model, _, det = shipped["mlp"]
     xs = list(nondigit_inputs(24, seed=9_003).unsqueeze(1)) + list(
-        torch.rand(24, 1, 1, 28, 28) * 0.2)
+        torch.rand(24, 1, 1, 28, 28) * 0.2
+    )
     alone = [det.verdict(model, x).score for x in xs]
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda x: det.verdict(model, x).score, xs))

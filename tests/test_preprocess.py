@@ -78,8 +78,7 @@ def test_no_strokes_or_a_dot_is_nothing_to_read():
 # --- geometry: size, position, thickness, polarity -----------------------------------
 
 
-@pytest.mark.parametrize("size,left,top", [(90, 5, 5), (270, 5, 5), (120, 150, 150),
-                                           (60, 200, 10)])
+@pytest.mark.parametrize("size,left,top", [(90, 5, 5), (270, 5, 5), (120, 150, 150), (60, 200, 10)])
 def test_any_size_and_position_comes_out_scaled_and_centred(test_split, size, left, top):
     digit = test_split.images[0].numpy()
     out = pp.from_image(synth.canvas_image(digit, size, left, top))
@@ -95,8 +94,10 @@ def test_size_and_position_do_not_change_the_result(test_split):
 
 def test_polarities_agree(test_split):
     digit = test_split.images[1].numpy()
-    outs = [pp.from_image(synth.canvas_image(digit, 200, 40, 40, mode=m)).image
-            for m in ("alpha", "dark", "light")]
+    outs = [
+        pp.from_image(synth.canvas_image(digit, 200, 40, 40, mode=m)).image
+        for m in ("alpha", "dark", "light")
+    ]
     for o in outs:
         _assert_mnist_like(o)
     assert np.abs(outs[0] - outs[1]).max() < 0.05
@@ -127,6 +128,7 @@ def test_raster_stroke_width_follows_the_brush(test_split):
     thick = pp.from_image(synth.render_strokes(strokes, 40)).image
     assert thick.sum() > 1.5 * thin.sum()  # what plain bounding-box preprocessing does
 
+
 def test_redrawn_strokes_carry_as_much_ink_as_mnist(test_split):
     digits = test_split.images[:40].numpy()
     redrawn = [pp.from_strokes(synth.digit_strokes(d)).image.sum() for d in digits]
@@ -135,13 +137,29 @@ def test_redrawn_strokes_carry_as_much_ink_as_mnist(test_split):
 
 
 def test_fabric_paths_are_read_in_canvas_pixels():
-    obj = {"type": "path", "left": 50, "top": 50, "scaleX": 1, "scaleY": 1, "angle": 0,
-           "path": [["M", 10, 20], ["Q", 10, 20, 15, 25], ["L", 40, 60]]}
+    obj = {
+        "type": "path",
+        "left": 50,
+        "top": 50,
+        "scaleX": 1,
+        "scaleY": 1,
+        "angle": 0,
+        "path": [["M", 10, 20], ["Q", 10, 20, 15, 25], ["L", 40, 60]],
+    }
     (s,) = pp.strokes_from_fabric({"objects": [obj, {"type": "rect"}]})
     assert np.allclose(s[0], [10, 20]) and np.allclose(s[-1], [40, 60])
     # Scaled 2x about the centre of its box in edit mode, origin at the centre.
-    moved = dict(obj, scaleX=2, scaleY=2, originX="center", originY="center",
-                 left=25, top=40, width=30, height=40)
+    moved = dict(
+        obj,
+        scaleX=2,
+        scaleY=2,
+        originX="center",
+        originY="center",
+        left=25,
+        top=40,
+        width=30,
+        height=40,
+    )
     (m,) = pp.strokes_from_fabric({"objects": [moved]})
     assert np.allclose(m[0], [25 - 30, 40 - 40]) and np.allclose(m[-1], [25 + 30, 40 + 40])
 
@@ -171,12 +189,17 @@ def test_read_image_png_and_jpeg(test_split):
     _assert_mnist_like(out.image)
 
 
-@pytest.mark.parametrize("payload,message", [
-    (b"", "empty"),
-    (b"this is not an image at all", "not an image"),
-    (_png(np.random.default_rng(0).integers(0, 255, (100, 100), dtype=np.uint8))[:4000],
-     "damaged"),
-])
+@pytest.mark.parametrize(
+    "payload,message",
+    [
+        (b"", "empty"),
+        (b"this is not an image at all", "not an image"),
+        (
+            _png(np.random.default_rng(0).integers(0, 255, (100, 100), dtype=np.uint8))[:4000],
+            "damaged",
+        ),
+    ],
+)
 def test_bad_uploads_are_refused_clearly(payload, message):
     with pytest.raises(ValueError, match=message):
         pp.read_image(payload)
@@ -215,8 +238,9 @@ def test_enlarged_mnist_digits_are_read(test_split, convnet):
 def stroke_digits(test_split):
     rng = np.random.default_rng(1)
     idx = rng.choice(len(test_split), 300, replace=False)
-    return [(synth.digit_strokes(test_split.images[i].numpy()), int(test_split.labels[i]))
-            for i in idx]
+    return [
+        (synth.digit_strokes(test_split.images[i].numpy()), int(test_split.labels[i])) for i in idx
+    ]
 
 
 @pytest.mark.parametrize("brush", [4, 60])
@@ -228,11 +252,19 @@ def test_drawn_strokes_are_read_at_any_brush_and_size(stroke_digits, convnet, br
     for strokes, label in stroke_digits:
         left, top = (float(rng.uniform(0, 336 - size)) for _ in range(2))
         placed = synth.place_strokes(strokes, size, left, top)
-        fabric = {"objects": [
-            {"type": "path", "strokeWidth": brush, "scaleX": 1, "scaleY": 1, "angle": 0,
-             "path": [["M", *s[0]]] + [["L", *p] for p in s[1:]]}
-            for s in placed
-        ]}
+        fabric = {
+            "objects": [
+                {
+                    "type": "path",
+                    "strokeWidth": brush,
+                    "scaleX": 1,
+                    "scaleY": 1,
+                    "angle": 0,
+                    "path": [["M", *s[0]]] + [["L", *p] for p in s[1:]],
+                }
+                for s in placed
+            ]
+        }
         xs.append(pp.from_strokes(pp.strokes_from_fabric(fabric)).tensor())
         ys.append(label)
     with torch.inference_mode():

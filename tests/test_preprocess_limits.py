@@ -13,8 +13,10 @@ def _path(points: list[tuple[float, float]], op: str = "L") -> list[list]:
 
 
 def _fabric(*paths: list[list], **extra) -> dict:
-    return {"version": "6.0", "objects": [dict({"type": "path", "path": p}, **extra)
-                                          for p in paths]}
+    return {
+        "version": "6.0",
+        "objects": [dict({"type": "path", "path": p}, **extra) for p in paths],
+    }
 
 
 def _read(payload):
@@ -36,8 +38,9 @@ REJECTED = {
     "a command is empty": {"objects": [{"type": "path", "path": [[]]}]},
     "a command's op is not text": {"objects": [{"type": "path", "path": [[None, 1, 2]]}]},
     "a command has too few numbers": {"objects": [{"type": "path", "path": [["M", 1]]}]},
-    "a command has a million numbers": {"objects": [{"type": "path",
-                                                      "path": [["M"] + [1.0] * 1_000_000]}]},
+    "a command has a million numbers": {
+        "objects": [{"type": "path", "path": [["M"] + [1.0] * 1_000_000]}]
+    },
     "NaN": _fabric(_path([(float("nan"), 1.0), (50.0, 50.0)])),
     "+inf": _fabric(_path([(10.0, 10.0), (float("inf"), 50.0)])),
     "-inf": _fabric(_path([(10.0, 10.0), (50.0, float("-inf"))])),
@@ -71,8 +74,13 @@ NOTHING = {
     "no objects": {"objects": []},
     "type null": {"objects": [{"type": None, "path": _path(SEVEN)}]},
     "type a number": {"objects": [{"type": 7, "path": _path(SEVEN)}]},
-    "unknown types": {"objects": [{"type": "rect", "left": 1}, {"type": "circle"},
-                                  {"type": "image", "src": "http://example.com/x.png"}]},
+    "unknown types": {
+        "objects": [
+            {"type": "rect", "left": 1},
+            {"type": "circle"},
+            {"type": "image", "src": "http://example.com/x.png"},
+        ]
+    },
     "path null": {"objects": [{"type": "path", "path": None}]},
     "unknown commands only": _fabric([["A", 1, 2, 3, 4, 5, 6, 7], ["H", 5]]),
     "a dot": _fabric([["M", 100, 100], ["L", 101, 102]]),
@@ -90,10 +98,26 @@ def test_unknown_objects_are_skipped_and_the_digit_still_read():
     pre = _read(payload)
     assert pre is not None and pre.image.shape == (28, 28)
     # Integers, floats and null transform fields are all numbers the canvas may send.
-    assert _read(_fabric([["M", 60, 60], ["L", 200.5, 60], ["L", 110, 260]],
-                         scaleX=None, angle=0, originX=[1], flipX="yes")) is not None
-    assert _read(_fabric(_path(SEVEN), scaleX=2, originX=10**400, originY=float("nan"),
-                         width=100, height=100)) is not None
+    assert (
+        _read(
+            _fabric(
+                [["M", 60, 60], ["L", 200.5, 60], ["L", 110, 260]],
+                scaleX=None,
+                angle=0,
+                originX=[1],
+                flipX="yes",
+            )
+        )
+        is not None
+    )
+    assert (
+        _read(
+            _fabric(
+                _path(SEVEN), scaleX=2, originX=10**400, originY=float("nan"), width=100, height=100
+            )
+        )
+        is not None
+    )
 
 
 def test_curves_keep_as_many_points_as_were_sent():
@@ -148,12 +172,26 @@ def test_huge_drawings_are_refused_before_their_points_are_read():
         pp.from_strokes(_Untouchable([[[1.0, 1.0]]] * 10_000))
 
 
-@pytest.mark.parametrize("strokes", [
-    5, "strokes", None, {"a": 1}, [5], [[1, 2, 3]], [[[1, 2, 3]]], [[["a", "b"]]],
-    [[[None, 1.0], [2.0, 3.0]]], [[[1, 2], [3]]], [np.array([[np.nan, 1.0], [5.0, 6.0]])],
-    [np.array([[1e300, 1.0], [5.0, 6.0]])], [np.array([[True, False]])],
-    [np.zeros((3, 2, 2))],
-], ids=repr)
+@pytest.mark.parametrize(
+    "strokes",
+    [
+        5,
+        "strokes",
+        None,
+        {"a": 1},
+        [5],
+        [[1, 2, 3]],
+        [[[1, 2, 3]]],
+        [[["a", "b"]]],
+        [[[None, 1.0], [2.0, 3.0]]],
+        [[[1, 2], [3]]],
+        [np.array([[np.nan, 1.0], [5.0, 6.0]])],
+        [np.array([[1e300, 1.0], [5.0, 6.0]])],
+        [np.array([[True, False]])],
+        [np.zeros((3, 2, 2))],
+    ],
+    ids=repr,
+)
 def test_bad_strokes_get_one_clear_error(strokes):
     with pytest.raises(pp.DrawingRejected):
         pp.from_strokes(strokes)

@@ -15,8 +15,11 @@ from PIL import Image
 
 from mnist_models import preprocess as pp
 
-SETTINGS = settings(max_examples=150, deadline=2000,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=150,
+    deadline=2000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # Anything JSON (and Python's json module, which also parses NaN and Infinity) can hold.
 numbers = st.one_of(
@@ -28,8 +31,9 @@ numbers = st.one_of(
 json_scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=8))
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=5),
-                            st.dictionaries(st.text(max_size=8), inner, max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
     max_leaves=30,
 )
 commands = st.one_of(
@@ -40,24 +44,40 @@ commands = st.one_of(
     json_values,
 )
 canvas = st.floats(0, 560)
-drawn = st.lists(st.one_of(  # what free drawing sends: M, then L and Q segments
-    st.tuples(st.just("L"), canvas, canvas).map(list),
-    st.tuples(st.just("Q"), canvas, canvas, canvas, canvas).map(list),
-), min_size=1, max_size=60).map(lambda c: [["M", 100.0, 100.0]] + c)
+drawn = st.lists(
+    st.one_of(  # what free drawing sends: M, then L and Q segments
+        st.tuples(st.just("L"), canvas, canvas).map(list),
+        st.tuples(st.just("Q"), canvas, canvas, canvas, canvas).map(list),
+    ),
+    min_size=1,
+    max_size=60,
+).map(lambda c: [["M", 100.0, 100.0]] + c)
 path_objects = st.fixed_dictionaries(
     {"type": st.sampled_from(["path", "Path", "rect", None, 3])},
     optional={
         "path": st.one_of(drawn, st.lists(commands, max_size=40), json_values),
-        "scaleX": json_scalars, "scaleY": json_scalars, "angle": json_scalars,
-        "left": json_scalars, "top": json_scalars, "width": json_scalars,
-        "height": json_scalars, "originX": json_values, "flipX": json_values,
+        "scaleX": json_scalars,
+        "scaleY": json_scalars,
+        "angle": json_scalars,
+        "left": json_scalars,
+        "top": json_scalars,
+        "width": json_scalars,
+        "height": json_scalars,
+        "originX": json_values,
+        "flipX": json_values,
     },
 )
 fabric = st.one_of(
-    st.fixed_dictionaries({"objects": st.lists(st.one_of(path_objects, json_values),
-                                               max_size=6)}),
-    st.fixed_dictionaries({"objects": st.lists(st.fixed_dictionaries(
-        {"type": st.just("path"), "path": drawn}), min_size=1, max_size=6)}),
+    st.fixed_dictionaries({"objects": st.lists(st.one_of(path_objects, json_values), max_size=6)}),
+    st.fixed_dictionaries(
+        {
+            "objects": st.lists(
+                st.fixed_dictionaries({"type": st.just("path"), "path": drawn}),
+                min_size=1,
+                max_size=6,
+            )
+        }
+    ),
     st.fixed_dictionaries({}, optional={"objects": json_values, "version": json_values}),
     json_values,
 )
@@ -92,11 +112,21 @@ def test_any_canvas_data_gives_strokes_or_one_clear_error(payload):
 stroke_lists = st.one_of(
     # Raw lists, as JSON would give them: NaN, infinities, huge integers included.
     st.lists(st.lists(st.tuples(numbers, numbers), max_size=60), max_size=8),
-    st.lists(hnp.arrays(np.float64, st.tuples(st.integers(0, 60), st.just(2)),
-                        elements=st.floats(allow_nan=True, allow_infinity=True)), max_size=8),
+    st.lists(
+        hnp.arrays(
+            np.float64,
+            st.tuples(st.integers(0, 60), st.just(2)),
+            elements=st.floats(allow_nan=True, allow_infinity=True),
+        ),
+        max_size=8,
+    ),
     # Plausible drawings: points anywhere on a large canvas.
-    st.lists(st.lists(st.tuples(st.floats(0, 560), st.floats(0, 560)), max_size=80)
-             .map(lambda p: np.array(p, dtype=float).reshape(-1, 2)), max_size=12),
+    st.lists(
+        st.lists(st.tuples(st.floats(0, 560), st.floats(0, 560)), max_size=80).map(
+            lambda p: np.array(p, dtype=float).reshape(-1, 2)
+        ),
+        max_size=12,
+    ),
     json_values,
 )
 

@@ -68,11 +68,13 @@ def test_many_clients_guessing_hit_the_global_limit() -> None:
 
 def test_passcode_sources_in_order_and_a_generated_one_is_announced() -> None:
     said: list[str] = []
-    g = pr.Gate.from_settings("from-secrets", "127.0.0.1", env={pr.PASSCODE_ENV: "from-env1"},
-                              announce=said.append)
+    g = pr.Gate.from_settings(
+        "from-secrets", "127.0.0.1", env={pr.PASSCODE_ENV: "from-env1"}, announce=said.append
+    )
     assert g.source == "secrets" and said == []
-    g = pr.Gate.from_settings(None, "127.0.0.1", env={pr.PASSCODE_ENV: "from-env1"},
-                              announce=said.append)
+    g = pr.Gate.from_settings(
+        None, "127.0.0.1", env={pr.PASSCODE_ENV: "from-env1"}, announce=said.append
+    )
     assert g.source == "environment" and said == []
     g = pr.Gate.from_settings(None, "127.0.0.1", env={}, announce=said.append)
     assert g.source == "generated"
@@ -86,10 +88,20 @@ def test_short_passcodes_are_refused() -> None:
         pr.Gate("12345", "environment")
 
 
-@pytest.mark.parametrize("address, local", [
-    ("127.0.0.1", True), ("localhost", True), ("::1", True), ("[::1]", True),
-    ("0.0.0.0", False), ("", False), (None, False), ("192.168.1.4", False), ("myhost", False),
-])
+@pytest.mark.parametrize(
+    "address, local",
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("", False),
+        (None, False),
+        ("192.168.1.4", False),
+        ("myhost", False),
+    ],
+)
 def test_local_addresses(address, local) -> None:
     assert pr.is_local_address(address) is local
 

@@ -33,9 +33,15 @@ def digits(test_split):
 
 
 def drawing_file(tmp_path: Path, digits, extra: list | None = None) -> Path:
-    items = [{"paths": [s.tolist() for s in synth.place_strokes(synth.digit_strokes(img),
-                                                                 200, 60 + 10 * k, 50)]}
-             for k, (_, img) in enumerate(digits)]
+    items = [
+        {
+            "paths": [
+                s.tolist()
+                for s in synth.place_strokes(synth.digit_strokes(img), 200, 60 + 10 * k, 50)
+            ]
+        }
+        for k, (_, img) in enumerate(digits)
+    ]
     path = tmp_path / "drawings.json"
     path.write_text(json.dumps({"canvas": 336, "items": items + (extra or [])}))
     return path
@@ -68,10 +74,15 @@ def test_json_drawings_one_line_each(tmp_path, digits, capsys):
             assert net["not_digit"] is False and 0 <= net["not_digit_score"] < 0.5
     x_mark, empty = lines[-2], lines[-1]
     assert x_mark["not_digit"] is True
-    assert all(n["not_digit"] and n["not_digit_score"] > n["not_digit_threshold"]
-               for n in x_mark["networks"].values())
-    assert empty == {"item": f"{path}#{len(digits) + 1}", "nothing_to_read": True,
-                     "message": "nothing to read"}
+    assert all(
+        n["not_digit"] and n["not_digit_score"] > n["not_digit_threshold"]
+        for n in x_mark["networks"].values()
+    )
+    assert empty == {
+        "item": f"{path}#{len(digits) + 1}",
+        "nothing_to_read": True,
+        "message": "nothing to read",
+    }
 
 
 def test_same_answer_as_the_page_path(tmp_path, digits, capsys):
@@ -95,7 +106,8 @@ def test_images_and_folders(tmp_path, digits, capsys):
     for k, (label, img) in enumerate(digits[:3]):
         mode = "dark" if k % 2 else "light"
         Image.fromarray(synth.canvas_image(img, 180, 40, 50, canvas=280, mode=mode)).save(
-            folder / f"{k}-digit{label}.png")
+            folder / f"{k}-digit{label}.png"
+        )
     Image.new("RGB", (200, 200), "white").save(folder / "z-blank.png")
     (folder / "notes.txt").write_text("not an image, and not an image suffix: skipped")
     code, out, err = run_main(capsys, str(folder))
@@ -112,7 +124,7 @@ def test_images_and_folders(tmp_path, digits, capsys):
 
 BAD_JSON = [
     ("{oops", "not valid JSON"),
-    ('[1, 2]', "expected"),
+    ("[1, 2]", "expected"),
     ('{"items": 5}', "expected"),
     ('{"canvas": -3, "items": []}', '"canvas" must be a positive number'),
     ('{"items": [{"strokes": []}]}', "item 0: expected"),
@@ -136,8 +148,11 @@ def test_bad_drawing_files(tmp_path, capsys, text, words):
 def test_bad_images_missing_files_and_empty_folders(tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (tmp_path / "empty").mkdir()
-    cases = [(tmp_path / "broken.png", "broken.png: "), (tmp_path / "nope.json", "no such file"),
-             (tmp_path / "empty", "no image files")]
+    cases = [
+        (tmp_path / "broken.png", "broken.png: "),
+        (tmp_path / "nope.json", "no such file"),
+        (tmp_path / "empty", "no image files"),
+    ]
     for path, words in cases:
         code, out, err = run_main(capsys, str(path))
         assert code == 2 and out == "", err
@@ -153,15 +168,25 @@ def test_a_bad_file_stops_the_batch_before_any_output(tmp_path, digits, capsys):
 
 def test_as_a_user_runs_it(tmp_path, digits):
     path = drawing_file(tmp_path, digits[:1], extra=[{"paths": X_MARK}])
-    proc = subprocess.run([sys.executable, "-m", "mnist_models", "read", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300,
-                          env={"MNIST_APP_HOME": str(tmp_path / "home"), "PATH": "/usr/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnist_models", "read", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"MNIST_APP_HOME": str(tmp_path / "home"), "PATH": "/usr/bin"},
+    )
     assert proc.returncode == 0, proc.stderr
     first, second = proc.stdout.splitlines()
     assert f"MLP {digits[0][0]} (" in first and "sure" in first
     assert second.endswith("this doesn't look like a digit")
-    bad = subprocess.run([sys.executable, "-m", "mnist_models", "read", str(tmp_path / "x.png")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mnist_models", "read", str(tmp_path / "x.png")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr
 
 
@@ -194,8 +219,11 @@ def test_a_version_without_a_detector_has_no_verdict(tmp_path):
 def test_a_drawing_the_preprocessing_refuses_stops_the_batch(tmp_path, capsys):
     """Over the page's cap on points: the page's message, exit 2, nothing printed."""
     path = tmp_path / "huge.json"
-    path.write_text(json.dumps({"items": [{"paths": X_MARK},
-                                          {"paths": [[[i % 300, i % 7] for i in range(25_000)]]}]}))
+    path.write_text(
+        json.dumps(
+            {"items": [{"paths": X_MARK}, {"paths": [[[i % 300, i % 7] for i in range(25_000)]]}]}
+        )
+    )
     code, out, err = run_main(capsys, str(path), "--json")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and f"{path}#1" in err and "too many points" in err

@@ -32,8 +32,9 @@ def trained(name: str = "v1", arch: str = "mlp", **meta) -> Path:
     """A freshly initialised model saved as a trained version; returns its .pt path."""
     torch.manual_seed(0)
     path = registry.versions_dir() / f"{name}.pt"
-    checkpoint.save(build(arch), path, arch, {"title": "A test model", "test_accuracy": 0.5,
-                                              **meta})
+    checkpoint.save(
+        build(arch), path, arch, {"title": "A test model", "test_accuracy": 0.5, **meta}
+    )
     return path
 
 
@@ -47,17 +48,31 @@ def mine() -> dict[str, registry.Version]:
     return {v.id: v for v in registry.list_versions() if not v.shipped}
 
 
-@pytest.mark.parametrize(("changes", "reason"), [
-    ({"test_accuracy": "high"}, "v1.json: test_accuracy must be a number from 0 to 1, not 'high'"),
-    ({"temperature": "abc"}, "v1.json: temperature must be a number from 0.01 to 100, not 'abc'"),
-    ({"temperature": 0}, "v1.json: temperature must be a number from 0.01 to 100, not 0"),
-    ({"temperature": -1}, "v1.json: temperature must be a number from 0.01 to 100, not -1"),
-    ({"arch_kwargs": {"hidden": 20000}}, "v1.json: arch_kwargs are out of bounds: MLP argument "
-                                         "'hidden' must be a whole number from 1 to 4096, "
-                                         "not 20000"),
-    ({"train_config": {"subset": "all"}},
-     "v1.json: train_config.subset must be a whole number from 1 to 60000, not 'all'"),
-])
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        (
+            {"test_accuracy": "high"},
+            "v1.json: test_accuracy must be a number from 0 to 1, not 'high'",
+        ),
+        (
+            {"temperature": "abc"},
+            "v1.json: temperature must be a number from 0.01 to 100, not 'abc'",
+        ),
+        ({"temperature": 0}, "v1.json: temperature must be a number from 0.01 to 100, not 0"),
+        ({"temperature": -1}, "v1.json: temperature must be a number from 0.01 to 100, not -1"),
+        (
+            {"arch_kwargs": {"hidden": 20000}},
+            "v1.json: arch_kwargs are out of bounds: MLP argument "
+            "'hidden' must be a whole number from 1 to 4096, "
+            "not 20000",
+        ),
+        (
+            {"train_config": {"subset": "all"}},
+            "v1.json: train_config.subset must be a whole number from 1 to 60000, not 'all'",
+        ),
+    ],
+)
 def test_bad_field_lists_the_version_as_broken(home: Path, changes: dict, reason: str) -> None:
     edit(trained(), **changes)
     trained("v2")
@@ -79,13 +94,13 @@ def test_unreadable_metadata_lists_the_version_as_broken(home: Path, content: by
 
 def test_huge_metadata_is_broken_by_its_size(home: Path) -> None:
     os.truncate(checkpoint.meta_path(trained()), 200 * 2**20)
-    assert mine()["trained/v1"].error == ("v1.json: metadata file is too large "
-                                          "(200.0 MB; at most 2.0 MB)")
+    assert mine()["trained/v1"].error == (
+        "v1.json: metadata file is too large (200.0 MB; at most 2.0 MB)"
+    )
 
 
 @pytest.mark.parametrize("verify", [True, False])
-def test_huge_weights_are_broken_without_being_read(home: Path, monkeypatch,
-                                                    verify: bool) -> None:
+def test_huge_weights_are_broken_without_being_read(home: Path, monkeypatch, verify: bool) -> None:
     """A 1.5 GB .pt in versions/ (sparse: no disk used) is listed by a stat, never opened."""
     os.truncate(trained(), 1536 * 2**20)
     opened: list[str] = []
@@ -98,8 +113,9 @@ def test_huge_weights_are_broken_without_being_read(home: Path, monkeypatch,
     monkeypatch.setattr(builtins, "open", spy)
     monkeypatch.setattr(io, "open", spy)
     v = mine()["trained/v1"]
-    assert v.error == ("v1.pt: checkpoint file is too large for its architecture "
-                       "(1,536.0 MB; at most 7.6 MB)")
+    assert v.error == (
+        "v1.pt: checkpoint file is too large for its architecture (1,536.0 MB; at most 7.6 MB)"
+    )
     assert v.architecture == "mlp" and "v1.pt" not in opened
 
 
@@ -108,8 +124,10 @@ def test_verify_catches_replaced_weights(home: Path) -> None:
     blob = bytearray(path.read_bytes())
     blob[-100] ^= 1
     path.write_bytes(bytes(blob))
-    assert mine()["trained/v1"].error == "v1.pt: sha256 does not match its metadata " \
-                                         "(corrupt or replaced)"
+    assert (
+        mine()["trained/v1"].error == "v1.pt: sha256 does not match its metadata "
+        "(corrupt or replaced)"
+    )
     assert registry.list_versions(verify=False)[-1].ok  # no hashing without verify
 
 
@@ -133,21 +151,26 @@ def test_broken_active_version_falls_back_to_the_shipped_one(home: Path) -> None
     edit(registry.versions_dir() / "v1.pt", temperature="abc")
     v, warning = registry.active_version("mlp")
     assert v.id == "shipped/mlp"
-    assert warning == ("trained/v1 cannot be used (v1.json: temperature must be a number from "
-                       "0.01 to 100, not 'abc'); using the shipped model")
+    assert warning == (
+        "trained/v1 cannot be used (v1.json: temperature must be a number from "
+        "0.01 to 100, not 'abc'); using the shipped model"
+    )
 
 
 # --- titles ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("title", "shown"), [
-    ("![x](http://example.com/i.png)", "![x](http://example.com/i.png)"),  # escaped when shown
-    ("  two\n\nlines\tand\x00 nul\u202e  ", "two lines and nul"),
-    ("zero\u200bwidth", "zerowidth"),
-    ("\n\x1b\x07\u200b\t\n", "v1"),  # nothing visible left: the file name
-    ("", "v1"),
-    ("x" * 500, "x" * 119 + "…"),
-])
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        ("![x](http://example.com/i.png)", "![x](http://example.com/i.png)"),  # escaped when shown
+        ("  two\n\nlines\tand\x00 nul\u202e  ", "two lines and nul"),
+        ("zero\u200bwidth", "zerowidth"),
+        ("\n\x1b\x07\u200b\t\n", "v1"),  # nothing visible left: the file name
+        ("", "v1"),
+        ("x" * 500, "x" * 119 + "…"),
+    ],
+)
 def test_titles_are_one_clean_line(home: Path, title: str, shown: str) -> None:
     edit(trained(), title=title)
     v = mine()["trained/v1"]
@@ -166,8 +189,7 @@ def aged(path: Path, seconds: float) -> Path:
 
 
 def test_cleanup_removes_only_stale_temporary_files(home: Path) -> None:
-    keep = [trained(), home / "active.json", home / ".hidden-but-not-temp",
-            home / "notes.tmp"]
+    keep = [trained(), home / "active.json", home / ".hidden-but-not-temp", home / "notes.tmp"]
     for p in keep[1:]:
         p.write_text("{}")
     vdir = registry.versions_dir()
@@ -214,8 +236,12 @@ KILLED_SAVE = textwrap.dedent("""
 def test_restart_after_kill_during_save(home: Path) -> None:
     """kill -9 during a save, then a restart: the temp file goes, the lone .pt is listed broken."""
     target = registry.versions_dir() / "v1.pt"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(target)], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SAVE, str(target)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "writing metadata"
     finally:

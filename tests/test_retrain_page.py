@@ -67,13 +67,16 @@ def test_page_shows_estimate_active_models_and_all_versions(home):
     assert button(at, "Start training").disabled is False
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("subset", 0, "Training images must be a whole number from 1 to 60,000, not 0."),
-    ("subset", 60_001, "Training images must be a whole number from 1 to 60,000, not 60,001."),
-    ("epochs", 0, "Epochs must be a whole number from 1 to 1,000, not 0."),
-    ("epochs", 5_000, "Epochs must be a whole number from 1 to 1,000, not 5,000."),
-    ("seed", -1, "The seed must be a whole number from 0 to 2,147,483,647."),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("subset", 0, "Training images must be a whole number from 1 to 60,000, not 0."),
+        ("subset", 60_001, "Training images must be a whole number from 1 to 60,000, not 60,001."),
+        ("epochs", 0, "Epochs must be a whole number from 1 to 1,000, not 0."),
+        ("epochs", 5_000, "Epochs must be a whole number from 1 to 1,000, not 5,000."),
+        ("seed", -1, "The seed must be a whole number from 0 to 2,147,483,647."),
+    ],
+)
 def test_out_of_range_values_are_refused_and_nothing_starts(home, field, value, message):
     at = page()
     at.number_input(key=field).set_value(value).run()
@@ -171,7 +174,8 @@ def test_broken_versions_are_marked_and_cannot_be_activated(home):
     src = registry.get_version("shipped/cnn")
     (folder / "broken-cnn.pt").write_bytes(b"not a checkpoint")
     checkpoint.meta_path(folder / "broken-cnn.pt").write_bytes(
-        checkpoint.meta_path(src.path).read_bytes())
+        checkpoint.meta_path(src.path).read_bytes()
+    )
     at = page()
     df = at.dataframe[0].value
     row = df[df.version == "trained/broken-cnn"]
@@ -190,17 +194,29 @@ def test_a_run_lost_in_a_restart_is_shown_and_can_be_dismissed(home):
     import subprocess
     import sys
 
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    record = {"id": "abc123", "state": "running", "owner_pid": int(gone.stdout), "started": 0,
-              "started_by": "Ada", "error": None,
-              "configs": [{"model": "cnn", "subset": 1000, "first": True, "epochs": 100,
-                           "augment": True}]}
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    record = {
+        "id": "abc123",
+        "state": "running",
+        "owner_pid": int(gone.stdout),
+        "started": 0,
+        "started_by": "Ada",
+        "error": None,
+        "configs": [
+            {"model": "cnn", "subset": 1000, "first": True, "epochs": 100, "augment": True}
+        ],
+    }
     (home / "jobs.json").write_text(json.dumps(record))
     at = page()
     shown = texts(at.warning)
-    assert any("lost when the server stopped" in t and "ConvNet (1,000 first images" in t
-               for t in shown), shown
+    assert any(
+        "lost when the server stopped" in t and "ConvNet (1,000 first images" in t for t in shown
+    ), shown
     assert button(at, "Start training").disabled is False
     button(at, "Dismiss").click()
     at.run()

@@ -26,8 +26,10 @@ def probs_for(digit: int, conf: float = 0.9) -> tuple[float, ...]:
 
 
 def answers(mlp: int, cnn: int) -> dict[str, Answer]:
-    return {"mlp": Answer(probs_for(mlp), "shipped/mlp"),
-            "cnn": Answer(probs_for(cnn, 0.8), "shipped/cnn")}
+    return {
+        "mlp": Answer(probs_for(mlp), "shipped/mlp"),
+        "cnn": Answer(probs_for(cnn, 0.8), "shipped/cnn"),
+    }
 
 
 def image(seed: int) -> bytes:
@@ -45,8 +47,9 @@ def store(tmp_path: Path):
 
 
 def send(store, code, who="p1", label=None, now=1000.0, mlp=3, cnn=3, **kw):
-    return store.add_drawing(code, who, image(int(now)), STROKES, answers(mlp, cnn),
-                             label=label, now=now, **kw)
+    return store.add_drawing(
+        code, who, image(int(now)), STROKES, answers(mlp, cnn), label=label, now=now, **kw
+    )
 
 
 def test_rooms_have_short_unambiguous_codes_and_can_be_listed(store) -> None:
@@ -58,8 +61,9 @@ def test_rooms_have_short_unambiguous_codes_and_can_be_listed(store) -> None:
     assert not set("BILOSZ01258") & set(rooms.CODE_LETTERS)
     assert [r.code for r in store.list_rooms()] == [r.code for r in reversed(made)]
     # Typed on a phone: any case and spaces.
-    assert store.get_room(" " + made[0].code.lower()[:2] + " " + made[0].code.lower()[2:]) \
-        == made[0]
+    assert (
+        store.get_room(" " + made[0].code.lower()[:2] + " " + made[0].code.lower()[2:]) == made[0]
+    )
 
 
 def test_wrong_codes_get_clear_messages(store) -> None:
@@ -81,8 +85,10 @@ def test_a_drawing_is_stored_whole(store) -> None:
     assert back.answers["cnn"].digit == 1 and back.answers["cnn"].version == "shipped/cnn"
     assert back.answers["mlp"].confidence == pytest.approx(0.9)
     assert back.pixels().tobytes() == image(1000)
-    assert json.loads(back.strokes) == [[[10.0, 10.0], [20.0, 40.5], [30.0, 80.0]],
-                                        [[5.0, 5.0], [6.0, 9.0]]]
+    assert json.loads(back.strokes) == [
+        [[10.0, 10.0], [20.0, 40.5], [30.0, 80.0]],
+        [[5.0, 5.0], [6.0, 9.0]],
+    ]
     assert store.participants(room.code) == 1
 
 
@@ -93,8 +99,16 @@ def test_limits_refuse_bad_drawings(store) -> None:
         store.add_drawing(code, "p", image(1), huge, answers(1, 1))
     with pytest.raises(RoomError, match="at most 4,000 points"):
         rooms.encode_strokes([np.zeros((4001, 2))])
-    for bad in ('[[[1, NaN]]]', '[[["a", 1]]]', '[[[1, 2, 3]]]', '{"a": 1}', "nope",
-                '[[[Infinity, 1]]]', '[[[true, 1]]]', json.dumps([[[0, 0]]] * 51)):
+    for bad in (
+        "[[[1, NaN]]]",
+        '[[["a", 1]]]',
+        "[[[1, 2, 3]]]",
+        '{"a": 1}',
+        "nope",
+        "[[[Infinity, 1]]]",
+        "[[[true, 1]]]",
+        json.dumps([[[0, 0]]] * 51),
+    ):
         with pytest.raises(RoomError):
             store.add_drawing(code, "p", image(1), bad, answers(1, 1))
     with pytest.raises(RoomError, match="784 bytes"):
@@ -103,8 +117,9 @@ def test_limits_refuse_bad_drawings(store) -> None:
         with pytest.raises(RoomError, match="label"):
             store.add_drawing(code, "p", image(1), STROKES, answers(1, 1), label=label)
     with pytest.raises(RoomError, match="ten probabilities"):
-        store.add_drawing(code, "p", image(1), STROKES,
-                          {"mlp": Answer((float("nan"),) * 10, "shipped/mlp")})
+        store.add_drawing(
+            code, "p", image(1), STROKES, {"mlp": Answer((float("nan"),) * 10, "shipped/mlp")}
+        )
     with pytest.raises(RoomError, match="participant"):
         store.add_drawing(code, "", image(1), STROKES, answers(1, 1))
     assert store.drawings(code) == []
@@ -218,8 +233,12 @@ def test_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
     s = rooms.SQLiteRoomStore(path)
     code = s.create_room().code
     # Separate interpreters, as several server processes sharing one store would be.
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), code, f"proc{i}", "20"],
-                              cwd=ROOT) for i in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), code, f"proc{i}", "20"], cwd=ROOT
+        )
+        for i in range(3)
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     got = s.drawings(code)
     assert len(got) == 60
@@ -229,9 +248,19 @@ def test_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
 
 def test_export_then_import_round_trips(store, tmp_path: Path) -> None:
     room = store.create_room("Round trip")
-    sent = [send(store, room.code, f"p{i % 3}", label=(None if i % 4 == 0 else i % 10),
-                 nickname=f"n{i}", now=10.0 + i * 2, mlp=i % 10, cnn=(i + 1) % 10)
-            for i in range(12)]
+    sent = [
+        send(
+            store,
+            room.code,
+            f"p{i % 3}",
+            label=(None if i % 4 == 0 else i % 10),
+            nickname=f"n{i}",
+            now=10.0 + i * 2,
+            mlp=i % 10,
+            cnn=(i + 1) % 10,
+        )
+        for i in range(12)
+    ]
     store.set_hidden(room.code, sent[5].id)
     store.set_state(room.code, "closed")
     data = rooms.export_room(store, room.code)
@@ -248,8 +277,14 @@ def test_export_then_import_round_trips(store, tmp_path: Path) -> None:
     got = fresh.drawings(room.code, include_hidden=True)
     assert len(got) == 12
     for a, b in zip(sent, got):
-        assert (b.created, b.participant, b.nickname, b.label, b.image, b.strokes) == \
-            (a.created, a.participant, a.nickname, a.label, a.image, a.strokes)
+        assert (b.created, b.participant, b.nickname, b.label, b.image, b.strokes) == (
+            a.created,
+            a.participant,
+            a.nickname,
+            a.label,
+            a.image,
+            a.strokes,
+        )
         for net in ("mlp", "cnn"):
             assert b.answers[net].version == a.answers[net].version
             assert b.answers[net].probs == pytest.approx(a.answers[net].probs, abs=1e-6)
@@ -262,10 +297,12 @@ def test_export_then_import_round_trips(store, tmp_path: Path) -> None:
 
 
 def test_import_refuses_what_is_not_an_export(store) -> None:
-    for bad in (b"not a zip", _zip({"room.json": "{}"}),
-                _zip({"room.json": '{"format": "other"}', "room.npz": b""}),
-                _zip({"room.json": json.dumps({"format": "mnist-room", "version": 9}),
-                      "room.npz": b"x"})):
+    for bad in (
+        b"not a zip",
+        _zip({"room.json": "{}"}),
+        _zip({"room.json": '{"format": "other"}', "room.npz": b""}),
+        _zip({"room.json": json.dumps({"format": "mnist-room", "version": 9}), "room.npz": b"x"}),
+    ):
         with pytest.raises(RoomError):
             rooms.import_room(store, bad)
     assert store.list_rooms() == []
@@ -320,9 +357,14 @@ def test_qr_code_is_inline_svg_that_encodes_the_url() -> None:
 
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mnist_models", "room", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120,
-                          env={"MNIST_APP_HOME": str(home), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_models", "room", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"MNIST_APP_HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_cli_lists_exports_and_imports(tmp_path: Path) -> None:
@@ -345,16 +387,19 @@ def test_cli_lists_exports_and_imports(tmp_path: Path) -> None:
     s2.close()
 
 
-@pytest.mark.parametrize("args", [
-    ("export", "QQQQ", "--out", "x.zip"),
-    ("export", "ACDE", "--out", "x.zip"),
-    ("export", "ACDE", "--out", "x.txt"),
-    ("export", "ACDE", "--out", "/nonexistent/dir/x.zip"),
-    ("import", "/nonexistent.zip"),
-    ("import", "README.md"),
-    ("open", "--code", "ACDE"),
-    ("frobnicate",),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("export", "QQQQ", "--out", "x.zip"),
+        ("export", "ACDE", "--out", "x.zip"),
+        ("export", "ACDE", "--out", "x.txt"),
+        ("export", "ACDE", "--out", "/nonexistent/dir/x.zip"),
+        ("import", "/nonexistent.zip"),
+        ("import", "README.md"),
+        ("open", "--code", "ACDE"),
+        ("frobnicate",),
+    ],
+)
 def test_cli_bad_input_is_one_line_and_status_2(tmp_path: Path, args) -> None:
     r = run_cli(*args, home=tmp_path)
     assert r.returncode == 2
@@ -387,9 +432,13 @@ def test_any_stroke_text_is_accepted_or_refused_in_one_sentence() -> None:
     from hypothesis import strategies as hs
 
     leaves = hs.none() | hs.booleans() | hs.integers() | hs.floats() | hs.text(max_size=5)
-    values = hs.recursive(leaves, lambda inner: hs.lists(inner, max_size=6)
-                          | hs.dictionaries(hs.text(max_size=4), inner, max_size=4),
-                          max_leaves=40)
+    values = hs.recursive(
+        leaves,
+        lambda inner: (
+            hs.lists(inner, max_size=6) | hs.dictionaries(hs.text(max_size=4), inner, max_size=4)
+        ),
+        max_leaves=40,
+    )
 
     @hyp.settings(max_examples=300, deadline=None)
     @hyp.given(hs.one_of(values.map(json.dumps), hs.text(max_size=200)))

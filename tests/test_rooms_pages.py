@@ -64,11 +64,14 @@ def test_phone_joins_an_open_room_and_counts_the_participant(store) -> None:
     assert store.participants(code) == 1
 
 
-@pytest.mark.parametrize("code, message", [
-    ("QQQQ", "There is no room QQQQ"),
-    ("<img src=x>", "is not a room code"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("QQQQ", "There is no room QQQQ"),
+        ("<img src=x>", "is not a room code"),
+        (None, None),
+    ],
+)
 def test_phone_with_a_wrong_or_missing_code_asks_for_one(store, code, message) -> None:
     at = page(PHONE, code)
     assert not at.exception
@@ -95,10 +98,15 @@ def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None
     img = np.zeros((28, 28), np.uint8)
     img[4:24, 12:16] = 255
     probs = tuple(0.91 if d == 1 else 0.01 for d in range(10))
-    store.add_drawing(room.code, "p1", img.tobytes(), "[[[1,2],[3,4]]]",
-                      {"mlp": rooms.Answer(probs, "shipped/mlp"),
-                       "cnn": rooms.Answer(probs, "shipped/cnn")},
-                      label=7, nickname="<i>Eve</i>")
+    store.add_drawing(
+        room.code,
+        "p1",
+        img.tobytes(),
+        "[[[1,2],[3,4]]]",
+        {"mlp": rooms.Answer(probs, "shipped/mlp"), "cnn": rooms.Answer(probs, "shipped/cnn")},
+        label=7,
+        nickname="<i>Eve</i>",
+    )
     at = page(WALL, room.code)
     assert not at.exception and not at.error
     body = html_of(at)
@@ -171,10 +179,17 @@ def test_wall_for_an_unknown_room_says_so(store) -> None:
 def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
     code = store.create_room().code
     probs = tuple(0.91 if d == 2 else 0.01 for d in range(10))
-    ids = [store.add_drawing(code, f"p{i}", bytes(784), "[]",
-                             {"mlp": rooms.Answer(probs, "shipped/mlp"),
-                              "cnn": rooms.Answer(probs, "shipped/cnn")}, label=2).id
-           for i in range(2)]
+    ids = [
+        store.add_drawing(
+            code,
+            f"p{i}",
+            bytes(784),
+            "[]",
+            {"mlp": rooms.Answer(probs, "shipped/mlp"), "cnn": rooms.Answer(probs, "shipped/cnn")},
+            label=2,
+        ).id
+        for i in range(2)
+    ]
     at = unlock(page(WALL, code))
     assert 'data-drawings="2"' in html_of(at)
     hide = next(s for s in at.selectbox if s.label == "Hide a drawing")

@@ -28,37 +28,68 @@ def _line(*pts: tuple[float, float], step: float = 4.0) -> np.ndarray:
 
 # Hand-drawn digits on a 336 px canvas whose parts do not touch, as people draw them.
 DIGITS_IN_PIECES = {
-    "5, top bar lifted off": (5, [
-        _line((140, 62), (215, 58)),
-        _line((128, 80), (122, 160), (165, 148), (205, 178), (204, 235), (165, 265),
-              (118, 250)),
-    ]),
-    "5, top bar well apart": (5, [
-        _line((150, 50), (225, 50)),
-        _line((128, 80), (122, 160), (165, 148), (205, 178), (204, 235), (165, 265),
-              (118, 250)),
-    ]),
-    "7, crossbar": (7, [
-        _line((95, 60), (225, 60), (140, 280)),
-        _line((145, 170), (215, 170)),
-    ]),
-    "7, bar and stem apart": (7, [
-        _line((95, 60), (215, 60)),
-        _line((232, 72), (140, 280)),
-    ]),
-    "4, two strokes that cross": (4, [
-        _line((150, 55), (95, 185), (235, 185)),
-        _line((195, 95), (195, 290)),
-    ]),
-    "4, two strokes with a gap": (4, [
-        _line((140, 55), (100, 185), (205, 185)),
-        _line((228, 70), (228, 290)),
-    ]),
-    "9, a dot at the end of its tail": (9, [
-        _line((200, 90), (150, 60), (110, 95), (125, 140), (180, 140), (200, 90),
-              (195, 190), (185, 255)),
-        _line((183, 275), (184, 276)),
-    ]),
+    "5, top bar lifted off": (
+        5,
+        [
+            _line((140, 62), (215, 58)),
+            _line(
+                (128, 80), (122, 160), (165, 148), (205, 178), (204, 235), (165, 265), (118, 250)
+            ),
+        ],
+    ),
+    "5, top bar well apart": (
+        5,
+        [
+            _line((150, 50), (225, 50)),
+            _line(
+                (128, 80), (122, 160), (165, 148), (205, 178), (204, 235), (165, 265), (118, 250)
+            ),
+        ],
+    ),
+    "7, crossbar": (
+        7,
+        [
+            _line((95, 60), (225, 60), (140, 280)),
+            _line((145, 170), (215, 170)),
+        ],
+    ),
+    "7, bar and stem apart": (
+        7,
+        [
+            _line((95, 60), (215, 60)),
+            _line((232, 72), (140, 280)),
+        ],
+    ),
+    "4, two strokes that cross": (
+        4,
+        [
+            _line((150, 55), (95, 185), (235, 185)),
+            _line((195, 95), (195, 290)),
+        ],
+    ),
+    "4, two strokes with a gap": (
+        4,
+        [
+            _line((140, 55), (100, 185), (205, 185)),
+            _line((228, 70), (228, 290)),
+        ],
+    ),
+    "9, a dot at the end of its tail": (
+        9,
+        [
+            _line(
+                (200, 90),
+                (150, 60),
+                (110, 95),
+                (125, 140),
+                (180, 140),
+                (200, 90),
+                (195, 190),
+                (185, 255),
+            ),
+            _line((183, 275), (184, 276)),
+        ],
+    ),
 }
 
 
@@ -87,8 +118,9 @@ def test_a_far_tap_is_set_aside_and_shown():
 def test_a_stray_mark_on_an_upload_is_set_aside():
     seven = DIGITS_IN_PIECES["7, crossbar"][1]
     clean = synth.render_strokes(seven, 18, canvas=336)
-    marked = synth.render_strokes([*seven, np.array([[300.0, 310.0], [301.0, 310.0]])], 18,
-                                  canvas=336)
+    marked = synth.render_strokes(
+        [*seven, np.array([[300.0, 310.0], [301.0, 310.0]])], 18, canvas=336
+    )
     pre = pp.from_image(marked)
     assert pre.steps["dropped"].shape == pre.steps["ink"].shape
     assert pre.steps["dropped"][300:320, 290:312].sum() > 0

@@ -23,11 +23,22 @@ def text_node(md: str) -> str:
     return html.unescape(re.sub(rf"\\([{PUNCT}])", r"\1", md))
 
 
-TITLES = st.text(st.characters(codec="utf-8"), max_size=200) | st.sampled_from([
-    "![x](http://example.com/i.png)", "**bold** _it_", "[link](http://example.com)",
-    "<img src=x onerror=alert(1)>", "&lt;b&gt;", "\\*not\\*", "    code", "# h", "1. item",
-    ":red[red] :material/home: $x^2$", "http://example.com www.example.com", "a\\",
-])
+TITLES = st.text(st.characters(codec="utf-8"), max_size=200) | st.sampled_from(
+    [
+        "![x](http://example.com/i.png)",
+        "**bold** _it_",
+        "[link](http://example.com)",
+        "<img src=x onerror=alert(1)>",
+        "&lt;b&gt;",
+        "\\*not\\*",
+        "    code",
+        "# h",
+        "1. item",
+        ":red[red] :material/home: $x^2$",
+        "http://example.com www.example.com",
+        "a\\",
+    ]
+)
 
 
 @given(TITLES)
@@ -36,7 +47,8 @@ def test_md_escape_leaves_no_markdown_or_html_syntax(s: str) -> None:
     assert ESCAPED.fullmatch(out), out
     shown = text_node(out)
     assert shown.replace(WORD_JOINER, "") == " ".join(s.splitlines()).strip().replace(
-        WORD_JOINER, "")  # reads as written: the joiners are invisible
+        WORD_JOINER, ""
+    )  # reads as written: the joiners are invisible
     assert not re.search(r"(?i)https?://|www\.|@[-\w]|:[-\w+]", shown)
 
 

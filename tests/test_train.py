@@ -34,14 +34,14 @@ def test_tiny_run_learns(model: str, train_split, small_test) -> None:
 
 @pytest.mark.slow
 def test_augmented_run_learns(train_split, small_test) -> None:
-    result = train(tiny("cnn", augment=True), train_split=train_split,
-                   test_split=small_test)
+    result = train(tiny("cnn", augment=True), train_split=train_split, test_split=small_test)
     assert result.test_accuracy > 0.5
 
 
 def test_trained_model_is_contiguous_for_saving(train_split, small_test) -> None:
-    result = train(tiny("cnn", epochs=1, subset=100), train_split=train_split,
-                   test_split=small_test)
+    result = train(
+        tiny("cnn", epochs=1, subset=100), train_split=train_split, test_split=small_test
+    )
     for name, tensor in result.model.state_dict().items():
         assert tensor.is_contiguous(), name
 
@@ -52,8 +52,11 @@ def test_same_seed_same_weights(model: str, train_split, small_test) -> None:
     cfg = tiny(model, subset=300, epochs=1, augment=model == "cnn")
     a = train(cfg, train_split=train_split, test_split=small_test).model.state_dict()
     b = train(cfg, train_split=train_split, test_split=small_test).model.state_dict()
-    c = train(tiny(model, subset=300, epochs=1, seed=1, augment=model == "cnn"),
-              train_split=train_split, test_split=small_test).model.state_dict()
+    c = train(
+        tiny(model, subset=300, epochs=1, seed=1, augment=model == "cnn"),
+        train_split=train_split,
+        test_split=small_test,
+    ).model.state_dict()
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert any(not torch.equal(a[key], c[key]) for key in a)
@@ -66,8 +69,9 @@ def test_progress_reports_every_batch(train_split, small_test) -> None:
     batches = math.ceil(300 / 128)
     assert len(seen) == 2 * (batches + 1)  # each batch, plus one at each epoch's end
     steps = [p for p in seen if not p.epoch_done]
-    assert [(p.epoch, p.batch) for p in steps] == [(e, b) for e in (1, 2)
-                                                   for b in range(1, batches + 1)]
+    assert [(p.epoch, p.batch) for p in steps] == [
+        (e, b) for e in (1, 2) for b in range(1, batches + 1)
+    ]
     for p in seen:
         assert p.epochs == 2 and p.batches == batches
         assert math.isfinite(p.loss) and p.loss > 0
@@ -84,8 +88,9 @@ def test_progress_reports_every_batch(train_split, small_test) -> None:
 
 
 def test_eval_every_zero_tests_only_at_the_end(train_split, small_test) -> None:
-    result = train(tiny("mlp", subset=100, epochs=3), train_split=train_split,
-                   test_split=small_test)
+    result = train(
+        tiny("mlp", subset=100, epochs=3), train_split=train_split, test_split=small_test
+    )
     assert [h.test_accuracy is None for h in result.history] == [True, True, False]
     assert result.test_accuracy == result.history[-1].test_accuracy
 
@@ -98,21 +103,29 @@ def test_cancel_raises_between_batches(train_split, small_test) -> None:
 
     cfg = tiny("cnn", subset=600, epochs=5, batch_size=50)
     with pytest.raises(Cancelled):
-        train(cfg, on_progress=calls.append, should_stop=stop, train_split=train_split,
-              test_split=small_test)
+        train(
+            cfg,
+            on_progress=calls.append,
+            should_stop=stop,
+            train_split=train_split,
+            test_split=small_test,
+        )
     assert len(calls) == 3  # stopped before the fourth batch, not at the end of a run
 
 
 def test_cancel_before_start(train_split, small_test) -> None:
     with pytest.raises(Cancelled):
-        train(tiny("mlp"), should_stop=lambda: True, train_split=train_split,
-              test_split=small_test)
+        train(tiny("mlp"), should_stop=lambda: True, train_split=train_split, test_split=small_test)
 
 
 def test_batch_larger_than_subset(train_split, small_test) -> None:
     seen: list[Progress] = []
-    train(tiny("mlp", subset=10, epochs=1, batch_size=4096), on_progress=seen.append,
-          train_split=train_split, test_split=small_test)
+    train(
+        tiny("mlp", subset=10, epochs=1, batch_size=4096),
+        on_progress=seen.append,
+        train_split=train_split,
+        test_split=small_test,
+    )
     assert seen[0].batches == 1
 
 
@@ -120,8 +133,12 @@ def test_batch_larger_than_subset(train_split, small_test) -> None:
 def test_any_number_of_steps(steps: int, train_split, small_test) -> None:
     """OneCycleLR once divided by zero for exactly 4 steps (512 images, batch 128)."""
     seen: list[Progress] = []
-    train(tiny("mlp", subset=128 * steps, epochs=1, batch_size=128), on_progress=seen.append,
-          train_split=train_split, test_split=small_test)
+    train(
+        tiny("mlp", subset=128 * steps, epochs=1, batch_size=128),
+        on_progress=seen.append,
+        train_split=train_split,
+        test_split=small_test,
+    )
     assert seen[-1].batches == steps
 
 
@@ -155,9 +172,14 @@ def test_defaults_fill_only_what_is_unset() -> None:
             d = mtrain.defaults(model, subset)
             cfg = TrainConfig(model=model, subset=subset).resolved()
             assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.label_smoothing) == (
-                d["optimizer"], d["lr"], d["batch_size"], d["label_smoothing"])
-    cfg = TrainConfig(model="cnn", lr=0.5, batch_size=7, optimizer="sgd",
-                      label_smoothing=0.0).resolved()
+                d["optimizer"],
+                d["lr"],
+                d["batch_size"],
+                d["label_smoothing"],
+            )
+    cfg = TrainConfig(
+        model="cnn", lr=0.5, batch_size=7, optimizer="sgd", label_smoothing=0.0
+    ).resolved()
     assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.label_smoothing) == ("sgd", 0.5, 7, 0.0)
 
 
@@ -179,24 +201,34 @@ def test_convnet_drops_smoothing_on_large_subsets() -> None:
 def test_old_configs_still_load() -> None:
     """Checkpoint metadata written before label_smoothing existed still makes a config."""
     old = {k: v for k, v in asdict(TrainConfig(model="cnn")).items() if k != "label_smoothing"}
-    assert TrainConfig(**old).resolved().label_smoothing == mtrain.defaults(
-        "cnn", old["subset"])["label_smoothing"]
+    assert (
+        TrainConfig(**old).resolved().label_smoothing
+        == mtrain.defaults("cnn", old["subset"])["label_smoothing"]
+    )
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_a_loss_that_becomes_nan_stops_training(model: str, train_split, small_test) -> None:
     seen: list[Progress] = []
-    with pytest.raises(Diverged, match=r"the loss became nan at epoch 1, batch \d+: training "
-                                       r"stopped and nothing was kept"):
-        train(tiny(model, subset=300, epochs=3, lr=1e30), on_progress=seen.append,
-              train_split=train_split, test_split=small_test)
+    with pytest.raises(
+        Diverged,
+        match=r"the loss became nan at epoch 1, batch \d+: training "
+        r"stopped and nothing was kept",
+    ):
+        train(
+            tiny(model, subset=300, epochs=3, lr=1e30),
+            on_progress=seen.append,
+            train_split=train_split,
+            test_split=small_test,
+        )
     assert all(math.isfinite(p.loss) for p in seen)  # stopped at the first bad batch
     assert not any(p.epoch_done for p in seen)
 
 
 def test_run_title_names_the_network_from_the_table() -> None:
-    assert mtrain.run_title(TrainConfig(model="cnn", subset=1000, first=True, epochs=100,
-                                        augment=True)) == (
-        "ConvNet (1,000 first images, 100 epochs, augmented)")
+    assert mtrain.run_title(
+        TrainConfig(model="cnn", subset=1000, first=True, epochs=100, augment=True)
+    ) == ("ConvNet (1,000 first images, 100 epochs, augmented)")
     assert mtrain.run_title(TrainConfig(model="mlp", subset=300, epochs=2)) == (
-        "MLP (300 balanced images, 2 epochs)")
+        "MLP (300 balanced images, 2 epochs)"
+    )

@@ -61,8 +61,10 @@ def test_webp_renamed_png_is_accepted(seven, networks):
 
 
 def test_eps_never_reaches_ghostscript(monkeypatch):
-    eps = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"
-           b"newpath 0 0 moveto 10 10 lineto stroke\nshowpage\n%%EOF\n")
+    eps = (
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"
+        b"newpath 0 0 moveto 10 10 lineto stroke\nshowpage\n%%EOF\n"
+    )
     calls = []
 
     def trap(self, *a, **kw):
@@ -101,8 +103,7 @@ def test_transparent_rounded_corners_are_background(seven, networks):
     assert arr.shape == (280, 280, 4)
     assert _reads(networks, arr) == [7, 7]
     # The canvas's own export (ink only in alpha, transparent all round) still works.
-    canvas = synth.canvas_image(np.asarray(seven[::10, ::10, 0] < 128, np.uint8) * 255,
-                                200, 40, 40)
+    canvas = synth.canvas_image(np.asarray(seven[::10, ::10, 0] < 128, np.uint8) * 255, 200, 40, 40)
     assert pp.from_image(pp.read_image(_encode(canvas, "PNG"))) is not None
 
 
@@ -114,8 +115,9 @@ def test_large_jpeg_decodes_in_draft_mode_and_turns_upright(seven, networks, mon
     photo.paste(big, (1000, 0))
     exif = Image.Exif()
     exif[0x0112] = 6
-    data = _encode(photo.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=85,
-                   exif=exif.tobytes())
+    data = _encode(
+        photo.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=85, exif=exif.tobytes()
+    )
     del big, photo
     decoded = []
     real_load = ImageFile.ImageFile.load
@@ -151,8 +153,10 @@ def test_at_most_two_decodes_at_once(seven, monkeypatch):
 
     monkeypatch.setattr(Image.Image, "thumbnail", slow_thumbnail)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(pp.read_image(data, gate=gate)))
-               for _ in range(6)]
+    threads = [
+        threading.Thread(target=lambda: results.append(pp.read_image(data, gate=gate)))
+        for _ in range(6)
+    ]
     for t in threads:
         t.start()
     for t in threads:
