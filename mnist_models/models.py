@@ -6,8 +6,6 @@ Which networks exist, and how each is built and trained, is the table in
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -97,10 +95,3 @@ class ConvNet(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def build(name: str, **kwargs: Any) -> nn.Module:
-    """A fresh model by key: networks.build, re-exported for `from .models import build`."""
-    from .networks import build as table_build  # networks imports this module: import late
-
-    return table_build(name, **kwargs)

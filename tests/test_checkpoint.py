@@ -16,7 +16,8 @@ import torch
 from mnist_models import checkpoint
 from mnist_models import data as mdata
 from mnist_models.checkpoint import CheckpointError
-from mnist_models.models import MLP, build
+from mnist_models.models import MLP
+from mnist_models.networks import build
 
 
 @pytest.fixture()

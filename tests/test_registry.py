@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from mnist_models import checkpoint, registry
-from mnist_models.models import build
+from mnist_models.networks import build
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -219,7 +219,7 @@ KILLED_SAVE = textwrap.dedent("""
     import os, sys, time
     import torch
     from mnist_models import checkpoint
-    from mnist_models.models import build
+    from mnist_models.networks import build
 
     real_fsync = os.fsync
     def fsync(fd):
