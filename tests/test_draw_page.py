@@ -191,6 +191,27 @@ def test_a_visitor_cannot_switch_the_model_in_use(app_home, presenter):
     assert at.selectbox(key="use-cnn").value.endswith("[shipped/cnn]")
 
 
+def test_a_read_only_app_home_gives_a_message_not_a_traceback(app_home, presenter):
+    """The choice cannot be written (a read-only folder; root ignores chmod, so the write
+    itself fails here): the menu says so in a sentence and nothing changes."""
+    from mnist_models import registry
+
+    _copy_of_shipped_cnn(app_home)
+    at = presenter(AppTest.from_file(PAGE, default_timeout=60))
+    at.run()
+    box = at.selectbox(key="use-cnn")
+    copy_label = next(o for o in box.options if "trained/copy" in o)
+    refuse = mock.Mock(side_effect=PermissionError(13, "Permission denied", "active.json"))
+    with mock.patch.object(registry.checkpoint, "atomic_write", refuse):
+        box.set_value(copy_label).run()
+    assert refuse.called
+    assert not at.exception
+    assert any(
+        "cannot be put in use" in e.value and "Permission denied" in e.value for e in at.error
+    )
+    assert registry.active_id("cnn") == "shipped/cnn"
+
+
 def test_the_presenter_switches_the_model_in_use(app_home, presenter):
     """Choosing another checkpoint in the menu makes it active for everyone."""
     from mnist_models import registry
