@@ -235,7 +235,7 @@ def answer_html(
         )
         parts.append(
             f'<div class="answer-model">{html.escape(use.version.label())} · '
-            f'{pred.ms:.1f} ms</div><div class="answer-model">{check}</div>'
+            f'{pred.ms:.1f} ms</div><div class="answer-model answer-check">{check}</div>'
         )
     parts.append("</section>")
     return "".join(parts)
@@ -373,6 +373,7 @@ STYLE = """
   .pdig {font-size: 0.85rem; bottom: -1.3rem;}
   .pval {font-size: 0.55rem;}
   .answer-model {font-size: 0.7rem;}
+  .answer-check {display: none;}  /* the answers stay in view under the canvas */
   .canvas-caption {display: none;}
 }
 </style>

@@ -166,6 +166,12 @@ def test_a_projector_gets_a_large_canvas_and_a_presentation_mode(app):
     pg.goto(url + "/?present=1")
     canvas.wait_for(timeout=60_000)
     pg.get_by_text("Draw a digit.").wait_for(timeout=30_000)
+    # The canvas (in the component's shadow root) is scaled to the window by the page's
+    # script once its styles are in: give it a moment on a busy machine.
+    for _ in range(150):
+        if canvas.bounding_box()["width"] >= 600:
+            break
+        pg.wait_for_timeout(100)
     box = canvas.bounding_box()
     assert box["width"] >= 600
     assert not pg.get_by_role("link", name="Retrain").is_visible()
