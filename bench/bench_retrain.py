@@ -56,7 +56,8 @@ def in_browser(epochs: int) -> dict:
 
     home = tempfile.mkdtemp(prefix="bench-retrain-")
     with (
-        streamlit_server("app.py", env={"MNIST_APP_HOME": home}) as url,
+        # Local single-user mode: this browser is the presenter, with no passcode to type.
+        streamlit_server("app.py", env={"MNIST_APP_HOME": home, "MNIST_LOCAL_MODE": "1"}) as url,
         launch_chromium() as browser,
     ):
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
