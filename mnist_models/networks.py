@@ -33,7 +33,7 @@ class Network:
     # Training defaults (optimizer, lr, batch_size, label_smoothing), chosen by measurement.
     defaults: Mapping[str, Any]
     large: Mapping[str, Any]  # overrides from LARGE_SUBSET training images on
-    # Speed priors for duration estimates, images per second on one thread:
+    # Speed priors for duration estimates, images per second in the training process:
     # training (plain, augmented) and evaluation. Replaced by observed rates.
     train_rate: tuple[float, float]
     eval_rate: float
@@ -128,7 +128,11 @@ SHIPPED_IDS: Mapping[str, str] = _ShippedIds()
 # the MLP's batches of 512 train ~1.1-1.3x faster per sample than 128 and as
 # accurately; the ConvNet goes back to 3e-3 without smoothing, which reached
 # 99.50% on all 60,000 images after 40 augmented epochs (99.20% with 1e-2).
-# Speed priors: measured on a 2-core machine with another training run busy.
+# Speed priors: a training job runs in its own process on every core (jobs.py). On
+# a quiet 2-core AMD EPYC that process trained the MLP at ~18,000 images/s and the
+# ConvNet at ~14,500 (12,800 augmented), and evaluated at ~68,000 and ~10,700; the
+# priors are about 60% of that, for a machine also serving pages. Estimates use
+# the rates observed on this machine once a job has run (estimates.py).
 register(
     Network(
         key="mlp",
@@ -138,8 +142,8 @@ register(
         channels_last=False,
         defaults={"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "label_smoothing": 0.0},
         large={"lr": 2e-3, "batch_size": 512},
-        train_rate=(2_200.0, 1_800.0),
-        eval_rate=8_000.0,
+        train_rate=(11_000.0, 11_000.0),
+        eval_rate=40_000.0,
         kwarg_bounds={"hidden": (1, 4096), "dropout": (0.0, 0.95)},
         shipped="shipped/mlp",
     )
@@ -153,8 +157,8 @@ register(
         channels_last=True,
         defaults={"optimizer": "adam", "lr": 1e-2, "batch_size": 128, "label_smoothing": 0.1},
         large={"lr": 3e-3, "label_smoothing": 0.0},
-        train_rate=(1_700.0, 1_400.0),
-        eval_rate=5_000.0,
+        train_rate=(8_500.0, 7_500.0),
+        eval_rate=6_500.0,
         kwarg_bounds={"c1": (1, 256), "c2": (1, 256), "hidden": (1, 4096), "dropout": (0.0, 0.95)},
         shipped="shipped/cnn",
     )
