@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_utils import draw, launch_chromium, streamlit_server  # noqa: E402
+from browser_utils import draw, launch_chromium, streamlit_server, touch_draw  # noqa: E402
 
 from mnist_models import data, synth  # noqa: E402
 
@@ -31,18 +31,6 @@ SHOTS = [
     ("draw-390x844-light.png", 390, 844, "light", False),
     ("draw-390x844-dark.png", 390, 844, "dark", False),
 ]
-
-
-def touch_draw(ctx, page, box, strokes) -> None:
-    cdp = ctx.new_cdp_session(page)
-    for stroke in strokes:
-        events = [("touchStart", stroke[0])] + [("touchMove", p) for p in stroke[1:]]
-        for kind, (x, y) in events:
-            cdp.send(
-                "Input.dispatchTouchEvent",
-                {"type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]},
-            )
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
 def main() -> None:

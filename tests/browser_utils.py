@@ -124,6 +124,19 @@ def launch_chromium():
             browser.close()
 
 
+def touch_draw(ctx, page, box, strokes) -> None:
+    """Draw strokes with a finger (touch events), as on a phone."""
+    cdp = ctx.new_cdp_session(page)
+    for stroke in strokes:
+        events = [("touchStart", stroke[0])] + [("touchMove", p) for p in stroke[1:]]
+        for kind, (x, y) in events:
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]},
+            )
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
 def draw(page, canvas_box: dict, strokes, steps: int = 1) -> None:
     """Draw strokes (lists of (x, y) canvas pixels) with the mouse, as a person would."""
     for s in strokes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from browser_utils import app_and_browser, draw
+from browser_utils import app_and_browser, draw, touch_draw
 
 from mnist_models import data, synth
 
@@ -105,19 +105,6 @@ def test_clearing_the_canvas_removes_the_prediction(page):
     page.get_by_role("button", name="Clear the canvas").click()  # the page's own button
     page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
     page.wait_for_function(f"() => ({ANSWERS})() === null", timeout=10_000)
-
-
-def touch_draw(ctx, pg, box, strokes) -> None:
-    """Draw strokes with a finger (touch events), as on a phone."""
-    cdp = ctx.new_cdp_session(pg)
-    for stroke in strokes:
-        events = [("touchStart", stroke[0])] + [("touchMove", p) for p in stroke[1:]]
-        for kind, (x, y) in events:
-            cdp.send(
-                "Input.dispatchTouchEvent",
-                {"type": kind, "touchPoints": [{"x": box["x"] + x, "y": box["y"] + y}]},
-            )
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
 def test_a_phone_shows_canvas_and_both_answers_without_scrolling(app):
