@@ -19,20 +19,24 @@ NETWORKS = {"MLP": ("mlp",), "ConvNet": ("cnn",), "Both, one after the other": (
 BALANCED = "Balanced random sample (seeded)"
 FIRST = "The first N images (as in the blog)"
 CUSTOM = "Custom"
+NO_AUGMENT = "Off"
+JITTER = "Jitter: small rotations, scalings, shifts and shears"
+AS_DRAWN = "As drawn: wider tilts and slants, narrow digits, thin and thick ink, redrawn"
+AUGMENT = {NO_AUGMENT: None, JITTER: "jitter", AS_DRAWN: "drawn"}  # label -> augment style
 PRESETS = {
     "The blog's experiment: ConvNet, first 1,000 images, 100 epochs, augmented": {
         "network": "ConvNet",
         "subset": 1_000,
         "selection": FIRST,
         "epochs": 100,
-        "augment": True,
+        "augment": JITTER,
     },
     "MLP vs ConvNet on 1,000: the blog's experiment for both networks": {
         "network": "Both, one after the other",
         "subset": 1_000,
         "selection": FIRST,
         "epochs": 100,
-        "augment": True,
+        "augment": JITTER,
     },
     "Quick look: both networks, 1,000 balanced images, 10 epochs": {
         "network": "Both, one after the other",
@@ -40,7 +44,7 @@ PRESETS = {
         "selection": BALANCED,
         "seed": 0,
         "epochs": 10,
-        "augment": False,
+        "augment": NO_AUGMENT,
     },
     "ConvNet on all 60,000 images, 10 epochs": {
         "network": "ConvNet",
@@ -48,7 +52,7 @@ PRESETS = {
         "selection": BALANCED,
         "seed": 0,
         "epochs": 10,
-        "augment": False,
+        "augment": NO_AUGMENT,
     },
 }
 DEFAULTS = {
@@ -58,7 +62,7 @@ DEFAULTS = {
     "selection": BALANCED,
     "seed": 0,
     "epochs": 10,
-    "augment": False,
+    "augment": NO_AUGMENT,
 }
 COLOURS = {networks.get(k).name: networks.get(k).colour for k in networks.keys()}
 
@@ -105,9 +109,10 @@ def problems(subset: float | None, epochs: float | None, seed: float | None) -> 
 
 
 def configs_from(
-    network: str, subset: int, first: bool, seed: int, epochs: int, augment: bool
+    network: str, subset: int, first: bool, seed: int, epochs: int, augment: str | None
 ) -> list[TrainConfig]:
-    """One TrainConfig per network; test accuracy for the curves at most 25 times."""
+    """One TrainConfig per network (augment: None or an augment style); test accuracy
+    for the curves at most 25 times."""
     return [
         TrainConfig(
             model=m,
@@ -115,7 +120,8 @@ def configs_from(
             first=first,
             seed=seed,
             epochs=epochs,
-            augment=augment,
+            augment=augment is not None,
+            augment_style=augment or "jitter",
             eval_every=jobs.curve_every(epochs),
         )
         for m in NETWORKS[network]
@@ -546,10 +552,16 @@ with st.container(border=True):
             on_change=to_custom,
             disabled=selection == FIRST,
         )
-        augment = st.toggle(
-            "Augmentation: random rotations, scalings, shifts and shears",
+        augment = st.radio(
+            "Augmentation",
+            list(AUGMENT),
             key="augment",
             on_change=to_custom,
+            help="Each epoch shows every image changed at random. *Jitter* is what the "
+            "blog did. *As drawn* is how the shipped weights were trained: it also makes "
+            "digits narrow, thinner or thicker, and takes half of them as this app's "
+            "drawing page would see them drawn (traced into strokes and redrawn; about "
+            "3 ms an image the first time).",
         )
     wrong = problems(subset, epochs, seed)
     configs = None
@@ -558,7 +570,7 @@ with st.container(border=True):
             st.error(text, icon=":material/block:")
     else:
         configs = configs_from(
-            network, int(subset), selection == FIRST, int(seed), int(epochs), augment
+            network, int(subset), selection == FIRST, int(seed), int(epochs), AUGMENT[augment]
         )
         est = jobs.estimate_total(configs)
         st.info(

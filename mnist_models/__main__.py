@@ -159,7 +159,8 @@ def cmd_train(a: argparse.Namespace) -> None:
         optimizer=a.optimizer,
         lr=a.lr,
         label_smoothing=a.label_smoothing,
-        augment=a.augment,
+        augment=a.augment is not None,
+        augment_style=a.augment or "jitter",
         seed=a.seed,
         eval_every=a.eval_every,
         threads=a.threads or default_threads(),
@@ -188,6 +189,7 @@ def cmd_train(a: argparse.Namespace) -> None:
         "selection": "first" if cfg.first else "balanced",
         "epochs": cfg.epochs,
         "augment": cfg.augment,
+        "augment_style": cfg.augment_style if cfg.augment else None,
         "seed": cfg.seed,
         "train_seconds": round(result.train_seconds, 2),
         "wall_seconds": round(result.wall_seconds, 2),
@@ -337,7 +339,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="take the first N images, as the blog did (default: balanced random)",
     )
-    t.add_argument("--augment", action="store_true", help="random rotations/scalings/shifts/shears")
+    t.add_argument(
+        "--augment",
+        nargs="?",
+        const="jitter",
+        choices=["jitter", "drawn"],
+        default=None,
+        help="random rotations/scalings/shifts/shears; 'drawn' (as the shipped weights): wider "
+        "ranges, narrow digits, thinner and thicker ink, and half of each batch redrawn as "
+        "the drawing page sees digits (the default when no value is given: 'jitter')",
+    )
     t.add_argument("--seed", type=_seed, default=0, help=f"0 to {SEED_MAX}")
     t.add_argument("--batch-size", type=_positive, default=None)
     t.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd"], default=None)

@@ -88,7 +88,9 @@ def command_line(cfg: TrainConfig) -> str:
     """The command that reproduces a run of this resolved config, every setting written
     out (so it still does when the defaults change)."""
     args = ["train", "--model", cfg.model, "--subset", str(cfg.subset)]
-    args += ["--first"] * cfg.first + ["--epochs", str(cfg.epochs)] + ["--augment"] * cfg.augment
+    args += ["--first"] * cfg.first + ["--epochs", str(cfg.epochs)]
+    if cfg.augment:
+        args += ["--augment", cfg.augment_style]
     args += [
         "--seed",
         str(cfg.seed),

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from . import data as mdata
 from . import networks
-from .train import TrainConfig
+from .augment import STYLES
+from .train import TrainConfig, default_threads
 
 # The curves' test accuracy is measured on a fixed, class-balanced sample of
 # the test set while training (all 10,000 every epoch would cost more than
@@ -26,6 +27,9 @@ OVERHEAD_SECONDS = 2.0  # model set-up, subset selection, saving
 # 5-6 s measured on the 2-core demo machine under load. A process started in
 # advance (jobs.prepare) has paid it already.
 START_SECONDS = 6.0
+# Tracing and redrawing digits for the "drawn" augmentation, per image and core,
+# the first time (drawsets.redrawn keeps them; the estimate assumes they are new).
+REDRAW_SECONDS = 0.0035
 CALIBRATE_MIN_BATCHES = 20  # shorter runs are mostly start-up: their rate says little
 
 
@@ -83,7 +87,12 @@ class Estimator:
         cfg = config.resolved()
         train_s = cfg.subset * cfg.epochs / self.train_rate(cfg.model, cfg.augment)
         monitor = eval_epochs(cfg.epochs, cfg.eval_every) * MONITOR_TEST_IMAGES
-        return train_s + (monitor + TEST_IMAGES) / self.eval_rate(cfg.model) + OVERHEAD_SECONDS
+        return (
+            train_s
+            + redraw_seconds(cfg)
+            + (monitor + TEST_IMAGES) / self.eval_rate(cfg.model)
+            + OVERHEAD_SECONDS
+        )
 
     def final_eval_seconds(self, model: str, with_baseline: bool) -> float:
         """The evaluation on all test images (twice when the active model is measured too)."""
@@ -128,3 +137,13 @@ class Estimator:
             )
             left = left_train + max(0, evals_left) * per_eval + final_eval
         return left + sum(self.run_seconds(c) for c in configs[current + 1 :])
+
+
+def redraw_seconds(cfg: TrainConfig) -> float:
+    """The most a run spends redrawing its digits before training (none if they are cached)."""
+    if not cfg.augment or STYLES[cfg.augment_style].redrawn <= 0:
+        return 0.0
+    from .drawsets import POOL_FROM
+
+    cores = (cfg.threads or default_threads()) if cfg.subset >= POOL_FROM else 1
+    return cfg.subset * REDRAW_SECONDS / max(1, min(cores, 8))

@@ -213,6 +213,7 @@ TRAIN_CONFIG = Record(
         "weight_decay": Num(0, 1e3),
         "label_smoothing": Num(0, 1, nullable=True),
         "augment": Flag(),
+        "augment_style": Text(64),  # absent before there were two: "jitter"
         "seed": Num(0, 2**64 - 1, whole=True),
         "eval_every": Num(0, 100_000, whole=True),
         "threads": Num(1, 4096, whole=True, nullable=True),

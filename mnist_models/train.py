@@ -15,7 +15,7 @@ from torch import nn
 
 from . import data as mdata
 from . import networks
-from .augment import random_affine
+from .augment import STYLES
 from .evaluate import Cancelled
 from .evaluate import accuracy as eval_accuracy
 
@@ -61,6 +61,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float | None = None  # None: the model's default
     augment: bool = False
+    augment_style: str = "jitter"  # a key of augment.STYLES: "jitter" or "drawn"
     seed: int = 0
     eval_every: int = 1  # test accuracy every k epochs (0: only at the end)
     threads: int | None = None  # None: all cores
@@ -94,6 +95,10 @@ class TrainConfig:
             raise ValueError("batch size must be at least 1")
         if out.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {out.optimizer!r}; choose from {OPTIMIZERS}")
+        if out.augment_style not in STYLES:
+            raise ValueError(
+                f"unknown augmentation {out.augment_style!r}; choose from {', '.join(STYLES)}"
+            )
         if out.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {out.schedule!r}")
         return out
@@ -137,7 +142,11 @@ class TrainResult:
 def run_title(cfg: TrainConfig) -> str:
     """A human name for a run, e.g. 'ConvNet (1,000 first images, 100 epochs, augmented)'."""
     how = "first" if cfg.first else "balanced"
-    aug = ", augmented" if cfg.augment else ""
+    aug = ""
+    if cfg.augment:
+        aug = (
+            ", augmented" if cfg.augment_style == "jitter" else f", augmented ({cfg.augment_style})"
+        )
     return f"{networks.get(cfg.model).name} ({cfg.subset:,} {how} images, {cfg.epochs} epochs{aug})"
 
 
@@ -188,6 +197,12 @@ def train(
     idx = mdata.select_subset(train_split.labels, cfg.subset, cfg.first, cfg.seed)
     x = mdata.to_float(train_split.images[idx]).to(device)  # (n, 1, 28, 28)
     y = train_split.labels[idx].to(device)
+    style = STYLES[cfg.augment_style] if cfg.augment else None
+    x_drawn = None
+    if style is not None and style.redrawn > 0:
+        from .drawsets import redrawn  # preprocessing and tracing: only when asked
+
+        x_drawn = mdata.to_float(redrawn(train_split.images, idx)).to(device)
     x_test = mdata.to_float(test_split.images).to(device)
     y_test = test_split.labels.to(device)
 
@@ -222,8 +237,12 @@ def train(
                 raise Cancelled()
             sel = perm[b * bs : (b + 1) * bs]
             xb, yb = x[sel], y[sel]
-            if cfg.augment:
-                xb = random_affine(xb, g)
+            if style is not None:
+                now = style.at_epoch(epoch, cfg.epochs)
+                if x_drawn is not None and now.redrawn > 0:
+                    pick = torch.rand(len(sel), generator=g) < now.redrawn
+                    xb = torch.where(pick.to(device).view(-1, 1, 1, 1), x_drawn[sel], xb)
+                xb = now.apply(xb, g)
             xb = xb.contiguous(memory_format=fmt)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)

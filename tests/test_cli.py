@@ -291,6 +291,7 @@ def test_recorded_command_writes_every_setting_out() -> None:
         "--epochs",
         "100",
         "--augment",
+        "jitter",
         "--seed",
         "0",
         "--batch-size",
@@ -317,4 +318,4 @@ def test_recorded_command_writes_every_setting_out() -> None:
         parsed.lr,
         parsed.label_smoothing,
         parsed.threads,
-    ) == ("cnn", 1000, True, 100, True, 0.01, 0.1, 2)
+    ) == ("cnn", 1000, True, 100, "jitter", 0.01, 0.1, 2)

@@ -97,7 +97,7 @@ def test_presets_fill_the_form(home):
     assert at.number_input(key="subset").value == 1_000
     assert at.radio(key="selection").value.startswith("The first N")
     assert at.number_input(key="epochs").value == 100
-    assert at.toggle[0].value is True
+    assert at.radio(key="augment").value.startswith("Jitter")
     vs = next(o for o in at.selectbox(key="preset").options if o.startswith("MLP vs ConvNet"))
     at.selectbox(key="preset").set_value(vs).run()
     assert at.radio(key="network").value == "Both, one after the other"
@@ -137,8 +137,13 @@ def test_a_valid_start_trains_and_the_result_can_be_kept(home):
 @pytest.mark.slow  # starts a training process
 def test_a_result_can_be_discarded(home):
     at = fill(page(), "MLP", 200, 1)
+    drawn = next(o for o in at.radio(key="augment").options if o.startswith("As drawn"))
+    at.radio(key="augment").set_value(drawn).run()
     button(at, "Start training").click().run()
-    vid = jobs.wait(timeout=120).runs[0].version_id
+    status = jobs.wait(timeout=120)
+    assert status.runs[0].config["augment"] and status.runs[0].config["augment_style"] == "drawn"
+    assert list((home / "cache").glob("redrawn-*.npz"))  # the 200 digits, redrawn
+    vid = status.runs[0].version_id
     at.run()
     at.button(key=f"discard-{vid}-confirm").click().run()
     assert not at.exception
