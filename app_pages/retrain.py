@@ -377,6 +377,12 @@ def job_panel() -> None:
             where = "loading MNIST"
         elif run.state == "evaluating":
             where = f"{NAMES[run.model]}: measuring on all 10,000 test images"
+        elif (
+            not run.batches_done
+            and run.config.get("augment")
+            and run.config.get("augment_style") == "drawn"
+        ):
+            where = f"{NAMES[run.model]}: redrawing the digits as this app sees drawings"
         else:
             where = (
                 f"{NAMES[run.model]}: epoch {max(run.epoch, 1)} of {run.epochs}, "

@@ -6,7 +6,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -15,7 +15,7 @@ from torch import nn
 
 from . import data as mdata
 from . import networks
-from .augment import STYLES
+from .augment import STYLES, Style
 from .evaluate import Cancelled
 from .evaluate import accuracy as eval_accuracy
 
@@ -238,11 +238,7 @@ def train(
             sel = perm[b * bs : (b + 1) * bs]
             xb, yb = x[sel], y[sel]
             if style is not None:
-                now = style.at_epoch(epoch, cfg.epochs)
-                if x_drawn is not None and now.redrawn > 0:
-                    pick = torch.rand(len(sel), generator=g) < now.redrawn
-                    xb = torch.where(pick.to(device).view(-1, 1, 1, 1), x_drawn[sel], xb)
-                xb = now.apply(xb, g)
+                xb, yb = _augmented(style.at_epoch(epoch, cfg.epochs), sel, xb, yb, x_drawn, g)
             xb = xb.contiguous(memory_format=fmt)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
@@ -309,6 +305,25 @@ def train(
     return TrainResult(
         model, cfg, history, wall - eval_time, wall, history[-1].test_accuracy, str(device)
     )
+
+
+def _augmented(
+    style: Style,
+    sel: torch.Tensor,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    x_drawn: torch.Tensor | None,
+    g: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch as the style augments it (longer, when the style adds drawn copies)."""
+    if style.extra > 0:
+        k = max(1, round(len(sel) * style.extra))
+        more = _augmented(replace(style, extra=0.0, share=1.0), sel[:k], xb[:k], yb[:k], x_drawn, g)
+        return torch.cat([STYLES["jitter"].apply(xb, g), more[0]]), torch.cat([yb, more[1]])
+    if x_drawn is not None and style.redrawn > 0:
+        pick = torch.rand(len(sel), generator=g) < style.redrawn
+        xb = torch.where(pick.to(xb.device).view(-1, 1, 1, 1), x_drawn[sel], xb)
+    return style.apply(xb, g), yb
 
 
 def default_threads() -> int:
