@@ -122,7 +122,7 @@ def test_store_refuses_missing_corrupt_and_foreign_detectors(tmp_path, shipped):
 def test_fit_separates_digits_from_nondigits(shipped, test_split):
     """A small fit from scratch: its threshold is fitted on held-out digits and it works."""
     model, meta, _ = shipped["cnn"]
-    det = ood.fit(model, meta, n_drawn=60, n_nondigits=300, n_mnist=500, seed=1)
+    det = ood.fit(model, meta, n_drawn=100, n_nondigits=800, n_mnist=1000, seed=1)
     held = det.info["held_out_flagged"]
     assert held["mnist"] <= ood.MAX_FLAG_MNIST + 1e-9
     assert held["nondigits"] >= 0.8
