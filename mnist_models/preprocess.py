@@ -178,8 +178,57 @@ def _finish(ink: np.ndarray, steps: dict[str, np.ndarray]) -> Preprocessed | Non
     return Preprocessed(final, steps)
 
 
+# A raster whose strokes are thinner than this fraction of the digit's longer side
+# (a fine pen on a large digit: faint hairlines once scaled to 20 px) is thickened
+# towards the drawing page's pen; thicker ones are left as they are.
+THIN_BELOW = 0.06
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """About how wide the strokes are, in pixels: twice the ink's area over its rim
+    (a stroke of width w and length L has area w*L and a rim of about 2*L)."""
+    mask = ink > 0.5
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    grown = _dilate(mask, 1)
+    return 2.0 * area / max(1, int(grown.sum()) - area)
+
+
+def _thickened(ink: np.ndarray) -> np.ndarray:
+    """Thin strokes grown towards the page's pen width; anything else unchanged."""
+    rows = np.flatnonzero((ink > 0.1).any(axis=1))
+    cols = np.flatnonzero((ink > 0.1).any(axis=0))
+    if len(rows) == 0:
+        return ink
+    size = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    width = stroke_width(ink)
+    if width <= 0 or width >= THIN_BELOW * size:
+        return ink
+    target = PEN_FRACTION / (1 + PEN_FRACTION) * size
+    r = int(round((target - width) / 2))
+    if r < 1:
+        return ink
+    return _max_window(_max_window(ink, r).T, r).T.copy()
+
+
+def _max_window(a: np.ndarray, r: int) -> np.ndarray:
+    """Each pixel's maximum over the 2r+1 rows around it (outside: 0), in O(log r) passes."""
+    k = 2 * r + 1
+    out = np.pad(a, ((r, r), (0, 0)))
+    span = 1  # out[i] is the maximum of `span` padded rows from i
+    while span * 2 <= k:
+        out = np.maximum(out[:-span], out[span:])
+        span *= 2
+    if span < k:
+        rest = k - span
+        out = np.maximum(out[:-rest], out[rest:])
+    return out
+
+
 def from_image(img: np.ndarray, strays: StrayRule | None = STRAYS) -> Preprocessed | None:
-    """A raster image -> 28x28 MNIST-style input (stray marks set aside), or None if no ink."""
+    """A raster image -> 28x28 MNIST-style input (stray marks set aside, hairline
+    strokes thickened), or None if no ink."""
     ink = ink_map(img)
     steps = {"ink": ink}
     # A raster keeps its own stroke width: judge it as if re-drawn with the pen.
@@ -187,7 +236,7 @@ def from_image(img: np.ndarray, strays: StrayRule | None = STRAYS) -> Preprocess
     if dropped is not None:
         steps["dropped"] = np.where(dropped, ink, 0.0).astype(np.float32)
         ink = np.where(dropped, 0.0, ink).astype(np.float32)
-    return _finish(ink, steps)
+    return _finish(_thickened(ink), steps)
 
 
 # --- stray marks -------------------------------------------------------------------

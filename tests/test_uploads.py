@@ -179,3 +179,57 @@ def test_bombs_and_the_pixel_limit_still_hold():
         pp.read_image(bomb)
     with pytest.raises(pp.ImageRejected, match="limit is 1 million"):
         pp.read_image(_encode(Image.new("L", (1200, 1000), 255), "PNG"), max_pixels=1_000_000)
+
+
+# --- pen width: hairline rasters are thickened, others left alone -------------
+
+
+@pytest.mark.parametrize("width", [6, 10, 18, 28])
+def test_stroke_width_is_measured(test_split, width):
+    strokes = synth.place_strokes(synth.digit_strokes(test_split.images[0].numpy()), 250, 40, 40)
+    ink = pp.ink_map(synth.render_strokes(strokes, width, 336))
+    assert 0.7 * width <= pp.stroke_width(ink) <= 1.1 * width
+
+
+def test_hairline_digits_are_thickened_and_read(test_split, networks):
+    """Digits drawn with a 4 px pen across 250 px: hairlines once scaled to 20 px."""
+    wrong_before, wrong_after = 0, 0
+    for i in range(40):
+        img, label = test_split.images[i].numpy(), int(test_split.labels[i])
+        strokes = synth.place_strokes(synth.digit_strokes(img), 250, 40, 40)
+        raster = synth.render_strokes(strokes, 4, 336)
+        got = pp.from_image(raster)
+        # Thickened towards the page's pen: as thick, relative to the digit, as a
+        # drawing of the same strokes.
+        ratio = pp.stroke_width(got.steps["crop"]) / max(got.steps["crop"].shape)
+        assert 0.08 < ratio < 0.2, i
+        x = got.tensor()
+        flat = pp._finish(pp.ink_map(raster), {}).tensor()  # as it was read before
+        with torch.inference_mode():
+            wrong_after += sum(int(m(x).argmax()) != label for m in networks)
+            wrong_before += sum(int(m(flat).argmax()) != label for m in networks)
+    assert wrong_after <= 2 and wrong_after < wrong_before
+
+
+def test_ordinary_and_fat_pens_are_left_alone(seven, test_split):
+    ink = pp.ink_map(seven)
+    assert np.array_equal(pp._thickened(ink), ink)  # an MNIST digit enlarged
+    strokes = synth.place_strokes(synth.digit_strokes(test_split.images[1].numpy()), 200, 40, 40)
+    fat = pp.ink_map(synth.render_strokes(strokes, 28, 336))
+    assert np.array_equal(pp._thickened(fat), fat)
+
+
+def test_window_maximum_matches_a_square_dilation():
+    a = np.random.default_rng(0).random((30, 23)).astype(np.float32)
+    for r in (1, 2, 5, 9):
+        got = pp._max_window(pp._max_window(a, r).T, r).T
+        padded = np.pad(a, r)
+        want = np.max(
+            [
+                padded[dy : dy + 30, dx : dx + 23]
+                for dy in range(2 * r + 1)
+                for dx in range(2 * r + 1)
+            ],
+            axis=0,
+        )
+        np.testing.assert_array_equal(got, want)
