@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -183,19 +182,20 @@ def _read_cache(path: Path, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _write_cache(path: Path, out: np.ndarray, done: np.ndarray) -> None:
+    from .checkpoint import atomic_write
+
+    buf = io.BytesIO()
+    np.savez(buf, images=out, done=done)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.savez(buf, images=out, done=done)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, path)
+        atomic_write(path, buf.getvalue())
     except OSError:
         pass
 
 
 def _redraw_many(imgs: np.ndarray) -> np.ndarray:
-    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8)
+    from .train import default_threads
+
+    workers = min(default_threads(), 8)
     if len(imgs) < POOL_FROM or workers < 2:
         return redraw(imgs)
     parts = np.array_split(imgs, workers * 4)
