@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import common, presenter_ui
-from mnist_models import registry
+from mnist_models.nets import registry
 
 # A bundled icon: an emoji or a Material icon would be fetched from the internet.
 ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")

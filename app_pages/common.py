@@ -1,7 +1,7 @@
 """What the pages share: the cached models, the models in use, and how an answer is shown.
 
 Every page (the drawing page, the explorer, the experiments, the audience phone
-page) reads the networks from ``mnist_models.networks`` and the models in use
+page) reads the networks from ``mnist_models.nets.networks`` and the models in use
 from here, so a model is loaded once per server process and every open page
 follows the same choice. A drawing page, in short::
 
@@ -28,10 +28,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from mnist_models import checkpoint, networks, ood, registry
-from mnist_models import preprocess as pp
-from mnist_models import read as mread
-from mnist_models.predict import Prediction
+from mnist_models import files
+from mnist_models.nets import checkpoint, networks, registry
+from mnist_models.reading import ood
+from mnist_models.reading import preprocess as pp
+from mnist_models.reading import read as mread
+from mnist_models.reading.predict import Prediction
 
 # A model in use is "weak" when it scores this much (absolute) below the shipped
 # one of the same network on the test set; the drawing page then says so beside
@@ -98,7 +100,7 @@ def _stamp() -> tuple:
     The choice lives in active.json; a version appearing in or vanishing from
     versions/ (a new model, a deletion) changes that folder's mtime.
     """
-    home = registry.home()
+    home = files.home()
     return _stat(home / "active.json"), _stat(home / "versions"), str(home)
 
 
@@ -199,7 +201,7 @@ def bars_html(probs: Sequence[float], top: int, colour: str, name: str) -> str:
 
 def read_drawing(pre: pp.Preprocessed, uses: dict[str, InUse]) -> mread.Reading:
     """Every network's answer and not-a-digit verdict: the same function as `read` on the
-    command line (mnist_models.read), so the page and the command never disagree."""
+    command line (mnist_models.reading.read), so the page and the command never disagree."""
     return mread.read(pre, {k: (u.model, u.version) for k, u in uses.items()})
 
 

@@ -13,10 +13,11 @@ import streamlit as st
 import torch
 
 from app_pages import common
-from mnist_models import calibration, checkpoint, curves, registry
 from mnist_models import data as mdata
-from mnist_models.predict import NOT_SURE_BELOW
+from mnist_models.nets import checkpoint, registry
+from mnist_models.reading.predict import NOT_SURE_BELOW
 from mnist_models.text import md_escape
+from mnist_models.training import calibration, curves
 
 CURVES_FILE = Path(__file__).resolve().parent.parent / "data" / "curves.json"
 NAMES = common.names()

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from app_pages import common
-from mnist_models import checkpoint
 from mnist_models import data as mdata
-from mnist_models.evaluate import confusion_matrix
-from mnist_models.evaluate import logits as model_logits
+from mnist_models.nets import checkpoint
+from mnist_models.nets.evaluate import confusion_matrix
+from mnist_models.nets.evaluate import logits as model_logits
 from mnist_models.text import md_escape
 
 PER_PAGE = 30

@@ -7,9 +7,10 @@ import streamlit as st
 
 from app_pages import presenter_ui
 from mnist_models import data as mdata
-from mnist_models import jobs, networks, registry
+from mnist_models.nets import networks, registry
 from mnist_models.text import md_escape
-from mnist_models.train import TrainConfig
+from mnist_models.training import jobs
+from mnist_models.training.train import TrainConfig
 
 NAMES = {k: networks.get(k).name for k in networks.keys()}
 SUBSET_MAX = mdata.SIZES["train"]

@@ -10,8 +10,9 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from app_pages import common
-from mnist_models import checkpoint, rooms
-from mnist_models import preprocess as pp
+from mnist_models.nets import checkpoint
+from mnist_models.reading import preprocess as pp
+from mnist_models.rooms import rooms
 
 CANVAS = 448  # the canvas's own pixels, as on the drawing page; scaled on screen
 PEN = 28

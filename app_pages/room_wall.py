@@ -12,8 +12,9 @@ import streamlit as st
 from PIL import Image
 
 from app_pages import common, presenter_ui
-from mnist_models import networks, rooms
-from mnist_models.presenter import is_local_address
+from mnist_models.addresses import is_local_address
+from mnist_models.nets import networks
+from mnist_models.rooms import rooms
 
 TILES = 12  # newest drawings shown as large tiles
 MAX_TILES = 60  # at most this many when a burst arrives between two looks

@@ -34,8 +34,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnist_models import augment, data, drawsets, synth  # noqa: E402
-from mnist_models.train import TrainConfig, train  # noqa: E402
+from mnist_models import data
+from mnist_models.drawings import (
+    drawsets,
+    synth,
+)
+from mnist_models.training import augment
+from mnist_models.training.train import TrainConfig, train
 
 SETS = ("plain", "rotated", "slanted", "squashed", "tiny", "tremor", "stray", "brush10", "brush28")
 

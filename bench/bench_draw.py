@@ -37,9 +37,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnist_models import checkpoint, data, saliency, synth  # noqa: E402
-from mnist_models import preprocess as pp  # noqa: E402
-from mnist_models.predict import predict  # noqa: E402
+from mnist_models import data
+from mnist_models.drawings import synth
+from mnist_models.nets import checkpoint
+from mnist_models.reading import preprocess as pp
+from mnist_models.reading import saliency
+from mnist_models.reading.predict import predict
 
 
 def pct(values: list[float], q: float) -> float:
@@ -147,8 +150,8 @@ def in_browser(n: int, root: Path = ROOT, while_training: bool = False) -> dict[
         if while_training:
             import tempfile
 
-            from mnist_models import jobs
-            from mnist_models.train import TrainConfig
+            from mnist_models.training import jobs
+            from mnist_models.training.train import TrainConfig
 
             with tempfile.TemporaryDirectory() as home:
                 os.environ["MNIST_APP_HOME"] = home  # the job's record and nothing saved

@@ -43,9 +43,16 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnist_models import checkpoint, data, drawsets, nondigits, ood, synth  # noqa: E402
-from mnist_models import preprocess as pp  # noqa: E402
-from mnist_models.predict import NOT_SURE_BELOW  # noqa: E402
+from mnist_models import data
+from mnist_models.drawings import (
+    drawsets,
+    nondigits,
+    synth,
+)
+from mnist_models.nets import checkpoint
+from mnist_models.reading import ood
+from mnist_models.reading import preprocess as pp
+from mnist_models.reading.predict import NOT_SURE_BELOW
 
 NONDIGIT_SEED = 7_000  # the detectors were fitted on seeds 1,000 and 2,000 (ood.fit)
 
@@ -201,7 +208,7 @@ def main() -> None:
         if models[arch][2] is None:
             print(
                 f"note: no not-a-digit detector for {path}; fit one with "
-                f"python -m mnist_models.ood fit {path}"
+                f"python -m mnist_models.reading.ood fit {path}"
             )
     test = data.load_split("test")
     pick = np.random.default_rng(a.seed).permutation(len(test))[: a.n]

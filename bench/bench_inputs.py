@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnist_models import preprocess as pp  # noqa: E402
+from mnist_models.reading import preprocess as pp
 
 
 def timed(fn, repeat: int = 5) -> tuple[float, str]:
@@ -78,7 +78,7 @@ CHILD = """
 import io, sys, time
 sys.path.insert(0, {root!r})
 from PIL import Image, ImageOps
-from mnist_models import preprocess as pp
+from mnist_models.reading import preprocess as pp
 
 def status(key):
     for line in open('/proc/self/status'):

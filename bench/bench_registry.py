@@ -24,7 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnist_models import checkpoint, metadata, registry  # noqa: E402
+from mnist_models import files
+from mnist_models.nets import (
+    checkpoint,
+    metadata,
+    registry,
+)
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -42,7 +47,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ[registry.HOME_ENV] = tmp
+        os.environ[files.HOME_ENV] = tmp
         folder = registry.versions_dir()
         folder.mkdir(parents=True)
         shipped = [registry.SHIPPED_DIR / "mlp.pt", registry.SHIPPED_DIR / "cnn.pt"]

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from mnist_models import jobs  # noqa: E402
-from mnist_models.worker import NICE  # noqa: E402
+from mnist_models.training import jobs
+from mnist_models.training.worker import NICE
 
 BLOG_PRESET = "The blog's experiment: ConvNet, first 1,000 images, 100 epochs, augmented"
 EPOCHS_LABEL = "Epochs (1 to 1,000)"

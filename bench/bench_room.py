@@ -39,9 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from browser_utils import streamlit_server  # noqa: E402
+from browser_utils import streamlit_server
 
-from mnist_models import data, rooms, synth  # noqa: E402
+from mnist_models import data
+from mnist_models.drawings import synth
+from mnist_models.rooms import rooms
 
 CANVAS = 448
 ANSWER = re.compile(r'id="answer-(\w+)">(\d)<')

@@ -35,8 +35,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnist_models import checkpoint, data, synth  # noqa: E402
-from mnist_models import preprocess as pp  # noqa: E402
+from mnist_models import data
+from mnist_models.drawings import synth
+from mnist_models.nets import checkpoint
+from mnist_models.reading import preprocess as pp
 
 CANVAS = 336
 

@@ -38,10 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+import torch
 
-from mnist_models import data as mdata  # noqa: E402
-from mnist_models.train import TrainConfig, default_threads, train  # noqa: E402
+from mnist_models import data as mdata
+from mnist_models.training.train import TrainConfig, default_threads, train
 
 PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "seed_keras.py"
 FULL = mdata.SIZES["train"]

@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_utils import draw, launch_chromium, streamlit_server, touch_draw  # noqa: E402
+from browser_utils import draw, launch_chromium, streamlit_server, touch_draw
 
-from mnist_models import data, synth  # noqa: E402
+from mnist_models import data
+from mnist_models.drawings import synth
 
 # (file name, width, height, theme, presentation mode)
 SHOTS = [

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import checkpoint, networks
-from . import data as mdata
+from mnist_models import data as mdata
+from mnist_models.nets import checkpoint, networks
 
 SEED_MAX = 2**32 - 1
 
@@ -68,7 +68,7 @@ _smoothing = _number(lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
 
 def _threads(text: str) -> int:
-    from .train import default_threads
+    from mnist_models.training.train import default_threads
 
     n = _positive(text)
     cores = default_threads()
@@ -147,8 +147,8 @@ class _Bar:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from .evaluate import evaluate
-    from .train import Diverged, TrainConfig, default_threads, train
+    from mnist_models.nets.evaluate import evaluate
+    from mnist_models.training.train import Diverged, TrainConfig, default_threads, train
 
     cfg = TrainConfig(
         model=a.model,
@@ -220,7 +220,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
-    from .evaluate import evaluate
+    from mnist_models.nets.evaluate import evaluate
 
     try:
         model, meta = checkpoint.load(a.path)
@@ -252,7 +252,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def cmd_curves(a: argparse.Namespace) -> None:
-    from . import curves
+    from mnist_models.training import curves
 
     problem = writable_problem(a.out)
     if problem:
@@ -280,7 +280,7 @@ def cmd_curves(a: argparse.Namespace) -> None:
 
 
 def cmd_calibrate(a: argparse.Namespace) -> None:
-    from . import calibration
+    from mnist_models.training import calibration
 
     results = {}
     for path in a.paths:
@@ -404,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="print one JSON object")
     k.set_defaults(func=cmd_calibrate)
 
-    from . import read_cli, rooms_cli
+    from mnist_models.cli import read as read_cli
+    from mnist_models.cli import room as rooms_cli
 
     read_cli.add_parser(sub)
     rooms_cli.add_parser(sub)

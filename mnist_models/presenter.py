@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import secrets
 import sys
@@ -25,6 +24,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from mnist_models.addresses import is_local_address
 
 PASSCODE_ENV = "MNIST_PRESENTER_PASSCODE"
 LOCAL_MODE_ENV = "MNIST_LOCAL_MODE"  # "1": no passcode while the server listens on localhost only
@@ -66,18 +67,6 @@ def generate_passcode(length: int = 8) -> str:
     """A random passcode that is easy to type: 'k7mq-x3vp'."""
     chars = "".join(secrets.choice(ALPHABET) for _ in range(length))
     return f"{chars[: length // 2]}-{chars[length // 2 :]}"
-
-
-def is_local_address(address: str | None) -> bool:
-    """True when a server bound to `address` can only be reached from this machine."""
-    if not address:
-        return False  # unset: Streamlit listens on every interface
-    if address.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _digest(text: str) -> bytes:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import time
 
-from mnist_models import data, synth
+from mnist_models import data
+from mnist_models.drawings import synth
 
 PHONE = {
     "viewport": {"width": 390, "height": 844},

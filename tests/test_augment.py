@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mnist_models import data as mdata
-from mnist_models.augment import AugmentConfig, random_affine
+from mnist_models.training.augment import AugmentConfig, random_affine
 
 NO_JITTER = AugmentConfig(degrees=0.0, scale=(1.0, 1.0), shift=0.0, shear=0.0)
 
@@ -81,7 +81,7 @@ def test_affine_accepts_channels_last(batch: torch.Tensor) -> None:
 @pytest.mark.parametrize(("h", "w"), [(28, 28), (20, 28)])
 def test_affine_grid_matches_torch(h: int, w: int) -> None:
     """Our one-product grid is F.affine_grid(align_corners=False), faster."""
-    from mnist_models.augment import _grid
+    from mnist_models.training.augment import _grid
 
     theta = torch.randn(9, 6, generator=torch.Generator().manual_seed(0))
     expected = torch.nn.functional.affine_grid(
@@ -113,7 +113,7 @@ def test_aspect_narrows_one_axis_only() -> None:
 
 
 def test_thickness_moves_towards_dilation_or_erosion() -> None:
-    from mnist_models.augment import thickness
+    from mnist_models.training.augment import thickness
 
     x = torch.zeros(3, 1, 28, 28)
     x[:, 0, 5:23, 12:16] = 1.0  # a bar 4 px wide
@@ -126,7 +126,7 @@ def test_thickness_moves_towards_dilation_or_erosion() -> None:
 
 
 def test_drawn_style_varies_thickness_per_sample(batch: torch.Tensor) -> None:
-    from mnist_models.augment import DRAWN
+    from mnist_models.training.augment import DRAWN
 
     cfg = AugmentConfig(
         degrees=0.0, scale=(1.0, 1.0), shift=0.0, shear=0.0, thickness_p=DRAWN.thickness_p
@@ -139,8 +139,8 @@ def test_drawn_style_varies_thickness_per_sample(batch: torch.Tensor) -> None:
 
 
 def test_styles_are_named_and_checked() -> None:
-    from mnist_models.augment import STYLES
-    from mnist_models.train import TrainConfig
+    from mnist_models.training.augment import STYLES
+    from mnist_models.training.train import TrainConfig
 
     assert set(STYLES) == {"jitter", "drawn"}
     assert STYLES["jitter"].redrawn == 0 and STYLES["drawn"].redrawn > 0
@@ -149,8 +149,8 @@ def test_styles_are_named_and_checked() -> None:
 
 
 def test_redraw_gives_full_range_ink_like_the_page(train_split, monkeypatch) -> None:
-    from mnist_models import drawsets, synth
-    from mnist_models import preprocess as pp
+    from mnist_models.drawings import drawsets, synth
+    from mnist_models.reading import preprocess as pp
 
     imgs = train_split.images[:20].numpy()
     out = drawsets.redraw(imgs)
@@ -168,7 +168,7 @@ def test_redraw_gives_full_range_ink_like_the_page(train_split, monkeypatch) -> 
 
 
 def test_redrawn_are_cached_per_image(train_split, tmp_path, monkeypatch) -> None:
-    from mnist_models import drawsets
+    from mnist_models.drawings import drawsets
 
     imgs = train_split.images[:30]
     calls = []
@@ -187,7 +187,7 @@ def test_redrawn_are_cached_per_image(train_split, tmp_path, monkeypatch) -> Non
 def test_training_with_the_drawn_style_mixes_in_redrawn_digits(
     train_split, small_test, tmp_path, monkeypatch
 ) -> None:
-    from mnist_models.train import TrainConfig, train
+    from mnist_models.training.train import TrainConfig, train
 
     monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
     cfg = TrainConfig(
@@ -199,7 +199,7 @@ def test_training_with_the_drawn_style_mixes_in_redrawn_digits(
 
 
 def test_a_style_can_settle_on_the_jitter_for_its_last_epochs(batch: torch.Tensor) -> None:
-    from mnist_models.augment import DRAWN, STYLES, Style
+    from mnist_models.training.augment import DRAWN, STYLES, Style
 
     s = Style(DRAWN, redrawn=0.5, share=0.5, settle=0.25)
     assert s.at_epoch(1, 40) is s and s.at_epoch(30, 40) is s
@@ -210,8 +210,8 @@ def test_a_style_can_settle_on_the_jitter_for_its_last_epochs(batch: torch.Tenso
 
 
 def test_estimates_count_the_redrawing() -> None:
-    from mnist_models.estimates import redraw_seconds
-    from mnist_models.train import TrainConfig
+    from mnist_models.training.estimates import redraw_seconds
+    from mnist_models.training.train import TrainConfig
 
     assert redraw_seconds(TrainConfig(subset=1000, augment=True)) == 0.0  # jitter
     small = redraw_seconds(TrainConfig(subset=1000, augment=True, augment_style="drawn"))

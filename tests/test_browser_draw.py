@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from browser_utils import app_and_browser, draw, touch_draw
 
-from mnist_models import data, synth
+from mnist_models import data
+from mnist_models.drawings import synth
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,8 @@ import re
 import pytest
 from browser_utils import app_and_browser, draw
 
-from mnist_models import data, synth
+from mnist_models import data
+from mnist_models.drawings import synth
 
 pytestmark = pytest.mark.browser
 SLOW = 240_000  # ms: the first visit reads the 10,000 test digits through both networks

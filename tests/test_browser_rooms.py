@@ -6,7 +6,7 @@ import pytest
 from browser_utils import app_and_browser
 from room_phones import WALL, Phone, digit_strokes
 
-from mnist_models import rooms
+from mnist_models.rooms import rooms
 
 pytestmark = pytest.mark.browser
 

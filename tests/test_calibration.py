@@ -9,13 +9,13 @@ import shutil
 import pytest
 import torch
 
-from mnist_models import calibration as cal
-from mnist_models import checkpoint
 from mnist_models import data as mdata
 from mnist_models.__main__ import main
-from mnist_models.evaluate import confusion_matrix
-from mnist_models.evaluate import logits as model_logits
-from mnist_models.train import TrainConfig, train
+from mnist_models.nets import checkpoint
+from mnist_models.nets.evaluate import confusion_matrix
+from mnist_models.nets.evaluate import logits as model_logits
+from mnist_models.training import calibration as cal
+from mnist_models.training.train import TrainConfig, train
 
 
 def test_confusion_matrix_against_a_hand_count():

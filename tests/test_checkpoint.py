@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_models import checkpoint
 from mnist_models import data as mdata
-from mnist_models.checkpoint import CheckpointError
-from mnist_models.models import MLP
-from mnist_models.networks import build
+from mnist_models import files
+from mnist_models.nets import checkpoint
+from mnist_models.nets.checkpoint import CheckpointError
+from mnist_models.nets.models import MLP
+from mnist_models.nets.networks import build
 
 
 @pytest.fixture()
@@ -228,7 +229,7 @@ def test_failed_write_leaves_old_files_and_no_temp(tmp_path: Path, monkeypatch) 
 
 def test_atomic_write_creates_folders(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "file.bin"
-    checkpoint.atomic_write(target, b"hello")
+    files.atomic_write(target, b"hello")
     assert target.read_bytes() == b"hello"
     assert [p.name for p in target.parent.iterdir()] == ["file.bin"]
 
@@ -321,7 +322,7 @@ def test_weights_size_limit_fits_real_checkpoints(tmp_path: Path, arch: str) -> 
     path, model = saved(tmp_path, arch)
     meta = checkpoint.read_metadata(path)
     exact = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    from mnist_models import metadata
+    from mnist_models.nets import metadata
 
     assert metadata.weights_bytes(arch, {}) == exact
     assert exact < path.stat().st_size < metadata.weights_size_limit(meta) < 2 * exact + 2**21

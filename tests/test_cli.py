@@ -271,8 +271,8 @@ def test_curves_and_calibrate_refuse_unwritable_places(tmp_path: Path, capsys) -
 
 
 def test_recorded_command_writes_every_setting_out() -> None:
-    from mnist_models.checkpoint import command_line
-    from mnist_models.train import TrainConfig
+    from mnist_models.nets.checkpoint import command_line
+    from mnist_models.training.train import TrainConfig
 
     cfg = TrainConfig(
         model="cnn", subset=1000, first=True, epochs=100, augment=True, threads=2

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from mnist_models import curves
 from mnist_models import data as mdata
-from mnist_models import train as mtrain
 from mnist_models.__main__ import main
+from mnist_models.training import curves
+from mnist_models.training import train as mtrain
 
 
 def test_epochs_rule():

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from mnist_models import data, synth
+from mnist_models import data
+from mnist_models.drawings import synth
 
 PAGE = "../app_pages/draw.py"  # AppTest resolves paths against this file
 
@@ -101,7 +102,7 @@ def test_a_drawn_digit_is_read_by_both_networks(digits, label):
 
 def test_disagreement_and_not_sure_are_marked(digits):
     """One network reading 1 and the other 7, unsure: both marks appear."""
-    from mnist_models.predict import Prediction
+    from mnist_models.reading.predict import Prediction
 
     def fake_predict(model, x, temperature=1.0):
         digit = 1 if type(model).__name__ == "MLP" else 7
@@ -109,7 +110,7 @@ def test_disagreement_and_not_sure_are_marked(digits):
         probs[digit] = 0.55
         return Prediction(probs, digit, 0.55, 0.1)
 
-    with mock.patch("mnist_models.read.predict", fake_predict):  # what the page calls
+    with mock.patch("mnist_models.reading.read.predict", fake_predict):  # what the page calls
         at = run_page(fabric(digits[7]))
     assert not at.exception
     html = html_of(at)
@@ -164,7 +165,7 @@ def test_upload_without_ink_gives_a_message():
 def _copy_of_shipped_cnn(app_home):
     import shutil
 
-    from mnist_models import registry
+    from mnist_models.nets import registry
 
     versions = app_home / "versions"
     versions.mkdir()
@@ -174,7 +175,7 @@ def _copy_of_shipped_cnn(app_home):
 
 def test_a_visitor_cannot_switch_the_model_in_use(app_home, presenter):
     """Without the presenter's rights the menu is read-only, and a forced change is refused."""
-    from mnist_models import registry
+    from mnist_models.nets import registry
 
     _copy_of_shipped_cnn(app_home)
     at = AppTest.from_file(PAGE, default_timeout=60)
@@ -194,7 +195,7 @@ def test_a_visitor_cannot_switch_the_model_in_use(app_home, presenter):
 def test_a_read_only_app_home_gives_a_message_not_a_traceback(app_home, presenter):
     """The choice cannot be written (a read-only folder; root ignores chmod, so the write
     itself fails here): the menu says so in a sentence and nothing changes."""
-    from mnist_models import registry
+    from mnist_models.nets import registry
 
     _copy_of_shipped_cnn(app_home)
     at = presenter(AppTest.from_file(PAGE, default_timeout=60))
@@ -202,7 +203,7 @@ def test_a_read_only_app_home_gives_a_message_not_a_traceback(app_home, presente
     box = at.selectbox(key="use-cnn")
     copy_label = next(o for o in box.options if "trained/copy" in o)
     refuse = mock.Mock(side_effect=PermissionError(13, "Permission denied", "active.json"))
-    with mock.patch.object(registry.checkpoint, "atomic_write", refuse):
+    with mock.patch.object(registry.files, "atomic_write", refuse):
         box.set_value(copy_label).run()
     assert refuse.called
     assert not at.exception
@@ -214,7 +215,7 @@ def test_a_read_only_app_home_gives_a_message_not_a_traceback(app_home, presente
 
 def test_the_presenter_switches_the_model_in_use(app_home, presenter):
     """Choosing another checkpoint in the menu makes it active for everyone."""
-    from mnist_models import registry
+    from mnist_models.nets import registry
 
     _copy_of_shipped_cnn(app_home)
     at = presenter(AppTest.from_file(PAGE, default_timeout=60))
@@ -233,7 +234,7 @@ def test_the_presenter_switches_the_model_in_use(app_home, presenter):
 
 
 def test_missing_shipped_weights_give_a_clear_message(monkeypatch, tmp_path):
-    from mnist_models import registry
+    from mnist_models.nets import registry
 
     monkeypatch.setattr(registry, "SHIPPED_DIR", tmp_path / "nothing-here")
     at = AppTest.from_file(PAGE, default_timeout=60)
@@ -247,7 +248,7 @@ def _copy_version(app_home, name: str, arch: str = "cnn", **meta_changes) -> str
     import json
     import shutil
 
-    from mnist_models import registry
+    from mnist_models.nets import registry
 
     versions = app_home / "versions"
     versions.mkdir(exist_ok=True)
@@ -260,7 +261,7 @@ def _copy_version(app_home, name: str, arch: str = "cnn", **meta_changes) -> str
 
 def test_an_open_page_uses_the_new_model_at_its_next_drawing(app_home, digits):
     """Another browser puts a model in use: this page's next drawing uses it and says so."""
-    from mnist_models import registry
+    from mnist_models.nets import registry
 
     vid = _copy_version(app_home, "copy", title="Copied ConvNet")
     fake = mock.Mock(return_value=types.SimpleNamespace(json_data=fabric(digits[7])))
@@ -278,7 +279,7 @@ def test_an_open_page_uses_the_new_model_at_its_next_drawing(app_home, digits):
 
 
 def test_a_deleted_model_in_use_falls_back_to_the_shipped_one_with_a_note(app_home, digits):
-    from mnist_models import registry
+    from mnist_models.nets import registry
 
     vid = _copy_version(app_home, "gone", title="Soon gone")
     registry.set_active("cnn", vid)
@@ -296,7 +297,7 @@ def test_a_deleted_model_in_use_falls_back_to_the_shipped_one_with_a_note(app_ho
 
 
 def test_a_weak_model_is_marked_beside_its_answer(app_home, digits):
-    from mnist_models import registry
+    from mnist_models.nets import registry
 
     cfg = __import__("json").loads((registry.SHIPPED_DIR / "cnn.json").read_text())
     vid = _copy_version(
@@ -331,7 +332,7 @@ def test_presentation_mode_keeps_only_canvas_answers_and_verdict(digits):
 def test_a_drawing_that_is_not_a_digit_says_so_and_shows_both_answers():
     """An X, a zigzag or a scribble is no digit: the page says so instead of a confident
     answer, and still shows what each network would have said."""
-    from mnist_models import nondigits
+    from mnist_models.drawings import nondigits
 
     shown = []
     for _, strokes in nondigits.make_set(6, seed=7, canvas=448, kinds=("cross", "zigzag")):

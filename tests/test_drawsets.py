@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_models import drawsets, synth
+from mnist_models.drawings import drawsets, synth
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_models import checkpoint, estimates, jobrecord, jobs, registry
 from mnist_models import data as mdata
-from mnist_models.evaluate import evaluate
-from mnist_models.train import TrainConfig
+from mnist_models import files
+from mnist_models.nets import checkpoint, registry
+from mnist_models.nets.evaluate import evaluate
+from mnist_models.training import estimates, jobrecord, jobs
+from mnist_models.training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +57,7 @@ def both_done(tmp_path_factory):
     """One real head-to-head job (MLP then ConvNet, 500 balanced images, 3 epochs), finished."""
     home = tmp_path_factory.mktemp("app-home")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(registry.HOME_ENV, str(home))
+        mp.setenv(files.HOME_ENV, str(home))
         manager = jobs.JobManager()
         manager.start([tiny("mlp", 500, 3), tiny("cnn", 500, 3)])
         status = manager.wait(timeout=300)
@@ -186,7 +188,7 @@ def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
     code = (
         "import sys, time\n"
         "from mnist_models import jobs\n"
-        "from mnist_models.train import TrainConfig\n"
+        "from mnist_models.training.train import TrainConfig\n"
         "if __name__ == '__main__':\n"
         "    jobs.start(TrainConfig(model='cnn', subset=20000, epochs=5), started_by='Ada')\n"
         "    print('started', flush=True)\n"
@@ -199,7 +201,7 @@ def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, registry.HOME_ENV: str(home), "PYTHONPATH": str(ROOT)},
+        env={**os.environ, files.HOME_ENV: str(home), "PYTHONPATH": str(ROOT)},
     )
     try:
         assert server.stdout.readline().strip() == "started"
@@ -244,7 +246,7 @@ def test_failure_while_saving_removes_what_was_written(home, monkeypatch):
 @pytest.mark.slow  # starts a training process
 def test_activation_persists_across_processes(both_done, monkeypatch):
     home, status = both_done
-    monkeypatch.setenv(registry.HOME_ENV, str(home))
+    monkeypatch.setenv(files.HOME_ENV, str(home))
     mlp, cnn = (r.version_id for r in status.runs)
     registry.set_active("mlp", mlp)
     registry.set_active("cnn", cnn)
@@ -257,7 +259,7 @@ def test_activation_persists_across_processes(both_done, monkeypatch):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, registry.HOME_ENV: str(home)},
+        env={**os.environ, files.HOME_ENV: str(home)},
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
@@ -270,7 +272,7 @@ def test_activation_persists_across_processes(both_done, monkeypatch):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, registry.HOME_ENV: str(home)},
+        env={**os.environ, files.HOME_ENV: str(home)},
         timeout=120,
     )
     assert json.loads(out.stdout) == ["shipped/mlp", "shipped/cnn"]
@@ -280,7 +282,7 @@ def test_activation_persists_across_processes(both_done, monkeypatch):
 def test_corrupt_version_is_marked_broken_and_refused(both_done, tmp_path, monkeypatch):
     _, status = both_done
     src = registry.get_version(status.runs[1].version_id)  # read from the job's home
-    monkeypatch.setenv(registry.HOME_ENV, str(tmp_path))
+    monkeypatch.setenv(files.HOME_ENV, str(tmp_path))
     folder = registry.versions_dir()
     folder.mkdir(parents=True)
     pt = folder / src.path.name

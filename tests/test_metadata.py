@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mnist_models import checkpoint, metadata
-from mnist_models.metadata import CheckpointError, MetadataError, validate
+from mnist_models.nets import checkpoint, metadata
+from mnist_models.nets.metadata import CheckpointError, MetadataError, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "weights").glob("*.json"))

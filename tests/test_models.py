@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from mnist_models import data as mdata
-from mnist_models.models import MLP, ConvNet, Dropout, count_parameters
-from mnist_models.networks import build
+from mnist_models.nets.models import MLP, ConvNet, Dropout, count_parameters
+from mnist_models.nets.networks import build
 
 # The checkpoint format: shipped weights were saved with exactly these keys.
 MLP_KEYS = [

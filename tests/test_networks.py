@@ -7,10 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_models import checkpoint, curves, networks, registry
-from mnist_models import train as mtrain
+from mnist_models import files
 from mnist_models.__main__ import main as cli_main
-from mnist_models.evaluate import evaluate
+from mnist_models.nets import checkpoint, networks, registry
+from mnist_models.nets.evaluate import evaluate
+from mnist_models.training import curves
+from mnist_models.training import train as mtrain
 
 
 class Tiny(nn.Module):
@@ -48,7 +50,7 @@ def tiny_network():
 def test_a_third_network_in_the_table_goes_everywhere(
     tiny_network, tmp_path, monkeypatch, train_split, test_split, capsys
 ):
-    monkeypatch.setenv(registry.HOME_ENV, str(tmp_path))
+    monkeypatch.setenv(files.HOME_ENV, str(tmp_path))
     assert networks.keys() == ("mlp", "cnn", "tiny")
     assert "tiny" in registry.ARCHS and registry.DEFAULT_ACTIVE["tiny"] == ""  # nothing shipped
 

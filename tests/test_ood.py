@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_models import checkpoint, drawsets, nondigits, ood, synth
-from mnist_models import preprocess as pp
+from mnist_models.drawings import drawsets, nondigits, synth
+from mnist_models.nets import checkpoint
+from mnist_models.reading import ood
+from mnist_models.reading import preprocess as pp
 
 
 @pytest.fixture(scope="module")

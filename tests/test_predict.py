@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from mnist_models import checkpoint
 from mnist_models import data as mdata
-from mnist_models.predict import NOT_SURE_BELOW, one_thread, predict
+from mnist_models.nets import checkpoint
+from mnist_models.reading.predict import NOT_SURE_BELOW, one_thread, predict
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_models import preprocess as pp
+from mnist_models.reading import preprocess as pp
 
 
 def _path(points: list[tuple[float, float]], op: str = "L") -> list[list]:

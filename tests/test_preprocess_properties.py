@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from mnist_models import preprocess as pp
+from mnist_models.reading import preprocess as pp
 
 SETTINGS = settings(
     max_examples=150,

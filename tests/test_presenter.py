@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mnist_models import addresses
 from mnist_models import presenter as pr
 
 
@@ -103,7 +104,7 @@ def test_short_passcodes_are_refused() -> None:
     ],
 )
 def test_local_addresses(address, local) -> None:
-    assert pr.is_local_address(address) is local
+    assert addresses.is_local_address(address) is local
 
 
 def test_local_mode_only_when_listening_on_localhost() -> None:

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from mnist_models import __main__ as cli
-from mnist_models import preprocess as pp
-from mnist_models import read as mread
-from mnist_models import synth
+from mnist_models.drawings import synth
+from mnist_models.reading import preprocess as pp
+from mnist_models.reading import read as mread
 
 ROOT = Path(__file__).resolve().parent.parent
 X_MARK = [[[60, 60], [270, 280]], [[270, 60], [60, 280]]]
@@ -204,7 +204,7 @@ def test_a_broken_active_choice_falls_back_to_the_shipped_network(tmp_path, digi
 
 def test_a_version_without_a_detector_has_no_verdict(tmp_path):
     """A checkpoint nobody fitted a detector for still reads; its verdict is unknown."""
-    from mnist_models import ood
+    from mnist_models.reading import ood
 
     empty = ood.DetectorStore(tmp_path / "no-detectors")
     models, _ = mread.load_active()

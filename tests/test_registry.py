@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_models import checkpoint, registry
-from mnist_models.networks import build
+from mnist_models import files
+from mnist_models.nets import checkpoint, registry
+from mnist_models.nets.networks import build
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,7 +209,7 @@ def test_cleanup_removes_only_stale_temporary_files(home: Path) -> None:
 
 
 def test_cleanup_without_a_home_does_nothing(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv(registry.HOME_ENV, str(tmp_path / "not-yet"))
+    monkeypatch.setenv(files.HOME_ENV, str(tmp_path / "not-yet"))
     assert registry.cleanup() == []
     assert not (tmp_path / "not-yet").exists()
 
@@ -218,8 +219,8 @@ def test_cleanup_without_a_home_does_nothing(tmp_path: Path, monkeypatch) -> Non
 KILLED_SAVE = textwrap.dedent("""
     import os, sys, time
     import torch
-    from mnist_models import checkpoint
-    from mnist_models.networks import build
+    from mnist_models.nets import checkpoint
+    from mnist_models.nets.networks import build
 
     real_fsync = os.fsync
     def fsync(fd):

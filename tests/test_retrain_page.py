@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mnist_models import checkpoint, jobs, registry
-from mnist_models.train import TrainConfig
+from mnist_models.nets import checkpoint, registry
+from mnist_models.training import jobs
+from mnist_models.training.train import TrainConfig
 
 PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "retrain.py")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_models import rooms
-from mnist_models.rooms import Answer, RateLimited, RoomError, RoomNotFound, RoomNotOpen
+from mnist_models.rooms import rooms
+from mnist_models.rooms.rooms import Answer, RateLimited, RoomError, RoomNotFound, RoomNotOpen
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,7 +217,7 @@ def test_short_lived_threads_do_not_pile_up_connections(store) -> None:
 WRITER = """
 import sys
 import numpy as np
-from mnist_models import rooms
+from mnist_models.rooms import rooms
 path, code, who, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 s = rooms.SQLiteRoomStore(path)
 probs = tuple(0.91 if d == 4 else 0.01 for d in range(10))

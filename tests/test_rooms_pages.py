@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mnist_models import rooms
+from mnist_models.rooms import rooms
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = str(ROOT / "app_pages" / "room_phone.py")

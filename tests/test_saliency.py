@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_models import checkpoint, saliency
 from mnist_models import data as mdata
+from mnist_models.nets import checkpoint
+from mnist_models.reading import saliency
 
 
 @pytest.fixture(scope="module")

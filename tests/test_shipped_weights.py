@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_models import checkpoint
-from mnist_models.evaluate import logits
+from mnist_models.nets import checkpoint
+from mnist_models.nets.evaluate import logits
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED = sorted(WEIGHTS.glob("*.pt"))
@@ -55,7 +55,7 @@ def test_shipped_checkpoint_scores_as_recorded(path: Path, test_split) -> None:
 def test_the_app_networks_read_drawn_digits(variant: str, test_split) -> None:
     """300 test digits traced into strokes and drawn tilted, narrow or with a stray mark,
     read as the drawing page reads them (bench/bench_drawn.py measures 1,000 of each)."""
-    from mnist_models import drawsets
+    from mnist_models.drawings import drawsets
 
     images = test_split.images[:300].numpy()
     x, kept = drawsets.build(images, variant, seed=11)

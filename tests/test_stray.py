@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_models import checkpoint, synth
-from mnist_models import preprocess as pp
-from mnist_models.registry import SHIPPED_DIR
+from mnist_models.drawings import synth
+from mnist_models.nets import checkpoint
+from mnist_models.nets.registry import SHIPPED_DIR
+from mnist_models.reading import preprocess as pp
 
 
 @pytest.fixture(scope="module")

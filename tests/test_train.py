@@ -8,9 +8,9 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from mnist_models import networks
-from mnist_models import train as mtrain
-from mnist_models.train import Cancelled, Diverged, Progress, TrainConfig, train
+from mnist_models.nets import networks
+from mnist_models.training import train as mtrain
+from mnist_models.training.train import Cancelled, Diverged, Progress, TrainConfig, train
 
 
 def tiny(model: str, **kw) -> TrainConfig:

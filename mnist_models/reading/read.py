@@ -13,9 +13,10 @@ from typing import Any
 
 from torch import nn
 
-from . import checkpoint, ood, registry
-from .predict import Prediction, predict
-from .preprocess import Preprocessed
+from mnist_models.nets import checkpoint, registry
+from mnist_models.reading import ood
+from mnist_models.reading.predict import Prediction, predict
+from mnist_models.reading.preprocess import Preprocessed
 
 ARCHS = ("mlp", "cnn")
 

@@ -82,7 +82,7 @@ def main(conn: Any, cancel: Any, parent_pid: int, measure: list[str]) -> None:
         os.nice(NICE)
     except OSError:  # not allowed here: train at normal priority
         pass
-    from . import data as mdata
+    from mnist_models import data as mdata
 
     try:
         splits = (mdata.load_split("train"), mdata.load_split("test"))
@@ -114,7 +114,7 @@ def main(conn: Any, cancel: Any, parent_pid: int, measure: list[str]) -> None:
     except (EOFError, BrokenPipeError):
         return
     except BaseException as exc:
-        from .evaluate import Cancelled
+        from mnist_models.nets.evaluate import Cancelled
 
         try:
             if isinstance(exc, Cancelled):
@@ -137,11 +137,11 @@ def _run(
     job_id: str,
 ) -> None:
     """Train, evaluate and send back one network of the job."""
-    from . import checkpoint, networks
-    from . import data as mdata
-    from .estimates import MONITOR_TEST_IMAGES
-    from .evaluate import evaluate
-    from .train import train
+    from mnist_models import data as mdata
+    from mnist_models.nets import checkpoint, networks
+    from mnist_models.nets.evaluate import evaluate
+    from mnist_models.training.estimates import MONITOR_TEST_IMAGES
+    from mnist_models.training.train import train
 
     train_split, test_split = splits
     pick = mdata.select_subset(test_split.labels, MONITOR_TEST_IMAGES, first=False, seed=0)
@@ -216,8 +216,8 @@ def _run(
 def _measure(path: str, test_split: Any, should_stop: Any) -> dict[str, Any] | None:
     """{"sha256", "test_accuracy", "per_class"} of a checkpoint on the test set (None if it
     cannot be loaded)."""
-    from . import checkpoint, networks
-    from .evaluate import evaluate
+    from mnist_models.nets import checkpoint, networks
+    from mnist_models.nets.evaluate import evaluate
 
     try:
         model, meta = checkpoint.load(path)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .models import MLP, ConvNet
+from mnist_models.nets.models import MLP, ConvNet
 
 # From this many training images on, a network's ``large`` overrides apply.
 LARGE_SUBSET = 20_000

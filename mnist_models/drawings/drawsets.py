@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import preprocess as pp
-from . import synth
+from mnist_models import files
+from mnist_models.drawings import synth
+from mnist_models.reading import preprocess as pp
 
 CANVAS = 336
 VARIANTS = (
@@ -157,9 +158,7 @@ def redrawn(images: torch.Tensor, idx: torch.Tensor, cache_dir: Path | None = No
     idx = np.asarray(idx, dtype=np.int64)
     key = hashlib.sha256(imgs.tobytes()).hexdigest()[:16]
     if cache_dir is None:
-        from .registry import home
-
-        cache_dir = home() / "cache"
+        cache_dir = files.home() / "cache"
     path = cache_dir / f"redrawn-v{REDRAW_VERSION}-{key}.npz"
     out, done = _read_cache(path, imgs.shape)
     missing = np.unique(idx[~done[idx]])
@@ -182,18 +181,17 @@ def _read_cache(path: Path, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _write_cache(path: Path, out: np.ndarray, done: np.ndarray) -> None:
-    from .checkpoint import atomic_write
 
     buf = io.BytesIO()
     np.savez(buf, images=out, done=done)
     try:
-        atomic_write(path, buf.getvalue())
+        files.atomic_write(path, buf.getvalue())
     except OSError:
         pass
 
 
 def _redraw_many(imgs: np.ndarray) -> np.ndarray:
-    from .train import default_threads
+    from mnist_models.training.train import default_threads
 
     workers = min(default_threads(), 8)
     if len(imgs) < POOL_FROM or workers < 2:

@@ -13,7 +13,7 @@ held-out training digits, never on the test set.
 
 Fitted detectors are small JSON files under ``data/ood/``, named by the
 checkpoint's SHA-256, so a detector can never be applied to weights it was not
-fitted for. ``python -m mnist_models.ood fit weights/mlp.pt weights/cnn.pt``
+fitted for. ``python -m mnist_models.reading.ood fit weights/mlp.pt weights/cnn.pt``
 makes them.
 """
 
@@ -29,9 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .predict import one_thread
+from mnist_models import files
+from mnist_models.reading.predict import one_thread
 
-OOD_DIR = Path(__file__).resolve().parent.parent / "data" / "ood"
+OOD_DIR = files.ROOT / "data" / "ood"
 # Which nn.Linear inputs feed the probe: each network's own hidden representations.
 # MLP: both 900-unit hidden layers; ConvNet: the 1568 conv features and the 80 hidden units.
 LAYERS = {"mlp": (1, 2), "cnn": (0, 1)}
@@ -212,7 +213,7 @@ def _fit_probe(
 
 
 def _drawn(images: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
-    from . import drawsets, synth
+    from mnist_models.drawings import drawsets, synth
 
     strokes = [synth.digit_strokes(img) for img in images]
     return {
@@ -222,8 +223,8 @@ def _drawn(images: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
 
 
 def _nondigit_inputs(n: int, seed: int, kinds: tuple[str, ...] | None = None) -> torch.Tensor:
-    from . import nondigits
-    from . import preprocess as pp
+    from mnist_models.drawings import nondigits
+    from mnist_models.reading import preprocess as pp
 
     made = nondigits.make_set(n, seed=seed, kinds=kinds or nondigits.KINDS)
     pres = [pp.from_strokes(s) for _, s in made]
@@ -249,7 +250,7 @@ def fit(
     non-digit kinds the probe sees (to measure how it does on kinds it has not seen);
     pass the same `cache` dict to several fits to draw the digits only once.
     """
-    from . import data as mdata
+    from mnist_models import data as mdata
 
     arch = meta["architecture"]
     layers = LAYERS[arch]
@@ -303,21 +304,19 @@ def fit(
 
 def save(det: Detector, folder: Path = OOD_DIR) -> Path:
     """Write a detector beside its peers, atomically; returns the path."""
-    from .checkpoint import atomic_write
-
     p = path_for(det.sha256, det.arch, folder)
-    atomic_write(p, (json.dumps(det.to_json()) + "\n").encode())
+    files.atomic_write(p, (json.dumps(det.to_json()) + "\n").encode())
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    """python -m mnist_models.ood fit CHECKPOINT... [--out DIR]."""
+    """python -m mnist_models.reading.ood fit CHECKPOINT... [--out DIR]."""
     import argparse
     import sys
 
-    from . import checkpoint
+    from mnist_models.nets import checkpoint
 
-    p = argparse.ArgumentParser(prog="python -m mnist_models.ood", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m mnist_models.reading.ood", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fit", help="fit the not-a-digit detector of checkpoints")
     f.add_argument("paths", type=Path, nargs="+")
@@ -328,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             model, meta = checkpoint.load(path)
         except checkpoint.CheckpointError as exc:
-            sys.stderr.write(f"mnist_models.ood: error: {exc}\n")
+            sys.stderr.write(f"mnist_models.reading.ood: error: {exc}\n")
             sys.exit(2)
         det = fit(model, meta, seed=a.seed)
         out = save(det, a.out)

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import shlex
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,14 +16,15 @@ import torch
 from torch import nn
 
 # CheckpointError is defined with the schema (which raises it) and used from here.
-from .metadata import METADATA_MAX_BYTES, CheckpointError, MetadataError, validate
-from .metadata import weights_size_limit as _weights_size_limit
-from .models import count_parameters
-from .networks import NETWORKS, build
+from mnist_models import files
+from mnist_models.nets.metadata import METADATA_MAX_BYTES, CheckpointError, MetadataError, validate
+from mnist_models.nets.metadata import weights_size_limit as _weights_size_limit
+from mnist_models.nets.models import count_parameters
+from mnist_models.nets.networks import NETWORKS, build
 
 if TYPE_CHECKING:
-    from .evaluate import Report
-    from .train import TrainConfig, TrainResult
+    from mnist_models.nets.evaluate import Report
+    from mnist_models.training.train import TrainConfig, TrainResult
 
 MODELS = NETWORKS  # the architecture check reads the network table (live)
 
@@ -32,22 +32,6 @@ MODELS = NETWORKS  # the architecture check reads the network table (live)
 def meta_path(path: str | os.PathLike) -> Path:
     """The JSON file beside a .pt checkpoint."""
     return Path(path).with_suffix(".json")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to path via a temporary file and a rename: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are for sharing
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(
@@ -79,8 +63,8 @@ def save(
     }
     # Weights first, then metadata: a crash between the two leaves a .pt with
     # no (or an old) .json, which load() refuses, never a half-written file.
-    atomic_write(path, blob)
-    atomic_write(meta_path(path), (json.dumps(meta, indent=2) + "\n").encode())
+    files.atomic_write(path, blob)
+    files.atomic_write(meta_path(path), (json.dumps(meta, indent=2) + "\n").encode())
     return meta
 
 
@@ -120,7 +104,9 @@ def training_metadata(
     report: the model on all 10,000 test images; source: "cli" or "app"; extra: fields
     only one of them has (the app's job id and times).
     """
-    from .train import run_title  # train imports data and augment; checkpoint readers need not
+    from mnist_models.training.train import (
+        run_title,  # train imports data and augment; checkpoint readers need not
+    )
 
     cfg = result.config
     return {

@@ -17,25 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint, networks, text
+from mnist_models import files, text
+from mnist_models.nets import checkpoint, networks
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_DIR = ROOT / "weights"
-HOME_ENV = "MNIST_APP_HOME"
+SHIPPED_DIR = files.ROOT / "weights"
 # Live views of the network table, so a network registered later is included.
 DEFAULT_ACTIVE = networks.SHIPPED_IDS  # key -> shipped version id
 ARCHS = networks.NETWORKS.keys()
 
 
-def home() -> Path:
-    """Where trained versions and the active choice are kept."""
-    env = os.environ.get(HOME_ENV)
-    return Path(env) if env else ROOT / "trained"
-
-
 def versions_dir() -> Path:
     """Where models trained from the app are saved."""
-    return home() / "versions"
+    return files.home() / "versions"
 
 
 TITLE_CHARS = 120  # a title longer than this is cut, with an ellipsis
@@ -138,7 +131,7 @@ def get_version(vid: str, verify: bool = True) -> Version:
 
 
 def _active_file() -> Path:
-    return home() / "active.json"
+    return files.home() / "active.json"
 
 
 def _read_active() -> dict[str, str]:
@@ -181,7 +174,7 @@ def set_active(arch: str, vid: str) -> Version:
     state = _read_active()
     state[arch] = vid
     data = (json.dumps(state, indent=2) + "\n").encode()
-    checkpoint.atomic_write(_active_file(), data)
+    files.atomic_write(_active_file(), data)
     return v
 
 
@@ -207,7 +200,7 @@ def delete_version(vid: str) -> None:
     state = _read_active()
     changed = {k: val for k, val in state.items() if val != vid}
     if changed != state:
-        checkpoint.atomic_write(_active_file(), (json.dumps(changed, indent=2) + "\n").encode())
+        files.atomic_write(_active_file(), (json.dumps(changed, indent=2) + "\n").encode())
 
 
 def cleanup(max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
@@ -219,7 +212,7 @@ def cleanup(max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
     """
     cutoff = time.time() - max_age
     removed = []
-    for folder in (home(), versions_dir()):
+    for folder in (files.home(), versions_dir()):
         try:
             entries = list(folder.iterdir())
         except OSError:  # no such folder yet, or not readable: nothing to clean

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import preprocess as pp
+from mnist_models.reading import preprocess as pp
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MAX_JSON_BYTES = 20_000_000  # a drawing is a few kB; this is thousands of them
@@ -135,8 +135,8 @@ def _text(name: str, result: dict) -> str:
 
 def run(a: argparse.Namespace) -> None:
     """Read every item and print one line (one JSON object with --json) per item."""
-    from . import checkpoint
-    from .read import load_active, read
+    from mnist_models.nets import checkpoint
+    from mnist_models.reading.read import load_active, read
 
     def fail(message: str) -> None:
         sys.stderr.write(f"mnist_models read: error: {message}\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .data import MEAN, STD
+from mnist_models.data import MEAN, STD
 
 
 class _Normalise(nn.Module):

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import rooms
+from mnist_models.rooms import rooms
 
 
 def _fail(message: str) -> None:

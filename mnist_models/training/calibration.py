@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint
-from . import data as mdata
-from .augment import random_affine
-from .evaluate import logits as model_logits
+from mnist_models import data as mdata
+from mnist_models import files
+from mnist_models.nets import checkpoint
+from mnist_models.nets.evaluate import logits as model_logits
+from mnist_models.training.augment import random_affine
 
 BINS = 15
 HELD_OUT = 10_000  # the last images of the training set
@@ -189,7 +190,7 @@ def calibrate(
     path: str | os.PathLike, write: bool = True, not_sure_below: float | None = None
 ) -> dict[str, Any]:
     """Fit T on the held-out set, measure before/after on the test set, store T if it helps."""
-    from .predict import NOT_SURE_BELOW
+    from mnist_models.reading.predict import NOT_SURE_BELOW
 
     threshold = NOT_SURE_BELOW if not_sure_below is None else not_sure_below
     model, meta = checkpoint.load(path)
@@ -243,4 +244,4 @@ def write_temperature(path: str | os.PathLike, temperature: float, details: dict
     meta["temperature"] = round(temperature, 4)
     meta["calibration"] = details
     text = json.dumps(meta, indent=2, allow_nan=False) + "\n"
-    checkpoint.atomic_write(checkpoint.meta_path(Path(path)), text.encode())
+    files.atomic_write(checkpoint.meta_path(Path(path)), text.encode())

@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data as mdata
-from . import networks
-from .augment import STYLES, Style
-from .evaluate import Cancelled
-from .evaluate import accuracy as eval_accuracy
+from mnist_models import data as mdata
+from mnist_models.nets import networks
+from mnist_models.nets.evaluate import Cancelled
+from mnist_models.nets.evaluate import accuracy as eval_accuracy
+from mnist_models.training.augment import STYLES, Style
 
 __all__ = [
     "Cancelled",
@@ -200,7 +200,9 @@ def train(
     style = STYLES[cfg.augment_style] if cfg.augment else None
     x_drawn = None
     if style is not None and style.redrawn > 0:
-        from .drawsets import redrawn  # preprocessing and tracing: only when asked
+        from mnist_models.drawings.drawsets import (
+            redrawn,  # preprocessing and tracing: only when asked
+        )
 
         x_drawn = mdata.to_float(redrawn(train_split.images, idx)).to(device)
     x_test = mdata.to_float(test_split.images).to(device)

@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 
-from . import checkpoint, networks, registry
-from .train import TrainConfig, run_title
+from mnist_models import files
+from mnist_models.nets import checkpoint, networks, registry
+from mnist_models.training.train import TrainConfig, run_title
 
 LOST = "lost when the server stopped"
 
@@ -127,7 +128,7 @@ class JobStatus:
 
 def path() -> Path:
     """Where the server's job is recorded."""
-    return registry.home() / "jobs.json"
+    return files.home() / "jobs.json"
 
 
 def write(status: JobStatus, configs: list[TrainConfig]) -> None:
@@ -141,7 +142,7 @@ def write(status: JobStatus, configs: list[TrainConfig]) -> None:
         "error": status.error,
         "configs": [asdict(c) for c in configs],
     }
-    checkpoint.atomic_write(path(), (json.dumps(data) + "\n").encode())
+    files.atomic_write(path(), (json.dumps(data) + "\n").encode())
 
 
 def _pid_alive(pid: int) -> bool:

@@ -54,7 +54,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .presenter import is_local_address
+from mnist_models import files
+from mnist_models.addresses import is_local_address
 
 CODE_LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # no B/8, I/L/1, O/0, S/5, Z/2
 CODE_LENGTH = 4
@@ -639,9 +640,8 @@ def _participant(pid: Any) -> str:
 
 def store_path() -> Path:
     """Where the default store lives: <app home>/rooms.sqlite3."""
-    from .registry import home
 
-    return home() / STORE_FILE
+    return files.home() / STORE_FILE
 
 
 def open_store(path: Path | str | None = None) -> RoomStore:
@@ -768,7 +768,7 @@ def export_room(store: RoomStore, code: str) -> bytes:
 
 
 def _net_order(key: str) -> tuple[int, str]:
-    from . import networks
+    from mnist_models.nets import networks
 
     order = networks.keys()
     return (order.index(key) if key in order else len(order), key)

@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 
-from . import checkpoint, networks
-from . import data as mdata
+from mnist_models import data as mdata
+from mnist_models import files
+from mnist_models.nets import networks
 
 SIZES = (100, 300, 1_000, 3_000, 10_000, 60_000)
 SEEDS = (0, 1, 2)
@@ -76,7 +77,7 @@ def plan(models=None, sizes=SIZES, seeds=SEEDS, augments=(False, True)) -> list[
 
 def settings(key: RunKey, budget: int = BUDGET, max_epochs: int = MAX_EPOCHS) -> dict[str, Any]:
     """The training settings a run of this cell gets with today's defaults."""
-    from .train import TrainConfig
+    from mnist_models.training.train import TrainConfig
 
     cfg = TrainConfig(
         model=key.model,
@@ -135,7 +136,7 @@ def load_results(path: Path) -> dict[str, Any] | None:
 
 def _write(path: Path, data: dict[str, Any]) -> None:
     try:
-        checkpoint.atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+        files.atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
     except OSError as exc:
         raise CurvesError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
 
@@ -152,7 +153,7 @@ def run_grid(
     test_split: mdata.Split | None = None,
 ) -> dict[str, Any]:
     """Train every key not yet in `out`, saving after each run; returns the file's data."""
-    from .train import TrainConfig, train
+    from mnist_models.training.train import TrainConfig, train
 
     data = load_results(out)
     if data is not None and (data.get("budget") != budget or data.get("max_epochs") != max_epochs):

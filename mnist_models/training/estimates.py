@@ -12,10 +12,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import data as mdata
-from . import networks
-from .augment import STYLES
-from .train import TrainConfig, default_threads
+from mnist_models import data as mdata
+from mnist_models.nets import networks
+from mnist_models.training.augment import STYLES
+from mnist_models.training.train import TrainConfig, default_threads
 
 # The curves' test accuracy is measured on a fixed, class-balanced sample of
 # the test set while training (all 10,000 every epoch would cost more than
@@ -143,7 +143,7 @@ def redraw_seconds(cfg: TrainConfig) -> float:
     """The most a run spends redrawing its digits before training (none if they are cached)."""
     if not cfg.augment or STYLES[cfg.augment_style].redrawn <= 0:
         return 0.0
-    from .drawsets import POOL_FROM
+    from mnist_models.drawings.drawsets import POOL_FROM
 
     cores = (cfg.threads or default_threads()) if cfg.subset >= POOL_FROM else 1
     return cfg.subset * REDRAW_SECONDS / max(1, min(cores, 8))

@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from . import networks
-from .data import SIZES
-from .text import plain
+from mnist_models.data import SIZES
+from mnist_models.nets import networks
+from mnist_models.text import plain
 
 FORMAT = 1  # the newest metadata format this code reads
 METADATA_MAX_BYTES = 2 * 1024 * 1024  # the shipped files are 10-21 kB

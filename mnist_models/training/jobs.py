@@ -20,12 +20,15 @@ import time
 import uuid
 from dataclasses import asdict, replace
 
-from . import jobrecord as record
-from . import networks, worker
-from .estimates import MONITOR_TEST_IMAGES as MONITOR_TEST_IMAGES  # the page's caption
-from .estimates import Estimator, RunProgress
-from .jobrecord import JobBusy, JobState, JobStatus, RunStatus
-from .train import TrainConfig, default_threads, run_title
+from mnist_models.nets import networks
+from mnist_models.training import jobrecord as record
+from mnist_models.training import worker
+from mnist_models.training.estimates import (
+    MONITOR_TEST_IMAGES as MONITOR_TEST_IMAGES,  # the page's caption
+)
+from mnist_models.training.estimates import Estimator, RunProgress
+from mnist_models.training.jobrecord import JobBusy, JobState, JobStatus, RunStatus
+from mnist_models.training.train import TrainConfig, default_threads, run_title
 
 __all__ = [
     "MANAGER",

@@ -1,0 +1,2 @@
+"""The command line, ``python -m mnist_models``: train, evaluate, curves, calibrate,
+read and room."""
