@@ -8,10 +8,11 @@ from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from app_pages import common, presenter_ui
+from mnist_models.cpu import one_thread
 from mnist_models.nets import checkpoint, registry
 from mnist_models.reading import preprocess as pp
 from mnist_models.reading import saliency
-from mnist_models.reading.predict import NOT_SURE_BELOW, one_thread
+from mnist_models.reading.predict import NOT_SURE_BELOW
 from mnist_models.text import md_escape
 
 # The canvas's own pixels (strokes come back in these); on screen it is scaled

@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 from mnist_models import data as mdata
-from mnist_models.training.train import TrainConfig, default_threads, train
+from mnist_models.cpu import default_threads
+from mnist_models.training.train import TrainConfig, train
 
 PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "seed_keras.py"
 FULL = mdata.SIZES["train"]

@@ -68,7 +68,7 @@ _smoothing = _number(lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
 
 def _threads(text: str) -> int:
-    from mnist_models.training.train import default_threads
+    from mnist_models.cpu import default_threads
 
     n = _positive(text)
     cores = default_threads()
@@ -147,8 +147,9 @@ class _Bar:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
+    from mnist_models.cpu import default_threads
     from mnist_models.nets.evaluate import evaluate
-    from mnist_models.training.train import Diverged, TrainConfig, default_threads, train
+    from mnist_models.training.train import Diverged, TrainConfig, train
 
     cfg = TrainConfig(
         model=a.model,

@@ -8,8 +8,9 @@ from pathlib import Path
 import torch
 
 from mnist_models import data as mdata
+from mnist_models.cpu import one_thread
 from mnist_models.nets import checkpoint
-from mnist_models.reading.predict import NOT_SURE_BELOW, one_thread, predict
+from mnist_models.reading.predict import NOT_SURE_BELOW, predict
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 

@@ -191,7 +191,7 @@ def _write_cache(path: Path, out: np.ndarray, done: np.ndarray) -> None:
 
 
 def _redraw_many(imgs: np.ndarray) -> np.ndarray:
-    from mnist_models.training.train import default_threads
+    from mnist_models.cpu import default_threads
 
     workers = min(default_threads(), 8)
     if len(imgs) < POOL_FROM or workers < 2:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from mnist_models import files
-from mnist_models.reading.predict import one_thread
+from mnist_models.cpu import one_thread
 
 OOD_DIR = files.ROOT / "data" / "ood"
 # Which nn.Linear inputs feed the probe: each network's own hidden representations.

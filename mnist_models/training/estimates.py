@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mnist_models import data as mdata
+from mnist_models.cpu import default_threads
 from mnist_models.nets import networks
 from mnist_models.training.augment import STYLES
-from mnist_models.training.train import TrainConfig, default_threads
+from mnist_models.training.train import TrainConfig
 
 # The curves' test accuracy is measured on a fixed, class-balanced sample of
 # the test set while training (all 10,000 every epoch would cost more than

@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import asdict, replace
 
+from mnist_models.cpu import default_threads
 from mnist_models.nets import networks
 from mnist_models.training import jobrecord as record
 from mnist_models.training import worker
@@ -28,7 +29,7 @@ from mnist_models.training.estimates import (
 )
 from mnist_models.training.estimates import Estimator, RunProgress
 from mnist_models.training.jobrecord import JobBusy, JobState, JobStatus, RunStatus
-from mnist_models.training.train import TrainConfig, default_threads, run_title
+from mnist_models.training.train import TrainConfig, run_title
 
 __all__ = [
     "MANAGER",

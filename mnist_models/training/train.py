@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -27,7 +26,6 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "defaults",
-    "default_threads",
     "pick_device",
     "run_title",
     "train",
@@ -326,11 +324,3 @@ def _augmented(
         pick = torch.rand(len(sel), generator=g) < style.redrawn
         xb = torch.where(pick.to(xb.device).view(-1, 1, 1, 1), x_drawn[sel], xb)
     return style.apply(xb, g), yb
-
-
-def default_threads() -> int:
-    """All cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
