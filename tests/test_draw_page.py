@@ -8,6 +8,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from helpers import fabric, html_of
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -29,36 +30,12 @@ def canvas_component_registered():
     assert not at.exception
 
 
-def fabric(strokes: list[np.ndarray], brush: int = 24) -> dict:
-    """Strokes as the canvas's json_data (Fabric.js path objects)."""
-    return {
-        "objects": [
-            {
-                "type": "Path",
-                "strokeWidth": brush,
-                "scaleX": 1,
-                "scaleY": 1,
-                "angle": 0,
-                "originX": "center",
-                "originY": "center",
-                "path": [["M", *map(float, s[0])]] + [["L", *map(float, p)] for p in s[1:]],
-            }
-            for s in strokes
-        ]
-    }
-
-
 def run_page(json_data: dict | None) -> AppTest:
     fake = mock.Mock(return_value=types.SimpleNamespace(json_data=json_data))
     with mock.patch("streamlit_drawable_canvas.st_canvas", fake):
         at = AppTest.from_file(PAGE, default_timeout=60)
         at.run()
     return at
-
-
-def html_of(at: AppTest) -> str:
-    """Everything the page wrote as markdown or HTML (the answers are HTML)."""
-    return "\n".join([m.value for m in at.markdown] + [h.proto.body for h in at.get("html")])
 
 
 @pytest.fixture(scope="module")
