@@ -1,13 +1,20 @@
 """Helpers the page tests and the benchmarks share: canvas data as the canvas component
-sends it, and what a page wrote as HTML."""
+sends it, what a page wrote as HTML, and a small third network for the table."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
+
+from mnist_models import data
+from mnist_models.nets import checkpoint, networks, registry
+from mnist_models.nets.evaluate import evaluate
 
 
 def fabric(strokes: Sequence[np.ndarray], brush: int = 24) -> dict:
@@ -52,3 +59,60 @@ def streamed_html(elements: Iterable[tuple[str, Any]]) -> str:
     return "".join(
         getattr(sub, "body", "") for kind, sub in elements if kind in ("html", "markdown", "alert")
     )
+
+
+class Linear(nn.Module):
+    """A linear classifier, 784 -> 10: a third network that trains in a second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+THIRD = networks.Network(
+    key="linear",
+    name="Linear",
+    colour="#2ca02c",
+    cls=Linear,
+    channels_last=False,
+    defaults={"optimizer": "sgd", "lr": 0.05, "batch_size": 64, "label_smoothing": 0.0},
+    large={},
+    train_rate=(20_000.0, 10_000.0),
+    eval_rate=50_000.0,
+)
+
+
+@contextlib.contextmanager
+def third_network() -> Iterator[networks.Network]:
+    """The table with a third network (no shipped model) while in the block."""
+    net = networks.register(THIRD)
+    try:
+        yield net
+    finally:
+        networks.unregister(net.key)
+
+
+def trained_third(images: int = 5_000) -> str:
+    """A Linear trained on the first MNIST training images, saved as a version in the app
+    home and put in use; its version id."""
+    train, test = data.load_split("train"), data.load_split("test")
+    x, y = data.to_float(train.images[:images]), train.labels[:images].long()
+    torch.manual_seed(0)
+    model = Linear()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(3):
+        for i in range(0, images, 100):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[i : i + 100]), y[i : i + 100]).backward()
+            opt.step()
+    model.eval()
+    accuracy = evaluate(model, test.images, test.labels).accuracy
+    path = registry.new_version_path(THIRD.key, images, "20260101-000000")
+    title = f"Linear ({images:,} first images, 3 epochs)"
+    checkpoint.save(model, path, THIRD.key, {"title": title, "test_accuracy": accuracy})
+    vid = f"trained/{path.stem}"
+    registry.set_active(THIRD.key, vid)
+    return vid
