@@ -1,4 +1,9 @@
-"""Retrain any network on any number of MNIST images; watch it learn; keep it or not."""
+"""Retrain any network on any number of MNIST images; watch it learn; keep it or not.
+
+Over 400 lines because it is one page of three parts that share the presenter's rights
+and the messages after an action: the run in progress (job_panel), the form for a new
+run, and every version (versions_section); the chart is charts.training_curves.
+"""
 
 from __future__ import annotations
 
