@@ -4,13 +4,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common, presenter_ui
+from app_pages import common, presenter_ui, styles
 from mnist_models.nets import registry
 
 # A bundled icon: an emoji or a Material icon would be fetched from the internet.
 ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
-st.set_page_config(page_title="MNIST: MLP vs ConvNet", page_icon=ICON, layout="wide")
-common.app_style()
+TITLE = "MNIST: " + " vs ".join(common.names().values())  # "MNIST: MLP vs ConvNet"
+st.set_page_config(page_title=TITLE, page_icon=ICON, layout="wide")
+styles.app_style()
 
 
 @st.cache_resource(show_spinner=False)

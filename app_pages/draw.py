@@ -1,4 +1,4 @@
-"""Draw a digit (or upload one) and see what the MLP and the ConvNet read."""
+"""Draw a digit (or upload one) and see what each network reads."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from app_pages import common, presenter_ui
+from app_pages import answers, canvas, common, inuse, presenter_ui, styles
+from mnist_models import data as mdata
 from mnist_models.cpu import one_thread
 from mnist_models.nets import checkpoint, registry
 from mnist_models.reading import preprocess as pp
 from mnist_models.reading import saliency
 from mnist_models.reading.predict import NOT_SURE_BELOW
 from mnist_models.text import md_escape
-
-# The canvas's own pixels (strokes come back in these); on screen it is scaled
-# to the window by common.CANVAS_SCRIPT, from a phone's width to a projector's.
-CANVAS = 448
 
 
 def enlarge(img: np.ndarray, side: int = 196) -> Image.Image:
@@ -76,8 +73,6 @@ def models_menu() -> None:
 
 def explored_digit(index: int) -> tuple[pp.Preprocessed, int]:
     """A test digit sent from the Test-set explorer, and its label; a button goes back."""
-    from mnist_models import data as mdata
-
     test = mdata.load_split("test")
     label = int(test.labels[index])
     st.info(
@@ -97,13 +92,13 @@ def explored_digit(index: int) -> tuple[pp.Preprocessed, int]:
 
 def canvas_input(present: bool) -> pp.Preprocessed | None:
     """The canvas, with a Clear button that empties it in the browser (no stroke is lost)."""
-    st.html(common.canvas_head_html("One digit, anywhere, any size." if not present else ""))
+    st.html(canvas.head_html("One digit, anywhere, any size." if not present else ""))
     result = st_canvas(
         stroke_width=st.session_state.get("brush", 28),
         stroke_color="#000000",
         background_color="#ffffff",
-        height=CANVAS,
-        width=CANVAS,
+        height=canvas.SIZE,
+        width=canvas.SIZE,
         drawing_mode="freedraw",
         key="canvas",
     )
@@ -132,7 +127,7 @@ def upload_input() -> pp.Preprocessed | None:
     return pre
 
 
-def seen_models(uses: dict[str, common.InUse]) -> None:
+def seen_models(uses: dict[str, inuse.InUse]) -> None:
     """Say so when the models in use changed since this page's previous answer."""
     ids = {k: u.version.id for k, u in uses.items()}
     before = st.session_state.get("seen-models")
@@ -152,7 +147,7 @@ def seen_models(uses: dict[str, common.InUse]) -> None:
 def drawing_area(present: bool) -> None:
     """Canvas and answers; a stroke reruns only this part of the page."""
     # Two stat calls: the files are re-read only when the choice of models changed.
-    uses = common.models_in_use()
+    uses = inuse.models_in_use()
     left, right = st.columns([1, 1] if present else [5, 7], gap="large")
     label = None
     with left:
@@ -188,13 +183,13 @@ def drawing_area(present: bool) -> None:
             pre = canvas_input(present) if source == "Draw" else upload_input()
 
     with right:
-        for note in common.notes(uses.values()):
+        for note in inuse.notes():
             st.warning(note, icon=":material/warning:")
         if pre is None:
             if not present:
                 st.info(
-                    "Draw a digit on the canvas (or upload a photo) and both networks "
-                    "will read it. Nothing to read yet.",
+                    f"Draw a digit on the canvas (or upload a photo) and "
+                    f"{common.both(len(uses))} networks will read it. Nothing to read yet.",
                     icon=":material/draw:",
                 )
             else:
@@ -205,9 +200,9 @@ def drawing_area(present: bool) -> None:
             return
         seen_models(uses)
         x = pre.tensor()
-        reading = common.read_drawing(pre, uses)
+        reading = inuse.read_drawing(pre, uses)
         preds = {k: r.prediction for k, r in reading.networks.items()}
-        st.html(common.answers_html(uses, reading, label=label, detail=not present))
+        st.html(answers.answers_html(uses, reading, label=label, detail=not present))
         if present:
             return
         see, why = st.columns([1, 3])
@@ -262,7 +257,8 @@ def drawing_area(present: bool) -> None:
                     )
                 )
         with st.expander("What each network looks at"):
-            # Occlusion saliency and the ConvNet's first-layer feature maps (saliency.py).
+            # Occlusion saliency, and the first-layer feature maps of the networks that
+            # have them (saliency.py).
             if st.toggle("Show the maps (under 0.1 s per drawing)", key="look-maps"):
                 look = st.columns(len(uses) + 1)
                 for c, (k, u) in zip(look, uses.items()):
@@ -283,25 +279,28 @@ def drawing_area(present: bool) -> None:
                     "answer (blanking it lowers its log-odds); **blue**: it argues "
                     "against it. Each map is scaled to its own strongest value."
                 )
-                if "cnn" in uses:
+                for u in uses.values():
+                    if not common.has_feature_maps(u.net):
+                        continue
                     with one_thread():
-                        maps = saliency.feature_maps(uses["cnn"].model, x).numpy()
+                        maps = saliency.feature_maps(u.model, x).numpy()
                     st.html(
                         common.image_html(
                             enlarge(saliency.tile(maps), 760),
-                            "The ConvNet's 20 first-layer feature maps for this drawing",
+                            f"The {u.net.name}'s {len(maps)} first-layer feature maps for this "
+                            "drawing",
                             760,
-                            "The ConvNet's 20 first-layer feature maps (after ReLU) for this "
-                            "input: dark = strong response. Each 3×3 filter picks out an edge or "
-                            "stroke direction.",
+                            f"The {u.net.name}'s {len(maps)} first-layer feature maps (after ReLU) "
+                            "for this input: dark = strong response. Each 3×3 filter picks out an "
+                            "edge or stroke direction.",
                         )
                     )
 
 
 present = common.presenting()
-common.page_style(present)
+styles.page_style(present)
 try:
-    common.models_in_use()
+    inuse.models_in_use()
 except (checkpoint.CheckpointError, KeyError) as exc:
     st.error(
         f"The shipped weights cannot be loaded: {exc}. Restore the `weights/` folder "
@@ -310,12 +309,13 @@ except (checkpoint.CheckpointError, KeyError) as exc:
     st.stop()
 common.freeze_gc()
 if not present:
-    # On a phone this row is hidden (common.STYLE): the canvas and answers come first.
+    # On a phone this row is hidden (assets/answers.css): the canvas and answers come first.
     with st.container(key="draw-title"):
         title_col, models_col = st.columns([4, 1], vertical_alignment="center")
-        title_col.markdown("## What digit is this? MLP vs ConvNet")
+        versus = " vs ".join(md_escape(n) for n in common.names().values())
+        title_col.markdown(f"## What digit is this? {versus}")
         with models_col.popover("Models in use", icon=":material/tune:", width="stretch"):
             models_menu()
 drawing_area(present)
 common.present_switch(present)
-common.canvas_script()  # at the end: no gap above
+canvas.fixes()  # at the end: no gap above

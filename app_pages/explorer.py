@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
-import pandas as pd
 import streamlit as st
 import torch
 from PIL import Image
 
-from app_pages import common
+from app_pages import charts, common, inuse, styles
 from mnist_models import data as mdata
-from mnist_models.nets import checkpoint
+from mnist_models.nets import checkpoint, networks
 from mnist_models.nets.evaluate import confusion_matrix
 from mnist_models.nets.evaluate import logits as model_logits
 from mnist_models.text import md_escape
@@ -23,7 +21,7 @@ COLS = 6
 @st.cache_data(max_entries=8, show_spinner="Reading the 10,000 test digits…")
 def test_probs(path: str, sha256: str, temperature: float) -> np.ndarray:
     """(10000, 10) test-set probabilities of one checkpoint (cached by its sha256)."""
-    model, _ = common.load_model(path, sha256)
+    model, _ = inuse.load_model(path, sha256)
     logits = model_logits(model, mdata.load_split("test").images)
     return torch.softmax(logits / temperature, dim=1).numpy()
 
@@ -40,40 +38,6 @@ def digit_img_tag(img: np.ndarray, alt: str, side: int = 84) -> str:
     return common.image_html(Image.fromarray(255 - img), alt, side)
 
 
-def confusion_chart(cm: np.ndarray, title: str, colour: str) -> alt.Chart:
-    """Errors as a heat map from white (none) to dark red; the diagonal (right answers) grey.
-
-    The colours are computed here, not by a Vega colour scale, so that a cell with
-    no error is exactly white; each number is white on dark cells and near-black on
-    light ones, and the cells are opaque, so every shade reads in either theme.
-    """
-    top = max(1, int((cm - np.diag(np.diag(cm))).max()))
-    rows = []
-    for t in range(10):
-        for p in range(10):
-            n = int(cm[t, p])
-            fill = "#e4e7eb" if t == p else common.error_colour(n, top)
-            rows.append(
-                {
-                    "true": str(t),
-                    "predicted": str(p),
-                    "count": n,
-                    "fill": fill,
-                    "ink": common.ink_for(fill),
-                    "label": str(n) if n else "",
-                }
-            )
-    base = alt.Chart(pd.DataFrame(rows), title=title, width=330, height=330).encode(
-        x=alt.X("predicted:N", axis=alt.Axis(labelAngle=0, orient="top")),
-        y=alt.Y("true:N"),
-    )
-    heat = base.mark_rect(stroke="#d0d4da", strokeWidth=0.5).encode(
-        color=alt.Color("fill:N", scale=None), tooltip=["true:N", "predicted:N", "count:Q"]
-    )
-    text = base.mark_text(fontSize=11).encode(text="label:N", color=alt.Color("ink:N", scale=None))
-    return (heat + text).properties(title=alt.TitleParams(title, color=colour))
-
-
 def open_in_draw(index: int) -> None:
     """Send a test digit to the drawing page's comparison view."""
     st.session_state["explore_digit"] = int(index)
@@ -81,7 +45,7 @@ def open_in_draw(index: int) -> None:
 
 
 def gallery(indices: np.ndarray, key: str) -> None:
-    """Test digits in a grid, each with both answers and a button to open it."""
+    """Test digits in a grid, each with every network's answer and a button to open it."""
     if len(indices) == 0:
         st.info("No test digits match these filters.")
         return
@@ -112,28 +76,42 @@ def gallery(indices: np.ndarray, key: str) -> None:
                     open_in_draw(i)
 
 
+def wrong_mask(who: str, true_digit: str, answer: str) -> np.ndarray:
+    """The test digits the filters pick: wrong by one network, by any or by all, with this
+    true digit and this answer of a network that is wrong ("any": no filter)."""
+    wrong = {k: preds[k] != labels for k in NAMES}
+    if who in BY_ONE:
+        mask = wrong[BY_ONE[who]].copy()
+    else:
+        mask = (np.logical_and if who == BY_ALL else np.logical_or).reduce(list(wrong.values()))
+    if true_digit != "any":
+        mask &= labels == int(true_digit)
+    if answer != "any":
+        hit = {k: (preds[k] == int(answer)) & wrong[k] for k in NAMES}
+        mask &= hit[BY_ONE[who]] if who in BY_ONE else np.logical_or.reduce(list(hit.values()))
+    return mask
+
+
 NAMES = common.names()
-COLOURS = {k: common.networks.get(k).colour for k in NAMES}
-# Right and wrong marks carry their own background: legible in both themes.
-st.html(
-    "<style>.tile {line-height: 1.6; font-size: 0.95rem;}"
-    ".tile-ok, .tile-bad {font-weight: 700; padding: 0 0.3em; border-radius: 0.3em;}"
-    ".tile-ok {background: #e3f6e8; color: #145228;}"
-    ".tile-bad {background: #fde2e1; color: #8a1712;}</style>"
-)
+COLOURS = {k: networks.get(k).colour for k in NAMES}
+EVERY = common.both(len(NAMES))  # "both", "all 3"
+BY_ANY = "either network" if len(NAMES) == 2 else "any network"
+BY_ONE = {f"the {name}": k for k, name in NAMES.items()}  # filter label -> network
+BY_ALL = f"{EVERY} networks"
+styles.put_style("explorer.css")
 st.title("Test-set explorer")
 st.caption(
-    "The 10,000 MNIST test digits through the two networks in use (choose them under "
-    "**Models in use** on the drawing page). Click **Compare** under a digit to open "
-    "it on the drawing page, as if you had drawn it."
+    f"The 10,000 MNIST test digits through the {common.count_word(len(NAMES))} networks in use "
+    "(choose them under **Models in use** on the drawing page). Click **Compare** under a "
+    "digit to open it on the drawing page, as if you had drawn it."
 )
 
 try:
-    uses = common.models_in_use()
+    uses = inuse.models_in_use()
 except (checkpoint.CheckpointError, KeyError) as exc:
     st.error(f"The shipped weights cannot be loaded: {exc}. Restore the `weights/` folder.")
     st.stop()
-for note in common.notes(uses.values()):
+for note in inuse.notes():
     st.warning(note)
 versions = {k: u.version for k, u in uses.items()}
 
@@ -155,12 +133,14 @@ for arch, u in uses.items():
     conf[arch] = probs[arch].max(1)
 
 st.subheader("Confusion matrices")
-cols = st.columns(2)
+cols = st.columns(len(COLOURS))
 for col, (arch, colour) in zip(cols, COLOURS.items()):
     cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(preds[arch])).numpy()
     wrong = int(cm.sum() - np.trace(cm))
     with col:
-        st.altair_chart(confusion_chart(cm, f"{NAMES[arch]}: {wrong} wrong of 10,000", colour))
+        st.altair_chart(
+            charts.confusion_chart(cm, f"{NAMES[arch]}: {wrong} wrong of 10,000", colour)
+        )
         st.caption(
             f"{md_escape(versions[arch].label())}. Rows: true digit; columns: the network's answer."
         )
@@ -168,35 +148,24 @@ for col, (arch, colour) in zip(cols, COLOURS.items()):
 st.subheader("Misclassified digits")
 f1, f2, f3 = st.columns(3)
 any_digit = ["any"] + [str(d) for d in range(10)]
-who = f1.selectbox(
-    "Wrong by", ["either network", "the MLP", "the ConvNet", "both networks"], key="wrong-by"
-)
+who = f1.selectbox("Wrong by", [BY_ANY, *BY_ONE, BY_ALL], key="wrong-by")
 true_d = f2.selectbox("True digit", any_digit, key="true-digit")
 pred_d = f3.selectbox("Answer (of the network that is wrong)", any_digit, key="pred-digit")
-wrong_m, wrong_c = preds["mlp"] != labels, preds["cnn"] != labels
-mask = {
-    "either network": wrong_m | wrong_c,
-    "the MLP": wrong_m,
-    "the ConvNet": wrong_c,
-    "both networks": wrong_m & wrong_c,
-}[who]
-if true_d != "any":
-    mask &= labels == int(true_d)
-if pred_d != "any":
-    p = int(pred_d)
-    hit = {"the MLP": (preds["mlp"] == p) & wrong_m, "the ConvNet": (preds["cnn"] == p) & wrong_c}
-    mask &= hit.get(who, ((preds["mlp"] == p) & wrong_m) | ((preds["cnn"] == p) & wrong_c))
-found = np.flatnonzero(mask)
+found = np.flatnonzero(wrong_mask(who, true_d, pred_d))
 st.caption(f"{len(found):,} test digits.")
 gallery(found, "wrong")
 
 st.subheader("Where the networks disagree")
-disagree = np.flatnonzero(preds["mlp"] != preds["cnn"])
-right_m = int((preds["mlp"][disagree] == labels[disagree]).sum())
-right_c = int((preds["cnn"][disagree] == labels[disagree]).sum())
+answers = np.stack([preds[k] for k in NAMES])
+disagree = np.flatnonzero((answers != answers[0]).any(axis=0))
+right = {k: int((preds[k][disagree] == labels[disagree]).sum()) for k in NAMES}
+none_right = int((answers[:, disagree] != labels[disagree]).all(axis=0).sum())
+counts = [
+    f"the {NAMES[k]} is right on {n}" if i == 0 else f"the {NAMES[k]} on {n}"
+    for i, (k, n) in enumerate(right.items())
+]
 st.caption(
-    f"{len(disagree):,} test digits get different answers: the MLP is right on "
-    f"{right_m}, the ConvNet on {right_c}, neither on "
-    f"{len(disagree) - right_m - right_c}."
+    f"{len(disagree):,} test digits get different answers: {', '.join(counts)}, "
+    f"{'neither' if len(NAMES) == 2 else 'none'} on {none_right}."
 )
 gallery(disagree, "disagree")

@@ -1,11 +1,16 @@
-"""Retrain either network on any number of MNIST images; watch it learn; keep it or not."""
+"""Retrain any network on any number of MNIST images; watch it learn; keep it or not.
+
+Over 400 lines because it is one page of three parts that share the presenter's rights
+and the messages after an action: the run in progress (job_panel), the form for a new
+run, and every version (versions_section); the chart is charts.training_curves.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from app_pages import presenter_ui
+from app_pages import charts, common, presenter_ui
 from mnist_models import data as mdata
 from mnist_models.nets import networks, registry
 from mnist_models.text import md_escape
@@ -16,7 +21,19 @@ NAMES = {k: networks.get(k).name for k in networks.keys()}
 SUBSET_MAX = mdata.SIZES["train"]
 EPOCHS_MAX = 1_000
 SEED_MAX = 2**31 - 1
-NETWORKS = {"MLP": ("mlp",), "ConvNet": ("cnn",), "Both, one after the other": ("mlp", "cnn")}
+EVERY = (  # the choice that trains every network of the table in turn
+    "Both, one after the other"
+    if len(NAMES) == 2
+    else f"All {common.count_word(len(NAMES))}, one after the other"
+)
+NETWORKS = {**{name: (k,) for k, name in NAMES.items()}, EVERY: tuple(NAMES)}  # label -> keys
+
+
+def choice(keys: tuple[str, ...]) -> str | None:
+    """The Network choice that trains these networks (None: no choice does)."""
+    return next((label for label, ks in NETWORKS.items() if ks == keys), None)
+
+
 BALANCED = "Balanced random sample (seeded)"
 FIRST = "The first N images (as in the blog)"
 CUSTOM = "Custom"
@@ -24,23 +41,25 @@ NO_AUGMENT = "Off"
 JITTER = "Jitter: small rotations, scalings, shifts and shears"
 AS_DRAWN = "As drawn: wider tilts and slants, narrow digits, thin and thick ink, redrawn"
 AUGMENT = {NO_AUGMENT: None, JITTER: "jitter", AS_DRAWN: "drawn"}  # label -> augment style
-PRESETS = {
+# The presets name the blog's networks by key; one that no Network choice trains (with
+# another table of networks) is not offered.
+_PRESETS = {
     "The blog's experiment: ConvNet, first 1,000 images, 100 epochs, augmented": {
-        "network": "ConvNet",
+        "network": choice(("cnn",)),
         "subset": 1_000,
         "selection": FIRST,
         "epochs": 100,
         "augment": JITTER,
     },
     "MLP vs ConvNet on 1,000: the blog's experiment for both networks": {
-        "network": "Both, one after the other",
+        "network": choice(("mlp", "cnn")),
         "subset": 1_000,
         "selection": FIRST,
         "epochs": 100,
         "augment": JITTER,
     },
     "Quick look: both networks, 1,000 balanced images, 10 epochs": {
-        "network": "Both, one after the other",
+        "network": choice(("mlp", "cnn")),
         "subset": 1_000,
         "selection": BALANCED,
         "seed": 0,
@@ -48,7 +67,7 @@ PRESETS = {
         "augment": NO_AUGMENT,
     },
     "ConvNet on all 60,000 images, 10 epochs": {
-        "network": "ConvNet",
+        "network": choice(("cnn",)),
         "subset": 60_000,
         "selection": BALANCED,
         "seed": 0,
@@ -56,16 +75,16 @@ PRESETS = {
         "augment": NO_AUGMENT,
     },
 }
+PRESETS = {name: preset for name, preset in _PRESETS.items() if preset["network"]}
 DEFAULTS = {
     "preset": CUSTOM,
-    "network": "ConvNet",
+    "network": choice(("cnn",)) or next(iter(NETWORKS)),
     "subset": 1_000,
     "selection": BALANCED,
     "seed": 0,
     "epochs": 10,
     "augment": NO_AUGMENT,
 }
-COLOURS = {networks.get(k).name: networks.get(k).colour for k in networks.keys()}
 
 
 def duration(seconds: float) -> str:
@@ -127,118 +146,6 @@ def configs_from(
         )
         for m in NETWORKS[network]
     ]
-
-
-def curves(status: jobs.JobStatus) -> tuple[dict, dict] | None:
-    """Vega-Lite specs of loss and accuracy per epoch for the job's networks (None before
-    epoch 1). Plain dicts, not Altair: they are rebuilt every 2 s while a job runs, and
-    Altair's validation would take the CPU (and the GIL) from the training thread."""
-    loss, acc = [], []
-    for run in status.runs:
-        name = NAMES[run.model]
-        for h in run.history:
-            loss.append({"network": name, "epoch": h["epoch"], "value": h["loss"]})
-            acc.append(
-                {
-                    "network": name,
-                    "epoch": h["epoch"],
-                    "what": "train",
-                    "value": h["train_accuracy"],
-                }
-            )
-            if h["test_accuracy"] is not None:
-                acc.append(
-                    {
-                        "network": name,
-                        "epoch": h["epoch"],
-                        "what": "test",
-                        "value": h["test_accuracy"],
-                    }
-                )
-    if not loss:
-        return None
-    epochs = max(r.epochs for r in status.runs)
-    x = {
-        "field": "epoch",
-        "type": "quantitative",
-        "title": "epoch",
-        "scale": {"domain": [1, max(2, epochs)]},
-    }
-    # Fixed y domains: the browser draws a chart once before its data arrives, and
-    # a domain taken from no data made Vega-Lite warn "Infinite extent".
-    top_loss = max((r["value"] for r in loss if r["value"] == r["value"]), default=1.0)
-    low_acc = min((r["value"] for r in acc if r["value"] == r["value"]), default=0.0)
-    loss_domain = [0, max(top_loss, 1e-3) * 1.05]
-    acc_domain = [min(0.9, int(low_acc * 10) / 10), 1]
-    colour = {
-        "field": "network",
-        "type": "nominal",
-        "title": None,
-        "scale": {"domain": list(COLOURS), "range": list(COLOURS.values())},
-    }
-
-    def spec(title: str, rows: list[dict], y: dict, extra: dict) -> dict:
-        return {
-            "title": title,
-            "height": 260,
-            "data": {"values": rows},
-            "mark": {"type": "line", "point": True},
-            "encoding": {"x": x, "y": y, "color": colour, **extra},
-        }
-
-    return (
-        spec(
-            "Training loss",
-            loss,
-            {
-                "field": "value",
-                "type": "quantitative",
-                "title": "cross-entropy",
-                "scale": {"domain": loss_domain},
-            },
-            {
-                "tooltip": [
-                    {"field": "network"},
-                    {"field": "epoch"},
-                    {"field": "value", "format": ".4f", "title": "loss"},
-                ]
-            },
-        ),
-        spec(
-            "Accuracy",
-            acc,
-            {
-                "field": "value",
-                "type": "quantitative",
-                "title": None,
-                "axis": {"format": "%"},
-                "scale": {"domain": acc_domain},
-            },
-            # The legend shows train and test as line styles, not as the points' dots.
-            {
-                "strokeDash": {
-                    "field": "what",
-                    "type": "nominal",
-                    "title": None,
-                    "scale": {"domain": ["train", "test"], "range": [[1, 0], [6, 4]]},
-                    "legend": {
-                        "symbolType": "stroke",
-                        "symbolStrokeWidth": 2,
-                        "symbolSize": 300,
-                        "symbolStrokeColor": "#777777",
-                        "symbolFillColor": "transparent",
-                        "symbolOpacity": 1,
-                    },
-                },
-                "tooltip": [
-                    {"field": "network"},
-                    {"field": "what"},
-                    {"field": "epoch"},
-                    {"field": "value", "format": ".2%", "title": "accuracy"},
-                ],
-            },
-        ),
-    )
 
 
 def flash(kind: str, text: str) -> None:
@@ -420,11 +327,11 @@ def job_panel() -> None:
             f"Training failed: {status.error}. Nothing was saved; the active models are unchanged.",
             icon=":material/error:",
         )
-    charts = curves(status)
-    if charts is not None:
+    specs = charts.training_curves(status.runs)
+    if specs is not None:
         left, right = st.columns(2)
-        left.vega_lite_chart(charts[0], width="stretch")
-        right.vega_lite_chart(charts[1], width="stretch")
+        left.vega_lite_chart(specs[0], width="stretch")
+        right.vega_lite_chart(specs[1], width="stretch")
         st.caption(
             f"Test accuracy while training is measured on "
             f"{jobs.MONITOR_TEST_IMAGES:,} of the 10,000 test images; the final figure "
@@ -435,6 +342,14 @@ def job_panel() -> None:
             show_result(run)
     if not status.running and PRESENTER and st.button("Dismiss", icon=":material/close:"):
         shared_action("dismiss a training run", jobs.clear)
+
+
+def active_or_none(arch: str) -> tuple[registry.Version | None, str | None]:
+    """(the version a network uses, a warning if its choice broke); None: it has none yet."""
+    try:
+        return registry.active_version(arch, verify=False)
+    except KeyError:  # no shipped model, and none trained yet (or the shipped one is gone)
+        return None, None
 
 
 def versions_section() -> None:
@@ -498,10 +413,11 @@ title_col, lock_col = st.columns([5, 1], vertical_alignment="center")
 title_col.title("Retrain the networks")
 with lock_col:
     presenter_ui.control("retrain-presenter")
+which = ", ".join(f"the {md_escape(n)}" for n in NAMES.values())
 st.caption(
-    "Train the MLP, the ConvNet or both on as few or as many MNIST images as you like, "
-    "watch them learn, then keep the result or throw it away. One training run at a time "
-    "per server; everyone looking at this page sees the same run."
+    f"Train {which} or {'both' if len(NAMES) == 2 else 'all of them'} on as few or as many "
+    "MNIST images as you like, watch them learn, then keep the result or throw it away. One "
+    "training run at a time per server; everyone looking at this page sees the same run."
 )
 with st.container():  # one fixed slot, so a message does not shift the widgets below
     if "flash" in st.session_state:
@@ -512,10 +428,13 @@ jobs.prepare()  # the first run in this server starts training at once
 status = jobs.status()
 st.session_state.rendered_job = (status.id, status.state)
 
-actives = [registry.active_version(a, verify=False) for a in registry.ARCHS]
+actives = {a: active_or_none(a) for a in registry.ARCHS}
 st.markdown(
     "**Active now:** "
-    + " · ".join(f"{NAMES[v.architecture]}: {md_escape(v.label())}" for v, _ in actives)
+    + " · ".join(
+        f"{md_escape(NAMES[a])}: {md_escape(v.label()) if v else 'no model yet'}"
+        for a, (v, _) in actives.items()
+    )
 )
 if not PRESENTER:
     st.info(
@@ -524,7 +443,7 @@ if not PRESENTER:
         icon=":material/visibility:",
     )
 with st.container():
-    for _, warning in actives:
+    for _, warning in actives.values():
         if warning:
             st.warning(warning)
 
@@ -580,9 +499,11 @@ with st.container(border=True):
             network, int(subset), selection == FIRST, int(seed), int(epochs), AUGMENT[augment]
         )
         est = jobs.estimate_total(configs)
+        order = [f"the {md_escape(NAMES[c.model])}" for c in configs]
         st.info(
             f"Estimated duration on this machine: about {duration(est)}"
-            + (", the MLP first, then the ConvNet." if len(configs) == 2 else "."),
+            + (f", {order[0]} first, then " + ", then ".join(order[1:]) if len(order) > 1 else "")
+            + ".",
             icon=":material/timer:",
         )
         if est > 30 * 60:

@@ -1,4 +1,4 @@
-"""The audience phone page (`/join?room=CODE`): draw a digit, see both answers, label, send."""
+"""The audience phone page (`/join?room=CODE`): draw a digit, see the answers, label, send."""
 
 from __future__ import annotations
 
@@ -9,24 +9,12 @@ import secrets
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app_pages import common
+from app_pages import answers, canvas, common, inuse, styles
 from mnist_models.nets import checkpoint
 from mnist_models.reading import preprocess as pp
 from mnist_models.rooms import rooms
 
-CANVAS = 448  # the canvas's own pixels, as on the drawing page; scaled on screen
 PEN = 28
-
-PHONE_STYLE = """
-<style>
-.room-head {font-size: 1rem; font-weight: 600; margin: 0 0 0.2rem 0;}
-.room-head code {font-size: 1.05rem;}
-/* Ten big label buttons (two rows on a phone). */
-[class*="st-key-room-labels"] button {min-width: 3.1rem; min-height: 3.1rem; font-size: 1.45rem;
-                            font-weight: 700; justify-content: center;}
-[class*="st-key-room-labels"] button p {font-size: 1.45rem; font-weight: 700;}
-</style>
-"""
 
 
 def store() -> rooms.RoomStore:
@@ -45,14 +33,14 @@ def read_drawing(json_data) -> tuple[pp.Preprocessed | None, list]:
     return pp.from_strokes(strokes), strokes
 
 
-def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, common.InUse]):
-    """Both networks' reading (answers and not-a-digit verdicts), computed once per drawing
+def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, inuse.InUse]):
+    """Every network's reading (answers and not-a-digit verdicts), computed once per drawing
     and models in use."""
     key = (strokes_key, tuple(u.version.id for u in uses.values()))
     cached = st.session_state.get("room-preds")
     if cached and cached[0] == key:
         return cached[1]
-    reading = common.read_drawing(pre, uses)
+    reading = inuse.read_drawing(pre, uses)
     st.session_state["room-preds"] = (key, reading)
     return reading
 
@@ -90,17 +78,17 @@ def send(code: str) -> None:
 @st.fragment
 def draw_and_send(code: str) -> None:
     """Canvas, answers, label and Send: a stroke or a tap reruns only this part."""
-    uses = common.models_in_use()
+    uses = inuse.models_in_use()
     gen = st.session_state.setdefault("room-gen", 0)
     left, right = st.columns([5, 6], gap="large")
     with left:
-        st.html(common.canvas_head_html("One digit, anywhere, any size."))
+        st.html(canvas.head_html("One digit, anywhere, any size."))
         result = st_canvas(
             stroke_width=PEN,
             stroke_color="#000000",
             background_color="#ffffff",
-            height=CANVAS,
-            width=CANVAS,
+            height=canvas.SIZE,
+            width=canvas.SIZE,
             drawing_mode="freedraw",
             key=f"room-canvas-{gen}",
         )
@@ -122,7 +110,7 @@ def draw_and_send(code: str) -> None:
         if pre is None:
             st.html(
                 '<div class="verdict" role="status" aria-live="polite" id="verdict">'
-                "Draw a digit: both networks will read it.</div>"
+                f"Draw a digit: {common.both(len(uses))} networks will read it.</div>"
             )
         else:
             try:
@@ -133,7 +121,7 @@ def draw_and_send(code: str) -> None:
             else:
                 reading = answers_for(hashlib.sha1(stroke_json.encode()).hexdigest(), pre, uses)
                 preds = {k: r.prediction for k, r in reading.networks.items()}
-                st.html(common.answers_html(uses, reading, detail=False))
+                st.html(answers.answers_html(uses, reading, detail=False))
                 st.session_state["room-pending"] = (
                     gen,
                     rooms.image_bytes(pre.image),
@@ -184,8 +172,8 @@ def ask_for_code(message: str | None = None) -> None:
         st.error(err)
 
 
-common.page_style(False)
-st.html(PHONE_STYLE)
+styles.page_style(False)
+styles.put_style("phone.css")
 code = st.query_params.get("room")
 if not code:
     ask_for_code()
@@ -208,7 +196,7 @@ if room.state == "closed":
     ask_for_code()
     st.stop()
 try:
-    common.models_in_use()
+    inuse.models_in_use()
 except (checkpoint.CheckpointError, KeyError) as exc:
     st.error(f"The networks cannot be loaded on this server ({exc}): tell the presenter.")
     st.stop()
@@ -220,4 +208,4 @@ if room.state == "paused":
         icon=":material/pause_circle:",
     )
 draw_and_send(room.code)
-common.canvas_script()
+canvas.fixes()

@@ -11,7 +11,8 @@ from collections.abc import Callable
 import streamlit as st
 from PIL import Image
 
-from app_pages import common, presenter_ui
+from app_pages import common, presenter_ui, styles
+from mnist_models import text
 from mnist_models.addresses import is_local_address
 from mnist_models.nets import networks
 from mnist_models.rooms import rooms
@@ -20,56 +21,6 @@ TILES = 12  # newest drawings shown as large tiles
 MAX_TILES = 60  # at most this many when a burst arrives between two looks
 HIGHLIGHTS = 8  # per highlight row
 REFRESH_S = 1.0  # the wall reads new drawings this often (the goal: on the wall within 2 s)
-
-WALL_STYLE = """
-<style>
-.wall-head {display: flex; align-items: center; gap: 2rem;}
-.wall-code {font-size: 5rem; font-weight: 800; letter-spacing: 0.4rem; line-height: 1;}
-.wall-url {font-size: 1.5rem; font-weight: 600; overflow-wrap: anywhere;}
-.wall-title {font-size: 2.2rem; font-weight: 700;}
-.wall-stats {font-size: 1.6rem; font-weight: 600;}
-.wall-qr {width: 280px; height: 280px; background: #fff; border-radius: 8px;}
-.wall-state {display: inline-block; padding: 0.1rem 0.8rem; border-radius: 0.5rem;
-             font-weight: 700; font-size: 1.4rem; margin-left: 0.6rem;}
-.wall-state-open {background: #e3f6e8; color: #145228;}
-.wall-state-paused {background: #fff3cd; color: #5c4400;}
-.wall-state-closed {background: #fde2e1; color: #8a1712;}
-.tiles {display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 14px;}
-.tile {border: 3px solid color-mix(in srgb, currentColor 20%, transparent);
-       border-radius: 12px; padding: 10px; display: flex; gap: 12px; align-items: center;}
-.tile.tile-new {animation: tile-in 1.2s ease-out;}
-@keyframes tile-in {from {background: color-mix(in srgb, #ffd54f 60%, transparent);}}
-.tile img {width: 112px; height: 112px; image-rendering: pixelated; border-radius: 6px;
-           background: #fff; flex: none;}
-.tile-answers {display: flex; gap: 14px;}
-.ta {text-align: center; min-width: 3.2rem;}
-.ta-name {font-size: 1rem; font-weight: 700;}
-.ta-digit {font-size: 60px; font-weight: 800; line-height: 1;}
-.ta-mark {font-size: 1.6rem; font-weight: 800; height: 1.9rem;}
-.ta-right {color: #1e8a3e;} .ta-wrong {color: #c62828;}
-.tile-foot {font-size: 1rem; margin-top: 4px; overflow-wrap: anywhere;
-            color: color-mix(in srgb, currentColor 80%, transparent);}
-.score {display: flex; gap: 1.2rem;}
-.score-net {flex: 1; border-radius: 12px; padding: 0.6rem 0.9rem;
-            border: 3px solid var(--net-colour);}
-.score-name {font-size: 1.6rem; font-weight: 700; color: var(--net-colour);}
-.score-acc {font-size: 64px; font-weight: 800; line-height: 1.05;}
-.score-count {font-size: 1.2rem; font-weight: 600;}
-.score-digits {display: grid; grid-template-columns: repeat(5, 1fr); gap: 4px; margin: 0.5rem 0;
-               font-size: 1.05rem;}
-.score-digits span {text-align: center; border-radius: 4px; padding: 2px 0;
-                    background: color-mix(in srgb, currentColor 8%, transparent);}
-.score-confused {font-size: 1.2rem; font-weight: 600;}
-.hl-title {font-size: 1.5rem; font-weight: 700; margin: 0.8rem 0 0.3rem 0;}
-.hl-row {display: flex; gap: 10px; flex-wrap: wrap;}
-.hl {text-align: center; font-size: 1.25rem; font-weight: 700;}
-/* The networks' colours on their digits only at a size they are legible in both themes. */
-.hl-read {font-size: 1.6rem;}
-.hl img {width: 72px; height: 72px; image-rendering: pixelated; background: #fff;
-         border-radius: 4px; display: block;}
-.hl-none {font-size: 1.1rem; color: color-mix(in srgb, currentColor 75%, transparent);}
-</style>
-"""
 
 
 def store() -> rooms.RoomStore:
@@ -141,7 +92,7 @@ def score_html(board: rooms.Scoreboard, nets: list[str]) -> str:
 
 
 def highlights_html(board: rooms.Scoreboard, nets: list[str]) -> str:
-    """Drawings only one network read right, and drawings that stumped both."""
+    """Drawings only one network read right, and drawings that stumped every network."""
 
     def row(ds: list[rooms.Drawing]) -> str:
         if not ds:
@@ -163,7 +114,7 @@ def highlights_html(board: rooms.Scoreboard, nets: list[str]) -> str:
     return (
         f'<div class="hl-title">Only one network right ({len(board.only_one_right)})</div>'
         f"{row(board.only_one_right)}"
-        f'<div class="hl-title">Stumped both ({len(board.both_wrong)})</div>'
+        f'<div class="hl-title">Stumped {common.both(len(nets))} ({len(board.both_wrong)})</div>'
         f"{row(board.both_wrong)}"
     )
 
@@ -196,7 +147,7 @@ def live(code: str) -> None:
     except rooms.RoomError as exc:
         st.error(str(exc))
         return
-    nets = [k for k in networks.keys()]
+    nets = list(networks.keys())
     key = (room.revision, drawings[-1].id if drawings else 0)
     cached = st.session_state.get("wall-board")
     if cached is None or cached[0] != key:
@@ -350,9 +301,10 @@ def main() -> None:
             st.error(str(exc))
     if room is None:
         st.markdown("## Audience wall")
+        nets = common.listed([f"the {text.md_escape(n)}" for n in common.names().values()])
         st.markdown(
             "Open a room: everyone scans its code, draws a digit on their phone, and "
-            "this wall shows how the MLP and the ConvNet read the room's handwriting."
+            f"this wall shows how {nets} read the room's handwriting."
         )
         controls(None)
         return
@@ -360,8 +312,8 @@ def main() -> None:
     live(room.code)
 
 
-common.page_style(False)
-st.html(WALL_STYLE)
+styles.page_style(False)
+styles.put_style("wall.css")
 try:
     main()
 except rooms.RoomError as exc:  # the store itself (unreadable, locked): one sentence

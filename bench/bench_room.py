@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
@@ -40,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from browser_utils import streamlit_server
+from helpers import canvas_value, streamed_html
 
 from mnist_models import data
 from mnist_models.drawings import synth
@@ -48,41 +48,6 @@ from mnist_models.rooms import rooms
 CANVAS = 448
 ANSWER = re.compile(r'id="answer-(\w+)">(\d)<')
 TILE = re.compile(r'id="tile-(\d+)"')
-
-
-def fabric_json(strokes) -> str:
-    """Strokes in canvas pixels -> the canvas component's widget value (Fabric.js paths)."""
-    objects = []
-    for s in strokes:
-        path = [["M", float(s[0][0]), float(s[0][1])]] + [
-            ["L", float(x), float(y)] for x, y in s[1:]
-        ]
-        lo, hi = s.min(0), s.max(0)
-        objects.append(
-            {
-                "type": "Path",
-                "originX": "center",
-                "originY": "center",
-                "left": float((lo[0] + hi[0]) / 2),
-                "top": float((lo[1] + hi[1]) / 2),
-                "width": float(hi[0] - lo[0]),
-                "height": float(hi[1] - lo[1]),
-                "stroke": "#000000",
-                "strokeWidth": 28,
-                "scaleX": 1,
-                "scaleY": 1,
-                "angle": 0,
-                "path": path,
-            }
-        )
-    return json.dumps(
-        {
-            "drawing": {
-                "raw": {"version": "7.4.0", "objects": objects, "background": "#ffffff"},
-                "data": None,
-            }
-        }
-    )
 
 
 class Session:
@@ -152,14 +117,6 @@ class Session:
             await self.ws.close()
 
 
-def html_of(elements: list) -> str:
-    return "".join(
-        getattr(sub, "body", "")
-        for which, sub in elements
-        if which in ("html", "markdown", "alert")
-    )
-
-
 class Phone:
     def __init__(self, url: str, code: str, i: int, digits: list) -> None:
         self.s = Session(url, "join", f"room={code}")
@@ -195,17 +152,17 @@ class Phone:
         self.fragment = next(iter(self.s.fragments))
 
     async def draw_and_send(self, strokes, label: int) -> None:
-        canvas = fabric_json(strokes)
+        canvas = canvas_value(strokes)
         t0 = time.monotonic()
         els = await self.s.run(self._states(canvas, None, False), self.fragment)
-        found = dict(ANSWER.findall(html_of(els)))
+        found = dict(ANSWER.findall(streamed_html(els)))
         if set(found) != {"mlp", "cnn"}:
             self.errors.append("no answer")
             return
         self.answer_ms.append((time.monotonic() - t0) * 1000)
         t1 = time.monotonic()
         els = await self.s.run(self._states(canvas, label, True), self.fragment)
-        body = html_of(els)
+        body = streamed_html(els)
         if "to the wall" in body:
             self.sends.append(t1)
             self.gen += 1
@@ -236,7 +193,7 @@ class Wall:
 
     def record(self, els: list) -> None:
         now = time.monotonic()
-        body = html_of(els)
+        body = streamed_html(els)
         for i in TILE.findall(body):
             self.first_seen.setdefault(int(i), now)
         if m := re.search(r'data-drawings="(\d+)"', body):

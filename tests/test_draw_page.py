@@ -8,6 +8,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from helpers import fabric, html_of, third_network, trained_third
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -29,36 +30,12 @@ def canvas_component_registered():
     assert not at.exception
 
 
-def fabric(strokes: list[np.ndarray], brush: int = 24) -> dict:
-    """Strokes as the canvas's json_data (Fabric.js path objects)."""
-    return {
-        "objects": [
-            {
-                "type": "Path",
-                "strokeWidth": brush,
-                "scaleX": 1,
-                "scaleY": 1,
-                "angle": 0,
-                "originX": "center",
-                "originY": "center",
-                "path": [["M", *map(float, s[0])]] + [["L", *map(float, p)] for p in s[1:]],
-            }
-            for s in strokes
-        ]
-    }
-
-
 def run_page(json_data: dict | None) -> AppTest:
     fake = mock.Mock(return_value=types.SimpleNamespace(json_data=json_data))
     with mock.patch("streamlit_drawable_canvas.st_canvas", fake):
         at = AppTest.from_file(PAGE, default_timeout=60)
         at.run()
     return at
-
-
-def html_of(at: AppTest) -> str:
-    """Everything the page wrote as markdown or HTML (the answers are HTML)."""
-    return "\n".join([m.value for m in at.markdown] + [h.proto.body for h in at.get("html")])
 
 
 @pytest.fixture(scope="module")
@@ -355,3 +332,26 @@ def test_a_digit_gets_no_not_a_digit_verdict(digits):
     page = html_of(at)
     assert "look like a digit" not in page
     assert "not-a-digit score" in page
+
+
+@pytest.fixture()
+def third(app_home):
+    """A third network in the table, with a trained model of it in use."""
+    with third_network() as net:
+        trained_third()
+        yield net
+
+
+def test_a_third_network_in_the_table_answers_beside_the_two(third, digits):
+    """A network registered in the table is read, shown and offered like the shipped two."""
+    at = run_page(fabric(digits[7]))
+    assert not at.exception
+    html = html_of(at)
+    answers = [k for k in ("mlp", "cnn", third.key) if f'id="answer-{k}">' in html]
+    assert answers == ["mlp", "cnn", third.key]
+    assert f'id="answer-{third.key}">7<' in html  # a linear model on 5,000 digits reads this 7
+    assert html.count('<section class="answer"') == 3
+    assert "What digit is this? MLP vs ConvNet vs Linear" in html
+    assert "no not-a-digit check for this version" in html  # no detector was fitted for it
+    menu = at.selectbox(key=f"use-{third.key}")
+    assert menu.label == "Linear" and menu.value.startswith("Linear (5,000 first images")

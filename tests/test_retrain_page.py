@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import third_network, trained_third
 from streamlit.testing.v1 import AppTest
 
 from mnist_models.nets import checkpoint, registry
@@ -48,6 +49,11 @@ def button(at: AppTest, label: str):
 
 def texts(elements) -> list[str]:
     return [str(e.value) for e in elements]
+
+
+def shown(element) -> str:
+    """Markdown as a browser shows it (names and titles are escaped for markdown)."""
+    return str(element.value).replace("\\", "").replace("\u2060", "")
 
 
 def fill(at: AppTest, network: str = "MLP", subset: int = 300, epochs: int = 1) -> AppTest:
@@ -259,3 +265,38 @@ def test_a_visitor_sees_who_started_a_run_and_cannot_cancel_it(home):
     assert any("started by Ada: ConvNet epoch 1/5, should end about" in c for c in captions)
     assert not any(b.label == "Cancel training" for b in at.button)
     assert jobs.status().state == "running"
+
+
+@pytest.fixture()
+def third(home):
+    """A third network in the table, with nothing trained of it yet."""
+    with third_network() as net:
+        yield net
+
+
+def test_a_third_network_in_the_table_is_offered_with_nothing_trained_yet(third):
+    at = page()
+    networks = at.radio(key="network")
+    assert networks.options == ["MLP", "ConvNet", "Linear", "All three, one after the other"]
+    assert "Linear: no model yet" in shown(at.markdown[0])  # no shipped model, none trained
+    assert any("Train the MLP, the ConvNet, the Linear or all of" in shown(c) for c in at.caption)
+    # The blog's presets for "both" name the MLP and the ConvNet: no choice trains just those.
+    presets = at.selectbox(key="preset").options
+    assert any(o.startswith("The blog's experiment") for o in presets)
+    assert not any(o.startswith("MLP vs ConvNet") for o in presets)
+    fill(at, "Linear", 300, 1)
+    assert not at.exception and not at.error
+    assert any("Estimated duration on this machine: about" in t for t in texts(at.info))
+    networks.set_value("All three, one after the other").run()
+    assert any("the MLP first, then the ConvNet, then the Linear." in t for t in texts(at.info)), (
+        texts(at.info)
+    )
+
+
+def test_a_trained_third_network_is_listed_and_shown_in_use(third):
+    vid = trained_third()
+    at = page()
+    assert "Linear: Linear (5,000 first images, 3 epochs)" in shown(at.markdown[0])
+    df = at.dataframe[0].value
+    row = df[df.version == vid]
+    assert list(row["network"]) == ["Linear"] and list(row["status"]) == ["active"]

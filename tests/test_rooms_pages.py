@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import html_of
 from streamlit.testing.v1 import AppTest
 
 from mnist_models.rooms import rooms
@@ -47,10 +48,6 @@ def page(path: str, room: str | None = None) -> AppTest:
 
 def texts(at: AppTest, kind: str) -> list[str]:
     return [e.value for e in getattr(at, kind)]
-
-
-def html_of(at: AppTest) -> str:
-    return "".join(h.proto.body for h in at.get("html"))
 
 
 def test_phone_joins_an_open_room_and_counts_the_participant(store) -> None:

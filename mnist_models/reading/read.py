@@ -18,7 +18,7 @@ from mnist_models.reading import ood
 from mnist_models.reading.predict import Prediction, predict
 from mnist_models.reading.preprocess import Preprocessed
 
-ARCHS = ("mlp", "cnn")
+ARCHS = registry.ARCHS  # a live view of the keys of the network table
 
 
 @dataclass

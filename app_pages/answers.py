@@ -1,0 +1,135 @@
+"""How an answer is shown: each network's digit, confidence and bars, and the verdict over them.
+
+Plain HTML, styled by assets/answers.css: instant to build and to draw, sharp on a projector.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from app_pages import common
+from app_pages.inuse import InUse
+from mnist_models.reading import ood
+from mnist_models.reading import read as mread
+from mnist_models.reading.predict import Prediction
+
+
+def sure_text(confidence: float) -> str:
+    """'87.3% sure'; never a rounded-up 100%."""
+    return "over 99.9% sure" if confidence > 0.999 else f"{confidence:.1%} sure"
+
+
+def bars_html(probs: Sequence[float], top: int, colour: str, name: str) -> str:
+    """Ten probability bars, the answer's in the network's colour, with a text alternative."""
+    bars = []
+    for d, p in enumerate(probs):
+        fill = colour if d == top else "var(--digit-bar-grey)"
+        bars.append(
+            f'<div class="pbar" title="{d}: {p:.2%}">'
+            f'<div class="pval">{f"{p:.0%}" if p >= 0.05 else ""}</div>'
+            f'<div class="pfill" style="height:{max(p, 0.004) * 100:.1f}%;background:{fill}">'
+            f'</div><div class="pdig">{d}</div></div>'
+        )
+    summary = ", ".join(f"{d}: {p:.0%}" for d, p in enumerate(probs) if p >= 0.01)
+    return (
+        f'<div class="pchart" role="img" aria-label="{html.escape(name)} probabilities: '
+        f'{summary}">{"".join(bars)}</div>'
+    )
+
+
+def answer_html(
+    use: InUse, pred: Prediction, detail: bool = True, verdict: ood.Verdict | None = None
+) -> str:
+    """One network's answer: name, big digit, confidence, badge, bars; `detail` adds the model
+    and the not-a-digit score."""
+    name, colour = use.net.name, use.net.colour
+    if verdict is not None and verdict.not_digit:
+        badge = '<span class="badge badge-unsure">not a digit?</span>'
+    elif pred.sure:
+        badge = '<span class="badge badge-sure">confident</span>'
+    else:
+        badge = '<span class="badge badge-unsure">not sure</span>'
+    parts = [
+        f'<section class="answer" aria-label="{html.escape(name)} answer: {pred.digit}, '
+        f'{sure_text(pred.confidence)}">',
+        f'<div class="answer-name">{html.escape(name)}</div>',
+        f'<div class="answer-main"><div class="digit-answer" style="color:{colour}" '
+        f'id="answer-{use.key}">{pred.digit}</div>',
+        f'<div class="answer-side"><div class="digit-conf">{sure_text(pred.confidence)}</div>'
+        f"{badge}</div></div>",
+        bars_html(pred.probs, pred.digit, colour, name),
+    ]
+    if (weak := use.weak_note()) is not None:
+        parts.append(f'<div class="weak-note">Weak model: {html.escape(weak)}</div>')
+    if detail:
+        check = (
+            "no not-a-digit check for this version"
+            if verdict is None
+            else f"not-a-digit score {verdict.score:.2f} (flagged above {verdict.threshold:.2f})"
+        )
+        parts.append(
+            f'<div class="answer-model">{html.escape(use.version.label())} · '
+            f'{pred.ms:.1f} ms</div><div class="answer-model answer-check">{check}</div>'
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def verdict_text(
+    preds: dict[str, Prediction], label: int | None = None, not_digit: bool | None = None
+) -> tuple[str, str]:
+    """(kind: ok, bad or mixed; one sentence) for the line over the answers.
+
+    With a known true label (a test digit), each network is marked right or wrong
+    against it; a drawing that does not look like a digit says so, with what each
+    network would still have said (a classifier always picks one of ten);
+    otherwise the line says whether the networks agree.
+    """
+    nm = common.names()
+    every = common.both(len(preds))  # "both", "all 3"
+    if not_digit and label is None:
+        would = ", ".join(f"the {nm[k]} would say {p.digit}" for k, p in preds.items())
+        return (
+            "mixed",
+            f"This doesn't look like a digit. A classifier always picks one of ten: {would}.",
+        )
+    if label is not None:
+        right = [k for k, p in preds.items() if p.digit == label]
+        if len(right) == len(preds):
+            return "ok", f"Labelled {label}: {every} networks read it right."
+        if not right:
+            reads = ", ".join(f"the {nm[k]} reads {p.digit}" for k, p in preds.items())
+            return "bad", f"Labelled {label}: {every} networks are wrong ({reads})."
+        marks = ", ".join(
+            f"the {nm[k]} is {'right' if p.digit == label else f'wrong ({p.digit})'}"
+            for k, p in preds.items()
+        )
+        return "mixed", f"Labelled {label}: {marks}."
+    digits = {p.digit for p in preds.values()}
+    if len(digits) == 1:
+        return "ok", f"{every.capitalize()} networks read {digits.pop()}."
+    reads = ", ".join(f"the {nm[k]} reads {p.digit}" for k, p in preds.items())
+    return "bad", f"The networks disagree: {reads}."
+
+
+def verdict_html(
+    preds: dict[str, Prediction], label: int | None = None, not_digit: bool | None = None
+) -> str:
+    """The verdict as one line over the answers, announced to screen readers (role=status)."""
+    kind, text = verdict_text(preds, label, not_digit)
+    return (
+        f'<div class="verdict verdict-{kind}" role="status" aria-live="polite" '
+        f'id="verdict">{html.escape(text)}</div>'
+    )
+
+
+def answers_html(
+    uses: dict[str, InUse], reading: mread.Reading, label: int | None = None, detail: bool = True
+) -> str:
+    """The verdict and every network's answer side by side, on any screen width."""
+    preds = {k: r.prediction for k, r in reading.networks.items()}
+    cards = "".join(
+        answer_html(uses[k], r.prediction, detail, r.verdict) for k, r in reading.networks.items()
+    )
+    return f'{verdict_html(preds, label, reading.not_digit)}<div class="answers">{cards}</div>'
