@@ -1,15 +1,27 @@
 // The canvas component draws in a shadow root, out of reach of page CSS; this script adds
-// style rules into it (canvas-shadow.css) and wires the Clear button. Its toolbar (upload,
-// undo, redo, edit, reset) hid at the top right *over* the canvas until hovered, and while
-// hidden still took the pointer, so strokes begun there were lost: it is moved just above
-// the canvas and always shown. The canvas keeps its own pixel size (strokes come back in
-// those units) and is scaled on screen to --digit-canvas (set in canvas.css from the column
-// width and window height); Fabric.js maps the pointer through that scaling.
+// style rules into it (canvas-shadow.css) and wires the page's toolbar above the canvas
+// (app_pages/canvas.py). The component's own toolbar is hidden: its pencil turned drawing
+// into selecting (a stroke became a selection box), its upload arrow means nothing when
+// every stroke is sent anyway, and its bin duplicated Clear. Our Undo, Redo and Clear press
+// the hidden buttons, so the component keeps its history, and take their disabled state
+// from them. The canvas keeps its own pixel size (strokes come back in those units) and is
+// scaled on screen to --digit-canvas (set in canvas.css from the column width and window
+// height); Fabric.js maps the pointer through that scaling.
 (() => {
   if (window.__digitCanvasFix) return;
   window.__digitCanvasFix = true;
   const css = __CANVAS_SHADOW_CSS__;  // assets/canvas-shadow.css, put in by app_pages/canvas.py
+  const theirs = {undo: "Undo", redo: "Redo", clear: "Reset canvas & history"};
   const hosts = () => document.querySelectorAll('[data-testid="stBidiComponentIsolated"]');
+  const button = (el, tool) => el.shadowRoot
+    && el.shadowRoot.querySelector(`.dc-toolbar [aria-label="${theirs[tool]}"]`);
+  const press = (tool) => {
+    for (const el of hosts()) {
+      const b = button(el, tool);
+      if (b && !b.disabled) b.click();
+    }
+    setTimeout(patch, 0);
+  };
   const patch = () => {
     for (const el of hosts()) {
       const root = el.shadowRoot;
@@ -31,16 +43,28 @@
       for (const c of root.querySelectorAll("canvas:not([aria-label])")) {
         c.setAttribute("aria-hidden", "true");
       }
+      // Undo and Redo are offered when the component's history has a step to take.
+      for (const tool of ["undo", "redo"]) {
+        const b = button(el, tool);
+        if (!b) continue;
+        for (const ours of document.querySelectorAll(`[data-digit-tool="${tool}"]`)) {
+          if (ours.disabled !== b.disabled) ours.disabled = b.disabled;
+        }
+      }
     }
   };
   document.addEventListener("click", (e) => {
-    const b = e.target.closest ? e.target.closest("[data-digit-clear]") : null;
-    if (!b) return;
-    for (const el of hosts()) {
-      const reset = el.shadowRoot
-        && el.shadowRoot.querySelector('[aria-label="Reset canvas & history"]');
-      if (reset) reset.click();
-    }
+    const b = e.target.closest ? e.target.closest("[data-digit-tool]") : null;
+    if (b && !b.disabled) press(b.dataset.digitTool);
+  });
+  // Ctrl+Z / Ctrl+Shift+Z (Cmd on a Mac), except while typing in a field.
+  document.addEventListener("keydown", (e) => {
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || e.key.toLowerCase() !== "z") return;
+    const t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    if (!document.querySelector("[data-digit-tool]")) return;
+    e.preventDefault();
+    press(e.shiftKey ? "redo" : "undo");
   });
   patch();
   setInterval(patch, 100);

@@ -133,7 +133,7 @@ def in_browser(n: int, root: Path = ROOT, while_training: bool = False) -> dict[
 
         def measure(times: list[float]) -> None:
             for pts in shapes:
-                page.get_by_role("button", name="Reset canvas & history").click()
+                page.get_by_role("button", name="Clear the canvas").click()
                 page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
                 page.wait_for_timeout(300)
                 box = canvas.bounding_box()
@@ -223,7 +223,7 @@ def replay(sessions: int, rounds: int, soak: float, root: Path) -> dict[str, flo
                 page.wait_for_function(answers, polling=20, timeout=60_000)
                 latencies.append((time.perf_counter() - t0) * 1000)
             for page in pages:
-                page.get_by_role("button", name="Reset canvas & history").click()
+                page.get_by_role("button", name="Clear the canvas").click()
             for page in pages:
                 page.get_by_text("Nothing to read yet").wait_for(timeout=60_000)
             drawn += len(pages)

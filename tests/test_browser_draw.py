@@ -61,7 +61,7 @@ def read_answers(page, timeout: float = 30.0):
 
 
 def clear(page) -> None:
-    page.get_by_role("button", name="Reset canvas & history").click()
+    page.get_by_role("button", name="Clear the canvas").click()
     page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
     # Streamlit removes the previous run's elements when the rerun ends, a moment later.
     page.wait_for_function(f"() => ({ANSWERS})() === null", timeout=10_000)
@@ -79,18 +79,54 @@ def test_mouse_drawn_digit_is_read_by_both(page, label, size, left, top):
 
 
 def test_a_stroke_begun_in_the_top_right_corner_is_drawn(page):
-    """The canvas toolbar used to hide over the top-right corner and swallow strokes begun
-    there before the pointer had hovered (any touch, any quick mouse)."""
+    """The component's toolbar used to hide over the top-right corner and swallow strokes
+    begun there before the pointer had hovered (any touch, any quick mouse)."""
     clear(page)
     box = page.locator("canvas").first.bounding_box()
     seven = synth.place_strokes(stroke_digit(7), 120, box["width"] - 126, 4)
     assert seven[0][0][0] >= box["width"] - 131 and seven[0][0][1] <= 10  # in that corner
-    # The pointer comes from elsewhere, as a finger does, and the toolbar has no focus.
+    # The pointer comes from elsewhere, as a finger does.
     page.get_by_text("What digit is this?").click()
     page.wait_for_timeout(500)
-    toolbar = page.locator(".dc-toolbar-card").bounding_box()
-    assert toolbar["y"] + toolbar["height"] <= box["y"]  # not over the canvas, even unhovered
+    assert not page.locator(".dc-toolbar").is_visible()  # nothing over the canvas
     draw(page, box, seven)
+    assert read_answers(page) == (7, 7)
+
+
+def test_the_toolbar_offers_undo_redo_and_clear_and_drawing_always_draws(page):
+    """Only what helps is offered (no selection mode, no "update the app", no second
+    Clear), and after any click on it a new stroke still draws and is read."""
+    clear(page)
+    tools = page.get_by_role("toolbar", name="Drawing tools").get_by_role("button")
+    assert tools.all_inner_texts() == ["↶ Undo", "↷ Redo", "Clear"]
+    for gone in ("Edit", "Update the app with this drawing", "Reset canvas & history"):
+        assert page.get_by_role("button", name=gone, exact=True).count() == 0
+    undo = page.get_by_role("button", name="Undo the last stroke")
+    redo = page.get_by_role("button", name="Redo", exact=True)
+    assert undo.is_disabled() and redo.is_disabled()  # nothing drawn yet
+    box = page.locator("canvas").first.bounding_box()
+    one = [[(box["width"] * 0.5, box["height"] * f) for f in (0.15, 0.5, 0.85)]]  # one stroke
+    seven = [[(90, 80), (300, 80), (170, 360)]]  # one stroke, drawn with many mouse moves
+    draw(page, box, one, steps=10)
+    assert read_answers(page) == (1, 1)
+    assert undo.is_enabled()
+    undo.click()
+    page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
+    assert redo.is_enabled()
+    redo.click()
+    assert read_answers(page) == (1, 1)  # the 1 is back
+    clear(page)
+    for tool in (undo, redo):  # clicked while there is nothing to undo or redo
+        tool.click(force=True)
+    draw(page, box, seven, steps=10)  # still a stroke, not a selection box
+    assert read_answers(page) == (7, 7)
+    undo.click()
+    page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
+    draw(page, box, seven, steps=10)  # after an undo: a new stroke draws and is read
+    assert read_answers(page) == (7, 7)
+    page.keyboard.press("Control+z")  # the keyboard's undo too
+    page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
+    page.keyboard.press("Control+Shift+z")
     assert read_answers(page) == (7, 7)
 
 
@@ -99,13 +135,10 @@ def test_clearing_the_canvas_removes_the_prediction(page):
     box = page.locator("canvas").first.bounding_box()
     draw(page, box, synth.place_strokes(stroke_digit(7), 200, 60, 60))
     assert read_answers(page) == (7, 7)
-    clear(page)  # the toolbar's reset; asserts that no answer is left on the page
+    clear(page)  # asserts that no answer is left on the page
     box = page.locator("canvas").first.bounding_box()
     draw(page, box, synth.place_strokes(stroke_digit(0), 150, 100, 100))
     assert read_answers(page) == (0, 0)
-    page.get_by_role("button", name="Clear the canvas").click()  # the page's own button
-    page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
-    page.wait_for_function(f"() => ({ANSWERS})() === null", timeout=10_000)
 
 
 def test_a_phone_shows_canvas_and_both_answers_without_scrolling(app):
@@ -200,5 +233,5 @@ def test_undo_goes_back_to_the_previous_drawing(page):
     assert first == (1, 1)
     draw(page, box, [[(20, 300), (320, 300)]])  # a long bar under it
     read_answers(page)
-    page.get_by_role("button", name="Undo").click()
+    page.get_by_role("button", name="Undo the last stroke").click()
     assert read_answers(page) == (1, 1)
