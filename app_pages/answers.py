@@ -1,4 +1,4 @@
-"""How an answer is shown: each network's digit, confidence and bars, and the verdict over them.
+"""How an answer is shown: each network's digit, confidence and bars, and the headline over them.
 
 Plain HTML, styled by assets/answers.css: instant to build and to draw, sharp on a projector.
 """
@@ -8,16 +8,11 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from app_pages import common
 from app_pages.inuse import InUse
-from mnist_models.reading import ood
+from mnist_models.reading import headline, ood
 from mnist_models.reading import read as mread
+from mnist_models.reading.headline import sure_text
 from mnist_models.reading.predict import Prediction
-
-
-def sure_text(confidence: float) -> str:
-    """'87.3% sure'; never a rounded-up 100%."""
-    return "over 99.9% sure" if confidence > 0.999 else f"{confidence:.1%} sure"
 
 
 def bars_html(probs: Sequence[float], top: int, colour: str, name: str) -> str:
@@ -76,51 +71,13 @@ def answer_html(
     return "".join(parts)
 
 
-def verdict_text(
-    preds: dict[str, Prediction], label: int | None = None, not_digit: bool | None = None
-) -> tuple[str, str]:
-    """(kind: ok, bad or mixed; one sentence) for the line over the answers.
-
-    With a known true label (a test digit), each network is marked right or wrong
-    against it; a drawing that does not look like a digit says so, with what each
-    network would still have said (a classifier always picks one of ten);
-    otherwise the line says whether the networks agree.
-    """
-    nm = common.names()
-    every = common.both(len(preds))  # "both", "all 3"
-    if not_digit and label is None:
-        would = ", ".join(f"the {nm[k]} would say {p.digit}" for k, p in preds.items())
-        return (
-            "mixed",
-            f"This doesn't look like a digit. A classifier always picks one of ten: {would}.",
-        )
-    if label is not None:
-        right = [k for k, p in preds.items() if p.digit == label]
-        if len(right) == len(preds):
-            return "ok", f"Labelled {label}: {every} networks read it right."
-        if not right:
-            reads = ", ".join(f"the {nm[k]} reads {p.digit}" for k, p in preds.items())
-            return "bad", f"Labelled {label}: {every} networks are wrong ({reads})."
-        marks = ", ".join(
-            f"the {nm[k]} is {'right' if p.digit == label else f'wrong ({p.digit})'}"
-            for k, p in preds.items()
-        )
-        return "mixed", f"Labelled {label}: {marks}."
-    digits = {p.digit for p in preds.values()}
-    if len(digits) == 1:
-        return "ok", f"{every.capitalize()} networks read {digits.pop()}."
-    reads = ", ".join(f"the {nm[k]} reads {p.digit}" for k, p in preds.items())
-    return "bad", f"The networks disagree: {reads}."
-
-
-def verdict_html(
-    preds: dict[str, Prediction], label: int | None = None, not_digit: bool | None = None
-) -> str:
-    """The verdict as one line over the answers, announced to screen readers (role=status)."""
-    kind, text = verdict_text(preds, label, not_digit)
+def verdict_html(reading: mread.Reading, label: int | None = None) -> str:
+    """The headline (reading.headline: one rule for every page) as one line over the
+    answers, announced to screen readers (role=status)."""
+    line = headline.headline(headline.said_of(reading), label)
     return (
-        f'<div class="verdict verdict-{kind}" role="status" aria-live="polite" '
-        f'id="verdict">{html.escape(text)}</div>'
+        f'<div class="verdict verdict-{line.kind}" role="status" aria-live="polite" '
+        f'id="verdict">{html.escape(line.text)}</div>'
     )
 
 
@@ -128,8 +85,7 @@ def answers_html(
     uses: dict[str, InUse], reading: mread.Reading, label: int | None = None, detail: bool = True
 ) -> str:
     """The verdict and every network's answer side by side, on any screen width."""
-    preds = {k: r.prediction for k, r in reading.networks.items()}
     cards = "".join(
         answer_html(uses[k], r.prediction, detail, r.verdict) for k, r in reading.networks.items()
     )
-    return f'{verdict_html(preds, label, reading.not_digit)}<div class="answers">{cards}</div>'
+    return f'{verdict_html(reading, label)}<div class="answers">{cards}</div>'

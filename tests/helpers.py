@@ -116,3 +116,25 @@ def trained_third(images: int = 5_000) -> str:
     vid = f"trained/{path.stem}"
     registry.set_active(THIRD.key, vid)
     return vid
+
+
+def one_flag_doodle() -> tuple[list[np.ndarray], str]:
+    """(strokes in canvas pixels, the network that flags it) of a synthetic non-digit both
+    shipped networks read as the same digit, sure of it, while only one flags it as not a
+    digit: the case of a house or a heart, which used to get a green "Both networks read 0"."""
+    from mnist_models.drawings import nondigits
+    from mnist_models.reading import headline
+    from mnist_models.reading import preprocess as pp
+    from mnist_models.reading import read as mread
+
+    models, _ = mread.load_active()
+    for _, strokes in nondigits.make_set(300, seed=7, canvas=448, kinds=("shape", "random")):
+        arrays = [np.asarray(s, dtype=float) for s in strokes]
+        pre = pp.from_strokes(arrays)
+        if pre is None:
+            continue
+        said = headline.said_of(mread.read(pre, models))
+        flagged = [s.name for s in said if s.flagged]
+        if len(flagged) == 1 and len({s.digit for s in said}) == 1 and all(s.sure for s in said):
+            return arrays, flagged[0]
+    raise AssertionError("no doodle that only one network flags among 300")

@@ -8,7 +8,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from helpers import fabric, html_of, third_network, trained_third
+from helpers import fabric, html_of, one_flag_doodle, third_network, trained_third
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -91,7 +91,10 @@ def test_disagreement_and_not_sure_are_marked(digits):
         at = run_page(fabric(digits[7]))
     assert not at.exception
     html = html_of(at)
-    assert "The networks disagree: the MLP reads 1, the ConvNet reads 7." in html
+    assert (
+        "The networks disagree: the MLP reads 1 but is only 55.0% sure; "
+        "the ConvNet reads 7 but is only 55.0% sure." in html
+    )
     assert "verdict-bad" in html and "not sure" in html
 
 
@@ -325,6 +328,19 @@ def test_a_drawing_that_is_not_a_digit_says_so_and_shows_both_answers():
         assert "the MLP would say" in p and "the ConvNet would say" in p
         assert "not a digit?" in p
         assert 'class="badge badge-sure"' not in p  # never "confident"
+
+
+def test_a_doodle_one_network_flags_gets_no_confident_headline():
+    """Both networks read the same digit, sure of it, but one flags the drawing: the line
+    over the answers is not a green "Both networks read 0"; it says who flags it."""
+    strokes, flagger = one_flag_doodle()
+    at = run_page(fabric(strokes))
+    assert not at.exception
+    page = html_of(at)
+    assert "verdict verdict-ok" not in page and "Both networks read" not in page
+    assert 'class="verdict verdict-mixed"' in page and "Not sure: " in page
+    assert f"the {flagger} reads " in page and "but flags it as not a digit" in page
+    assert "not a digit?" in page  # its badge agrees with the line
 
 
 def test_a_digit_gets_no_not_a_digit_verdict(digits):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import html_of
+from helpers import fabric, html_of, one_flag_doodle
 from streamlit.testing.v1 import AppTest
 
 from mnist_models.rooms import rooms
@@ -87,6 +87,23 @@ def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
     store.set_state(code, "paused")
     at = page(PHONE, code)
     assert any("paused" in w for w in texts(at, "warning"))
+
+
+def test_phone_headline_follows_the_same_rule_as_the_drawing_page(store) -> None:
+    """A doodle one network flags gets "Not sure", never a confident line (reading.headline)."""
+    import types
+    from unittest import mock
+
+    code = store.create_room().code
+    page(PHONE, code)  # registers the canvas component, so that it can be patched
+    strokes, flagger = one_flag_doodle()
+    fake = mock.Mock(return_value=types.SimpleNamespace(json_data=fabric(strokes)))
+    with mock.patch("streamlit_drawable_canvas.st_canvas", fake):
+        at = page(PHONE, code)
+    assert not at.exception
+    html = html_of(at)
+    assert 'class="verdict verdict-mixed"' in html and "Not sure: " in html
+    assert f"the {flagger} reads " in html and "Both networks read" not in html
 
 
 def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None:
