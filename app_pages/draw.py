@@ -90,8 +90,8 @@ def explored_digit(index: int) -> tuple[pp.Preprocessed, int]:
     return pp.Preprocessed(image=image, steps={"28x28": image}), label  # already 28x28
 
 
-def canvas_input(present: bool) -> pp.Preprocessed | None:
-    """The canvas, with a Clear button that empties it in the browser (no stroke is lost)."""
+def canvas_input(present: bool) -> tuple[pp.Preprocessed | None, str | None]:
+    """The canvas under its toolbar; (the input or None, why a drawing cannot be read)."""
     st.html(canvas.head_html("One digit, anywhere, any size." if not present else ""))
     result = st_canvas(
         stroke_width=st.session_state.get("brush", 28),
@@ -103,28 +103,51 @@ def canvas_input(present: bool) -> pp.Preprocessed | None:
         key="canvas",
     )
     try:
-        return pp.from_strokes(pp.strokes_from_fabric(result.json_data))
+        return pp.from_strokes(pp.strokes_from_fabric(result.json_data)), None
     except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
-        st.error(f"This drawing cannot be read: {exc}")
-        return None
+        return None, f"This drawing cannot be read: {exc}"
 
 
-def upload_input() -> pp.Preprocessed | None:
+def photo(img: np.ndarray, side: int = 196) -> Image.Image:
+    """An uploaded image (as read: turned upright, at most WORK_SIDE) fitted in side x side."""
+    pil = Image.fromarray(img)
+    scale = side / max(pil.size)
+    size = (max(1, round(pil.width * scale)), max(1, round(pil.height * scale)))
+    # A small image is enlarged with hard pixel edges, as the 28x28 beside it.
+    return pil.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.NEAREST)
+
+
+def upload_input() -> tuple[pp.Preprocessed | None, str | None]:
+    """The uploader, the image itself beside its 28x28 version; (the input or None, why
+    there is nothing to read: one sentence, shown where the answers would be)."""
     upload = st.file_uploader(
         "A photo or scan of one handwritten digit (PNG, JPEG, WebP, GIF or BMP)",
         type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
         key="upload",
     )
     if upload is None:
-        return None
+        return None, None
     try:
-        pre = pp.from_image(pp.read_image(upload.getvalue()))
+        img = pp.read_image(upload.getvalue())
+        pre = pp.from_image(img)
     except ValueError as exc:
-        st.error(f"Cannot use this file: {exc}.")
-        return None
+        return None, f"Cannot use this file: {exc}."
+    mine, seen = st.columns(2)
+    mine.html(common.image_html(photo(img), "The uploaded image", caption="Your image"))
     if pre is None:
-        st.error("No ink found in this image: is there a digit on it?")
-    return pre
+        return (
+            None,
+            "No ink found in this image, so there is nothing to read: is there a digit on it?",
+        )
+    seen.html(
+        common.image_html(
+            enlarge(pre.image),
+            "The image as the networks see it: 28 by 28 grey pixels",
+            196,
+            "What the networks see (28×28)",
+        )
+    )
+    return pre, None
 
 
 def seen_models(uses: dict[str, inuse.InUse]) -> None:
@@ -149,12 +172,12 @@ def drawing_area(present: bool) -> None:
     # Two stat calls: the files are re-read only when the choice of models changed.
     uses = inuse.models_in_use()
     left, right = st.columns([1, 1] if present else [5, 7], gap="large")
-    label = None
+    label, problem, uploaded = None, None, False
     with left:
         if (explored := st.session_state.get("explore_digit")) is not None:
             pre, label = explored_digit(explored)
         elif present:
-            pre = canvas_input(present)
+            pre, problem = canvas_input(present)
         else:
             row = st.container(horizontal=True, vertical_alignment="center", gap="small")
             with row:
@@ -180,13 +203,19 @@ def drawing_area(present: bool) -> None:
                             help="Any width works: strokes are re-drawn MNIST-thick "
                             "before reading.",
                         )
-            pre = canvas_input(present) if source == "Draw" else upload_input()
+            if source == "Draw":
+                pre, problem = canvas_input(present)
+            else:
+                pre, problem = upload_input()
+                uploaded = True
 
     with right:
         for note in inuse.notes():
             st.warning(note, icon=":material/warning:")
         if pre is None:
-            if not present:
+            if problem:  # one message, where the answers would be
+                st.error(problem, icon=":material/image_not_supported:")
+            elif not present:
                 st.info(
                     f"Draw a digit on the canvas (or upload a photo) and "
                     f"{common.both(len(uses))} networks will read it. Nothing to read yet.",
@@ -205,15 +234,18 @@ def drawing_area(present: bool) -> None:
         st.html(answers.answers_html(uses, reading, label=label, detail=not present))
         if present:
             return
-        see, why = st.columns([1, 3])
-        see.html(
-            common.image_html(
-                enlarge(pre.image, 140),
-                "The drawing as the networks see it: 28 by 28 grey pixels",
-                140,
-                "What the networks see (28×28)",
+        if uploaded:  # its 28x28 version is beside the image already
+            why = st.container()
+        else:
+            see, why = st.columns([1, 3])
+            see.html(
+                common.image_html(
+                    enlarge(pre.image, 140),
+                    "The drawing as the networks see it: 28 by 28 grey pixels",
+                    140,
+                    "What the networks see (28×28)",
+                )
             )
-        )
         wrong = {
             k: next(
                 (

@@ -113,7 +113,13 @@ def test_upload_of_a_photo_is_read():
     at.run()
     _upload(at, "seven.jpg", buf.getvalue(), "image/jpeg")
     assert not at.exception
-    assert 'id="answer-cnn">7<' in html_of(at)
+    html = html_of(at)
+    assert 'id="answer-cnn">7<' in html
+    # The image itself beside its 28x28 version, and the 28x28 only once.
+    assert 'alt="The uploaded image"' in html and "<figcaption>Your image</figcaption>" in html
+    assert html.count("What the networks see (28×28)") == 1
+    mine = html.index('alt="The uploaded image"')
+    assert mine < html.index("What the networks see (28×28)") < html.index('id="verdict"')
 
 
 @pytest.mark.parametrize(
@@ -128,7 +134,8 @@ def test_upload_of_a_bad_file_gives_a_message(payload, message):
     at.run()
     _upload(at, "bad.png", payload, "image/png")
     assert not at.exception
-    assert any(message in e.value for e in at.error)
+    assert len(at.error) == 1 and message in at.error[0].value
+    assert not at.info  # no "Nothing to read yet" beside it
     assert "answer-mlp" not in html_of(at)
 
 
@@ -139,7 +146,12 @@ def test_upload_without_ink_gives_a_message():
     at.run()
     _upload(at, "white.png", buf.getvalue(), "image/png")
     assert not at.exception
-    assert any("No ink" in e.value for e in at.error)
+    # One message: not a "No ink" here and a "Nothing to read yet" beside it.
+    assert [e.value for e in at.error] == [
+        "No ink found in this image, so there is nothing to read: is there a digit on it?"
+    ]
+    assert not at.info and not at.warning
+    assert 'alt="The uploaded image"' in html_of(at)  # what was uploaded is shown
 
 
 def _copy_of_shipped_cnn(app_home):
