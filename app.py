@@ -1,31 +1,25 @@
-"""Entry point: `streamlit run app.py`. Page config, once-per-server start-up, navigation."""
+"""Entry point: `streamlit run app.py`. Page config, once-per-server start-up, navigation.
+
+Torch-free to import (as app_pages/startup.py and the top of app_pages/draw.py): the
+drawing page, the first one a visitor sees, puts its canvas on the screen before torch
+is imported, then runs the start-up; every other page runs it first.
+"""
 
 from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common, presenter_ui, styles
-from mnist_models.nets import registry
+from app_pages import startup, styles
 
 # A bundled icon: an emoji or a Material icon would be fetched from the internet.
 ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
-TITLE = "MNIST: " + " vs ".join(common.names().values())  # "MNIST: MLP vs ConvNet"
-st.set_page_config(page_title=TITLE, page_icon=ICON, layout="wide")
+# The title is completed with the networks' names by startup.ready().
+st.set_page_config(page_title="MNIST", page_icon=ICON, layout="wide")
 styles.app_style()
 
-
-@st.cache_resource(show_spinner=False)
-def start_once() -> None:
-    """Once per server process: remove files that saves killed mid-way left behind, and
-    make the presenter's gate (a generated passcode is printed in the terminal)."""
-    registry.cleanup()
-    presenter_ui.gate()
-
-
-start_once()
-
+DRAW = st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True)
 pages = [
-    st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True),
+    DRAW,
     st.Page("app_pages/retrain.py", title="Retrain", icon=":material/model_training:"),
     st.Page("app_pages/explorer.py", title="Test-set explorer", icon=":material/grid_view:"),
     st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
@@ -40,4 +34,7 @@ pages = [
     ),
 ]
 # Pages along the top: the full width goes to the canvas and the answers.
-st.navigation(pages, position="top").run()
+page = st.navigation(pages, position="top")
+if page is not DRAW:  # the drawing page runs it once its canvas is on the screen
+    startup.ready()
+page.run()

@@ -1,14 +1,16 @@
-"""Small things every page shares: the networks' names and colours, presentation mode, images.
+"""Small things every page shares: the networks' names and colours, images.
 
 A drawing page is put together from the modules next to this one::
 
     styles.page_style(present)                    # answer styles, phone layout (assets/)
-    st.html(canvas.head_html())                   # the Clear button above the canvas
+    st.html(canvas.head_html())                   # Undo, Redo and Clear above the canvas
     result = st_canvas(width=canvas.SIZE, ...)
+    canvas.fixes()                                # once, after the canvas
     uses = inuse.models_in_use()                  # two stat calls; cheap per drawing
     reading = inuse.read_drawing(pre, uses)       # answers and not-a-digit verdicts
-    st.html(answers.answers_html(uses, reading))  # verdict + answers side by side
-    canvas.fixes()                                # once, at the end of the page
+    st.html(answers.answers_html(uses, reading))  # headline + answers side by side
+
+The drawing page does the first three before anything imports torch (app_pages/draw.py).
 
 The networks are those of the table (mnist_models.nets.networks): every list of networks
 on a page loops over it, so a network registered there appears on every page.
@@ -56,28 +58,6 @@ def listed(items: list[str], last: str = "and") -> str:
 def has_feature_maps(net: networks.Network) -> bool:
     """Whether the network has convolutional feature maps to show (saliency.feature_maps)."""
     return net.key == "cnn"  # the one network-specific line: to be a field of the table
-
-
-def presenting() -> bool:
-    """Presentation mode: `?present=1` in the address, or the page's switch."""
-    return str(st.query_params.get("present", "")).lower() in ("1", "true", "yes", "on")
-
-
-def present_switch(present: bool) -> None:
-    """A button into presentation mode (`?present=1`), or a small one out of it."""
-    if present:
-        if st.button("Leave presentation", key="present-off", type="tertiary"):
-            st.query_params.pop("present", None)
-            st.rerun()
-    elif st.button(
-        "Presentation mode",
-        key="present-on",
-        icon=":material/slideshow:",
-        help="Only the canvas, the answers and the verdict, large, for a "
-        "projector. The address ?present=1 opens the page this way.",
-    ):
-        st.query_params["present"] = "1"
-        st.rerun()
 
 
 def error_colour(count: int, top: int) -> str:
