@@ -52,6 +52,7 @@ def training_curves(runs: Sequence[jobs.RunStatus]) -> tuple[dict, dict] | None:
         "type": "quantitative",
         "title": "epoch",
         "scale": {"domain": [1, max(2, epochs)]},
+        "axis": {"tickMinStep": 1, "format": "d"},  # whole epochs, not 1.2, 1.4…
     }
     # Fixed y domains: the browser draws a chart once before its data arrives, and
     # a domain taken from no data made Vega-Lite warn "Infinite extent".
@@ -59,11 +60,13 @@ def training_curves(runs: Sequence[jobs.RunStatus]) -> tuple[dict, dict] | None:
     low_acc = min((r["value"] for r in acc if r["value"] == r["value"]), default=0.0)
     loss_domain = [0, max(top_loss, 1e-3) * 1.05]
     acc_domain = [min(0.9, int(low_acc * 10) / 10), 1]
+    # The legend names only the networks this job trains (in table order).
+    shown = [n for n in colours if any(names.get(r.model, r.model) == n for r in runs)]
     colour = {
         "field": "network",
         "type": "nominal",
         "title": None,
-        "scale": {"domain": list(colours), "range": list(colours.values())},
+        "scale": {"domain": shown, "range": [colours[n] for n in shown]},
     }
 
     def spec(title: str, rows: list[dict], y: dict, extra: dict) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,10 @@ def server(tmp_path_factory):
         yield url, browser, home
 
 
-def open_retrain(browser, url: str, presenter: bool = True):
+def open_retrain(browser, url: str, presenter: bool = True, size: tuple[int, int] = (1400, 1100)):
     """A new browser (its own context) on the Retrain page, reached through the app's
     navigation; unlocked with the presenter passcode unless it is a visitor's."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
     page.goto(url)
     page.get_by_role("link", name="Retrain").click()  # the navigation
     live(page).get_by_text("Estimated duration on this machine").wait_for(timeout=60_000)
@@ -144,12 +145,22 @@ def test_cancel_a_running_job(server):
     url, browser, home = server
     before = sorted(p.name for p in Path(home, "versions").glob("*"))
     page = open_retrain(browser, url)
+    page.set_viewport_size({"width": 1280, "height": 800})  # a laptop: the form fills it
     live(page).get_by_role("radio", name="ConvNet").check(force=True)
     set_number(page, SUBSET, 20_000)
     set_number(page, EPOCHS, 5)
     settle(page)
+    # The run's panel appears above the form; the browser keeps the clicked button in view
+    # (scroll anchoring), so without help the progress is out of sight.
     live(page).get_by_role("button", name="Start training").click()
     live(page).get_by_text("ConvNet: epoch ").wait_for(timeout=60_000)
+    # On Start the page brings the run's progress into view, where the user is looking.
+    page.wait_for_timeout(1500)  # the smooth scroll
+    bar = live(page).locator('[data-testid="stProgress"]').bounding_box()
+    assert 0 <= bar["y"] and bar["y"] + bar["height"] <= 800
+    # The line under the form follows the run (it used to say "waiting" for good).
+    note = live(page).get_by_text("A run is in progress (above)")
+    note.filter(has_text=re.compile(r"ConvNet epoch \d/5")).wait_for(timeout=60_000)
     live(page).get_by_role("button", name="Cancel training").click()
     live(page).get_by_text("Cancelled after").wait_for(timeout=30_000)
     assert sorted(p.name for p in Path(home, "versions").glob("*")) == before

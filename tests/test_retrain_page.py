@@ -9,7 +9,8 @@ import pytest
 from helpers import third_network, trained_third
 from streamlit.testing.v1 import AppTest
 
-from mnist_models.nets import checkpoint, registry
+from app_pages import charts
+from mnist_models.nets import checkpoint, networks, registry
 from mnist_models.training import jobs
 from mnist_models.training.train import TrainConfig
 
@@ -66,7 +67,10 @@ def fill(at: AppTest, network: str = "MLP", subset: int = 300, epochs: int = 1) 
 def test_page_shows_estimate_active_models_and_all_versions(home):
     at = page()
     assert any("Estimated duration on this machine: about" in t for t in texts(at.info))
-    assert "Active now:" in at.markdown[0].value
+    active = shown(at.markdown[0])
+    assert active.startswith("**Active now:** MLP (60,000 images, augmented as drawn), 99.37% on")
+    assert "ConvNet (60,000 images, augmented as drawn), 99.50% on test" in active
+    assert "MLP: MLP" not in active and "· 60,000 images" not in active  # the name once
     df = at.dataframe[0].value
     assert {"shipped/mlp", "shipped/cnn"} <= set(df["version"])
     status = dict(zip(df["version"], df["status"]))
@@ -121,6 +125,10 @@ def test_a_valid_start_trains_and_the_result_can_be_kept(home):
     assert jobs.status().state in ("running", "done")
     status = jobs.wait(timeout=120)
     assert status.state == "done", status.error
+    # The curves' legend names the networks this job trained, not every network.
+    loss, accuracy = charts.training_curves(status.runs)
+    assert loss["encoding"]["color"]["scale"]["domain"] == ["MLP"]
+    assert accuracy["encoding"]["color"]["scale"]["range"] == [networks.get("mlp").colour]
     at.run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
@@ -296,7 +304,7 @@ def test_a_third_network_in_the_table_is_offered_with_nothing_trained_yet(third)
 def test_a_trained_third_network_is_listed_and_shown_in_use(third):
     vid = trained_third()
     at = page()
-    assert "Linear: Linear (5,000 first images, 3 epochs)" in shown(at.markdown[0])
+    assert "· Linear (5,000 first images, 3 epochs), " in shown(at.markdown[0])  # named once
     df = at.dataframe[0].value
     row = df[df.version == vid]
     assert list(row["network"]) == ["Linear"] and list(row["status"]) == ["active"]
