@@ -1,6 +1,8 @@
 """The pages' charts: Vega-Lite and Altair specs, built from what the pages measured.
 
 Each network is drawn in its colour from the table (common.colours), in table order.
+Text drawn in a chart (annotations, counts) takes the theme's ink (``ink(dark)``): Vega's
+default is black, which read as black on near-black in the dark theme.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ import pandas as pd
 
 from app_pages import common
 from mnist_models.training import calibration, curves, jobs
+
+# Streamlit's own text colours in its light and dark themes.
+INK = {False: "#31333f", True: "#fafafa"}
+
+
+def ink(dark: bool) -> str:
+    """The colour of text and outlines drawn in a chart, for the theme in use."""
+    return INK[bool(dark)]
+
 
 # ---------------------------------------------------------------- Retrain: a job's runs
 
@@ -173,8 +184,13 @@ def confusion_chart(cm: np.ndarray, title: str, colour: str) -> alt.Chart:
 # ---------------------------------------------------------------- Experiments
 
 
-def curves_chart(data: dict, points: pd.DataFrame) -> alt.LayerChart:
-    """Mean accuracy per size (lines), min-max over seeds (bands), claims and versions (marks)."""
+def curves_chart(data: dict, points: pd.DataFrame, dark: bool = False) -> alt.LayerChart:
+    """Mean accuracy per size (lines), min-max over seeds (bands), claims and versions (marks).
+
+    Each claim's diamond carries a short label ("blog: 95%") next to it, where no curve
+    passes (the full claim is in its tooltip and the caption): the long labels
+    crossed a curve and were cut off at the left on a phone.
+    """
     names, colours = common.names(), common.colours()
     cells = curves.summarise(data)
     df = pd.DataFrame(
@@ -237,13 +253,16 @@ def curves_chart(data: dict, points: pd.DataFrame) -> alt.LayerChart:
                 "images": c["subset"],
                 "accuracy": c["accuracy"],
                 "text": c["text"],
+                "label": f"blog: {c['accuracy']:.0%}",
+                "right": c["subset"] < max(curves.SIZES),  # inside the axis, not at its end
             }
             for c in curves.BLOG_CLAIMS
         ]
     )
+    outline = ink(dark) if dark else "black"
     claim_marks = (
         alt.Chart(claims)
-        .mark_point(shape="diamond", size=220, filled=True, stroke="black", strokeWidth=1.5)
+        .mark_point(shape="diamond", size=220, filled=True, stroke=outline, strokeWidth=1.5)
         .encode(
             x=x,
             y=alt.Y("accuracy:Q", scale=y_scale),
@@ -251,16 +270,27 @@ def curves_chart(data: dict, points: pd.DataFrame) -> alt.LayerChart:
             tooltip=["text", alt.Tooltip("accuracy:Q", format=".0%")],
         )
     )
-    claim_text = (
-        alt.Chart(claims)
-        .mark_text(align="right", dx=-4, dy=22, fontSize=12)
-        .encode(x=x, y=alt.Y("accuracy:Q", scale=y_scale), text="text")
-    )
-    layers = [band, line, claim_marks, claim_text]
+    # Under a claim inside the axis (the curves rise away from it on both sides), left of
+    # one at its right end: clear of every curve from a phone's width to a projector's.
+    claim_text = [
+        alt.Chart(claims[claims.right == inside])
+        .mark_text(
+            align="center" if inside else "right",
+            dx=0 if inside else -12,
+            dy=18 if inside else 0,
+            fontSize=12,
+            fontWeight="bold",
+            color=ink(dark),
+        )
+        .encode(x=x, y=alt.Y("accuracy:Q", scale=y_scale), text="label", tooltip=["text"])
+        for inside in (True, False)
+        if (claims.right == inside).any()
+    ]
+    layers = [band, line, claim_marks, *claim_text]
     if len(points):
         layers.append(
             alt.Chart(points)
-            .mark_point(shape="triangle-up", size=160, filled=True, stroke="black")
+            .mark_point(shape="triangle-up", size=160, filled=True, stroke=outline)
             .encode(
                 x=x,
                 y=alt.Y("accuracy:Q", scale=y_scale),
@@ -296,7 +326,9 @@ def curves_legend() -> str:
     return '<div style="font-size:1.05rem">' + " &nbsp;&nbsp;·&nbsp;&nbsp; ".join(parts) + "</div>"
 
 
-def reliability_chart(bins: list[calibration.Bin], title: str, colour: str) -> alt.LayerChart:
+def reliability_chart(
+    bins: list[calibration.Bin], title: str, colour: str, dark: bool = False
+) -> alt.LayerChart:
     """Accuracy against confidence per bin (bar width = bin), the diagonal, and each bin's count."""
     df = pd.DataFrame(
         [
@@ -334,7 +366,7 @@ def reliability_chart(bins: list[calibration.Bin], title: str, colour: str) -> a
     # How many test answers fall in each bin, above its bar: the left bins rest on few.
     counts = (
         alt.Chart(df)
-        .mark_text(dy=-7, fontSize=10, angle=0)
+        .mark_text(dy=-7, fontSize=10, angle=0, color=ink(dark))
         .encode(x=alt.X("mid:Q", scale=scale), y=alt.Y("accuracy:Q", scale=scale), text="label:N")
     )
     diag = (

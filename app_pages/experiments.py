@@ -18,6 +18,8 @@ from mnist_models.reading.predict import NOT_SURE_BELOW
 from mnist_models.text import md_escape
 from mnist_models.training import calibration, curves
 
+# Chart text in the theme's ink (charts.ink), as the browser reported it for this run.
+DARK = st.context.theme.type == "dark"
 CURVES_FILE = Path(__file__).resolve().parent.parent / "data" / "curves.json"
 NAMES = common.names()
 COLOURS = common.colours()
@@ -75,14 +77,16 @@ if not data or not data.get("runs"):
 else:
     points = version_points()
     st.markdown(charts.curves_legend(), unsafe_allow_html=True)
-    st.altair_chart(charts.curves_chart(data, points), width="stretch")
+    st.altair_chart(charts.curves_chart(data, points, DARK), width="stretch")
     eps = ", ".join(
         f"{int(n):,}: {e}"
         for n, e in sorted(data["epochs_per_size"].items(), key=lambda kv: int(kv[0]))
     )
     st.caption(
-        f"Lines: mean test accuracy (all 10,000 test images) over seeds; bands: lowest to "
-        f"highest seed. ◆: the blog's two claims. ▲: the shipped checkpoints and those "
+        "Lines: mean test accuracy (all 10,000 test images) over seeds; bands: lowest to "
+        "highest seed. ◆: the blog's two claims ("
+        + "; ".join(c["text"].removeprefix("blog: ") for c in curves.BLOG_CLAIMS)
+        + f"). ▲: the shipped checkpoints and those "
         f"trained on the Retrain page. "
         f"{len(data['runs'])} runs. Every run sees the same budget of "
         f"{data['budget']:,} training samples (epochs = budget / images, at most "
@@ -138,6 +142,7 @@ for col, (arch, u) in zip(cols, uses.items()):
                 calibration.reliability(torch.softmax(lg.double() / t, 1), test_labels),
                 f"{NAMES[arch]} (T = {t:.3g})",
                 COLOURS[NAMES[arch]],
+                DARK,
             )
         )
         st.caption(md_escape(v.label()))

@@ -2,6 +2,8 @@
 
     python bench/bench_retrain.py               # ConvNet, first 1,000 images, 100 epochs, augmented
     python bench/bench_retrain.py --epochs 5    # a quick check that everything works
+    python bench/bench_retrain.py --presets     # every preset: the page's estimate against
+                                                # click-to-result, no command line
 
 Page: `streamlit run app.py` (private MNIST_APP_HOME) in headless Chromium;
 the job trains in a child process of the server (see mnist_models/worker.py);
@@ -38,6 +40,13 @@ from mnist_models.training import jobs
 from mnist_models.training.worker import NICE
 
 BLOG_PRESET = "The blog's experiment: ConvNet, first 1,000 images, 100 epochs, augmented"
+# The Retrain page's presets (app_pages/retrain.py) and the networks each trains.
+PRESETS = {
+    BLOG_PRESET: ("cnn",),
+    "MLP vs ConvNet on 1,000: the blog's experiment for both networks": ("mlp", "cnn"),
+    "Quick look: both networks, 1,000 balanced images, 10 epochs": ("mlp", "cnn"),
+    "ConvNet on all 60,000 images, 10 epochs": ("cnn",),
+}
 EPOCHS_LABEL = "Epochs (1 to 1,000)"
 
 
@@ -146,6 +155,67 @@ def on_the_command_line(epochs: int, threads: int, eval_every: int, nice: int) -
     }
 
 
+def seconds(text: str) -> float:
+    """'about 3 min 20 s' (retrain.duration's forms) -> seconds."""
+    import re
+
+    total = 0.0
+    for value, unit in re.findall(r"([0-9.]+) (h|min|s)\b", text):
+        total += float(value) * {"h": 3600, "min": 60, "s": 1}[unit]
+    return total
+
+
+def preset_in_browser(preset: str) -> dict:
+    """One preset from the page: the estimate shown before Start, and click to result."""
+    from browser_utils import launch_chromium, streamlit_server  # type: ignore
+
+    home = tempfile.mkdtemp(prefix="bench-retrain-")
+    env = {"MNIST_APP_HOME": home, "MNIST_LOCAL_MODE": "1"}
+    with streamlit_server("app.py", env=env) as url, launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        live = page.locator('[data-stale="false"]')
+        page.goto(url)
+        page.get_by_role("link", name="Retrain").click()
+        shown_estimate = live.get_by_text("Estimated duration on this machine")
+        shown_estimate.wait_for(timeout=120_000)
+        before = shown_estimate.inner_text()
+        live.locator('[data-testid="stSelectbox"]', has_text="Preset").click()
+        page.get_by_role("option", name=preset, exact=True).click()
+        wait_until(lambda: shown_estimate.inner_text() != before)
+        page.wait_for_timeout(1500)
+        estimate = shown_estimate.inner_text()
+        t0 = time.perf_counter()
+        live.get_by_role("button", name="Start training").click()
+        for arch in PRESETS[preset]:
+            name = {"mlp": "MLP", "cnn": "ConvNet"}[arch]
+            live.locator(
+                '[data-testid="stMetric"]', has_text=f"{name} test accuracy (10,000 images)"
+            ).wait_for(timeout=4 * 3600_000)
+        wall = time.perf_counter() - t0
+    metas = [json.loads(p.read_text()) for p in Path(home, "versions").glob("*.json")]
+    return {
+        "estimate": seconds(estimate.split("about", 1)[-1]),
+        "wall": wall,
+        "train": sum(m["train_seconds"] for m in metas),
+        "job": max((m.get("job_seconds") or 0) for m in metas),
+    }
+
+
+def every_preset() -> None:
+    """The page's estimate against click-to-result, for each preset in turn."""
+    import os
+
+    print(f"{'preset':<68}{'estimate':>9}{'click->result':>14}{'ratio':>7}{'training':>9}")
+    for preset in PRESETS:
+        r = preset_in_browser(preset)
+        print(
+            f"{preset[:67]:<68}{r['estimate']:>8.0f}s{r['wall']:>13.1f}s"
+            f"{r['wall'] / max(r['estimate'], 1e-9):>7.2f}{r['train']:>8.1f}s"
+            f"   (load {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=100, help="100 is the blog's experiment")
@@ -167,7 +237,15 @@ def main() -> None:
         default=0,
         help="the CLI's --eval-every (1 is its default: all 10,000 every epoch)",
     )
+    p.add_argument(
+        "--presets",
+        action="store_true",
+        help="every preset from the page: its estimate against click to result",
+    )
     a = p.parse_args()
+    if a.presets:
+        every_preset()
+        return
 
     print(f"ConvNet, first 1,000 images, {a.epochs} epochs, augmented", flush=True)
     page = in_browser(a.epochs)

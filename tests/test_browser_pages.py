@@ -156,3 +156,76 @@ def test_explorer_compare_opens_the_digit_on_the_drawing_page(app):
     page.get_by_role("button", name="Back to drawing").click()
     page.get_by_text("Nothing to read yet").wait_for(timeout=60_000)
     page.close()
+
+
+# Every text drawn in the Experiments charts, with its colour, and whether any curve
+# passes through it (points along each line, in screen pixels).
+CHART_TEXTS = """() => {
+  const lines = [];
+  for (const path of document.querySelectorAll('[data-testid="stVegaLiteChart"] .mark-line path')) {
+    const m = path.getScreenCTM(), n = path.getTotalLength();
+    for (let i = 0; i <= 300; i++) {
+      const p = path.getPointAtLength(n * i / 300);
+      lines.push([m.a * p.x + m.c * p.y + m.e, m.b * p.x + m.d * p.y + m.f]);
+    }
+  }
+  const out = [];
+  for (const chart of document.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
+    const frame = chart.querySelector('svg').getBoundingClientRect();
+    for (const t of chart.querySelectorAll('.mark-text.role-mark text')) {
+      const r = t.getBoundingClientRect();
+      out.push({text: t.textContent, fill: getComputedStyle(t).fill,
+                crossed: lines.some(([x, y]) => x > r.left && x < r.right && y > r.top
+                                    && y < r.bottom),
+                inside: r.left >= frame.left - 1 && r.right <= frame.right + 1});
+    }
+  }
+  return out;
+}"""
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+
+    def lum(c: str) -> float:
+        rgb = [int(v) / 255 for v in re.findall(r"[0-9.]+", c)[:3]]
+        lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize(
+    "scheme,width", [("dark", 1280), ("light", 1280), ("light", 390), ("dark", 390)]
+)
+def test_experiments_chart_text_is_legible_clear_of_the_curves_and_in_the_frame(app, scheme, width):
+    """The blog's claims and the bin counts are drawn in the theme's ink (they were black on
+    near-black in the dark theme), cross no curve, are not cut off on a phone, and no table
+    makes the page scroll sideways."""
+    url, browser = app
+    phone = width < 500
+    ctx = browser.new_context(
+        viewport={"width": width, "height": 900},
+        color_scheme=scheme,
+        is_mobile=phone,
+        has_touch=phone,
+    )
+    page = ctx.new_page()
+    page.goto(f"{url}/experiments")
+    page.locator('[data-testid="stVegaLiteChart"] svg').nth(2).wait_for(timeout=SLOW)
+    settle(page)
+    page.wait_for_timeout(1000)
+    background = page.evaluate(
+        "() => getComputedStyle(document.querySelector('.stApp')).backgroundColor"
+    )
+    texts = page.evaluate(CHART_TEXTS)
+    claims = [t for t in texts if t["text"].startswith("blog: ")]
+    counts = [t for t in texts if re.fullmatch(r"[0-9,]+", t["text"])]
+    assert [t["text"] for t in claims] == ["blog: 95%", "blog: 94%"] and len(counts) >= 10
+    for t in claims + counts:
+        assert contrast(t["fill"], background) >= 4.5, (t, background)
+        assert t["inside"], t
+    assert not any(t["crossed"] for t in claims), claims
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    ctx.close()
