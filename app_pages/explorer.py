@@ -62,9 +62,9 @@ def gallery(indices: np.ndarray, key: str) -> None:
                 for arch, name in NAMES.items():
                     d, c = int(preds[arch][i]), float(conf[arch][i])
                     mark = (
-                        '<span class="tile-ok">✓ right</span>'
+                        '<span class="tile-ok">✓<span class="tile-word"> right</span></span>'
                         if d == labels[i]
-                        else '<span class="tile-bad">✗ wrong</span>'
+                        else '<span class="tile-bad">✗<span class="tile-word"> wrong</span></span>'
                     )
                     lines.append(f"{name} {mark}: <b>{d}</b> ({c:.0%})")
                 alt_text = f"Test digit #{i}, labelled {labels[i]}"

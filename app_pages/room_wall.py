@@ -205,7 +205,7 @@ def header(room: rooms.Room) -> None:
                 "scan the code:",
                 icon=":material/wifi_off:",
             )
-            st.code(rooms.OPEN_COMMAND, language=None)  # plain: legible in both themes
+            st.code(rooms.OPEN_COMMAND, language=None, wrap_lines=True)  # plain: both themes
         controls(room)
 
 

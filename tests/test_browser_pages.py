@@ -62,8 +62,13 @@ def axe_findings(page) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    with app_and_browser(tmp_path_factory.mktemp("app-home")) as (url, browser):
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("app-home")
+
+
+@pytest.fixture(scope="module")
+def app(home):
+    with app_and_browser(home) as (url, browser):
         yield url, browser
 
 
@@ -228,4 +233,69 @@ def test_experiments_chart_text_is_legible_clear_of_the_curves_and_in_the_frame(
         assert t["inside"], t
     assert not any(t["crossed"] for t in claims), claims
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    ctx.close()
+
+
+def phone(browser, scheme: str = "light"):
+    """A 390x844 touch screen."""
+    return browser.new_context(
+        viewport={"width": 390, "height": 844},
+        color_scheme=scheme,
+        is_mobile=True,
+        has_touch=True,
+    )
+
+
+# The tiles' and their Compare buttons' boxes, in page order.
+TILES = """() => [...document.querySelectorAll('div[data-testid="stColumn"]:has(.tile)')]
+  .map(c => [c.querySelector('.tile').getBoundingClientRect().toJSON(),
+             c.querySelector('button').getBoundingClientRect().toJSON()])"""
+
+
+def test_explorer_tiles_three_a_row_on_a_phone_and_buttons_in_line(app):
+    """On a phone the Explorer shows several tiles a row (one a row was ~9,000 px of
+    scrolling); on a laptop the Compare buttons of a row sit at one height."""
+    url, browser = app
+    ctx = phone(browser)
+    page = ctx.new_page()
+    page.goto(f"{url}/explorer")
+    page.locator(".tile").nth(5).wait_for(timeout=SLOW)
+    settle(page)
+    tiles = page.evaluate(TILES)
+    first_row = [t for t, _ in tiles if abs(t["y"] - tiles[0][0]["y"]) < 2]
+    assert len(first_row) == 3, first_row
+    assert all(t["x"] >= 0 and t["x"] + t["width"] <= 390 for t, _ in tiles)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    ctx.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/explorer")
+    page.locator(".tile").nth(5).wait_for(timeout=SLOW)
+    settle(page)
+    rows: dict[int, list[float]] = {}
+    for tile, button in page.evaluate(TILES):
+        rows.setdefault(round(tile["y"]), []).append(button["y"])
+    assert len(rows) >= 5 and all(len(b) == 6 for b in list(rows.values())[:4])
+    for buttons in rows.values():
+        assert max(buttons) - min(buttons) < 1, buttons
+    page.close()
+
+
+def test_the_wall_fits_a_phone(app, home):
+    """Title, code and address on the wall are whole on a phone (they were cut off)."""
+    from mnist_models.rooms import rooms
+
+    code = rooms.SQLiteRoomStore(home / "rooms.sqlite3").create_room("Year 10 maths, Tuesday").code
+    url, browser = app
+    ctx = phone(browser)
+    page = ctx.new_page()
+    page.goto(f"{url}/wall?room={code}")
+    page.locator("#wall-url").wait_for(timeout=90_000)
+    settle(page)
+    for sel in (".wall-title", "#wall-code", "#wall-url", "#wall-qr"):
+        box = page.locator(sel).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (sel, box)
+        # Nothing hidden inside the box either (text wider than its element).
+        assert page.locator(sel).evaluate("e => e.scrollWidth <= e.clientWidth + 1"), sel
+    assert page.locator("#wall-code").inner_text() == code
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     ctx.close()

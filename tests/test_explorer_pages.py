@@ -42,7 +42,8 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
     cards = [h.proto.body for h in at.get("html") if 'id="tile-wrong-' in h.proto.body]
     assert cards, "the ConvNet gets some 4s wrong"
     assert all('alt="Test digit #' in c and "labelled 4" in c for c in cards)
-    assert all('ConvNet <span class="tile-bad">✗ wrong</span>' in c for c in cards)
+    wrong = 'ConvNet <span class="tile-bad">✗<span class="tile-word"> wrong</span>'
+    assert all(wrong in c for c in cards)
     # The misclassified gallery's "Compare" buttons are keyed wrong-<test index>.
     from mnist_models import data
 
