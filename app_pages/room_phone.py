@@ -32,7 +32,7 @@ PHONE_STYLE = """
 
 def store() -> room_store.Rooms:
     """The room store this server shares between its sessions."""
-    return room_store.shared_store(str(room_store.store_path()))
+    return room_store.shared_store(room_store.store_url())
 
 
 def participant() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pg
 import pytest
 import torch
 
@@ -80,18 +81,25 @@ def presenter(monkeypatch):
 
 # ---------------------------------------------------------------- room stores
 
-ROOM_STORE_KINDS = ["sqlite"]
+ROOM_STORE_KINDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server for the session (tests/pg.py); skipped without one,
+    except in CI."""
+    with pg.postgres_server() as server:
+        yield server
 
 
 @pytest.fixture(params=ROOM_STORE_KINDS)
 def room_databases(request, tmp_path: Path):
-    """Makes fresh, empty room databases of one kind per param: each call gives one's address."""
+    """Makes fresh, empty room databases of one kind per param: each call gives one's address
+    (an SQLite file, or a database on the session's PostgreSQL server)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres").new_database
     made = iter(range(1_000_000))
-
-    def new() -> str:
-        return str(tmp_path / f"rooms-{next(made)}.sqlite3")
-
-    return new
+    return lambda: str(tmp_path / f"rooms-{next(made)}.sqlite3")
 
 
 @pytest.fixture()

@@ -94,14 +94,14 @@ def test_qr_code_is_inline_svg_that_encodes_the_url() -> None:
     assert svg != join.qr_svg("http://192.168.1.20:8501/join?room=ACDF")
 
 
-def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+def run_cli(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mnist_models", "room", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={"MNIST_APP_HOME": str(home), "PATH": "/usr/bin:/bin"},
+        env={"MNIST_APP_HOME": str(home), "PATH": "/usr/bin:/bin", **env},
     )
 
 
@@ -123,6 +123,25 @@ def test_cli_lists_exports_and_imports(tmp_path: Path) -> None:
     s2 = store.open_store(other / "rooms.sqlite3")
     assert [d.label for d in s2.drawings(code)] == [0, 1, 2]
     s2.close()
+
+
+def test_cli_uses_the_database_in_mnist_room_db_or_store(postgres, tmp_path: Path) -> None:
+    url = postgres.new_database()
+    s = store.open_store(url)
+    code = s.create_room("On the server").code
+    send(s, code, "p1", label=4, now=1.0)
+    s.close()
+    r = run_cli("list", home=tmp_path, MNIST_ROOM_DB=url)
+    assert r.returncode == 0 and code in r.stdout and " 1 drawings  On the server" in r.stdout
+    assert not (tmp_path / "rooms.sqlite3").exists()  # nothing written to the app home
+    out = tmp_path / "room.zip"
+    r = run_cli("--store", url, "export", code, "--out", str(out), home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("import", str(out), home=tmp_path / "laptop")
+    assert r.returncode == 0 and f"imported room {code} (open, 1 drawings)" in r.stdout
+    bad = url.replace("/rooms_", "/missing_")
+    r = run_cli("list", home=tmp_path, MNIST_ROOM_DB=bad)
+    assert r.returncode == 2 and "cannot be opened" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -162,7 +181,8 @@ def test_short_lived_threads_do_not_pile_up_connections(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len(s.backend._idle) <= s.backend.POOL
+    pool = s.backend.engine.pool
+    assert pool.checkedout() == 0 and pool.checkedin() <= pool.size()
     s.close()
 
 

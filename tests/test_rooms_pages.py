@@ -212,3 +212,26 @@ def test_a_damaged_store_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch)
         at = page(path, "ACDE")
         assert not at.exception
         assert any("room store" in e and "cannot be opened" in e for e in texts(at, "error"))
+
+
+def test_the_pages_use_the_database_in_mnist_room_db(postgres, tmp_path, monkeypatch) -> None:
+    url = postgres.new_database()
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    monkeypatch.setenv(room_store.STORE_ENV, url)
+    s = room_store.open_store()
+    code = s.create_room("On the server").code
+    probs = tuple(0.91 if d == 5 else 0.01 for d in range(10))
+    s.add_drawing(
+        code,
+        "p1",
+        bytes(784),
+        "[]",
+        {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "shipped/cnn")},
+        label=5,
+    )
+    wall = page(WALL, code)
+    assert not wall.exception and 'data-drawings="1"' in html_of(wall)
+    phone = page(PHONE, code)
+    assert not phone.exception and s.participants(code) == 2
+    assert not (tmp_path / "rooms.sqlite3").exists()
+    s.close()

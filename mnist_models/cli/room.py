@@ -19,8 +19,8 @@ def _fail(message: str) -> None:
 def _store(a: argparse.Namespace) -> room_store.Rooms:
     try:
         return room_store.open_store(a.store)
-    except Exception as exc:  # an unreadable or non-SQLite file: one line, not a traceback
-        _fail(f"cannot open the room store {a.store or room_store.store_path()}: {exc}")
+    except rules.RoomError as exc:  # an unreadable file, an unreachable database: one line
+        _fail(str(exc))
         raise  # unreachable
 
 
@@ -101,9 +101,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("room", help="audience rooms: list, open, export, import")
     r.add_argument(
         "--store",
-        type=Path,
         default=None,
-        help="the room database (default: <app home>/rooms.sqlite3)",
+        help="the room database: an SQLite file or a postgresql+psycopg:// URL "
+        f"(default: ${room_store.STORE_ENV}, else <app home>/rooms.sqlite3)",
     )
     rs = r.add_subparsers(dest="room_command", required=True, parser_class=type(r))
 

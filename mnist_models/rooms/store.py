@@ -4,12 +4,14 @@
 the room's rules (states, the rate limit, labels, answers) in one place, and asks a
 ``Backend`` only to keep and find rows, one transaction per unit of work, so every
 database gets the same rules. ``open_store()`` and ``shared_store()`` make the default
-store: SQLite under the app home.
+store: ``$MNIST_ROOM_DB`` (a ``postgresql+psycopg://`` URL puts rooms in PostgreSQL),
+else an SQLite file under the app home, with nothing to start or set up.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -20,9 +22,10 @@ from typing import Any, Protocol
 from mnist_models import files
 from mnist_models.rooms import rules
 from mnist_models.rooms.rules import Drawing, Room, RoomError
-from mnist_models.rooms.sqlite import SQLiteBackend
+from mnist_models.rooms.sql import SQLBackend
 
 STORE_FILE = "rooms.sqlite3"
+STORE_ENV = "MNIST_ROOM_DB"  # a database URL (or an SQLite file) instead of the default
 
 
 class Tx(Protocol):
@@ -239,16 +242,21 @@ class Rooms:
 
 
 def store_path() -> Path:
-    """Where the default store lives: <app home>/rooms.sqlite3."""
+    """Where the default SQLite store lives: <app home>/rooms.sqlite3."""
     return files.home() / STORE_FILE
 
 
-def open_store(path: Path | str | None = None) -> Rooms:
-    """A new handle on the default store (SQLite under the app home, or `path`)."""
-    return Rooms(SQLiteBackend(path or store_path()))
+def store_url() -> str:
+    """The store this app uses: $MNIST_ROOM_DB if set, else the SQLite file under the app home."""
+    return os.environ.get(STORE_ENV, "").strip() or str(store_path())
+
+
+def open_store(where: Path | str | None = None) -> Rooms:
+    """A new handle on a store: `where` (an SQLite file or a database URL), else store_url()."""
+    return Rooms(SQLBackend(where or store_url()))
 
 
 @functools.cache
-def shared_store(path: str) -> Rooms:
-    """One handle per store file for the whole process (the web server's sessions share it)."""
-    return open_store(path)
+def shared_store(where: str) -> Rooms:
+    """One handle per store for the whole process (the web server's sessions share it)."""
+    return open_store(where)
