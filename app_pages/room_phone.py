@@ -12,14 +12,15 @@ from streamlit_drawable_canvas import st_canvas
 from app_pages import answers, canvas, common, inuse, styles
 from mnist_models.nets import checkpoint
 from mnist_models.reading import preprocess as pp
-from mnist_models.rooms import rooms
+from mnist_models.rooms import rules
+from mnist_models.rooms import store as room_store
 
 PEN = 28
 
 
-def store() -> rooms.RoomStore:
+def store() -> room_store.Rooms:
     """The room store this server shares between its sessions."""
-    return rooms.shared_store(str(rooms.store_path()))
+    return room_store.shared_store(room_store.store_url())
 
 
 def participant() -> str:
@@ -66,7 +67,7 @@ def send(code: str) -> None:
             label=label,
             nickname=st.session_state.get("room-nick"),
         )
-    except rooms.RoomError as exc:
+    except rules.RoomError as exc:
         st.session_state["room-error"] = str(exc)
         return
     what = f"your {label}" if label is not None else "your drawing"
@@ -114,8 +115,8 @@ def draw_and_send(code: str) -> None:
             )
         else:
             try:
-                stroke_json = rooms.encode_strokes(strokes)
-            except rooms.RoomError as exc:
+                stroke_json = rules.encode_strokes(strokes)
+            except rules.RoomError as exc:
                 st.error(str(exc))
                 pre = None
             else:
@@ -124,9 +125,9 @@ def draw_and_send(code: str) -> None:
                 st.html(answers.answers_html(uses, reading, detail=False))
                 st.session_state["room-pending"] = (
                     gen,
-                    rooms.image_bytes(pre.image),
+                    rules.image_bytes(pre.image),
                     stroke_json,
-                    {k: rooms.Answer(tuple(p.probs), uses[k].version.id) for k, p in preds.items()},
+                    {k: rules.Answer(tuple(p.probs), uses[k].version.id) for k, p in preds.items()},
                 )
         # Choosing a digit or typing a name costs the server nothing until Send.
         st.pills(
@@ -149,7 +150,7 @@ def draw_and_send(code: str) -> None:
         st.text_input(
             "Your name on the wall (optional)",
             key="room-nick",
-            max_chars=rooms.MAX_NICKNAME,
+            max_chars=rules.MAX_NICKNAME,
             on_change="ignore",
             placeholder="anonymous",
         )
@@ -164,8 +165,8 @@ def ask_for_code(message: str | None = None) -> None:
         typed = st.text_input("Room code (on the wall)", max_chars=12)
         if st.form_submit_button("Join", type="primary"):
             try:
-                st.query_params["room"] = rooms.clean_code(typed)
-            except rooms.RoomError as exc:
+                st.query_params["room"] = rules.clean_code(typed)
+            except rules.RoomError as exc:
                 st.session_state["room-join-error"] = str(exc)
             st.rerun()
     if err := st.session_state.pop("room-join-error", None):
@@ -183,7 +184,7 @@ try:
     if room.state != "closed" and st.session_state.get("room-joined") != room.code:
         store().join(room.code, participant())
         st.session_state["room-joined"] = room.code
-except rooms.RoomError as exc:
+except rules.RoomError as exc:
     ask_for_code(str(exc))
     st.stop()
 if room.state == "closed":

@@ -43,7 +43,7 @@ from helpers import canvas_value, streamed_html
 
 from mnist_models import data
 from mnist_models.drawings import synth
-from mnist_models.rooms import rooms
+from mnist_models.rooms import store as room_store
 
 CANVAS = 448
 ANSWER = re.compile(r'id="answer-(\w+)">(\d)<')
@@ -276,7 +276,7 @@ async def one_run(
 ) -> dict:
     import threading
 
-    store = rooms.open_store()
+    store = room_store.open_store()
     code = store.create_room(f"bench {n} phones").code
     real = {"answer_ms": [], "sends": [], "ready": threading.Event(), "go": threading.Event()}
     if browsers:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pg
 import pytest
 import torch
 
 from mnist_models import data as mdata
+from mnist_models.rooms.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,3 +77,40 @@ def presenter(monkeypatch):
 
     yield unlock
     presenter_ui.gate.clear()
+
+
+# ---------------------------------------------------------------- room stores
+
+ROOM_STORE_KINDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server for the session (tests/pg.py); skipped without one,
+    except in CI."""
+    with pg.postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=ROOM_STORE_KINDS)
+def room_databases(request, tmp_path: Path):
+    """Makes fresh, empty room databases of one kind per param: each call gives one's address
+    (an SQLite file, or a database on the session's PostgreSQL server)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres").new_database
+    made = iter(range(1_000_000))
+    return lambda: str(tmp_path / f"rooms-{next(made)}.sqlite3")
+
+
+@pytest.fixture()
+def room_url(room_databases) -> str:
+    """The address of a fresh, empty room database (every kind of store in turn)."""
+    return room_databases()
+
+
+@pytest.fixture()
+def room_store(room_url: str):
+    """A room store on a fresh database (every kind of store in turn), closed afterwards."""
+    s = open_store(room_url)
+    yield s
+    s.close()

@@ -9,7 +9,9 @@ import pytest
 from helpers import html_of
 from streamlit.testing.v1 import AppTest
 
-from mnist_models.rooms import rooms
+from mnist_models.rooms import join as room_join
+from mnist_models.rooms import rules
+from mnist_models.rooms import store as room_store
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = str(ROOT / "app_pages" / "room_phone.py")
@@ -25,9 +27,9 @@ def store(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
     monkeypatch.setenv("MNIST_PRESENTER_PASSCODE", PASSCODE)
-    monkeypatch.delenv(rooms.PUBLIC_URL_ENV, raising=False)
+    monkeypatch.delenv(room_join.PUBLIC_URL_ENV, raising=False)
     presenter_ui.gate.clear()  # a fresh gate that reads this passcode
-    s = rooms.open_store()
+    s = room_store.open_store()
     yield s
     s.close()
     presenter_ui.gate.clear()
@@ -90,7 +92,7 @@ def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
 
 
 def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None:
-    monkeypatch.setenv(rooms.PUBLIC_URL_ENV, "https://talk.example.org/mnist")
+    monkeypatch.setenv(room_join.PUBLIC_URL_ENV, "https://talk.example.org/mnist")
     room = store.create_room("<script>alert(1)</script>")
     img = np.zeros((28, 28), np.uint8)
     img[4:24, 12:16] = 255
@@ -100,7 +102,7 @@ def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None
         "p1",
         img.tobytes(),
         "[[[1,2],[3,4]]]",
-        {"mlp": rooms.Answer(probs, "shipped/mlp"), "cnn": rooms.Answer(probs, "shipped/cnn")},
+        {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "shipped/cnn")},
         label=7,
         nickname="<i>Eve</i>",
     )
@@ -130,7 +132,7 @@ def test_wall_warns_when_the_server_listens_on_this_machine_only(store) -> None:
     finally:
         config.set_option("server.address", before)
     assert any("Phones cannot reach this server" in w for w in texts(at, "warning"))
-    assert [c.value for c in at.code] == [rooms.OPEN_COMMAND]
+    assert [c.value for c in at.code] == [room_join.OPEN_COMMAND]
     assert any("passcode" in c for c in texts(at, "caption"))  # the controls stay locked
 
 
@@ -182,7 +184,7 @@ def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
             f"p{i}",
             bytes(784),
             "[]",
-            {"mlp": rooms.Answer(probs, "shipped/mlp"), "cnn": rooms.Answer(probs, "shipped/cnn")},
+            {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "shipped/cnn")},
             label=2,
         ).id
         for i in range(2)
@@ -207,3 +209,26 @@ def test_a_damaged_store_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch)
         at = page(path, "ACDE")
         assert not at.exception
         assert any("room store" in e and "cannot be opened" in e for e in texts(at, "error"))
+
+
+def test_the_pages_use_the_database_in_mnist_room_db(postgres, tmp_path, monkeypatch) -> None:
+    url = postgres.new_database()
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    monkeypatch.setenv(room_store.STORE_ENV, url)
+    s = room_store.open_store()
+    code = s.create_room("On the server").code
+    probs = tuple(0.91 if d == 5 else 0.01 for d in range(10))
+    s.add_drawing(
+        code,
+        "p1",
+        bytes(784),
+        "[]",
+        {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "shipped/cnn")},
+        label=5,
+    )
+    wall = page(WALL, code)
+    assert not wall.exception and 'data-drawings="1"' in html_of(wall)
+    phone = page(PHONE, code)
+    assert not phone.exception and s.participants(code) == 2
+    assert not (tmp_path / "rooms.sqlite3").exists()
+    s.close()
