@@ -11,7 +11,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from app_pages import common
 from mnist_models.nets import checkpoint
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import canvas, pen, raster
 from mnist_models.rooms import rooms
 
 CANVAS = 448  # the canvas's own pixels, as on the drawing page; scaled on screen
@@ -39,13 +39,13 @@ def participant() -> str:
     return st.session_state.setdefault("room-participant", secrets.token_hex(8))
 
 
-def read_drawing(json_data) -> tuple[pp.Preprocessed | None, list]:
+def read_drawing(json_data) -> tuple[raster.Preprocessed | None, list]:
     """The canvas's data -> (the 28x28 input or None, the strokes); ValueError if unreadable."""
-    strokes = pp.strokes_from_fabric(json_data)
-    return pp.from_strokes(strokes), strokes
+    strokes = canvas.strokes_from_fabric(json_data)
+    return pen.from_strokes(strokes), strokes
 
 
-def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, common.InUse]):
+def answers_for(strokes_key: str, pre: raster.Preprocessed, uses: dict[str, common.InUse]):
     """Both networks' reading (answers and not-a-digit verdicts), computed once per drawing
     and models in use."""
     key = (strokes_key, tuple(u.version.id for u in uses.values()))

@@ -1,0 +1,247 @@
+"""Canvas data: the Fabric.js JSON of streamlit-drawable-canvas -> checked pen strokes.
+
+``strokes_from_fabric`` reads the canvas's free-drawn paths into point lists in
+canvas pixels; ``check_strokes`` (which ``pen.from_strokes`` calls) checks any
+point lists by the same rules. Everything is bounded before it costs anything
+(counts before points are read); a refusal is ``DrawingRejected``, one sentence
+for the visitor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Caps per drawing, checked before any costly work. A digit drawn with the
+# mouse or a finger is 1-5 strokes; the canvas records one pen position per
+# pointer event (about 60-120 a second) and sends each as a quadratic segment
+# of 2 coordinate pairs: a slow, careful 5 s digit is about 600 positions,
+# 1,200 pairs. The caps leave more than ten times that.
+MAX_STROKES = 200  # canvas objects, and strokes (pen-down to pen-up) in all
+MAX_POINTS = 20_000  # coordinate pairs in all
+MAX_COORD = 100_000.0  # canvas pixels; canvases are 336-560 px
+
+_NUMBER = (int, float, np.integer, np.floating)
+_BOOL = (bool, np.bool_)
+_FABRIC_OPS = {"M": 1, "L": 1, "Q": 2, "C": 3, "Z": 0}  # coordinate pairs per command
+_ORIGIN = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
+_TOO_MANY_STROKES = (
+    f"This drawing has too many strokes (the limit is {MAX_STROKES}); "
+    "clear the canvas and draw one digit."
+)
+_TOO_MANY_POINTS = (
+    f"This drawing has too many points (the limit is {MAX_POINTS:,}); "
+    "clear the canvas and draw one digit."
+)
+_MALFORMED = "The drawing data from the canvas is malformed; clear the canvas and draw again."
+_BAD_COORD = "The drawing has coordinates that are not finite numbers on the canvas."
+
+
+class DrawingRejected(ValueError):
+    """Canvas data that will not be read; str() is one sentence for the visitor."""
+
+
+def _number(v: object, default: float | None = None) -> float:
+    """A finite JSON number within the canvas bounds (None -> default), else DrawingRejected."""
+    if v is None and default is not None:
+        return default
+    # bool is an int in Python but never a coordinate; strings are refused, not parsed.
+    if isinstance(v, _BOOL) or not isinstance(v, _NUMBER):
+        raise DrawingRejected(_BAD_COORD)
+    if not abs(v) <= MAX_COORD:  # also NaN; compared before any float() of a huge int
+        raise DrawingRejected(_BAD_COORD)
+    return float(v)
+
+
+def _path_points(paths: list[list]) -> tuple[list[np.ndarray], list[int]]:
+    """Fabric.js path commands of every object -> polylines, and each one's object index.
+
+    A curve becomes as many points as it has coordinate pairs (the canvas's
+    quadratic segments join consecutive pointer positions a few pixels apart),
+    so the points out never exceed the pairs sent. Python only checks types;
+    the geometry is done for the whole drawing at once.
+    """
+    ops: list[int] = []  # pairs per command: 1 (M, L), 2 (Q), 3 (C)
+    starts: list[bool] = []  # a move, or an object's first command: a new stroke
+    owner: list[int] = []
+    rows: list[list] = []
+    pairs = 0
+    for i, commands in enumerate(paths):
+        first = True
+        for cmd in commands:
+            if type(cmd) not in (list, tuple) or not cmd or type(cmd[0]) is not str:
+                raise DrawingRejected(_MALFORMED)
+            n = _FABRIC_OPS.get(cmd[0])
+            if n is None:
+                continue  # other SVG commands never come from free drawing
+            if len(cmd) != 1 + 2 * n:
+                raise DrawingRejected(_MALFORMED)
+            pairs += n
+            if pairs > MAX_POINTS:
+                raise DrawingRejected(_TOO_MANY_POINTS)
+            if n == 0:
+                continue
+            args = cmd[1:]
+            for v in args:
+                # Numbers only: strings are refused, not parsed; bool is no coordinate.
+                t = type(v)
+                if (
+                    t is not float
+                    and t is not int
+                    and (not isinstance(v, _NUMBER) or isinstance(v, _BOOL))
+                ):
+                    raise DrawingRejected(_BAD_COORD)
+            ops.append(n)
+            starts.append(first or cmd[0] == "M")
+            owner.append(i)
+            rows.append([*args, *_PAD[n]])
+            first = False
+    if not ops:
+        return [], []
+    try:
+        a = np.array(rows, dtype=np.float64).reshape(-1, 3, 2)  # (n, up to 3 pairs, xy)
+    except (OverflowError, TypeError):  # integers beyond any float (True is refused above)
+        raise DrawingRejected(_BAD_COORD) from None
+    if not (np.abs(a) <= MAX_COORD).all():  # also NaN and infinities
+        raise DrawingRejected(_BAD_COORD)
+    k = np.array(ops)
+    new = np.array(starts)
+    end = a[np.arange(len(k)), k - 1]  # (n, 2) where each command leaves the pen
+    start = np.where(new[:, None], end, np.roll(end, 1, axis=0))  # where it found the pen
+    pts = np.repeat(end[:, None], 3, axis=1)  # (n, 3, 2), only the first k used
+    q, c = k == 2, k == 3
+    # Quadratic: its point at t = 1/2, then its end.
+    pts[q, 0] = 0.25 * start[q] + 0.5 * a[q, 0] + 0.25 * end[q]
+    # Cubic: its points at t = 1/3 and 2/3, then its end.
+    for j, t in ((0, 1 / 3), (1, 2 / 3)):
+        pts[c, j] = (
+            (1 - t) ** 3 * start[c]
+            + 3 * (1 - t) ** 2 * t * a[c, 0]
+            + 3 * (1 - t) * t**2 * a[c, 1]
+            + t**3 * end[c]
+        )
+    flat = pts[np.arange(3)[None, :] < k[:, None]]  # in drawing order
+    first_cmd = np.flatnonzero(new)
+    if len(first_cmd) > MAX_STROKES:
+        raise DrawingRejected(_TOO_MANY_STROKES)
+    cuts = np.cumsum(k)[first_cmd[1:] - 1]  # point index where each later stroke begins
+    return np.split(flat, cuts), np.array(owner)[first_cmd].tolist()
+
+
+_PAD = {1: [0.0] * 4, 2: [0.0] * 2, 3: []}
+
+
+def strokes_from_fabric(json_data: object) -> list[np.ndarray]:
+    """The free-drawn paths of a streamlit-drawable-canvas result, in canvas pixels.
+
+    None or no objects -> []. Unknown object types are skipped. Malformed data,
+    coordinates that are not finite numbers, or a drawing over MAX_STROKES or
+    MAX_POINTS -> DrawingRejected, refused before any costly work.
+    """
+    if json_data is None:
+        return []
+    if not isinstance(json_data, dict):
+        raise DrawingRejected(_MALFORMED)
+    objects = json_data.get("objects")
+    if objects is None:
+        return []
+    if not isinstance(objects, list):
+        raise DrawingRejected(_MALFORMED)
+    if len(objects) > MAX_STROKES:
+        raise DrawingRejected(_TOO_MANY_STROKES)
+    found, paths = [], []
+    for obj in objects:
+        if not isinstance(obj, dict):
+            raise DrawingRejected(_MALFORMED)
+        kind = obj.get("type")
+        if not isinstance(kind, str) or kind.lower() != "path":
+            continue
+        path = obj.get("path")
+        if path is None:
+            continue
+        if not isinstance(path, list):
+            raise DrawingRejected(_MALFORMED)
+        found.append(obj)
+        paths.append(path)
+    # Every command carries at least one pair (or is a rare close): a cheap
+    # count that refuses huge drawings before anything is parsed.
+    if sum(len(p) for p in paths) > MAX_POINTS:
+        raise DrawingRejected(_TOO_MANY_POINTS)
+    lines, owners = _path_points(paths)
+    strokes: list[np.ndarray] = []
+    for i, obj in enumerate(found):
+        mine = [line for line, o in zip(lines, owners) if o == i]
+        if mine:
+            strokes.extend(_placed(mine, obj))
+    return strokes
+
+
+def _placed(lines: list[np.ndarray], obj: dict) -> list[np.ndarray]:
+    """Path coordinates -> canvas pixels, for an object moved or transformed in edit mode."""
+    # Fresh strokes keep canvas pixels as path coordinates. An object moved,
+    # scaled, rotated or flipped in edit mode carries that in left/top (at its
+    # origin), scale, angle and flip, around the centre of its path box.
+    sx, sy = _number(obj.get("scaleX"), 1.0), _number(obj.get("scaleY"), 1.0)
+    sx *= -1 if obj.get("flipX") is True else 1
+    sy *= -1 if obj.get("flipY") is True else 1
+    angle = _number(obj.get("angle"), 0.0)
+    if (sx, sy, angle) == (1.0, 1.0, 0.0):
+        return lines
+    allp = np.concatenate(lines)
+    centre_path = (allp.min(0) + allp.max(0)) / 2
+    w = _number(obj.get("width"), 0.0) * abs(sx)
+    h = _number(obj.get("height"), 0.0) * abs(sy)
+    ox, oy = (_origin(obj.get(k), d) for k, d in (("originX", 0.0), ("originY", 0.0)))
+    centre = np.array(
+        [
+            _number(obj.get("left"), 0.0) + (0.5 - ox) * w,
+            _number(obj.get("top"), 0.0) + (0.5 - oy) * h,
+        ]
+    )
+    rad = np.deg2rad(angle)
+    rot = np.array([[np.cos(rad), -np.sin(rad)], [np.sin(rad), np.cos(rad)]])
+    out = [((pts - centre_path) * [sx, sy]) @ rot.T + centre for pts in lines]
+    if any(not (np.abs(p) <= MAX_COORD).all() for p in out):  # also NaN
+        raise DrawingRejected(_BAD_COORD)
+    return out
+
+
+def _origin(v: object, default: float) -> float:
+    """Fabric's originX/Y: a name or a fraction of the box; anything else -> default."""
+    if isinstance(v, str):
+        return _ORIGIN.get(v, default)
+    if isinstance(v, _NUMBER) and not isinstance(v, _BOOL) and abs(v) <= 1.0:
+        return float(v)
+    return default
+
+
+def check_strokes(strokes: object) -> list[np.ndarray]:
+    """Pen strokes (point lists or (k, 2) arrays) -> float64 arrays, checked by the rules
+    above; empty strokes are left out. Anything else -> DrawingRejected."""
+    if not isinstance(strokes, (list, tuple)):
+        raise DrawingRejected(_MALFORMED)
+    if len(strokes) > MAX_STROKES:
+        raise DrawingRejected(_TOO_MANY_STROKES)
+    out, total = [], 0
+    for s in strokes:
+        # len() first: a huge point list is refused before numpy copies it.
+        try:
+            total += len(s)
+        except TypeError:
+            raise DrawingRejected(_MALFORMED) from None
+        if total > MAX_POINTS:
+            raise DrawingRejected(_TOO_MANY_POINTS)
+        try:
+            a = np.asarray(s)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            raise DrawingRejected(_MALFORMED) from None
+        if a.size == 0:
+            continue
+        if a.dtype.kind not in "iuf":  # strings, booleans, None, nested objects
+            raise DrawingRejected(_BAD_COORD)
+        if a.ndim != 2 or a.shape[1] != 2:
+            raise DrawingRejected(_MALFORMED)
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all() or np.abs(a).max() > MAX_COORD:
+            raise DrawingRejected(_BAD_COORD)
+        out.append(a)
+    return out
