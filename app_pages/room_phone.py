@@ -126,8 +126,8 @@ def draw_and_send(code: str) -> None:
             )
         else:
             try:
-                stroke_json = rooms.encode_strokes(strokes)
-            except rooms.RoomError as exc:
+                stroke_json = canvas.encode_strokes(strokes)
+            except canvas.DrawingRejected as exc:
                 st.error(str(exc))
                 pre = None
             else:

@@ -1,24 +1,41 @@
-"""Canvas data: the Fabric.js JSON of streamlit-drawable-canvas -> checked pen strokes.
+"""Canvas data: the one validation of drawn strokes, and their compact JSON text.
 
-``strokes_from_fabric`` reads the canvas's free-drawn paths into point lists in
-canvas pixels; ``check_strokes`` (which ``pen.from_strokes`` calls) checks any
-point lists by the same rules. Everything is bounded before it costs anything
-(counts before points are read); a refusal is ``DrawingRejected``, one sentence
-for the visitor.
+A drawing reaches the app as the canvas's Fabric.js data (``strokes_from_fabric``,
+on the drawing page and a room's phone page), as the compact JSON text a room
+stores (``encode_strokes`` / ``decode_strokes``), or as point lists
+(``check_strokes``, which ``pen.from_strokes`` calls). All of them give the
+same value, a list of (k, 2) float64 arrays of finite canvas pixels, checked by
+the same rules and limits, so a drawing one path takes is taken by the others.
+Everything is bounded before it costs anything (text length and nesting before
+parsing, counts before points are read); a refusal is ``DrawingRejected``, one
+sentence for the visitor.
 """
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 
-# Caps per drawing, checked before any costly work. A digit drawn with the
-# mouse or a finger is 1-5 strokes; the canvas records one pen position per
-# pointer event (about 60-120 a second) and sends each as a quadratic segment
-# of 2 coordinate pairs: a slow, careful 5 s digit is about 600 positions,
-# 1,200 pairs. The caps leave more than ten times that.
-MAX_STROKES = 200  # canvas objects, and strokes (pen-down to pen-up) in all
-MAX_POINTS = 20_000  # coordinate pairs in all
-MAX_COORD = 100_000.0  # canvas pixels; canvases are 336-560 px
+# One rule set for every path a drawing takes: page, phone, room store, CLI.
+# A digit drawn with the mouse or a finger is 1-10 strokes. The canvas records
+# one pen position per pointer event (about 60-120 a second) and sends each as a
+# quadratic segment of 2 coordinate pairs, read as 2 points: a phone digit is a
+# few hundred points, a slow, careful 5 s one about 1,200. Digits drawn in dots
+# or dashes take more strokes: MNIST's 10,000 test digits traced and dashed
+# (bench/bench_stray.py) take at most 48, traced training digits at most 34
+# pieces. The limits leave room for those and a few corrections, and keep a
+# room's stored drawing under MAX_TEXT_BYTES (80 kB; a phone digit is 5-15 kB).
+MAX_STROKES = 64  # canvas objects, and strokes (pen-down to pen-up) in all
+MAX_POINTS = 4_000  # points (coordinate pairs) in all: three slow digits' worth
+# Canvases are 336-560 px; a stroke may run off the edge while the pen is down
+# (and far beyond it on a large screen with the canvas shown small): kept. A
+# coordinate beyond this is no pen position.
+MAX_COORD = 10_000.0  # canvas pixels, either sign
+# The compact text: one decimal (a tenth of a canvas pixel is finer than any
+# pointer), no spaces; this is its longest possible form within the limits.
+MAX_TEXT_BYTES = MAX_POINTS * len("[-10000.0,-10000.0],") + MAX_STROKES * len("[],") + len("[]")
 
 _NUMBER = (int, float, np.integer, np.floating)
 _BOOL = (bool, np.bool_)
@@ -32,12 +49,42 @@ _TOO_MANY_POINTS = (
     f"This drawing has too many points (the limit is {MAX_POINTS:,}); "
     "clear the canvas and draw one digit."
 )
+_TOO_LARGE = "This drawing's data is too large; clear the canvas and draw one digit."
 _MALFORMED = "The drawing data from the canvas is malformed; clear the canvas and draw again."
 _BAD_COORD = "The drawing has coordinates that are not finite numbers on the canvas."
+# A JSON string, escapes included; brackets inside one do not nest.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_OPENS = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSES = np.frombuffer(b"]}", dtype=np.uint8)
 
 
 class DrawingRejected(ValueError):
     """Canvas data that will not be read; str() is one sentence for the visitor."""
+
+
+def _loads(text: str | bytes | bytearray, max_bytes: int, max_depth: int) -> object:
+    """JSON text -> its value; too long, nested deeper than max_depth, or not JSON ->
+    DrawingRejected, decided before the parser (which recurses) ever sees it."""
+    if len(text) > max_bytes:  # characters: never more than the UTF-8 bytes
+        raise DrawingRejected(_TOO_LARGE)
+    if not isinstance(text, str):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            raise DrawingRejected(_MALFORMED) from None
+    elif len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise DrawingRejected(_TOO_LARGE)
+    # The nesting is the most brackets open at once outside strings. (Bytes of
+    # characters beyond ASCII are all >= 0x80, so they never count as brackets.)
+    bare = _JSON_STRING.sub('""', text).encode("utf-8", "surrogatepass")
+    codes = np.frombuffer(bare, dtype=np.uint8)
+    step = np.isin(codes, _OPENS).astype(np.int32) - np.isin(codes, _CLOSES)
+    if len(step) and int(step.cumsum().max()) > max_depth:
+        raise DrawingRejected(_MALFORMED)
+    try:
+        return json.loads(text)
+    except ValueError:  # not JSON (or an integer too long for Python to read)
+        raise DrawingRejected(_MALFORMED) from None
 
 
 def _number(v: object, default: float | None = None) -> float:
@@ -134,8 +181,8 @@ def strokes_from_fabric(json_data: object) -> list[np.ndarray]:
     """The free-drawn paths of a streamlit-drawable-canvas result, in canvas pixels.
 
     None or no objects -> []. Unknown object types are skipped. Malformed data,
-    coordinates that are not finite numbers, or a drawing over MAX_STROKES or
-    MAX_POINTS -> DrawingRejected, refused before any costly work.
+    coordinates that are not finite numbers on the canvas, or a drawing over
+    MAX_STROKES or MAX_POINTS -> DrawingRejected, refused before any costly work.
     """
     if json_data is None:
         return []
@@ -238,6 +285,8 @@ def check_strokes(strokes: object) -> list[np.ndarray]:
             continue
         if a.dtype.kind not in "iuf":  # strings, booleans, None, nested objects
             raise DrawingRejected(_BAD_COORD)
+        if not isinstance(s, np.ndarray) and _any_bool(s):  # numpy makes [True, 2] ints
+            raise DrawingRejected(_BAD_COORD)
         if a.ndim != 2 or a.shape[1] != 2:
             raise DrawingRejected(_MALFORMED)
         a = a.astype(np.float64)
@@ -245,3 +294,29 @@ def check_strokes(strokes: object) -> list[np.ndarray]:
             raise DrawingRejected(_BAD_COORD)
         out.append(a)
     return out
+
+
+def _any_bool(points: object) -> bool:
+    """Whether a regular nested list of numbers holds a bool (one call per value)."""
+    return bool(_IS_BOOL(np.asarray(points, dtype=object)).any())
+
+
+_IS_BOOL = np.frompyfunc(lambda v: isinstance(v, _BOOL), 1, 1)
+
+
+def encode_strokes(strokes: object) -> str:
+    """Strokes -> compact JSON text (a tenth of a pixel, no spaces), checked by the same
+    rules: at most MAX_TEXT_BYTES, and decode_strokes reads it back."""
+    arrays = check_strokes(strokes)
+    # Python's round (not numpy's) gives the shortest decimal text for each value.
+    out = [[[round(float(x), 1), round(float(y), 1)] for x, y in a.tolist()] for a in arrays]
+    return json.dumps(out, separators=(",", ":"))
+
+
+def decode_strokes(text: object) -> list[np.ndarray]:
+    """Strokes JSON text ([[[x, y], ...], ...], as encode_strokes writes it) -> strokes,
+    checked by the same rules; DrawingRejected otherwise."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise DrawingRejected(_MALFORMED)
+    # strokes -> stroke -> point: three levels, nothing deeper.
+    return check_strokes(_loads(text, MAX_TEXT_BYTES, 3))
