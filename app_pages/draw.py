@@ -97,17 +97,21 @@ def explored_digit(index: int) -> tuple[raster.Preprocessed, int]:
 def canvas_input(present: bool) -> raster.Preprocessed | None:
     """The canvas, with a Clear button that empties it in the browser (no stroke is lost)."""
     st.html(common.canvas_head_html("One digit, anywhere, any size." if not present else ""))
-    result = st_canvas(
-        stroke_width=st.session_state.get("brush", 28),
-        stroke_color="#000000",
-        background_color="#ffffff",
-        height=CANVAS,
-        width=CANVAS,
-        drawing_mode="freedraw",
-        key="canvas",
-    )
     try:
-        return pen.from_strokes(canvas.strokes_from_fabric(result.json_data))
+        json_data = st_canvas(
+            stroke_width=st.session_state.get("brush", 28),
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=CANVAS,
+            width=CANVAS,
+            drawing_mode="freedraw",
+            key="canvas",
+        ).json_data
+    except RecursionError:  # Streamlit parses the canvas's state itself, with no depth bound
+        st.error(f"This drawing cannot be read: {canvas.MALFORMED}")
+        return None
+    try:
+        return pen.from_strokes(canvas.strokes_from_fabric(json_data))
     except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
         st.error(f"This drawing cannot be read: {exc}")
         return None

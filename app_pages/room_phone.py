@@ -95,20 +95,24 @@ def draw_and_send(code: str) -> None:
     left, right = st.columns([5, 6], gap="large")
     with left:
         st.html(common.canvas_head_html("One digit, anywhere, any size."))
-        result = st_canvas(
-            stroke_width=PEN,
-            stroke_color="#000000",
-            background_color="#ffffff",
-            height=CANVAS,
-            width=CANVAS,
-            drawing_mode="freedraw",
-            key=f"room-canvas-{gen}",
-        )
+        try:
+            json_data = st_canvas(
+                stroke_width=PEN,
+                stroke_color="#000000",
+                background_color="#ffffff",
+                height=CANVAS,
+                width=CANVAS,
+                drawing_mode="freedraw",
+                key=f"room-canvas-{gen}",
+            ).json_data
+        except RecursionError:  # Streamlit parses the canvas's state itself, with no depth bound
+            st.error(f"This drawing cannot be read: {canvas.MALFORMED}")
+            json_data = None
     with right:
         if err := st.session_state.pop("room-error", None):
             st.error(err, icon=":material/block:")
         try:
-            pre, strokes = read_drawing(result.json_data)
+            pre, strokes = read_drawing(json_data)
         except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
             st.error(f"This drawing cannot be read: {exc}")
             pre, strokes = None, []

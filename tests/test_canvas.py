@@ -148,3 +148,62 @@ def test_text_written_elsewhere_with_spaces_or_bytes_is_read_alike():
     # Brackets inside a string are no nesting, and a string is still no coordinate.
     with pytest.raises(canvas.DrawingRejected, match="not finite numbers"):
         canvas.decode_strokes('[[["[[[[[[", 1]]]')
+
+
+def _deep(n: int) -> list:
+    """A list nested n deep, built without recursion."""
+    top: list = []
+    inner = top
+    for _ in range(n):
+        inner.append([])
+        inner = inner[0]
+    return top
+
+
+DEEP_TEXT = "[" * 300_000 + "]" * 300_000
+RAW = {
+    "not JSON": '{"objects": [{"type": "path", "path": [["M", 1, 2]',
+    "empty": "",
+    "nested 300,000 deep": '{"objects": ' + DEEP_TEXT + "}",
+    "nested 300,000 deep, alone": DEEP_TEXT,
+    "nested 18 deep": '{"objects": [{"type": "path", "path": ' + "[" * 15 + "]" * 15 + "}]}",
+    "a string at the top": '"objects"',
+    "not UTF-8": b'{"objects": []}\xff',
+    "too long": '{"objects": [], "pad": "' + "x" * canvas.MAX_FABRIC_BYTES + '"}',
+}
+
+
+@pytest.mark.parametrize("raw", RAW.values(), ids=RAW.keys())
+def test_raw_canvas_text_that_is_not_json_or_too_deep_gets_one_sentence(raw):
+    with pytest.raises(canvas.DrawingRejected) as err:
+        canvas.strokes_from_fabric(raw)
+    message = str(err.value)
+    assert message.endswith(".") and ". " not in message and "Error" not in message
+
+
+def test_the_canvas_data_as_text_reads_exactly_as_parsed(seven):
+    fabric = _fabric(seven)
+    fabric["objects"][0]["shadow"] = {"color": "[[[[{{{{", "blur": 0}  # brackets in a string
+    parsed = canvas.strokes_from_fabric(fabric)
+    for text in (json.dumps(fabric), json.dumps(fabric, indent=2).encode()):
+        got = canvas.strokes_from_fabric(text)
+        assert len(got) == len(parsed) and all(np.array_equal(a, b) for a, b in zip(got, parsed))
+    assert canvas.strokes_from_fabric("null") == [] == canvas.strokes_from_fabric('{"objects": []}')
+
+
+def test_parsed_canvas_data_nested_300000_deep_is_refused_or_skipped_without_recursion(seven):
+    deep = _deep(300_000)
+    for where in (
+        {"objects": deep},
+        {"objects": [{"type": "path", "path": deep}]},
+        {"objects": [{"type": "path", "path": [deep]}]},
+        {"objects": [{"type": "path", "path": [["M", deep, 1]]}]},
+        {"objects": [{"type": "path", "path": [["M", 1, 1], ["L", 90, 90]], "scaleX": deep}]},
+        deep,
+    ):
+        with pytest.raises(canvas.DrawingRejected):
+            canvas.strokes_from_fabric(where)
+    # Where the reader never looks (a property it does not use), depth costs nothing.
+    fabric = _fabric(seven)
+    fabric["objects"][0]["clipPath"] = deep
+    assert len(canvas.strokes_from_fabric(fabric)) == len(seven)

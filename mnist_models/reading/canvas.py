@@ -33,6 +33,11 @@ MAX_POINTS = 4_000  # points (coordinate pairs) in all: three slow digits' worth
 # (and far beyond it on a large screen with the canvas shown small): kept. A
 # coordinate beyond this is no pen position.
 MAX_COORD = 10_000.0  # canvas pixels, either sign
+# The canvas's Fabric JSON, when it comes as text: at the limits it is about
+# 64 objects of 1 kB of properties and 4,000 points of up to 40 bytes. (Parsed
+# data is walked to a fixed depth, so however deep it is nested costs nothing.)
+MAX_FABRIC_BYTES = 1_000_000
+MAX_DEPTH = 16  # nesting of that JSON: objects -> object -> path -> command is 4
 # The compact text: one decimal (a tenth of a canvas pixel is finer than any
 # pointer), no spaces; this is its longest possible form within the limits.
 MAX_TEXT_BYTES = MAX_POINTS * len("[-10000.0,-10000.0],") + MAX_STROKES * len("[],") + len("[]")
@@ -50,7 +55,8 @@ _TOO_MANY_POINTS = (
     "clear the canvas and draw one digit."
 )
 _TOO_LARGE = "This drawing's data is too large; clear the canvas and draw one digit."
-_MALFORMED = "The drawing data from the canvas is malformed; clear the canvas and draw again."
+# Also what a page shows when Streamlit itself cannot parse the canvas's state.
+MALFORMED = "The drawing data from the canvas is malformed; clear the canvas and draw again."
 _BAD_COORD = "The drawing has coordinates that are not finite numbers on the canvas."
 # A JSON string, escapes included; brackets inside one do not nest.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -71,7 +77,7 @@ def _loads(text: str | bytes | bytearray, max_bytes: int, max_depth: int) -> obj
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
-            raise DrawingRejected(_MALFORMED) from None
+            raise DrawingRejected(MALFORMED) from None
     elif len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise DrawingRejected(_TOO_LARGE)
     # The nesting is the most brackets open at once outside strings. (Bytes of
@@ -80,11 +86,11 @@ def _loads(text: str | bytes | bytearray, max_bytes: int, max_depth: int) -> obj
     codes = np.frombuffer(bare, dtype=np.uint8)
     step = np.isin(codes, _OPENS).astype(np.int32) - np.isin(codes, _CLOSES)
     if len(step) and int(step.cumsum().max()) > max_depth:
-        raise DrawingRejected(_MALFORMED)
+        raise DrawingRejected(MALFORMED)
     try:
         return json.loads(text)
     except ValueError:  # not JSON (or an integer too long for Python to read)
-        raise DrawingRejected(_MALFORMED) from None
+        raise DrawingRejected(MALFORMED) from None
 
 
 def _number(v: object, default: float | None = None) -> float:
@@ -116,12 +122,12 @@ def _path_points(paths: list[list]) -> tuple[list[np.ndarray], list[int]]:
         first = True
         for cmd in commands:
             if type(cmd) not in (list, tuple) or not cmd or type(cmd[0]) is not str:
-                raise DrawingRejected(_MALFORMED)
+                raise DrawingRejected(MALFORMED)
             n = _FABRIC_OPS.get(cmd[0])
             if n is None:
                 continue  # other SVG commands never come from free drawing
             if len(cmd) != 1 + 2 * n:
-                raise DrawingRejected(_MALFORMED)
+                raise DrawingRejected(MALFORMED)
             pairs += n
             if pairs > MAX_POINTS:
                 raise DrawingRejected(_TOO_MANY_POINTS)
@@ -180,25 +186,29 @@ _PAD = {1: [0.0] * 4, 2: [0.0] * 2, 3: []}
 def strokes_from_fabric(json_data: object) -> list[np.ndarray]:
     """The free-drawn paths of a streamlit-drawable-canvas result, in canvas pixels.
 
-    None or no objects -> []. Unknown object types are skipped. Malformed data,
+    `json_data` is the canvas's Fabric.js data, parsed or as JSON text. None or
+    no objects -> []. Unknown object types are skipped. Text that is not JSON,
+    over MAX_FABRIC_BYTES or nested deeper than MAX_DEPTH, malformed data,
     coordinates that are not finite numbers on the canvas, or a drawing over
     MAX_STROKES or MAX_POINTS -> DrawingRejected, refused before any costly work.
     """
+    if isinstance(json_data, (str, bytes, bytearray)):
+        json_data = _loads(json_data, MAX_FABRIC_BYTES, MAX_DEPTH)
     if json_data is None:
         return []
     if not isinstance(json_data, dict):
-        raise DrawingRejected(_MALFORMED)
+        raise DrawingRejected(MALFORMED)
     objects = json_data.get("objects")
     if objects is None:
         return []
     if not isinstance(objects, list):
-        raise DrawingRejected(_MALFORMED)
+        raise DrawingRejected(MALFORMED)
     if len(objects) > MAX_STROKES:
         raise DrawingRejected(_TOO_MANY_STROKES)
     found, paths = [], []
     for obj in objects:
         if not isinstance(obj, dict):
-            raise DrawingRejected(_MALFORMED)
+            raise DrawingRejected(MALFORMED)
         kind = obj.get("type")
         if not isinstance(kind, str) or kind.lower() != "path":
             continue
@@ -206,7 +216,7 @@ def strokes_from_fabric(json_data: object) -> list[np.ndarray]:
         if path is None:
             continue
         if not isinstance(path, list):
-            raise DrawingRejected(_MALFORMED)
+            raise DrawingRejected(MALFORMED)
         found.append(obj)
         paths.append(path)
     # Every command carries at least one pair (or is a rare close): a cheap
@@ -265,7 +275,7 @@ def check_strokes(strokes: object) -> list[np.ndarray]:
     """Pen strokes (point lists or (k, 2) arrays) -> float64 arrays, checked by the rules
     above; empty strokes are left out. Anything else -> DrawingRejected."""
     if not isinstance(strokes, (list, tuple)):
-        raise DrawingRejected(_MALFORMED)
+        raise DrawingRejected(MALFORMED)
     if len(strokes) > MAX_STROKES:
         raise DrawingRejected(_TOO_MANY_STROKES)
     out, total = [], 0
@@ -274,13 +284,13 @@ def check_strokes(strokes: object) -> list[np.ndarray]:
         try:
             total += len(s)
         except TypeError:
-            raise DrawingRejected(_MALFORMED) from None
+            raise DrawingRejected(MALFORMED) from None
         if total > MAX_POINTS:
             raise DrawingRejected(_TOO_MANY_POINTS)
         try:
             a = np.asarray(s)
         except (ValueError, TypeError, OverflowError, RecursionError):
-            raise DrawingRejected(_MALFORMED) from None
+            raise DrawingRejected(MALFORMED) from None
         if a.size == 0:
             continue
         if a.dtype.kind not in "iuf":  # strings, booleans, None, nested objects
@@ -288,7 +298,7 @@ def check_strokes(strokes: object) -> list[np.ndarray]:
         if not isinstance(s, np.ndarray) and _any_bool(s):  # numpy makes [True, 2] ints
             raise DrawingRejected(_BAD_COORD)
         if a.ndim != 2 or a.shape[1] != 2:
-            raise DrawingRejected(_MALFORMED)
+            raise DrawingRejected(MALFORMED)
         a = a.astype(np.float64)
         if not np.isfinite(a).all() or np.abs(a).max() > MAX_COORD:
             raise DrawingRejected(_BAD_COORD)
@@ -317,6 +327,6 @@ def decode_strokes(text: object) -> list[np.ndarray]:
     """Strokes JSON text ([[[x, y], ...], ...], as encode_strokes writes it) -> strokes,
     checked by the same rules; DrawingRejected otherwise."""
     if not isinstance(text, (str, bytes, bytearray)):
-        raise DrawingRejected(_MALFORMED)
+        raise DrawingRejected(MALFORMED)
     # strokes -> stroke -> point: three levels, nothing deeper.
     return check_strokes(_loads(text, MAX_TEXT_BYTES, 3))
