@@ -306,19 +306,19 @@ def check_strokes(strokes: object) -> list[np.ndarray]:
     return out
 
 
+_IS_BOOL = np.frompyfunc(lambda v: isinstance(v, _BOOL), 1, 1)
+
+
 def _any_bool(points: object) -> bool:
     """Whether a regular nested list of numbers holds a bool (one call per value)."""
     return bool(_IS_BOOL(np.asarray(points, dtype=object)).any())
-
-
-_IS_BOOL = np.frompyfunc(lambda v: isinstance(v, _BOOL), 1, 1)
 
 
 def encode_strokes(strokes: object) -> str:
     """Strokes -> compact JSON text (a tenth of a pixel, no spaces), checked by the same
     rules: at most MAX_TEXT_BYTES, and decode_strokes reads it back."""
     arrays = check_strokes(strokes)
-    # Python's round (not numpy's) gives the shortest decimal text for each value.
+    # Python's round, as rooms have always stored strokes: the same text as before.
     out = [[[round(float(x), 1), round(float(y), 1)] for x, y in a.tolist()] for a in arrays]
     return json.dumps(out, separators=(",", ":"))
 
