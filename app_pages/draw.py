@@ -11,8 +11,8 @@ from app_pages import answers, canvas, common, inuse, presenter_ui, styles
 from mnist_models import data as mdata
 from mnist_models.cpu import one_thread
 from mnist_models.nets import checkpoint, registry
-from mnist_models.reading import preprocess as pp
-from mnist_models.reading import saliency
+from mnist_models.reading import canvas as canvas_data
+from mnist_models.reading import pen, raster, saliency, uploads
 from mnist_models.reading.predict import NOT_SURE_BELOW
 from mnist_models.text import md_escape
 
@@ -71,7 +71,7 @@ def models_menu() -> None:
     presenter_ui.control("draw-presenter")
 
 
-def explored_digit(index: int) -> tuple[pp.Preprocessed, int]:
+def explored_digit(index: int) -> tuple[raster.Preprocessed, int]:
     """A test digit sent from the Test-set explorer, and its label; a button goes back."""
     test = mdata.load_split("test")
     label = int(test.labels[index])
@@ -87,29 +87,33 @@ def explored_digit(index: int) -> tuple[pp.Preprocessed, int]:
         on_click=lambda: st.session_state.pop("explore_digit", None),
     )
     image = mdata.to_float(test.images[index : index + 1])[0, 0].numpy()
-    return pp.Preprocessed(image=image, steps={"28x28": image}), label  # already 28x28
+    return raster.Preprocessed(image=image, steps={"28x28": image}), label  # already 28x28
 
 
-def canvas_input(present: bool) -> pp.Preprocessed | None:
+def canvas_input(present: bool) -> raster.Preprocessed | None:
     """The canvas, with a Clear button that empties it in the browser (no stroke is lost)."""
     st.html(canvas.head_html("One digit, anywhere, any size." if not present else ""))
-    result = st_canvas(
-        stroke_width=st.session_state.get("brush", 28),
-        stroke_color="#000000",
-        background_color="#ffffff",
-        height=canvas.SIZE,
-        width=canvas.SIZE,
-        drawing_mode="freedraw",
-        key="canvas",
-    )
     try:
-        return pp.from_strokes(pp.strokes_from_fabric(result.json_data))
+        json_data = st_canvas(
+            stroke_width=st.session_state.get("brush", 28),
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=canvas.SIZE,
+            width=canvas.SIZE,
+            drawing_mode="freedraw",
+            key="canvas",
+        ).json_data
+    except RecursionError:  # Streamlit parses the canvas's state itself, with no depth bound
+        st.error(f"This drawing cannot be read: {canvas_data.MALFORMED}")
+        return None
+    try:
+        return pen.from_strokes(canvas_data.strokes_from_fabric(json_data))
     except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
         st.error(f"This drawing cannot be read: {exc}")
         return None
 
 
-def upload_input() -> pp.Preprocessed | None:
+def upload_input() -> raster.Preprocessed | None:
     upload = st.file_uploader(
         "A photo or scan of one handwritten digit (PNG, JPEG, WebP, GIF or BMP)",
         type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
@@ -118,7 +122,7 @@ def upload_input() -> pp.Preprocessed | None:
     if upload is None:
         return None
     try:
-        pre = pp.from_image(pp.read_image(upload.getvalue()))
+        pre = raster.from_image(uploads.read_image(upload.getvalue()))
     except ValueError as exc:
         st.error(f"Cannot use this file: {exc}.")
         return None
@@ -235,7 +239,7 @@ def drawing_area(present: bool) -> None:
             )
         )
         with st.expander("How the drawing becomes 28×28"):
-            # "dropped" only appears when stray marks were set aside (preprocess.stray_mask).
+            # "dropped" only appears when stray marks were set aside (stray.stray_mask).
             names = [
                 n
                 for n in ("strokes", "ink", "dropped", "crop", "20x20", "28x28")

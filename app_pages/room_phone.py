@@ -11,7 +11,8 @@ from streamlit_drawable_canvas import st_canvas
 
 from app_pages import answers, canvas, common, inuse, styles
 from mnist_models.nets import checkpoint
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import canvas as canvas_data
+from mnist_models.reading import pen, raster
 from mnist_models.rooms import rules
 from mnist_models.rooms import store as room_store
 
@@ -28,13 +29,13 @@ def participant() -> str:
     return st.session_state.setdefault("room-participant", secrets.token_hex(8))
 
 
-def read_drawing(json_data) -> tuple[pp.Preprocessed | None, list]:
+def read_drawing(json_data) -> tuple[raster.Preprocessed | None, list]:
     """The canvas's data -> (the 28x28 input or None, the strokes); ValueError if unreadable."""
-    strokes = pp.strokes_from_fabric(json_data)
-    return pp.from_strokes(strokes), strokes
+    strokes = canvas_data.strokes_from_fabric(json_data)
+    return pen.from_strokes(strokes), strokes
 
 
-def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, inuse.InUse]):
+def answers_for(strokes_key: str, pre: raster.Preprocessed, uses: dict[str, inuse.InUse]):
     """Every network's reading (answers and not-a-digit verdicts), computed once per drawing
     and models in use."""
     key = (strokes_key, tuple(u.version.id for u in uses.values()))
@@ -84,20 +85,24 @@ def draw_and_send(code: str) -> None:
     left, right = st.columns([5, 6], gap="large")
     with left:
         st.html(canvas.head_html("One digit, anywhere, any size."))
-        result = st_canvas(
-            stroke_width=PEN,
-            stroke_color="#000000",
-            background_color="#ffffff",
-            height=canvas.SIZE,
-            width=canvas.SIZE,
-            drawing_mode="freedraw",
-            key=f"room-canvas-{gen}",
-        )
+        try:
+            json_data = st_canvas(
+                stroke_width=PEN,
+                stroke_color="#000000",
+                background_color="#ffffff",
+                height=canvas.SIZE,
+                width=canvas.SIZE,
+                drawing_mode="freedraw",
+                key=f"room-canvas-{gen}",
+            ).json_data
+        except RecursionError:  # Streamlit parses the canvas's state itself, with no depth bound
+            st.error(f"This drawing cannot be read: {canvas_data.MALFORMED}")
+            json_data = None
     with right:
         if err := st.session_state.pop("room-error", None):
             st.error(err, icon=":material/block:")
         try:
-            pre, strokes = read_drawing(result.json_data)
+            pre, strokes = read_drawing(json_data)
         except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
             st.error(f"This drawing cannot be read: {exc}")
             pre, strokes = None, []
@@ -115,8 +120,8 @@ def draw_and_send(code: str) -> None:
             )
         else:
             try:
-                stroke_json = rules.encode_strokes(strokes)
-            except rules.RoomError as exc:
+                stroke_json = canvas_data.encode_strokes(strokes)
+            except canvas_data.DrawingRejected as exc:
                 st.error(str(exc))
                 pre = None
             else:

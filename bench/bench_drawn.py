@@ -50,8 +50,7 @@ from mnist_models.drawings import (
     synth,
 )
 from mnist_models.nets import checkpoint
-from mnist_models.reading import ood
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import ood, pen
 from mnist_models.reading.predict import NOT_SURE_BELOW
 
 NONDIGIT_SEED = 7_000  # the detectors were fitted on seeds 1,000 and 2,000 (ood.fit)
@@ -228,7 +227,7 @@ def main() -> None:
         print(row(variant, run_set(models, x), labels[kept], len(images)), flush=True)
     made = nondigits.make_set(a.nondigits, seed=NONDIGIT_SEED + a.seed)
     kinds = np.array([k for k, _ in made])
-    pres = [pp.from_strokes(s) for _, s in made]
+    pres = [pen.from_strokes(s) for _, s in made]
     ok = np.array([p is not None for p in pres])
     x = torch.stack([p.tensor()[0] for p in pres if p is not None])
     res = run_set(models, x)

@@ -10,8 +10,7 @@ import torch
 
 from mnist_models.drawings import drawsets, nondigits, synth
 from mnist_models.nets import checkpoint
-from mnist_models.reading import ood
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import ood, pen
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,7 @@ def flag_rate(model, det, x: torch.Tensor) -> float:
 
 
 def nondigit_inputs(n: int, seed: int) -> torch.Tensor:
-    return torch.stack([pp.from_strokes(s).tensor()[0] for _, s in nondigits.make_set(n, seed)])
+    return torch.stack([pen.from_strokes(s).tensor()[0] for _, s in nondigits.make_set(n, seed)])
 
 
 def test_nondigit_set_is_repeatable_and_on_the_canvas():
@@ -39,7 +38,7 @@ def test_nondigit_set_is_repeatable_and_on_the_canvas():
         assert all(np.array_equal(x, y) for x, y in zip(sa, sb))
         pts = np.concatenate(sa)
         assert pts.min() >= 0 and pts.max() <= 335
-        assert pp.from_strokes(sa) is not None  # every one has something to read
+        assert pen.from_strokes(sa) is not None  # every one has something to read
     assert nondigits.make_set(5, seed=4)[0][1][0].tolist() != a[0][1][0].tolist()
 
 
@@ -83,11 +82,11 @@ def test_digits_pass_and_nondigits_are_flagged(shipped, test_split):
 
 def test_an_x_is_not_a_digit_but_an_eight_is(shipped, test_split):
     """The issue's example: an X read as 8 '97-99% sure'."""
-    x_mark = pp.from_strokes(
+    x_mark = pen.from_strokes(
         [np.array([[60.0, 60], [270, 280]]), np.array([[270.0, 60], [60, 280]])]
     )
     eight = test_split.images[(test_split.labels == 8).nonzero()[0, 0]].numpy()
-    drawn_eight = pp.from_strokes(synth.place_strokes(synth.digit_strokes(eight), 220, 50, 50))
+    drawn_eight = pen.from_strokes(synth.place_strokes(synth.digit_strokes(eight), 220, 50, 50))
     verdicts = {a: det.verdict(m, x_mark.tensor()) for a, (m, _, det) in shipped.items()}
     assert all(v.not_digit and v.score > v.threshold for v in verdicts.values())
     assert ood.combined(verdicts) is True

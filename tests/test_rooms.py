@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_models.reading import canvas
 from mnist_models.rooms import join, rules, scoreboard, store
 from mnist_models.rooms.rules import Answer, Drawing, RoomError
 
@@ -54,12 +55,12 @@ def test_scoreboard_counts_accuracy_digits_confusions_and_highlights() -> None:
 
 
 def test_strokes_are_rounded_and_limited() -> None:
-    text = rules.encode_strokes([[(10, 10), (20, 40.55), (30, 80)], [(5, 5), (6, 9)]])
+    text = canvas.encode_strokes([[(10, 10), (20, 40.55), (30, 80)], [(5, 5), (6, 9)]])
     assert json.loads(text) == [[[10, 10], [20, 40.5], [30, 80]], [[5, 5], [6, 9]]]
-    with pytest.raises(RoomError, match="at most 4,000 points"):
-        rules.encode_strokes([np.zeros((4001, 2))])
+    with pytest.raises(canvas.DrawingRejected, match="too many points"):
+        canvas.encode_strokes([np.zeros((4001, 2))])
     with pytest.raises(RoomError, match="not text"):
-        rules.check_strokes(b"[]")
+        rules.stored_strokes(b"[]")
 
 
 def test_images_become_784_bytes() -> None:
@@ -201,7 +202,7 @@ def test_any_stroke_text_is_accepted_or_refused_in_one_sentence() -> None:
     @hyp.given(hs.one_of(values.map(json.dumps), hs.text(max_size=200)))
     def check(text: str) -> None:
         try:
-            assert rules.check_strokes(text) == text
+            assert rules.stored_strokes(text) == text
         except RoomError as exc:
             assert str(exc).endswith(".") and "\n" not in str(exc)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_models.reading import canvas
 from mnist_models.rooms import exchange, rules
 from mnist_models.rooms.rules import Answer, RateLimited, RoomError, RoomNotFound, RoomNotOpen
 from mnist_models.rooms.store import open_store
@@ -38,7 +39,7 @@ def image(seed: int) -> bytes:
     return np.random.default_rng(seed).integers(0, 256, (28, 28), dtype=np.uint8).tobytes()
 
 
-STROKES = rules.encode_strokes([[(10, 10), (20, 40.55), (30, 80)], [(5, 5), (6, 9)]])
+STROKES = canvas.encode_strokes([[(10, 10), (20, 40.55), (30, 80)], [(5, 5), (6, 9)]])
 
 
 def send(store, code, who="p1", label=None, now=1000.0, mlp=3, cnn=3, **kw):
@@ -117,8 +118,8 @@ def test_limits_refuse_bad_drawings(room_store) -> None:
     huge = json.dumps([[[1.0, 2.0]] * 3000] * 3)
     with pytest.raises(RoomError, match="too large"):
         room_store.add_drawing(code, "p", image(1), huge, answers(1, 1))
-    with pytest.raises(RoomError, match="at most 4,000 points"):
-        rules.encode_strokes([np.zeros((4001, 2))])
+    with pytest.raises(canvas.DrawingRejected, match="too many points"):
+        canvas.encode_strokes([np.zeros((4001, 2))])
     for bad in (
         "[[[1, NaN]]]",
         '[[["a", 1]]]',

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 from helpers import html_of
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit.runtime.state.common import unpack_widget_state_value
 from streamlit.testing.v1 import AppTest
 
+from mnist_models import data
+from mnist_models.drawings import synth
+from mnist_models.reading import canvas
 from mnist_models.rooms import join as room_join
 from mnist_models.rooms import rules
 from mnist_models.rooms import store as room_store
@@ -232,3 +239,37 @@ def test_the_pages_use_the_database_in_mnist_room_db(postgres, tmp_path, monkeyp
     assert not phone.exception and s.participants(code) == 2
     assert not (tmp_path / "rooms.sqlite3").exists()
     s.close()
+
+
+def test_phone_sends_the_drawing_as_the_canvas_rules_encode_it(store) -> None:
+    code = store.create_room("Year 10").code
+    page(PHONE, code)  # registers the canvas component, so that it can be patched
+    test = data.load_split("test")
+    seven = next(test.images[i].numpy() for i in range(100) if int(test.labels[i]) == 7)
+    strokes = synth.place_strokes(synth.digit_strokes(seven), 250, 80, 60)
+    fabric = {
+        "objects": [
+            {"type": "path", "path": [["M", *s[0]]] + [["L", *p] for p in s[1:]]}
+            for s in (s.tolist() for s in strokes)
+        ]
+    }
+    drawn = types.SimpleNamespace(json_data=fabric)
+    with mock.patch("streamlit_drawable_canvas.st_canvas", return_value=drawn):
+        at = page(PHONE, code)
+        assert not at.exception and not at.error
+        send = next(b for b in at.button if b.label == "Send")
+        assert not send.disabled
+        send.click().run()
+    assert not at.exception and not at.error
+    (sent,) = store.drawings(code)
+    assert sent.strokes == canvas.encode_strokes(canvas.strokes_from_fabric(fabric))
+
+    # Deep state from the browser: Streamlit's own parse fails; one sentence, no traceback.
+    def deep(*args, **kwargs):
+        state = WidgetState(id="c", json_value="[" * 300_000 + "]" * 300_000)
+        return types.SimpleNamespace(json_data=unpack_widget_state_value(state))
+
+    with mock.patch("streamlit_drawable_canvas.st_canvas", side_effect=deep):
+        at = page(PHONE, code)
+    assert not at.exception
+    assert texts(at, "error") == [f"This drawing cannot be read: {canvas.MALFORMED}"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import pen, raster, uploads
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MAX_JSON_BYTES = 20_000_000  # a drawing is a few kB; this is thousands of them
@@ -35,11 +35,11 @@ class Item:
     strokes: list[np.ndarray] | None = None
     image: np.ndarray | None = None
 
-    def preprocess(self) -> pp.Preprocessed | None:
+    def preprocess(self) -> raster.Preprocessed | None:
         """The same call the page makes for a drawing or an upload."""
         if self.strokes is not None:
-            return pp.from_strokes(self.strokes)
-        return pp.from_image(self.image)
+            return pen.from_strokes(self.strokes)
+        return raster.from_image(self.image)
 
 
 def _stroke(path: object, where: str) -> np.ndarray:
@@ -91,7 +91,7 @@ def image(path: Path) -> Item:
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     try:
-        return Item(str(path), image=pp.read_image(data))
+        return Item(str(path), image=uploads.read_image(data))
     except ValueError as exc:
         raise InputError(f"{path}: {exc}") from exc
 

@@ -224,10 +224,10 @@ def _drawn(images: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
 
 def _nondigit_inputs(n: int, seed: int, kinds: tuple[str, ...] | None = None) -> torch.Tensor:
     from mnist_models.drawings import nondigits
-    from mnist_models.reading import preprocess as pp
+    from mnist_models.reading import pen
 
     made = nondigits.make_set(n, seed=seed, kinds=kinds or nondigits.KINDS)
-    pres = [pp.from_strokes(s) for _, s in made]
+    pres = [pen.from_strokes(s) for _, s in made]
     return torch.stack([p.tensor()[0] for p in pres if p is not None])
 
 

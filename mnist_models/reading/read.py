@@ -1,7 +1,7 @@
 """Read one drawing with the networks in use: the one path the page and `read` share.
 
 The drawing page and ``python -m mnist_models read`` both turn their input into a
-``preprocess.Preprocessed`` (``from_strokes`` for canvas strokes, ``read_image`` +
+``raster.Preprocessed`` (``pen.from_strokes`` for canvas strokes, ``read_image`` +
 ``from_image`` for uploads) and then call :func:`read`, so they cannot disagree.
 """
 
@@ -16,7 +16,7 @@ from torch import nn
 from mnist_models.nets import checkpoint, registry
 from mnist_models.reading import ood
 from mnist_models.reading.predict import Prediction, predict
-from mnist_models.reading.preprocess import Preprocessed
+from mnist_models.reading.raster import Preprocessed
 
 ARCHS = registry.ARCHS  # a live view of the keys of the network table
 

@@ -24,6 +24,7 @@ import zipfile
 import numpy as np
 
 from mnist_models.nets import networks
+from mnist_models.reading import canvas
 from mnist_models.rooms import rules
 from mnist_models.rooms.rules import Answer, Drawing, Room, RoomError
 from mnist_models.rooms.store import Rooms
@@ -92,6 +93,14 @@ def _net_order(key: str) -> tuple[int, str]:
     return (order.index(key) if key in order else len(order), key)
 
 
+def _strokes(strokes: object) -> str:
+    """An exported drawing's strokes (point lists) -> the stored text, by the canvas rules."""
+    try:
+        return canvas.encode_strokes(strokes)
+    except canvas.DrawingRejected as exc:
+        raise RoomError(f"A drawing in the export cannot be stored: {exc}") from None
+
+
 def import_room(store: Rooms, data: bytes) -> Room:
     """Read an exported room into `store` under its code (a new code if that one is taken)."""
     try:
@@ -143,7 +152,7 @@ def import_room(store: Rooms, data: bytes) -> Room:
                     float(row["created"]),
                     rules.clean_participant(row["participant"]),
                     rules.clean_nickname(row.get("nickname")),
-                    rules.check_strokes(json.dumps(row["strokes"], separators=(",", ":"))),
+                    _strokes(row["strokes"]),
                     arrays["images"][i].tobytes(),
                     None if label < 0 else label,
                     answers,

@@ -9,8 +9,9 @@ reopened) and a creation time. A drawing records its room, the time, an
 anonymous participant id, an optional nickname, the strokes (vector, JSON),
 the 28x28 image (784 uint8 bytes, ink = 255), an optional label, each
 network's ten probabilities and the model version it used, and a hidden flag.
-The limits are ``MAX_STROKES_BYTES``, ``MAX_POINTS`` and ``MAX_NICKNAME``; the
-rate limit is one drawing per ``MIN_INTERVAL`` seconds per participant.
+The strokes are checked by the canvas rules (``reading.canvas``), the same the
+drawing page applies; names by ``MAX_NICKNAME``; the rate limit is one drawing per
+``MIN_INTERVAL`` seconds per participant.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from mnist_models.reading import canvas
 
 CODE_LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # no B/8, I/L/1, O/0, S/5, Z/2
 CODE_LENGTH = 4
@@ -30,9 +32,6 @@ STATES = ("open", "paused", "closed")
 MAX_TITLE = 80
 MAX_NICKNAME = 24  # characters
 MAX_PARTICIPANT = 64  # characters of an anonymous participant id
-MAX_STROKES_BYTES = 64_000  # the strokes' JSON; a real digit is 1-10 kB
-MAX_STROKES = 50
-MAX_POINTS = 4_000  # over all strokes of one drawing
 MIN_INTERVAL = 1.0  # seconds between two drawings of one participant
 IMAGE_BYTES = 28 * 28
 
@@ -192,47 +191,15 @@ def rate_limited() -> RateLimited:
 # ---------------------------------------------------------------- a drawing's parts
 
 
-def encode_strokes(strokes: Iterable[Sequence[Sequence[float]]]) -> str:
-    """Strokes (point lists in canvas pixels) -> compact JSON, checked against the limits."""
-    arrays = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
-    if sum(len(a) for a in arrays) > MAX_POINTS:  # refuse before building the text
-        raise RoomError(f"A drawing holds at most {MAX_POINTS:,} points.")
-    out = [[[round(float(x), 1), round(float(y), 1)] for x, y in a] for a in arrays]
-    return check_strokes(json.dumps(out, separators=(",", ":")))
-
-
-def check_strokes(text: str) -> str:
-    """Validate stored-stroke JSON; returns it unchanged or raises RoomError."""
+def stored_strokes(text: object) -> str:
+    """A drawing's strokes as stored (compact JSON text), checked by the one set of canvas
+    rules (reading.canvas: strokes, points, coordinates, size); returns it or RoomError."""
     if not isinstance(text, str):
         raise RoomError("The drawing's strokes are not text.")
-    if len(text.encode()) > MAX_STROKES_BYTES:
-        raise RoomError(
-            f"This drawing is too large to send (over {MAX_STROKES_BYTES // 1000} kB "
-            "of strokes): clear the canvas and draw one digit."
-        )
     try:
-        data = json.loads(text)
-    except ValueError:
-        raise RoomError("The drawing's strokes are not valid JSON.") from None
-    if not isinstance(data, list) or len(data) > MAX_STROKES:
-        raise RoomError(f"A drawing holds at most {MAX_STROKES} strokes.")
-    points = 0
-    for s in data:
-        if not isinstance(s, list):
-            raise RoomError("Each stroke must be a list of points.")
-        points += len(s)
-        for p in s:
-            if (
-                not isinstance(p, list)
-                or len(p) != 2
-                or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                    for v in p
-                )
-            ):
-                raise RoomError("Each stroke point must be two finite numbers.")
-    if points > MAX_POINTS:
-        raise RoomError(f"A drawing holds at most {MAX_POINTS:,} points.")
+        canvas.decode_strokes(text)
+    except canvas.DrawingRejected as exc:
+        raise RoomError(str(exc)) from None
     return text
 
 

@@ -174,7 +174,7 @@ class Rooms:
         code = rules.clean_code(code)
         participant = rules.clean_participant(participant)
         nickname = rules.clean_nickname(nickname)
-        strokes = rules.check_strokes(strokes)
+        strokes = rules.stored_strokes(strokes)
         image = rules.check_image(image)
         label = rules.check_label(label)
         checked = rules.check_answers(answers)
@@ -218,7 +218,7 @@ class Rooms:
                 room=code,
                 participant=rules.clean_participant(d.participant),
                 nickname=rules.clean_nickname(d.nickname),
-                strokes=rules.check_strokes(d.strokes),
+                strokes=rules.stored_strokes(d.strokes),
                 image=rules.check_image(d.image),
                 label=rules.check_label(d.label),
                 answers=rules.check_answers(d.answers),
