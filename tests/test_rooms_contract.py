@@ -128,7 +128,7 @@ def test_limits_refuse_bad_drawings(room_store) -> None:
         "nope",
         "[[[Infinity, 1]]]",
         "[[[true, 1]]]",
-        json.dumps([[[0, 0]]] * 51),
+        json.dumps([[[0, 0]]] * (canvas.MAX_STROKES + 1)),
     ):
         with pytest.raises(RoomError):
             room_store.add_drawing(code, "p", image(1), bad, answers(1, 1))
