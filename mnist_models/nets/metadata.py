@@ -316,7 +316,8 @@ def validate(meta: Any) -> dict[str, Any]:
     try:
         networks.get(arch).check_kwargs(meta.get("arch_kwargs", {}))
     except ValueError as exc:
-        raise MetadataError("arch_kwargs", f"are out of bounds: {exc}") from None
+        # The message quotes the file's value: cut to one short line, whatever it held.
+        raise MetadataError("arch_kwargs", f"are out of bounds: {plain(str(exc), 200)}") from None
     model = (meta.get("train_config") or {}).get("model")
     if model is not None and model not in networks.keys():
         raise MetadataError("train_config.model", f"{model!r} is unknown")

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from mnist_models.nets.models import MLP, ConvNet
+from mnist_models.text import plain
 
 # From this many training images on, a network's ``large`` overrides apply.
 LARGE_SUBSET = 20_000
@@ -57,14 +58,14 @@ class Network:
         out = {}
         for k, v in kwargs.items():
             if k not in self.kwarg_bounds:
-                raise ValueError(f"{self.name} takes no argument {k!r}")
+                raise ValueError(f"{self.name} takes no argument {_short(k)}")
             lo, hi = self.kwarg_bounds[k]
             integral = isinstance(lo, int) and isinstance(hi, int)
             ok_type = isinstance(v, int) if integral else isinstance(v, (int, float))
             if isinstance(v, bool) or not ok_type or not lo <= v <= hi:
                 kind = "a whole number" if integral else "a number"
                 raise ValueError(
-                    f"{self.name} argument {k!r} must be {kind} from {lo} to {hi}, not {v!r}"
+                    f"{self.name} argument {k!r} must be {kind} from {lo} to {hi}, not {_short(v)}"
                 )
             out[k] = v
         return out
@@ -72,6 +73,11 @@ class Network:
     def build(self, **kwargs: Any) -> nn.Module:
         """A fresh model (kwargs checked against the bounds first)."""
         return self.cls(**self.check_kwargs(kwargs))
+
+
+def _short(value: Any) -> str:
+    """A value as Python writes it, cut to one short line (a file may hold any value)."""
+    return plain(repr(value), 40)
 
 
 NETWORKS: dict[str, Network] = {}
