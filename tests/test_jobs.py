@@ -187,7 +187,7 @@ def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
     # A "server" that starts a job and is killed mid-run, as kill -9 would.
     code = (
         "import sys, time\n"
-        "from mnist_models import jobs\n"
+        "from mnist_models.training import jobs\n"
         "from mnist_models.training.train import TrainConfig\n"
         "if __name__ == '__main__':\n"
         "    jobs.start(TrainConfig(model='cnn', subset=20000, epochs=5), started_by='Ada')\n"
@@ -251,7 +251,7 @@ def test_activation_persists_across_processes(both_done, monkeypatch):
     registry.set_active("mlp", mlp)
     registry.set_active("cnn", cnn)
     code = (
-        "import json; from mnist_models import registry; "
+        "import json; from mnist_models.nets import registry; "
         "print(json.dumps([registry.active_version(a)[0].id for a in ('mlp', 'cnn')]))"
     )
     out = subprocess.run(
