@@ -3,6 +3,8 @@ listed and loaded back by the same code as the two shipped ones."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -11,6 +13,8 @@ from mnist_models import files
 from mnist_models.__main__ import main as cli_main
 from mnist_models.nets import checkpoint, networks, registry
 from mnist_models.nets.evaluate import evaluate
+from mnist_models.reading import ood, saliency
+from mnist_models.reading import read as mread
 from mnist_models.training import curves
 from mnist_models.training import train as mtrain
 
@@ -81,11 +85,49 @@ def test_a_third_network_in_the_table_goes_everywhere(
     for k, v in result.model.state_dict().items():
         assert torch.equal(model.state_dict()[k], v)
 
+    # Read with the networks in use once chosen, without a not-a-digit verdict of its own.
+    models, warnings = mread.load_active()
+    assert list(models) == ["mlp", "cnn", "tiny"] and warnings == []
+    x = test_split.images[:1].float().div(255).unsqueeze(1)
+    assert mread.read(_Pre(x), models).networks["tiny"].verdict is None
+    assert ood.STORE.get(loaded["sha256"], "tiny") is None
+    with pytest.raises(ValueError, match=r"feature maps exist only for .*\(ConvNet\)"):
+        saliency.feature_maps(model, x)
+
     # The command line and the learning curves know it too.
     cli_main(["evaluate", str(path), "--json"])
     assert '"model": "tiny"' in capsys.readouterr().out
     assert "tiny: sgd peak lr 0.05" in curves.training_note()
     assert {k.model for k in curves.plan(sizes=(100,), seeds=(0,))} == {"mlp", "cnn", "tiny"}
+
+
+class _Pre:
+    """What read() needs of a preprocessed drawing: its tensor."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+
+    def tensor(self) -> torch.Tensor:
+        return self.x
+
+
+def test_a_third_network_with_nothing_in_use_is_not_read(tiny_network, tmp_path, monkeypatch):
+    """Nothing shipped, nothing chosen: the networks in use are the two shipped ones."""
+    monkeypatch.setenv(files.HOME_ENV, str(tmp_path))
+    with pytest.raises(registry.NoVersion, match="no Linear version is in use: none is chosen"):
+        registry.active_version("tiny")
+    models, warnings = mread.load_active()
+    assert list(models) == ["mlp", "cnn"] and warnings == []
+    # A choice that broke is said, and the network is left out (it has no shipped fallback).
+    (tmp_path / "active.json").write_text(json.dumps({"tiny": "trained/gone"}))
+    models, warnings = mread.load_active()
+    assert list(models) == ["mlp", "cnn"]
+    assert len(warnings) == 1 and "trained/gone" in warnings[0] and "none is shipped" in warnings[0]
+
+
+def test_the_table_says_what_the_not_a_digit_check_and_the_feature_maps_read():
+    assert networks.get("mlp").ood_layers == (1, 2) and networks.get("cnn").ood_layers == (0, 1)
+    assert [k for k, n in networks.NETWORKS.items() if n.feature_maps] == ["cnn"]
 
 
 def test_the_table_is_back_to_two_networks_after_the_test():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mnist_models.drawings import drawsets, nondigits, synth
-from mnist_models.nets import checkpoint
+from mnist_models.nets import checkpoint, networks
 from mnist_models.reading import ood
 from mnist_models.reading import preprocess as pp
 
@@ -18,7 +18,7 @@ from mnist_models.reading import preprocess as pp
 def shipped():
     """arch -> (model, meta, detector) for the shipped networks."""
     out = {}
-    for arch in ("mlp", "cnn"):
+    for arch in networks.keys():
         model, meta = checkpoint.load(f"weights/{arch}.pt")
         out[arch] = (model, meta, ood.STORE.get(meta["sha256"], arch))
     return out
@@ -52,7 +52,7 @@ def test_shipped_detectors_belong_to_the_shipped_weights(shipped):
     for arch, (_, meta, det) in shipped.items():
         assert det is not None, f"no detector in data/ood for weights/{arch}.pt"
         assert det.sha256 == meta["sha256"] and det.arch == arch
-        assert det.layers == ood.LAYERS[arch]
+        assert det.layers == networks.get(arch).ood_layers
 
 
 def test_features_are_unit_length_per_layer_and_logits_match(shipped):

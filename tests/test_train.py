@@ -19,7 +19,7 @@ def tiny(model: str, **kw) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("model", networks.keys())
 def test_tiny_run_learns(model: str, train_split, small_test) -> None:
     result = train(tiny(model), train_split=train_split, test_split=small_test)
     # Chance is 10%; 600 images for four epochs already get far above it.
@@ -47,7 +47,7 @@ def test_trained_model_is_contiguous_for_saving(train_split, small_test) -> None
 
 
 @pytest.mark.slow  # trains six runs
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("model", networks.keys())
 def test_same_seed_same_weights(model: str, train_split, small_test) -> None:
     cfg = tiny(model, subset=300, epochs=1, augment=model == "cnn")
     a = train(cfg, train_split=train_split, test_split=small_test).model.state_dict()
@@ -207,7 +207,7 @@ def test_old_configs_still_load() -> None:
     )
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("model", networks.keys())
 def test_a_loss_that_becomes_nan_stops_training(model: str, train_split, small_test) -> None:
     seen: list[Progress] = []
     with pytest.raises(

@@ -14,7 +14,9 @@ held-out training digits, never on the test set.
 Fitted detectors are small JSON files under ``data/ood/``, named by the
 checkpoint's SHA-256, so a detector can never be applied to weights it was not
 fitted for. ``python -m mnist_models.reading.ood fit weights/mlp.pt weights/cnn.pt``
-makes them.
+makes them. Which layers a network's probe reads is its ``ood_layers`` in the network
+table; a network with none, or a checkpoint nobody fitted a detector for, has no
+verdict (None).
 """
 
 from __future__ import annotations
@@ -31,11 +33,9 @@ from torch import nn
 
 from mnist_models import files
 from mnist_models.cpu import one_thread
+from mnist_models.nets import networks
 
 OOD_DIR = files.ROOT / "data" / "ood"
-# Which nn.Linear inputs feed the probe: each network's own hidden representations.
-# MLP: both 900-unit hidden layers; ConvNet: the 1568 conv features and the 80 hidden units.
-LAYERS = {"mlp": (1, 2), "cnn": (0, 1)}
 # Threshold rule (fitted on held-out training digits): flag at most this share of
 # MNIST digits, and of each drawn-digit variant.
 MAX_FLAG_MNIST = 0.005
@@ -253,7 +253,12 @@ def fit(
     from mnist_models import data as mdata
 
     arch = meta["architecture"]
-    layers = LAYERS[arch]
+    layers = networks.get(arch).ood_layers  # which nn.Linear inputs feed the probe
+    if not layers:
+        raise ValueError(
+            f"the {networks.get(arch).name} has no layers for the not-a-digit check "
+            "(no ood_layers in the network table): no detector can be fitted for it"
+        )
     train = mdata.load_split("train")
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(50_000, generator=g)
