@@ -341,7 +341,7 @@ def test_estimate_grows_with_the_work_and_refuses_bad_configs(warm):
     assert both > small
     cold = est.total([TrainConfig(model="cnn", subset=1_000, epochs=10)], [False], False)
     assert cold == pytest.approx(small + estimates.START_SECONDS)
-    with pytest.raises(ValueError, match="between 1 and 60,000"):
+    with pytest.raises(ValueError, match="a whole number from 1 to 60,000"):
         est.run_seconds(TrainConfig(subset=0))
     assert jobs.curve_every(10) == 1 and jobs.curve_every(100) == 4
     assert 1 <= jobs.training_threads() <= max(1, os.cpu_count() or 1)
@@ -359,7 +359,7 @@ def test_observed_rates_replace_the_priors():
 
 def test_invalid_jobs_are_refused_before_anything_runs(home):
     manager = jobs.JobManager()
-    with pytest.raises(ValueError, match="between 1 and 60,000"):
+    with pytest.raises(ValueError, match="a whole number from 1 to 60,000"):
         manager.start(tiny(subset=60_001))
     with pytest.raises(ValueError, match="different networks"):
         manager.start([tiny("mlp"), tiny("mlp")])

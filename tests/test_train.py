@@ -145,9 +145,11 @@ def test_any_number_of_steps(steps: int, train_split, small_test) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"subset": 0}, "between 1 and 60,000"),
-        ({"subset": 60_001}, "between 1 and 60,000"),
-        ({"epochs": 0}, "at least 1"),
+        ({"subset": 0}, "subset must be a whole number from 1 to 60,000, not 0"),
+        ({"subset": 60_001}, "from 1 to 60,000, not 60,001"),
+        ({"subset": 600.0}, "subset must be a whole number"),
+        ({"epochs": 0}, "epochs must be a whole number from 1 to 1,000, not 0"),
+        ({"epochs": 1_000_000_000_000}, "from 1 to 1,000"),  # one cap, as on the page
         ({"model": "resnet"}, "unknown model"),
         ({"optimizer": "lbfgs"}, "unknown optimizer"),
         ({"schedule": "cosine"}, "unknown schedule"),
@@ -156,9 +158,12 @@ def test_any_number_of_steps(steps: int, train_split, small_test) -> None:
         ({"lr": float("inf")}, "finite number above 0"),
         ({"lr": float("nan")}, "finite number above 0"),
         ({"lr": -1.0}, "finite number above 0"),
-        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295"),
+        ({"seed": -1}, "the seed must be a whole number from 0 to 4,294,967,295, not -1"),
         ({"seed": 2**32}, "seed must be"),
         ({"eval_every": -1}, "eval_every"),
+        ({"batch_size": 0}, "batch size must be a whole number from 1 to 60,000"),
+        ({"weight_decay": -1.0}, "weight decay must be a number in \\[0, 1000\\]"),
+        ({"threads": 0}, "threads must be"),
     ],
 )
 def test_config_validation(change: dict, message: str) -> None:

@@ -166,7 +166,7 @@ def run(a: argparse.Namespace) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """The `read` subcommand, for mnist_models/__main__.py."""
+    """The `read` subcommand, for the main command line (cli/__init__.py)."""
     r = sub.add_parser("read", help="read drawings (JSON of strokes) or images in a batch")
     r.add_argument(
         "files",

@@ -208,7 +208,8 @@ TRAIN_CONFIG = Record(
         "epochs": Num(1, 100_000, whole=True),
         "batch_size": Num(1, SIZES["train"], whole=True, nullable=True),
         "optimizer": Text(64, nullable=True),
-        "lr": Num(0, 1e3, nullable=True),
+        # Any finite rate training takes (settings.py): a run at 1e4 need not diverge.
+        "lr": Num(0, 1e308, nullable=True),
         "schedule": NAME,
         "weight_decay": Num(0, 1e3),
         "label_smoothing": Num(0, 1, nullable=True),
