@@ -7,9 +7,13 @@ from pathlib import Path
 import pg
 import pytest
 import torch
+from torch import nn
 
 from mnist_models import data as mdata
+from mnist_models.nets import networks, registry
 from mnist_models.rooms.store import open_store
+from mnist_models.training import pipeline
+from mnist_models.training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,3 +118,51 @@ def room_store(room_url: str):
     s = open_store(room_url)
     yield s
     s.close()
+
+
+class Linear(nn.Module):
+    """The third network of the tests: a linear classifier, 784 -> 10 (7,850 parameters)."""
+
+    def __init__(self, hidden: int = 0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+THIRD_NETWORK = networks.Network(
+    key="tiny",
+    name="Linear",
+    colour="#2ca02c",
+    cls=Linear,
+    channels_last=False,
+    defaults={"optimizer": "sgd", "lr": 0.05, "batch_size": 64, "label_smoothing": 0.0},
+    large={},
+    train_rate=(20_000.0, 10_000.0),
+    eval_rate=50_000.0,
+    kwarg_bounds={"hidden": (0, 0)},
+    # Nothing shipped, no layers for the not-a-digit check, no feature maps: what a
+    # network added in one table entry has before anyone fits or ships anything for it.
+)
+
+
+@pytest.fixture()
+def third_network():
+    """A third network ("tiny", a linear classifier) in the network table for one test,
+    removed after it; pages and commands see it as they see the two shipped ones."""
+    net = networks.register(THIRD_NETWORK)
+    yield net
+    networks.unregister(net.key)
+
+
+@pytest.fixture()
+def third_network_in_use(third_network, app_home, train_split, test_split):
+    """The third network trained (600 images, 2 epochs), saved as a version in a private
+    app home and chosen there: (Network, version id)."""
+    cfg = TrainConfig(model="tiny", subset=600, epochs=2, eval_every=0, threads=1, device="cpu")
+    fitted = pipeline.fit(cfg, train_split=train_split, test_split=test_split)
+    path = registry.new_version_path("tiny", 600, "20260101-000000")
+    fitted.save(path)
+    version = registry.set_active("tiny", f"trained/{path.stem}")
+    return third_network, version.id
