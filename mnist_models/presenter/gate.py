@@ -1,37 +1,34 @@
-"""Presenter rights: who may change what everyone using the server shares.
+"""The gate: the passcode, wrong tries slowed down per client, and signed presenter tokens.
 
-Everyone may draw, upload, explore and read the experiments. Changing shared
-state (starting, cancelling or dismissing a training run, putting a model in
-use, deleting a version, running a room) needs the presenter, who unlocks with
-a passcode. The passcode comes from the app's secrets or an environment
-variable; if neither is set, one is generated when the server starts and printed
-in its terminal, as Jupyter prints its token.
-
-A ``Gate`` owns the passcode, the tokens it has handed out and the count of
-wrong tries. Tokens live only in this process: a restarted server asks the
-presenter to unlock again.
+A token proves an unlock. It is signed with a key made from a server secret and the
+passcode, and carries its expiry and the presenter's name, so it can be kept in the
+presenter's browser and still be good after a reload or a restart of the server, until it
+expires (12 hours), is given back (the presenter locks), or the passcode changes (a new
+passcode makes a new key, and every older token fails).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
-import os
 import secrets
-import sys
 import threading
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from mnist_models.addresses import is_local_address
+from mnist_models.addresses import NO_PROXIES, TrustedProxies, is_local_request
+from mnist_models.presenter.keep import Revoked
 
-PASSCODE_ENV = "MNIST_PRESENTER_PASSCODE"
-LOCAL_MODE_ENV = "MNIST_LOCAL_MODE"  # "1": no passcode while the server listens on localhost only
 MIN_PASSCODE_LENGTH = 6
 MAX_ATTEMPT_LENGTH = 256
 MAX_NAME_LENGTH = 40
+MAX_TOKEN_LENGTH = 512
+TOKEN_TTL_S = 12 * 3600.0
+MAX_CLIENTS = 10_000  # clients with wrong tries remembered; the oldest are forgotten first
+TOKEN_VERSION = "p1"
 # Generated passcodes: letters and digits that cannot be mistaken for each other.
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -48,7 +45,7 @@ class WrongPasscode(ValueError):
 
 
 class TooManyTries(PermissionError):
-    """Too many wrong passcodes from this client (or from everyone): wait, then try again."""
+    """Too many wrong passcodes from this client: wait, then try again."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = max(1, round(seconds))
@@ -57,10 +54,18 @@ class TooManyTries(PermissionError):
 
 @dataclass(frozen=True)
 class Token:
-    """Proof of an unlock, kept in the presenter's browser session (never sent to it)."""
+    """Proof of an unlock: `value` is the signed text a browser may keep."""
 
     value: str
     name: str  # who unlocked, as shown to the room ("the presenter" by default)
+    expires: float = 0.0  # wall-clock time (seconds since the epoch)
+
+
+@dataclass
+class _Strikes:
+    count: int = 0  # wrong tries in a row
+    last: float = 0.0  # when the last one came
+    until: float = 0.0  # no try before this
 
 
 def generate_passcode(length: int = 8) -> str:
@@ -75,8 +80,21 @@ def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 class Gate:
-    """The passcode, the tokens handed out, and the wrong tries; thread-safe."""
+    """The passcode, the wrong tries per client, and the tokens; thread-safe.
+
+    After `max_failures` wrong tries in a row a client waits `lockout_s`, and each further
+    wrong try doubles the wait (up to `max_wait_s`); `window_s` without a wrong try
+    forgets them. There is no limit for everyone together: no one can lock the presenter
+    out by guessing from elsewhere."""
 
     def __init__(
         self,
@@ -84,11 +102,16 @@ class Gate:
         source: str,
         *,
         local_mode: bool = False,
+        secret: bytes | None = None,
+        revoked: Revoked | None = None,
+        proxies: TrustedProxies = NO_PROXIES,
         max_failures: int = 5,
         window_s: float = 300.0,
         lockout_s: float = 60.0,
-        global_failures_per_minute: int = 30,
+        max_wait_s: float = 900.0,
+        token_ttl_s: float = TOKEN_TTL_S,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if len(passcode) < MIN_PASSCODE_LENGTH:
             raise ValueError(
@@ -97,79 +120,77 @@ class Gate:
         self._digest = _digest(passcode)
         self.source = source  # "secrets", "environment" or "generated"
         self.local_mode = local_mode
+        self.proxies = proxies
+        # Without a kept secret the tokens die with this gate.
+        secret = secret or secrets.token_bytes(32)
+        # The key depends on the passcode: a new passcode ends every token.
+        self._key = hmac.new(secret, b"presenter-token\0" + self._digest, "sha256").digest()
+        # Named after the secret, not the passcode: a server on another app home (another
+        # port, same host) keeps its own, and a stale one here is found and removed.
+        self.cookie_name = "mnist_presenter_" + hashlib.sha256(b"name\0" + secret).hexdigest()[:12]
+        self._revoked = revoked or Revoked(None)
         self._max_failures = max_failures
         self._window = window_s
         self._lockout = lockout_s
-        self._global_per_minute = global_failures_per_minute
+        self._max_wait = max_wait_s
+        self._ttl = token_ttl_s
         self._clock = clock
+        self._wall = wall_clock
         self._lock = threading.Lock()
-        self._tokens: dict[str, Token] = {}
-        self._failures: dict[str, deque[float]] = {}  # client -> times of wrong tries
-        self._locked_until: dict[str, float] = {}
-        self._recent: deque[float] = deque()  # every wrong try, for the global limit
-
-    @classmethod
-    def from_settings(
-        cls,
-        secret: str | None,
-        listen_address: str | None,
-        local_mode_setting: bool = False,
-        env: Mapping[str, str] | None = None,
-        announce: Callable[[str], None] | None = None,
-    ) -> Gate:
-        """The gate for this server: the passcode from the secrets, else the environment,
-        else generated and announced (printed to the terminal by default)."""
-        env = os.environ if env is None else env
-        local = is_local_address(listen_address)
-        local_mode = bool(local_mode_setting or env.get(LOCAL_MODE_ENV, "") in ("1", "true"))
-        if secret:
-            gate = cls(str(secret), "secrets", local_mode=local_mode and local)
-        elif env.get(PASSCODE_ENV):
-            gate = cls(env[PASSCODE_ENV], "environment", local_mode=local_mode and local)
-        else:
-            code = generate_passcode()
-            gate = cls(code, "generated", local_mode=local_mode and local)
-            say = announce or _print
-            say(
-                f"Presenter passcode: {code}   (to choose your own, set {PASSCODE_ENV} or "
-                "presenter_passcode in .streamlit/secrets.toml)"
-            )
-        if local_mode and not local:
-            (announce or _print)(
-                "Local single-user mode is off: the server listens beyond "
-                "this machine, so the presenter passcode is required."
-            )
-        return gate
+        self._strikes: OrderedDict[str, _Strikes] = OrderedDict()
 
     def unlock(self, attempt: str, client: str = "unknown", name: str = "") -> Token:
         """A token if `attempt` is the passcode; WrongPasscode or TooManyTries otherwise."""
         now = self._clock()
         with self._lock:
-            self._check_limits(client, now)
+            strikes = self._strikes.get(client)
+            if strikes is not None and now < strikes.until:
+                raise TooManyTries(strikes.until - now)
         attempt = (attempt or "")[:MAX_ATTEMPT_LENGTH]
-        if not hmac.compare_digest(_digest(attempt), self._digest):
+        if hmac.compare_digest(_digest(attempt), self._digest):
             with self._lock:
-                left = self._record_failure(client, now)
-            if left <= 0:
-                raise TooManyTries(self._lockout)
-            raise WrongPasscode(
-                f"That is not the presenter passcode ({left} "
-                f"{'try' if left == 1 else 'tries'} left)."
-            )
-        return self._issue(name)
+                self._strikes.pop(client, None)
+            return self._issue(name)
+        with self._lock:
+            left, wait = self._strike(client, now)
+        if wait:
+            raise TooManyTries(wait)
+        raise WrongPasscode(
+            f"That is not the presenter passcode ({left} {'try' if left == 1 else 'tries'} left)."
+        )
 
-    def local_token(self, name: str = "") -> Token:
-        """In local single-user mode, a token without a passcode."""
-        if not self.local_mode:
+    def local_token(self, headers: Mapping[str, str], name: str = "") -> Token:
+        """In local single-user mode, a token without a passcode, for a request from this
+        machine's own browser only (addresses.is_local_request)."""
+        if not self.local_mode or not is_local_request(headers):
             raise NotPresenter("skip the passcode")
         return self._issue(name)
 
+    def read(self, value: object) -> Token | None:
+        """The token that `value` (kept in a browser) is, if this gate signed it and it has
+        neither expired nor been given back; None otherwise."""
+        if not isinstance(value, str) or len(value) > MAX_TOKEN_LENGTH or not value.isascii():
+            return None
+        parts = value.split(".")
+        if len(parts) != 5 or parts[0] != TOKEN_VERSION:
+            return None
+        if not hmac.compare_digest(parts[4].encode(), self._sign(".".join(parts[:4])).encode()):
+            return None
+        _, expires, nonce, name, _ = parts
+        try:
+            token = Token(value, _unb64(name).decode("utf-8"), float(int(expires)))
+        except ValueError:  # signed by us, so only a bug gets here; refuse rather than fail
+            return None
+        if token.expires <= self._wall() or nonce in self._revoked:
+            return None
+        return token
+
     def is_valid(self, token: object) -> bool:
-        """Whether `token` came from this gate and has not been given back."""
+        """Whether `token` came from this gate and is still good."""
         if not isinstance(token, Token):
             return False
-        with self._lock:
-            return self._tokens.get(token.value) == token
+        read = self.read(token.value)
+        return read is not None and read.name == token.name
 
     def require(self, token: object, what: str = "do that") -> Token:
         """The token if valid; NotPresenter otherwise."""
@@ -178,43 +199,40 @@ class Gate:
         return token  # type: ignore[return-value]
 
     def lock(self, token: object) -> None:
-        """Give a token back (the presenter locks their session)."""
-        if isinstance(token, Token):
-            with self._lock:
-                self._tokens.pop(token.value, None)
+        """Give a token back (the presenter locks): it is refused from now on, everywhere."""
+        if isinstance(token, Token) and (read := self.read(token.value)) is not None:
+            self._revoked.add(token.value.split(".")[2], read.expires)
 
-    # -- internals (called with self._lock held where noted) --
+    def seconds_left(self, token: Token) -> int:
+        """How long `token` stays good, in whole seconds."""
+        return max(0, int(token.expires - self._wall()))
+
+    # -- internals --
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, payload.encode("ascii"), "sha256").digest())
 
     def _issue(self, name: str) -> Token:
         clean = " ".join((name or "").split())[:MAX_NAME_LENGTH] or "the presenter"
-        token = Token(secrets.token_urlsafe(32), clean)
-        with self._lock:
-            self._tokens[token.value] = token
-        return token
+        expires = int(self._wall() + self._ttl)
+        payload = ".".join(
+            (TOKEN_VERSION, str(expires), secrets.token_urlsafe(16), _b64(clean.encode()))
+        )
+        return Token(f"{payload}.{self._sign(payload)}", clean, float(expires))
 
-    def _check_limits(self, client: str, now: float) -> None:  # lock held
-        until = self._locked_until.get(client, 0.0)
-        if now < until:
-            raise TooManyTries(until - now)
-        while self._recent and now - self._recent[0] > 60.0:
-            self._recent.popleft()
-        if len(self._recent) >= self._global_per_minute:
-            raise TooManyTries(60.0 - (now - self._recent[0]))
-
-    def _record_failure(self, client: str, now: float) -> int:  # lock held
-        tries = self._failures.setdefault(client, deque())
-        tries.append(now)
-        while tries and now - tries[0] > self._window:
-            tries.popleft()
-        self._recent.append(now)
-        left = self._max_failures - len(tries)
-        if left <= 0:
-            self._locked_until[client] = now + self._lockout
-            tries.clear()
-        return left
-
-
-def _print(message: str) -> None:
-    bar = "=" * min(100, len(message))
-    sys.stderr.write(f"\n{bar}\n{message}\n{bar}\n\n")
-    sys.stderr.flush()
+    def _strike(self, client: str, now: float) -> tuple[int, float]:  # lock held
+        """Count a wrong try: (tries left, seconds to wait before the next one, or 0)."""
+        s = self._strikes.pop(client, None)
+        if s is None or now - max(s.last, s.until) > self._window:
+            s = _Strikes()
+        s.count += 1
+        s.last = now
+        self._strikes[client] = s  # most recent last, so the oldest are forgotten first
+        while len(self._strikes) > MAX_CLIENTS:
+            self._strikes.popitem(last=False)
+        left = self._max_failures - s.count
+        if left > 0:
+            return left, 0.0
+        wait = min(self._max_wait, self._lockout * 2.0 ** (s.count - self._max_failures))
+        s.until = now + wait
+        return 0, wait
