@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import helpers
 import pg
 import pytest
 import torch
-from torch import nn
 
 from mnist_models import data as mdata
-from mnist_models.nets import networks, registry
+from mnist_models.nets import registry
 from mnist_models.rooms.store import open_store
 from mnist_models.training import pipeline
 from mnist_models.training.train import TrainConfig
@@ -120,40 +120,12 @@ def room_store(room_url: str):
     s.close()
 
 
-class Linear(nn.Module):
-    """The third network of the tests: a linear classifier, 784 -> 10 (7,850 parameters)."""
-
-    def __init__(self, hidden: int = 0) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-THIRD_NETWORK = networks.Network(
-    key="tiny",
-    name="Linear",
-    colour="#2ca02c",
-    cls=Linear,
-    channels_last=False,
-    defaults={"optimizer": "sgd", "lr": 0.05, "batch_size": 64, "label_smoothing": 0.0},
-    large={},
-    train_rate=(20_000.0, 10_000.0),
-    eval_rate=50_000.0,
-    kwarg_bounds={"hidden": (0, 0)},
-    # Nothing shipped, no layers for the not-a-digit check, no feature maps: what a
-    # network added in one table entry has before anyone fits or ships anything for it.
-)
-
-
 @pytest.fixture()
 def third_network():
     """A third network ("tiny", a linear classifier) in the network table for one test,
     removed after it; pages and commands see it as they see the two shipped ones."""
-    net = networks.register(THIRD_NETWORK)
-    yield net
-    networks.unregister(net.key)
+    with helpers.third_network() as net:
+        yield net
 
 
 @pytest.fixture()
