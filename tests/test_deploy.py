@@ -26,7 +26,9 @@ from pathlib import Path
 
 import pg
 import pytest
-from browser_utils import free_port
+from browser_utils import free_port, launch_chromium, require_browser
+from room_phones import Phone as BrowserPhone
+from room_phones import digit_strokes
 
 from mnist_models import data
 from mnist_models.drawings import synth
@@ -252,6 +254,33 @@ def test_a_database_outage_under_load_loses_nothing_and_the_wall_recovers(runnin
     assert wall.said_unavailable
     assert wall.stats == str(len(r["stored"]))
     assert {d.id for d in r["stored"]} <= set(wall.first_seen)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_phone_in_chromium_draws_through_the_proxy_on_one_server(running: Hall) -> None:
+    require_browser()
+    store = room_store.open_store(running.db)
+    code = store.create_room("browser through the proxy").code
+    servers: set[str] = set()
+    with launch_chromium() as browser:
+        phone = BrowserPhone(browser, running.url, code)
+        # From here every response the page gets (the page, its scripts, the canvas
+        # component, the host config) names the server behind the proxy.
+        phone.page.on("response", lambda r: servers.add(r.headers.get("x-hall-server", "")))
+        phone.page.reload()
+        phone.page.locator("canvas").last.wait_for(timeout=90_000)
+        phone.page.locator("#verdict").wait_for(timeout=60_000)
+        phone.draw(digit_strokes(3))
+        assert phone.answers() is not None
+        phone.send(3)
+        cookies = {c["name"] for c in phone.context.cookies()}
+        phone.close()
+    [d] = store.drawings(code)
+    store.close()
+    assert d.label == 3 and "mnist_hall" in cookies
+    # One visit, one server: uploads and media files would find their session.
+    assert len(servers) == 1 and "" not in servers, servers
 
 
 @pytest.mark.slow
