@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from app_pages import canvas, presentation, startup, styles
+from mnist_models.reading import canvas as canvas_data  # torch-free: json and numpy only
 
 SOURCES = ["Draw", "Upload a photo"]
 
@@ -47,20 +48,27 @@ def source_row() -> str:
     return source
 
 
-def canvas_json(present: bool) -> dict | None:
-    """The canvas under its toolbar, and the drawing on it (Fabric.js JSON)."""
+def canvas_json(present: bool) -> tuple[object, str | None]:
+    """The canvas under its toolbar; (the drawing on it as Fabric.js JSON, or why there is
+    none to read)."""
     st.html(canvas.head_html("One digit, anywhere, any size." if not present else ""))
-    result = st_canvas(
-        stroke_width=st.session_state.get("brush", 28),
-        stroke_color="#000000",
-        background_color="#ffffff",
-        height=canvas.SIZE,
-        width=canvas.SIZE,
-        drawing_mode="freedraw",
-        key="canvas",
-    )
+    try:
+        json_data, problem = (
+            st_canvas(
+                stroke_width=st.session_state.get("brush", 28),
+                stroke_color="#000000",
+                background_color="#ffffff",
+                height=canvas.SIZE,
+                width=canvas.SIZE,
+                drawing_mode="freedraw",
+                key="canvas",
+            ).json_data,
+            None,
+        )
+    except RecursionError:  # Streamlit parses the canvas's state itself, with no depth bound
+        json_data, problem = None, f"This drawing cannot be read: {canvas_data.MALFORMED}"
     canvas.fixes()  # right after it: its toolbar and scaling do not wait for torch
-    return result.json_data
+    return json_data, problem
 
 
 @st.fragment
@@ -70,14 +78,17 @@ def drawing_area(present: bool) -> None:
     explored = st.session_state.get("explore_digit")  # a test digit from the Explorer
     with left:
         source = "Draw" if present or explored is not None else source_row()
-        drawn = canvas_json(present) if explored is None and source == "Draw" else None
+        drawn, problem = (None, None)
+        if explored is None and source == "Draw":
+            drawn, problem = canvas_json(present)
     drawing = reader()
-    label, problem = None, None
+    label, pre = None, None
     with left:
         if explored is not None:
             pre, label = drawing.explored_digit(explored)
         elif source == "Draw":
-            pre, problem = drawing.read_strokes(drawn)
+            if problem is None:
+                pre, problem = drawing.read_strokes(drawn)
         else:
             pre, problem = drawing.upload_input()
     with right:

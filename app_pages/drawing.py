@@ -16,8 +16,8 @@ from app_pages import answers, common, inuse, presenter_ui
 from mnist_models import data as mdata
 from mnist_models.cpu import one_thread
 from mnist_models.nets import checkpoint, registry
-from mnist_models.reading import preprocess as pp
-from mnist_models.reading import saliency
+from mnist_models.reading import canvas as canvas_data
+from mnist_models.reading import pen, raster, saliency, uploads
 from mnist_models.reading.predict import NOT_SURE_BELOW
 from mnist_models.text import md_escape
 
@@ -101,15 +101,15 @@ def models_or_error() -> dict[str, inuse.InUse] | None:
         return None
 
 
-def read_strokes(json_data: dict | None) -> tuple[pp.Preprocessed | None, str | None]:
+def read_strokes(json_data: dict | None) -> tuple[raster.Preprocessed | None, str | None]:
     """The canvas's drawing as a 28x28 input; (the input or None, why it cannot be read)."""
     try:
-        return pp.from_strokes(pp.strokes_from_fabric(json_data)), None
+        return pen.from_strokes(canvas_data.strokes_from_fabric(json_data)), None
     except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
         return None, f"This drawing cannot be read: {exc}"
 
 
-def explored_digit(index: int) -> tuple[pp.Preprocessed, int]:
+def explored_digit(index: int) -> tuple[raster.Preprocessed, int]:
     """A test digit sent from the Test-set explorer, and its label; a button goes back."""
     test = mdata.load_split("test")
     label = int(test.labels[index])
@@ -125,7 +125,7 @@ def explored_digit(index: int) -> tuple[pp.Preprocessed, int]:
         on_click=lambda: st.session_state.pop("explore_digit", None),
     )
     image = mdata.to_float(test.images[index : index + 1])[0, 0].numpy()
-    return pp.Preprocessed(image=image, steps={"28x28": image}), label  # already 28x28
+    return raster.Preprocessed(image=image, steps={"28x28": image}), label  # already 28x28
 
 
 def photo(img: np.ndarray, side: int = 196) -> Image.Image:
@@ -137,7 +137,7 @@ def photo(img: np.ndarray, side: int = 196) -> Image.Image:
     return pil.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.NEAREST)
 
 
-def upload_input() -> tuple[pp.Preprocessed | None, str | None]:
+def upload_input() -> tuple[raster.Preprocessed | None, str | None]:
     """The uploader, the image itself beside its 28x28 version; (the input or None, why
     there is nothing to read: one sentence, shown where the answers would be)."""
     upload = st.file_uploader(
@@ -148,8 +148,8 @@ def upload_input() -> tuple[pp.Preprocessed | None, str | None]:
     if upload is None:
         return None, None
     try:
-        img = pp.read_image(upload.getvalue())
-        pre = pp.from_image(img)
+        img = uploads.read_image(upload.getvalue())
+        pre = raster.from_image(img)
     except ValueError as exc:
         return None, f"Cannot use this file: {exc}."
     mine, seen = st.columns(2)
@@ -187,7 +187,7 @@ def seen_models(uses: dict[str, inuse.InUse]) -> None:
 
 
 def answers_column(
-    pre: pp.Preprocessed | None,
+    pre: raster.Preprocessed | None,
     label: int | None,
     problem: str | None,
     present: bool,
@@ -254,7 +254,7 @@ def answers_column(
         )
     )
     with st.expander("How the drawing becomes 28×28"):
-        # "dropped" only appears when stray marks were set aside (preprocess.stray_mask).
+        # "dropped" only appears when stray marks were set aside (stray.stray_mask).
         names = [
             n
             for n in ("strokes", "ink", "dropped", "crop", "20x20", "28x28")

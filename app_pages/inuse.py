@@ -20,7 +20,7 @@ from torch import nn
 
 from mnist_models import files
 from mnist_models.nets import checkpoint, networks, registry
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import raster
 from mnist_models.reading import read as mread
 
 # A model in use is "weak" when it scores this much (absolute) below the shipped
@@ -158,7 +158,7 @@ def notes() -> list[str]:
     return list(_resolve(_stamp()).notes)
 
 
-def read_drawing(pre: pp.Preprocessed, uses: dict[str, InUse]) -> mread.Reading:
+def read_drawing(pre: raster.Preprocessed, uses: dict[str, InUse]) -> mread.Reading:
     """Every network's answer and not-a-digit verdict: the same function as `read` on the
     command line (mnist_models.reading.read), so the page and the command never disagree."""
     return mread.read(pre, {k: (u.model, u.version) for k, u in uses.items()})

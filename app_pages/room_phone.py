@@ -11,15 +11,17 @@ from streamlit_drawable_canvas import st_canvas
 
 from app_pages import answers, canvas, common, inuse, styles
 from mnist_models.nets import checkpoint
-from mnist_models.reading import preprocess as pp
-from mnist_models.rooms import rooms
+from mnist_models.reading import canvas as canvas_data
+from mnist_models.reading import pen, raster
+from mnist_models.rooms import rules
+from mnist_models.rooms import store as room_store
 
 PEN = 28
 
 
-def store() -> rooms.RoomStore:
+def store() -> room_store.Rooms:
     """The room store this server shares between its sessions."""
-    return rooms.shared_store(str(rooms.store_path()))
+    return room_store.shared_store(room_store.store_url())
 
 
 def participant() -> str:
@@ -27,13 +29,13 @@ def participant() -> str:
     return st.session_state.setdefault("room-participant", secrets.token_hex(8))
 
 
-def read_drawing(json_data) -> tuple[pp.Preprocessed | None, list]:
+def read_drawing(json_data) -> tuple[raster.Preprocessed | None, list]:
     """The canvas's data -> (the 28x28 input or None, the strokes); ValueError if unreadable."""
-    strokes = pp.strokes_from_fabric(json_data)
-    return pp.from_strokes(strokes), strokes
+    strokes = canvas_data.strokes_from_fabric(json_data)
+    return pen.from_strokes(strokes), strokes
 
 
-def answers_for(strokes_key: str, pre: pp.Preprocessed, uses: dict[str, inuse.InUse]):
+def answers_for(strokes_key: str, pre: raster.Preprocessed, uses: dict[str, inuse.InUse]):
     """Every network's reading (answers and not-a-digit verdicts), computed once per drawing
     and models in use."""
     key = (strokes_key, tuple(u.version.id for u in uses.values()))
@@ -66,7 +68,7 @@ def send(code: str) -> None:
             label=label,
             nickname=st.session_state.get("room-nick"),
         )
-    except rooms.RoomError as exc:
+    except rules.RoomError as exc:
         st.session_state["room-error"] = str(exc)
         return
     what = f"your {label}" if label is not None else "your drawing"
@@ -83,20 +85,24 @@ def draw_and_send(code: str) -> None:
     left, right = st.columns([5, 6], gap="large")
     with left:
         st.html(canvas.head_html("One digit, anywhere, any size."))
-        result = st_canvas(
-            stroke_width=PEN,
-            stroke_color="#000000",
-            background_color="#ffffff",
-            height=canvas.SIZE,
-            width=canvas.SIZE,
-            drawing_mode="freedraw",
-            key=f"room-canvas-{gen}",
-        )
+        try:
+            json_data = st_canvas(
+                stroke_width=PEN,
+                stroke_color="#000000",
+                background_color="#ffffff",
+                height=canvas.SIZE,
+                width=canvas.SIZE,
+                drawing_mode="freedraw",
+                key=f"room-canvas-{gen}",
+            ).json_data
+        except RecursionError:  # Streamlit parses the canvas's state itself, with no depth bound
+            st.error(f"This drawing cannot be read: {canvas_data.MALFORMED}")
+            json_data = None
     with right:
         if err := st.session_state.pop("room-error", None):
             st.error(err, icon=":material/block:")
         try:
-            pre, strokes = read_drawing(result.json_data)
+            pre, strokes = read_drawing(json_data)
         except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
             st.error(f"This drawing cannot be read: {exc}")
             pre, strokes = None, []
@@ -114,8 +120,8 @@ def draw_and_send(code: str) -> None:
             )
         else:
             try:
-                stroke_json = rooms.encode_strokes(strokes)
-            except rooms.RoomError as exc:
+                stroke_json = canvas_data.encode_strokes(strokes)
+            except canvas_data.DrawingRejected as exc:
                 st.error(str(exc))
                 pre = None
             else:
@@ -124,9 +130,9 @@ def draw_and_send(code: str) -> None:
                 st.html(answers.answers_html(uses, reading, detail=False))
                 st.session_state["room-pending"] = (
                     gen,
-                    rooms.image_bytes(pre.image),
+                    rules.image_bytes(pre.image),
                     stroke_json,
-                    {k: rooms.Answer(tuple(p.probs), uses[k].version.id) for k, p in preds.items()},
+                    {k: rules.Answer(tuple(p.probs), uses[k].version.id) for k, p in preds.items()},
                 )
         # Choosing a digit or typing a name costs the server nothing until Send.
         st.pills(
@@ -149,7 +155,7 @@ def draw_and_send(code: str) -> None:
         st.text_input(
             "Your name on the wall (optional)",
             key="room-nick",
-            max_chars=rooms.MAX_NICKNAME,
+            max_chars=rules.MAX_NICKNAME,
             on_change="ignore",
             placeholder="anonymous",
         )
@@ -164,8 +170,8 @@ def ask_for_code(message: str | None = None) -> None:
         typed = st.text_input("Room code (on the wall)", max_chars=12)
         if st.form_submit_button("Join", type="primary"):
             try:
-                st.query_params["room"] = rooms.clean_code(typed)
-            except rooms.RoomError as exc:
+                st.query_params["room"] = rules.clean_code(typed)
+            except rules.RoomError as exc:
                 st.session_state["room-join-error"] = str(exc)
             st.rerun()
     if err := st.session_state.pop("room-join-error", None):
@@ -183,7 +189,7 @@ try:
     if room.state != "closed" and st.session_state.get("room-joined") != room.code:
         store().join(room.code, participant())
         st.session_state["room-joined"] = room.code
-except rooms.RoomError as exc:
+except rules.RoomError as exc:
     ask_for_code(str(exc))
     st.stop()
 if room.state == "closed":

@@ -15,7 +15,9 @@ from app_pages import common, presenter_ui, styles
 from mnist_models import text
 from mnist_models.addresses import is_local_address
 from mnist_models.nets import networks
-from mnist_models.rooms import rooms
+from mnist_models.rooms import exchange, rules, scoreboard
+from mnist_models.rooms import join as room_join
+from mnist_models.rooms import store as room_store
 
 TILES = 12  # newest drawings shown as large tiles
 MAX_TILES = 60  # at most this many when a burst arrives between two looks
@@ -23,16 +25,16 @@ HIGHLIGHTS = 8  # per highlight row
 REFRESH_S = 1.0  # the wall reads new drawings this often (the goal: on the wall within 2 s)
 
 
-def store() -> rooms.RoomStore:
+def store() -> room_store.Rooms:
     """The room store this server shares between its sessions."""
-    return rooms.shared_store(str(rooms.store_path()))
+    return room_store.shared_store(room_store.store_url())
 
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def png_uri(d: rooms.Drawing) -> str:
+def png_uri(d: rules.Drawing) -> str:
     """The drawing's 28x28 image as an inline PNG, ink dark on white (made once per drawing)."""
     cache = st.session_state.setdefault("wall-png", {})
     if d.id not in cache:
@@ -42,7 +44,7 @@ def png_uri(d: rooms.Drawing) -> str:
     return cache[d.id]
 
 
-def tile_html(d: rooms.Drawing, nets: list[str], new: bool) -> str:
+def tile_html(d: rules.Drawing, nets: list[str], new: bool) -> str:
     """One drawing: its image, each network's answer, right or wrong once labelled."""
     cells = []
     for k in nets:
@@ -69,7 +71,7 @@ def tile_html(d: rooms.Drawing, nets: list[str], new: bool) -> str:
     )
 
 
-def score_html(board: rooms.Scoreboard, nets: list[str]) -> str:
+def score_html(board: scoreboard.Scoreboard, nets: list[str]) -> str:
     """Each network's accuracy on the labelled drawings, per digit, and what it confuses."""
     parts = []
     for k in nets:
@@ -91,10 +93,10 @@ def score_html(board: rooms.Scoreboard, nets: list[str]) -> str:
     return f'<div class="score">{"".join(parts)}</div>'
 
 
-def highlights_html(board: rooms.Scoreboard, nets: list[str]) -> str:
+def highlights_html(board: scoreboard.Scoreboard, nets: list[str]) -> str:
     """Drawings only one network read right, and drawings that stumped every network."""
 
-    def row(ds: list[rooms.Drawing]) -> str:
+    def row(ds: list[rules.Drawing]) -> str:
         if not ds:
             return '<div class="hl-none">None yet.</div>'
         cells = []
@@ -119,7 +121,7 @@ def highlights_html(board: rooms.Scoreboard, nets: list[str]) -> str:
     )
 
 
-def new_drawings(code: str) -> tuple[rooms.Room, list[rooms.Drawing], set[int]]:
+def new_drawings(code: str) -> tuple[rules.Room, list[rules.Drawing], set[int]]:
     """The room now and its visible drawings, reading only rows this session has not seen."""
     room = store().get_room(code)
     seen = st.session_state.get("wall-seen")
@@ -144,14 +146,14 @@ def live(code: str) -> None:
     """Everything that changes as phones send; re-read every REFRESH_S seconds."""
     try:
         room, drawings, new_ids = new_drawings(code)
-    except rooms.RoomError as exc:
+    except rules.RoomError as exc:
         st.error(str(exc))
         return
     nets = list(networks.keys())
     key = (room.revision, drawings[-1].id if drawings else 0)
     cached = st.session_state.get("wall-board")
     if cached is None or cached[0] != key:
-        cached = (key, rooms.scoreboard(drawings, nets))
+        cached = (key, scoreboard.scoreboard(drawings, nets))
         st.session_state["wall-board"] = cached
     board = cached[1]
     people = store().participants(code)
@@ -182,13 +184,13 @@ def live(code: str) -> None:
         st.html(highlights_html(board, nets))
 
 
-def header(room: rooms.Room) -> None:
+def header(room: rules.Room) -> None:
     """Code, QR code and join URL, large; a warning when phones cannot reach this server."""
-    url = rooms.join_url(
+    url = room_join.join_url(
         room.code, int(st.get_option("server.port") or 8501), st.get_option("server.address")
     )
     # An <img> of the SVG: the page's HTML sanitiser keeps images, not inline SVG.
-    qr = base64.b64encode(rooms.qr_svg(url, scale=8).encode()).decode()
+    qr = base64.b64encode(room_join.qr_svg(url, scale=8).encode()).decode()
     join, side = st.columns([3, 2], vertical_alignment="center")
     join.html(
         f'<div class="wall-head"><img class="wall-qr" id="wall-qr" '
@@ -198,14 +200,14 @@ def header(room: rooms.Room) -> None:
         f'<div class="wall-url" id="wall-url">{html.escape(url)}</div></div></div>'
     )
     with side:
-        if is_local_address(st.get_option("server.address")) and not rooms.public_url():
+        if is_local_address(st.get_option("server.address")) and not room_join.public_url():
             st.warning(
                 "Phones cannot reach this server: it listens on this computer only. "
                 "Restart it with this command, then phones on the same network can "
                 "scan the code:",
                 icon=":material/wifi_off:",
             )
-            st.code(rooms.OPEN_COMMAND, language=None, wrap_lines=True)  # plain: both themes
+            st.code(room_join.OPEN_COMMAND, language=None, wrap_lines=True)  # plain: both themes
         controls(room)
 
 
@@ -214,7 +216,7 @@ def act(what: str, action: Callable[[], None]) -> None:
     try:
         presenter_ui.require(what)
         action()
-    except (presenter_ui.NotPresenter, rooms.RoomError) as exc:
+    except (presenter_ui.NotPresenter, rules.RoomError) as exc:
         st.session_state["wall-error"] = str(exc)
     st.rerun()
 
@@ -223,7 +225,7 @@ def open_room(title: str) -> None:
     st.query_params["room"] = store().create_room(title).code
 
 
-def controls(room: rooms.Room | None) -> None:
+def controls(room: rules.Room | None) -> None:
     """The presenter's controls: open, pick, pause/resume, close/reopen, hide, export."""
     presenter_ui.control("wall-presenter")
     if err := st.session_state.pop("wall-error", None):
@@ -235,7 +237,7 @@ def controls(room: rooms.Room | None) -> None:
         new, pick = st.columns(2)
         with new.form("open-room", border=False):
             title = st.text_input(
-                "Title of a new room", max_chars=rooms.MAX_TITLE, placeholder="e.g. Year 10 maths"
+                "Title of a new room", max_chars=rules.MAX_TITLE, placeholder="e.g. Year 10 maths"
             )
             if st.form_submit_button(
                 "Open a new room", type="primary", icon=":material/add_circle:"
@@ -282,7 +284,7 @@ def controls(room: rooms.Room | None) -> None:
         # there): the button exists only in a presenter's session.
         b[3].download_button(
             "Export the room (zip)",
-            data=functools.partial(rooms.export_room, store(), code),
+            data=functools.partial(exchange.export_room, store(), code),
             file_name=f"room-{code}.zip",
             mime="application/zip",
             icon=":material/download:",
@@ -297,7 +299,7 @@ def main() -> None:
     if code:
         try:
             room = store().get_room(code)
-        except rooms.RoomNotFound as exc:
+        except rules.RoomNotFound as exc:
             st.error(str(exc))
     if room is None:
         st.markdown("## Audience wall")
@@ -316,5 +318,5 @@ styles.page_style(False)
 styles.put_style("wall.css")
 try:
     main()
-except rooms.RoomError as exc:  # the store itself (unreadable, locked): one sentence
+except rules.RoomError as exc:  # the store itself (unreadable, locked): one sentence
     st.error(str(exc))

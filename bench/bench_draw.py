@@ -40,8 +40,9 @@ sys.path.insert(0, str(ROOT))
 from mnist_models import data
 from mnist_models.drawings import synth
 from mnist_models.nets import checkpoint
-from mnist_models.reading import preprocess as pp
 from mnist_models.reading import saliency
+from mnist_models.reading.canvas import strokes_from_fabric
+from mnist_models.reading.pen import from_strokes
 from mnist_models.reading.predict import predict
 
 
@@ -74,7 +75,7 @@ def in_process(n: int) -> dict[str, list[float]]:
     }
     for k, fabric in enumerate(drawings):
         t0 = time.perf_counter()
-        pre = pp.from_strokes(pp.strokes_from_fabric(fabric))
+        pre = from_strokes(strokes_from_fabric(fabric))
         t1 = time.perf_counter()
         x = pre.tensor()
         pm = predict(models["mlp"], x)

@@ -24,7 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading.canvas import DrawingRejected, strokes_from_fabric
+from mnist_models.reading.pen import from_strokes
 
 
 def timed(fn, repeat: int = 5) -> tuple[float, str]:
@@ -35,7 +36,7 @@ def timed(fn, repeat: int = 5) -> tuple[float, str]:
         try:
             out = fn()
             outcome = "nothing to read" if out is None else "read"
-        except pp.DrawingRejected as exc:
+        except DrawingRejected as exc:
             outcome = f"refused: {exc}"
         times.append((time.perf_counter() - t0) * 1000)
     return statistics.median(times), outcome
@@ -70,7 +71,7 @@ def drawings() -> None:
     }
     print("| drawing | median ms | outcome |\n|---|---:|---|")
     for name, payload in cases.items():
-        ms, outcome = timed(lambda p=payload: pp.from_strokes(pp.strokes_from_fabric(p)))
+        ms, outcome = timed(lambda p=payload: from_strokes(strokes_from_fabric(p)))
         print(f"| {name} | {ms:.2f} | {outcome} |")
 
 
@@ -78,7 +79,7 @@ CHILD = """
 import io, sys, time
 sys.path.insert(0, {root!r})
 from PIL import Image, ImageOps
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading.uploads import read_image
 
 def status(key):
     for line in open('/proc/self/status'):
@@ -94,7 +95,7 @@ if {full!r}:
     img.thumbnail((600, 600))
     shape = img.size[::-1]
 else:
-    shape = pp.read_image(data).shape[:2]
+    shape = read_image(data).shape[:2]
 ms = (time.perf_counter() - t0) * 1000
 print(ms, status('VmHWM') - before, shape)
 """

@@ -1,6 +1,6 @@
 """Stray marks: both shipped networks' accuracy with and without setting them aside.
 
-    python bench/bench_stray.py                 # the rule in use (preprocess.STRAYS)
+    python bench/bench_stray.py                 # the rule in use (stray.STRAYS)
     python bench/bench_stray.py --sweep         # and a grid of other rules
 
 MNIST test digits are traced into pen strokes (synth.digit_strokes), placed at
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from mnist_models import data
 from mnist_models.drawings import synth
 from mnist_models.nets import checkpoint
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import pen, raster, stray
 
 CANVAS = 336
 
@@ -85,14 +85,14 @@ def build_sets(n: int, seed: int = 0) -> tuple[dict[str, list], np.ndarray]:
     return sets, test.labels[idx].numpy()
 
 
-def read(sets: dict[str, list], rule: pp.StrayRule | None) -> dict[str, tuple]:
+def read(sets: dict[str, list], rule: stray.StrayRule | None) -> dict[str, tuple]:
     """Set name -> (28x28 batch, how many had ink set aside)."""
     out = {}
     for name, items in sets.items():
         pres = [
-            pp.from_image(x, strays=rule)
+            raster.from_image(x, strays=rule)
             if name.startswith("raster")
-            else pp.from_strokes(x, strays=rule)
+            else pen.from_strokes(x, strays=rule)
             for x in items
         ]
         batch = torch.cat(
@@ -133,9 +133,9 @@ def main() -> None:
     print(f"{args.digits} MNIST test digits per set, built in {time.perf_counter() - t0:.0f} s")
     off = read(sets, None)
     acc_off = accuracies(models, off, labels)
-    on = read(sets, pp.STRAYS)
+    on = read(sets, stray.STRAYS)
     acc_on = accuracies(models, on, labels)
-    print(f"\nRule in use: {pp.STRAYS}")
+    print(f"\nRule in use: {stray.STRAYS}")
     print("| set | MLP off | MLP on | ConvNet off | ConvNet on | ink set aside |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in sets:
@@ -154,7 +154,7 @@ def main() -> None:
         print("\n| dist | dist_per_mass | " + " | ".join(names) + " |")
         print("|---|---|" + "---:|" * len(names))
         for dist, per_mass in ((0.1, 0.0), (0.1, 0.3), (0.1, 0.5), (0.1, 1.0), (0.05, 1.0)):
-            rule = pp.StrayRule(pp.STRAYS.grid, pp.STRAYS.mass, dist, per_mass)
+            rule = stray.StrayRule(stray.STRAYS.grid, stray.STRAYS.mass, dist, per_mass)
             b = read(sets, rule)
             acc = accuracies(models, b, labels)
             cells = [f"{acc[n]['mlp']:.1%} {acc[n]['cnn']:.1%} ({b[n][1]})" for n in names]

@@ -150,7 +150,7 @@ def test_styles_are_named_and_checked() -> None:
 
 def test_redraw_gives_full_range_ink_like_the_page(train_split, monkeypatch) -> None:
     from mnist_models.drawings import drawsets, synth
-    from mnist_models.reading import preprocess as pp
+    from mnist_models.reading import pen
 
     imgs = train_split.images[:20].numpy()
     out = drawsets.redraw(imgs)
@@ -159,7 +159,7 @@ def test_redraw_gives_full_range_ink_like_the_page(train_split, monkeypatch) -> 
     assert np.array_equal(drawsets.redraw(imgs[5:8]), out[5:8])  # each digit on its own
     monkeypatch.setattr(drawsets, "STRAY_SHARE", 0.0)
     plain = drawsets.redraw(imgs)
-    page = pp.from_strokes(synth.digit_strokes(imgs[3])).image
+    page = pen.from_strokes(synth.digit_strokes(imgs[3])).image
     np.testing.assert_allclose(plain[3] / 255, page, atol=1 / 255)
     # About a third got a stray mark: near ones stay in (the digit shrinks), far
     # ones are set aside by the page (no change).

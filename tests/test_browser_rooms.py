@@ -6,7 +6,8 @@ import pytest
 from browser_utils import app_and_browser
 from room_phones import WALL, Phone, digit_strokes
 
-from mnist_models.rooms import rooms
+from mnist_models.rooms import rules
+from mnist_models.rooms import store as room_store
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +23,7 @@ SCORE = """(k) => { const c = document.querySelector('#score-' + k + ' .score-co
 
 def test_drawings_from_two_phones_reach_the_wall(tmp_path) -> None:
     home = tmp_path / "home"
-    store = rooms.SQLiteRoomStore(home / "rooms.sqlite3")
+    store = room_store.open_store(home / "rooms.sqlite3")
     code = store.create_room("Browser test").code
     with app_and_browser(home) as (url, browser):
         wall = browser.new_context(**WALL).new_page()
@@ -83,7 +84,7 @@ def test_phone_and_wall_are_clean_and_accessible(tmp_path, scheme) -> None:
     from test_browser_pages import Watch, axe_findings
 
     home = tmp_path / "home"
-    store = rooms.SQLiteRoomStore(home / "rooms.sqlite3")
+    store = room_store.open_store(home / "rooms.sqlite3")
     code = store.create_room("Accessibility").code
     with app_and_browser(home) as (url, browser):
         phone = Phone(browser, url, code)
@@ -99,7 +100,7 @@ def test_phone_and_wall_are_clean_and_accessible(tmp_path, scheme) -> None:
             "other",
             bytes(range(256)) * 3 + bytes(16),
             "[[[1,2],[3,4]]]",
-            {"mlp": rooms.Answer(wrong, "shipped/mlp"), "cnn": rooms.Answer(wrong, "shipped/cnn")},
+            {"mlp": rules.Answer(wrong, "shipped/mlp"), "cnn": rules.Answer(wrong, "shipped/cnn")},
             label=5,
             nickname="Zoë",
         )
@@ -125,7 +126,7 @@ def test_presenter_unlocks_pauses_and_exports_a_room(tmp_path) -> None:
     import zipfile
 
     home = tmp_path / "home"
-    store = rooms.SQLiteRoomStore(home / "rooms.sqlite3")
+    store = room_store.open_store(home / "rooms.sqlite3")
     code = store.create_room("Presenter").code
     probs = tuple(0.91 if d == 2 else 0.01 for d in range(10))
     store.add_drawing(
@@ -133,7 +134,7 @@ def test_presenter_unlocks_pauses_and_exports_a_room(tmp_path) -> None:
         "p",
         bytes(784),
         "[[[1,2],[3,4]]]",
-        {"mlp": rooms.Answer(probs, "shipped/mlp"), "cnn": rooms.Answer(probs, "shipped/cnn")},
+        {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "shipped/cnn")},
         label=2,
     )
     from browser_utils import launch_chromium, require_browser, streamlit_server

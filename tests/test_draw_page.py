@@ -64,6 +64,39 @@ def test_no_canvas_data_yet_shows_no_prediction():
     assert "answer-cnn" not in html_of(at)
 
 
+DEEP = "[" * 300_000 + "]" * 300_000
+
+
+def streamlits_own_parse(*args, **kwargs):
+    """The canvas as Streamlit hands it to the page when the browser sent its state nested
+    300,000 deep: Streamlit parses that JSON itself, before the page sees json_data."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+    from streamlit.runtime.state.common import unpack_widget_state_value
+
+    state = WidgetState(id="canvas", json_value='{"drawing": {"raw": ' + DEEP + "}}")
+    return types.SimpleNamespace(json_data=unpack_widget_state_value(state)["drawing"]["raw"])
+
+
+@pytest.mark.parametrize(
+    "json_data",
+    ["{not json", '{"objects": ' + DEEP + "}", streamlits_own_parse],
+    ids=["text that is not JSON", "text nested 300,000 deep", "state nested 300,000 deep"],
+)
+def test_unreadable_canvas_data_gets_one_sentence_not_a_traceback(json_data):
+    if callable(json_data):
+        with mock.patch("streamlit_drawable_canvas.st_canvas", side_effect=json_data):
+            at = AppTest.from_file(PAGE, default_timeout=60)
+            at.run()
+    else:
+        at = run_page(json_data)
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "This drawing cannot be read: The drawing data from the canvas is malformed; "
+        "clear the canvas and draw again."
+    ]
+    assert "answer-mlp" not in html_of(at)
+
+
 @pytest.mark.parametrize("label", [0, 1, 7])
 def test_a_drawn_digit_is_read_by_both_networks(digits, label):
     at = run_page(fabric(digits[label]))

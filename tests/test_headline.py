@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from mnist_models.drawings import nondigits
-from mnist_models.reading import headline
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import headline, pen
 from mnist_models.reading import read as mread
 from mnist_models.reading.headline import Said
 
@@ -121,7 +120,7 @@ def test_real_doodles_one_network_flags_never_get_a_confident_headline():
     models, _ = mread.load_active()
     one_flag = 0
     for _, strokes in nondigits.make_set(80, seed=7, canvas=448, kinds=("shape", "random")):
-        pre = pp.from_strokes([np.asarray(s, dtype=float) for s in strokes])
+        pre = pen.from_strokes([np.asarray(s, dtype=float) for s in strokes])
         if pre is None:
             continue
         said_now = headline.said_of(mread.read(pre, models))

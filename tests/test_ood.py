@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from mnist_models.drawings import drawsets, nondigits, synth
-from mnist_models.nets import checkpoint
-from mnist_models.reading import ood
-from mnist_models.reading import preprocess as pp
+from mnist_models.nets import checkpoint, networks
+from mnist_models.reading import ood, pen
+from mnist_models.training import ood_fit
 
 
 @pytest.fixture(scope="module")
 def shipped():
     """arch -> (model, meta, detector) for the shipped networks."""
     out = {}
-    for arch in ("mlp", "cnn"):
+    for arch in networks.keys():
         model, meta = checkpoint.load(f"weights/{arch}.pt")
         out[arch] = (model, meta, ood.STORE.get(meta["sha256"], arch))
     return out
@@ -29,7 +29,7 @@ def flag_rate(model, det, x: torch.Tensor) -> float:
 
 
 def nondigit_inputs(n: int, seed: int) -> torch.Tensor:
-    return torch.stack([pp.from_strokes(s).tensor()[0] for _, s in nondigits.make_set(n, seed)])
+    return torch.stack([pen.from_strokes(s).tensor()[0] for _, s in nondigits.make_set(n, seed)])
 
 
 def test_nondigit_set_is_repeatable_and_on_the_canvas():
@@ -39,7 +39,7 @@ def test_nondigit_set_is_repeatable_and_on_the_canvas():
         assert all(np.array_equal(x, y) for x, y in zip(sa, sb))
         pts = np.concatenate(sa)
         assert pts.min() >= 0 and pts.max() <= 335
-        assert pp.from_strokes(sa) is not None  # every one has something to read
+        assert pen.from_strokes(sa) is not None  # every one has something to read
     assert nondigits.make_set(5, seed=4)[0][1][0].tolist() != a[0][1][0].tolist()
 
 
@@ -52,7 +52,7 @@ def test_shipped_detectors_belong_to_the_shipped_weights(shipped):
     for arch, (_, meta, det) in shipped.items():
         assert det is not None, f"no detector in data/ood for weights/{arch}.pt"
         assert det.sha256 == meta["sha256"] and det.arch == arch
-        assert det.layers == ood.LAYERS[arch]
+        assert det.layers == networks.get(arch).ood_layers
 
 
 def test_features_are_unit_length_per_layer_and_logits_match(shipped):
@@ -83,11 +83,11 @@ def test_digits_pass_and_nondigits_are_flagged(shipped, test_split):
 
 def test_an_x_is_not_a_digit_but_an_eight_is(shipped, test_split):
     """The issue's example: an X read as 8 '97-99% sure'."""
-    x_mark = pp.from_strokes(
+    x_mark = pen.from_strokes(
         [np.array([[60.0, 60], [270, 280]]), np.array([[270.0, 60], [60, 280]])]
     )
     eight = test_split.images[(test_split.labels == 8).nonzero()[0, 0]].numpy()
-    drawn_eight = pp.from_strokes(synth.place_strokes(synth.digit_strokes(eight), 220, 50, 50))
+    drawn_eight = pen.from_strokes(synth.place_strokes(synth.digit_strokes(eight), 220, 50, 50))
     verdicts = {a: det.verdict(m, x_mark.tensor()) for a, (m, _, det) in shipped.items()}
     assert all(v.not_digit and v.score > v.threshold for v in verdicts.values())
     assert ood.combined(verdicts) is True
@@ -115,7 +115,7 @@ def test_store_refuses_missing_corrupt_and_foreign_detectors(tmp_path, shipped):
     other = "f" * 64
     ood.path_for(other, "mlp", tmp_path).write_text(json.dumps(det.to_json()))
     assert ood.DetectorStore(tmp_path).get(other, "mlp") is None
-    assert ood.save(det, tmp_path) == path
+    assert ood_fit.save(det, tmp_path) == path
     again = ood.DetectorStore(tmp_path).get(meta["sha256"], "mlp")
     assert again is not None and torch.equal(again.weight, det.weight)
 
@@ -124,9 +124,9 @@ def test_store_refuses_missing_corrupt_and_foreign_detectors(tmp_path, shipped):
 def test_fit_separates_digits_from_nondigits(shipped, test_split):
     """A small fit from scratch: its threshold is fitted on held-out digits and it works."""
     model, meta, _ = shipped["cnn"]
-    det = ood.fit(model, meta, n_drawn=100, n_nondigits=800, n_mnist=1000, seed=1)
+    det = ood_fit.fit(model, meta, n_drawn=100, n_nondigits=800, n_mnist=1000, seed=1)
     held = det.info["held_out_flagged"]
-    assert held["mnist"] <= ood.MAX_FLAG_MNIST + 1e-9
+    assert held["mnist"] <= ood_fit.MAX_FLAG_MNIST + 1e-9
     assert held["nondigits"] >= 0.8
     mnist = test_split.images[:1000].float().div(255).unsqueeze(1)
     assert flag_rate(model, det, mnist) <= 0.02

@@ -12,7 +12,7 @@ from PIL import Image
 from mnist_models.drawings import synth
 from mnist_models.nets import checkpoint
 from mnist_models.nets.registry import SHIPPED_DIR
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import canvas, pen, raster, uploads
 
 
 @pytest.fixture(scope="module")
@@ -54,26 +54,26 @@ def _assert_mnist_like(img: np.ndarray) -> None:
     ],
 )
 def test_blank_images_have_nothing_to_read(img):
-    assert pp.from_image(img) is None
+    assert raster.from_image(img) is None
 
 
 def test_faint_noise_is_nothing_to_read():
     rng = np.random.default_rng(0)
     photo = (235 + rng.integers(-8, 8, (300, 400, 3))).astype(np.uint8)  # grey paper
-    assert pp.from_image(photo) is None
+    assert raster.from_image(photo) is None
 
 
 def test_a_speck_is_nothing_to_read():
     img = np.zeros((280, 280, 4), np.uint8)
     img[100:102, 100:103, 3] = 255  # 6 pixels of ink
-    assert pp.from_image(img) is None
+    assert raster.from_image(img) is None
 
 
 def test_no_strokes_or_a_dot_is_nothing_to_read():
-    assert pp.from_strokes([]) is None
-    assert pp.strokes_from_fabric(None) == []
-    assert pp.from_strokes(pp.strokes_from_fabric({"objects": []})) is None
-    assert pp.from_strokes([np.array([[100.0, 100.0], [101.0, 102.0]])]) is None
+    assert pen.from_strokes([]) is None
+    assert canvas.strokes_from_fabric(None) == []
+    assert pen.from_strokes(canvas.strokes_from_fabric({"objects": []})) is None
+    assert pen.from_strokes([np.array([[100.0, 100.0], [101.0, 102.0]])]) is None
 
 
 # --- geometry: size, position, thickness, polarity -----------------------------------
@@ -82,21 +82,21 @@ def test_no_strokes_or_a_dot_is_nothing_to_read():
 @pytest.mark.parametrize("size,left,top", [(90, 5, 5), (270, 5, 5), (120, 150, 150), (60, 200, 10)])
 def test_any_size_and_position_comes_out_scaled_and_centred(test_split, size, left, top):
     digit = test_split.images[0].numpy()
-    out = pp.from_image(synth.canvas_image(digit, size, left, top))
+    out = raster.from_image(synth.canvas_image(digit, size, left, top))
     _assert_mnist_like(out.image)
 
 
 def test_size_and_position_do_not_change_the_result(test_split):
     digit = test_split.images[3].numpy()
-    a = pp.from_image(synth.canvas_image(digit, 270, 5, 5)).image
-    b = pp.from_image(synth.canvas_image(digit, 100, 170, 20)).image
+    a = raster.from_image(synth.canvas_image(digit, 270, 5, 5)).image
+    b = raster.from_image(synth.canvas_image(digit, 100, 170, 20)).image
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
 
 
 def test_polarities_agree(test_split):
     digit = test_split.images[1].numpy()
     outs = [
-        pp.from_image(synth.canvas_image(digit, 200, 40, 40, mode=m)).image
+        raster.from_image(synth.canvas_image(digit, 200, 40, 40, mode=m)).image
         for m in ("alpha", "dark", "light")
     ]
     for o in outs:
@@ -108,31 +108,31 @@ def test_polarities_agree(test_split):
 def test_grey_and_rgb_and_float_inputs():
     img = np.zeros((100, 60), np.uint8)
     img[10:90, 25:35] = 255  # a "1", light on dark
-    grey = pp.from_image(img).image
-    rgb = pp.from_image(np.repeat(img[..., None], 3, 2)).image
-    flt = pp.from_image(img.astype(np.float32) / 255).image
+    grey = raster.from_image(img).image
+    rgb = raster.from_image(np.repeat(img[..., None], 3, 2)).image
+    flt = raster.from_image(img.astype(np.float32) / 255).image
     _assert_mnist_like(grey)
     assert np.allclose(grey, rgb, atol=1e-3) and np.allclose(grey, flt, atol=1e-3)
 
 
 def test_strokes_ignore_brush_size_and_position(test_split):
     strokes = synth.digit_strokes(test_split.images[0].numpy())
-    big = pp.from_strokes(synth.place_strokes(strokes, 270, 5, 5)).image
-    small = pp.from_strokes(synth.place_strokes(strokes, 60, 200, 200)).image
+    big = pen.from_strokes(synth.place_strokes(strokes, 270, 5, 5)).image
+    small = pen.from_strokes(synth.place_strokes(strokes, 60, 200, 200)).image
     _assert_mnist_like(big)
     assert np.abs(big - small).max() < 0.1
 
 
 def test_raster_stroke_width_follows_the_brush(test_split):
     strokes = synth.place_strokes(synth.digit_strokes(test_split.images[2].numpy()), 90, 50, 50)
-    thin = pp.from_image(synth.render_strokes(strokes, 4)).image
-    thick = pp.from_image(synth.render_strokes(strokes, 40)).image
+    thin = raster.from_image(synth.render_strokes(strokes, 4)).image
+    thick = raster.from_image(synth.render_strokes(strokes, 40)).image
     assert thick.sum() > 1.5 * thin.sum()  # what plain bounding-box preprocessing does
 
 
 def test_redrawn_strokes_carry_as_much_ink_as_mnist(test_split):
     digits = test_split.images[:40].numpy()
-    redrawn = [pp.from_strokes(synth.digit_strokes(d)).image.sum() for d in digits]
+    redrawn = [pen.from_strokes(synth.digit_strokes(d)).image.sum() for d in digits]
     mnist = digits.sum(axis=(1, 2)) / 255.0
     assert abs(np.mean(redrawn) - mnist.mean()) < 0.15 * mnist.mean()
 
@@ -147,7 +147,7 @@ def test_fabric_paths_are_read_in_canvas_pixels():
         "angle": 0,
         "path": [["M", 10, 20], ["Q", 10, 20, 15, 25], ["L", 40, 60]],
     }
-    (s,) = pp.strokes_from_fabric({"objects": [obj, {"type": "rect"}]})
+    (s,) = canvas.strokes_from_fabric({"objects": [obj, {"type": "rect"}]})
     assert np.allclose(s[0], [10, 20]) and np.allclose(s[-1], [40, 60])
     # Scaled 2x about the centre of its box in edit mode, origin at the centre.
     moved = dict(
@@ -161,14 +161,14 @@ def test_fabric_paths_are_read_in_canvas_pixels():
         width=30,
         height=40,
     )
-    (m,) = pp.strokes_from_fabric({"objects": [moved]})
+    (m,) = canvas.strokes_from_fabric({"objects": [moved]})
     assert np.allclose(m[0], [25 - 30, 40 - 40]) and np.allclose(m[-1], [25 + 30, 40 + 40])
 
 
 def test_tensor_shape():
     img = np.zeros((50, 50), np.uint8)
     img[5:45, 20:30] = 255
-    t = pp.from_image(img).tensor()
+    t = raster.from_image(img).tensor()
     assert t.shape == (1, 1, 28, 28) and t.dtype == torch.float32
 
 
@@ -183,10 +183,10 @@ def _png(arr: np.ndarray) -> bytes:
 
 def test_read_image_png_and_jpeg(test_split):
     rgb = synth.canvas_image(test_split.images[0].numpy(), 200, 30, 30, mode="dark")
-    assert pp.read_image(_png(rgb)).shape == (280, 280, 3)
+    assert uploads.read_image(_png(rgb)).shape == (280, 280, 3)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=80)
-    out = pp.from_image(pp.read_image(buf.getvalue()))
+    out = raster.from_image(uploads.read_image(buf.getvalue()))
     _assert_mnist_like(out.image)
 
 
@@ -203,7 +203,7 @@ def test_read_image_png_and_jpeg(test_split):
 )
 def test_bad_uploads_are_refused_clearly(payload, message):
     with pytest.raises(ValueError, match=message):
-        pp.read_image(payload)
+        uploads.read_image(payload)
 
 
 def test_decompression_bomb_is_refused():
@@ -211,7 +211,7 @@ def test_decompression_bomb_is_refused():
     buf = io.BytesIO()
     big.save(buf, format="PNG")
     with pytest.raises(ValueError, match="too large"):
-        pp.read_image(buf.getvalue())
+        uploads.read_image(buf.getvalue())
 
 
 # --- real data through the shipped ConvNet ------------------------------------------------
@@ -227,7 +227,7 @@ def test_enlarged_mnist_digits_are_read(test_split, convnet):
         left, top = (int(rng.integers(0, 281 - size)) for _ in range(2))
         mode = ("alpha", "dark", "light")[k % 3]
         img = synth.canvas_image(test_split.images[i].numpy(), size, left, top, mode=mode)
-        xs.append(pp.from_image(img).tensor())
+        xs.append(raster.from_image(img).tensor())
         ys.append(int(test_split.labels[i]))
     with torch.inference_mode():
         pred = convnet(torch.cat(xs)).argmax(1)
@@ -266,7 +266,7 @@ def test_drawn_strokes_are_read_at_any_brush_and_size(stroke_digits, convnet, br
                 for s in placed
             ]
         }
-        xs.append(pp.from_strokes(pp.strokes_from_fabric(fabric)).tensor())
+        xs.append(pen.from_strokes(canvas.strokes_from_fabric(fabric)).tensor())
         ys.append(label)
     with torch.inference_mode():
         pred = convnet(torch.cat(xs)).argmax(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import canvas, pen
 
 
 def _path(points: list[tuple[float, float]], op: str = "L") -> list[list]:
@@ -21,7 +21,7 @@ def _fabric(*paths: list[list], **extra) -> dict:
 
 def _read(payload):
     """What the draw page does with the canvas's data."""
-    return pp.from_strokes(pp.strokes_from_fabric(payload))
+    return pen.from_strokes(canvas.strokes_from_fabric(payload))
 
 
 SEVEN = [(60.0, 60.0), (200.0, 60.0), (150.0, 140.0), (110.0, 260.0)]
@@ -59,7 +59,7 @@ REJECTED = {
 
 @pytest.mark.parametrize("payload", REJECTED.values(), ids=REJECTED.keys())
 def test_bad_canvas_data_gets_one_clear_error(payload):
-    with pytest.raises(pp.DrawingRejected) as err:
+    with pytest.raises(canvas.DrawingRejected) as err:
         _read(payload)
     message = str(err.value)
     # One sentence for a visitor: no Python types, no paths.
@@ -121,30 +121,31 @@ def test_unknown_objects_are_skipped_and_the_digit_still_read():
 
 
 def test_curves_keep_as_many_points_as_were_sent():
-    (stroke,) = pp.strokes_from_fabric(_fabric(_path(SEVEN, op="Q")))
+    (stroke,) = canvas.strokes_from_fabric(_fabric(_path(SEVEN, op="Q")))
     assert len(stroke) == 1 + 2 * (len(SEVEN) - 1)
     assert np.allclose(stroke[-1], SEVEN[-1]) and np.isfinite(stroke).all()
 
 
 def test_the_caps_are_generous_and_exact():
-    assert (pp.MAX_STROKES, pp.MAX_POINTS) == (200, 20_000)
+    assert (canvas.MAX_STROKES, canvas.MAX_POINTS) == (64, 4_000)
     rng = np.random.default_rng(0)
-    # 200 strokes of 100 points: 20,000 coordinate pairs, read.
-    strokes = [[("L", *p) for p in rng.uniform(50, 300, (100, 2))] for _ in range(200)]
+    # 40 strokes of 100 points: 4,000 coordinate pairs, read.
+    strokes = [[("L", *p) for p in rng.uniform(50, 300, (100, 2))] for _ in range(40)]
     at_cap = _fabric(*[[["M", 100, 100]] + [list(c) for c in s[1:]] for s in strokes])
-    assert sum(len(o["path"]) for o in at_cap["objects"]) == pp.MAX_POINTS
+    assert sum(len(o["path"]) for o in at_cap["objects"]) == canvas.MAX_POINTS
     assert _read(at_cap) is not None
     # One more point, or one more stroke: refused with the cap in the message.
     over = _fabric(*[o["path"] for o in at_cap["objects"]])
     over["objects"][0]["path"].append(["L", 120, 120])
-    with pytest.raises(pp.DrawingRejected, match="too many points"):
+    with pytest.raises(canvas.DrawingRejected, match="too many points"):
         _read(over)
-    more = _fabric(*([[["M", 1, 1], ["L", 50, 50]]] * 201))
-    with pytest.raises(pp.DrawingRejected, match="too many strokes.*200"):
+    assert _read(_fabric(*([[["M", 1, 1], ["L", 50, 50]]] * 64))) is not None
+    more = _fabric(*([[["M", 1, 1], ["L", 50, 50]]] * 65))
+    with pytest.raises(canvas.DrawingRejected, match="too many strokes.*64"):
         _read(more)
-    # Quadratic segments carry two pairs each: 10,001 of them are over the cap.
-    curvy = _fabric([["M", 0, 0]] + [["Q", 1, 1, 2, 2]] * 10_000)
-    with pytest.raises(pp.DrawingRejected, match="too many points"):
+    # Quadratic segments carry two pairs each: 2,000 of them and the move are over the cap.
+    curvy = _fabric([["M", 0, 0]] + [["Q", 1, 1, 2, 2]] * 2_000)
+    with pytest.raises(canvas.DrawingRejected, match="too many points"):
         _read(curvy)
 
 
@@ -160,16 +161,16 @@ class _Untouchable(list):
 
 def test_huge_drawings_are_refused_before_their_points_are_read():
     million = _Untouchable([["L", 1, 1]] * 1_000_000)
-    with pytest.raises(pp.DrawingRejected, match="too many points"):
-        pp.strokes_from_fabric({"objects": [{"type": "path", "path": million}]})
+    with pytest.raises(canvas.DrawingRejected, match="too many points"):
+        canvas.strokes_from_fabric({"objects": [{"type": "path", "path": million}]})
     # 10,000 objects of 100 points: refused on the object count alone.
     many = _Untouchable([{"type": "path", "path": [["L", 1, 1]] * 100}] * 10_000)
-    with pytest.raises(pp.DrawingRejected, match="too many strokes"):
-        pp.strokes_from_fabric({"objects": many})
-    with pytest.raises(pp.DrawingRejected, match="too many points"):
-        pp.from_strokes([_Untouchable([[1.0, 1.0]] * 1_000_000)])
-    with pytest.raises(pp.DrawingRejected, match="too many strokes"):
-        pp.from_strokes(_Untouchable([[[1.0, 1.0]]] * 10_000))
+    with pytest.raises(canvas.DrawingRejected, match="too many strokes"):
+        canvas.strokes_from_fabric({"objects": many})
+    with pytest.raises(canvas.DrawingRejected, match="too many points"):
+        pen.from_strokes([_Untouchable([[1.0, 1.0]] * 1_000_000)])
+    with pytest.raises(canvas.DrawingRejected, match="too many strokes"):
+        pen.from_strokes(_Untouchable([[[1.0, 1.0]]] * 10_000))
 
 
 @pytest.mark.parametrize(
@@ -193,13 +194,13 @@ def test_huge_drawings_are_refused_before_their_points_are_read():
     ids=repr,
 )
 def test_bad_strokes_get_one_clear_error(strokes):
-    with pytest.raises(pp.DrawingRejected):
-        pp.from_strokes(strokes)
+    with pytest.raises(canvas.DrawingRejected):
+        pen.from_strokes(strokes)
 
 
 def test_integer_and_list_strokes_are_read():
     ints = [np.array([[60, 60], [200, 60], [110, 260]])]
     lists = [[[60.0, 60.0], [200.0, 60.0], [110.0, 260.0]]]
-    a, b = pp.from_strokes(ints), pp.from_strokes(lists)
+    a, b = pen.from_strokes(ints), pen.from_strokes(lists)
     assert np.allclose(a.image, b.image)
-    assert pp.from_strokes([[], np.zeros((0, 2))]) is None
+    assert pen.from_strokes([[], np.zeros((0, 2))]) is None

@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading.canvas import DrawingRejected, strokes_from_fabric
+from mnist_models.reading.pen import from_strokes
+from mnist_models.reading.raster import from_image
+from mnist_models.reading.uploads import WORK_SIDE, ImageRejected, read_image
 
 SETTINGS = settings(
     max_examples=150,
@@ -96,16 +99,16 @@ def _check_result(pre) -> None:
 @given(fabric)
 def test_any_canvas_data_gives_strokes_or_one_clear_error(payload):
     try:
-        strokes = pp.strokes_from_fabric(payload)
-    except pp.DrawingRejected:
+        strokes = strokes_from_fabric(payload)
+    except DrawingRejected:
         event("rejected")
         return
     assert isinstance(strokes, list)
     for s in strokes:
         assert s.ndim == 2 and s.shape[1] == 2 and np.isfinite(s).all()
     try:
-        _check_result(pp.from_strokes(strokes))
-    except pp.DrawingRejected:
+        _check_result(from_strokes(strokes))
+    except DrawingRejected:
         pass
 
 
@@ -135,8 +138,8 @@ stroke_lists = st.one_of(
 @given(stroke_lists)
 def test_any_strokes_give_an_answer_nothing_or_one_clear_error(strokes):
     try:
-        _check_result(pp.from_strokes(strokes))
-    except pp.DrawingRejected:
+        _check_result(from_strokes(strokes))
+    except DrawingRejected:
         event("rejected")
 
 
@@ -177,13 +180,13 @@ def damaged_files(draw) -> bytes:
 @given(st.one_of(damaged_files(), st.binary(max_size=2048)))
 def test_any_file_gives_an_image_or_one_clear_error(data):
     try:
-        arr = pp.read_image(data)
-    except pp.ImageRejected as err:
+        arr = read_image(data)
+    except ImageRejected as err:
         assert str(err) and "\n" not in str(err)
         event("rejected")
         return
     event("read")
-    assert arr.dtype == np.uint8 and arr.ndim in (2, 3) and max(arr.shape[:2]) <= pp.WORK_SIDE
-    pre = pp.from_image(arr)
+    assert arr.dtype == np.uint8 and arr.ndim in (2, 3) and max(arr.shape[:2]) <= WORK_SIDE
+    pre = from_image(arr)
     if pre is not None:
         assert np.isfinite(pre.image).all()

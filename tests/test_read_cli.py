@@ -13,7 +13,7 @@ from PIL import Image
 
 from mnist_models import __main__ as cli
 from mnist_models.drawings import synth
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import pen
 from mnist_models.reading import read as mread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,14 +86,14 @@ def test_json_drawings_one_line_each(tmp_path, digits, capsys):
 
 
 def test_same_answer_as_the_page_path(tmp_path, digits, capsys):
-    """The command's output is exactly read.read() on preprocess.from_strokes()."""
+    """The command's output is exactly read.read() on pen.from_strokes()."""
     path = drawing_file(tmp_path, digits[:2], extra=[{"paths": X_MARK}])
     code, out, _ = run_main(capsys, str(path), "--json")
     assert code == 0
     models, _ = mread.load_active()
     doc = json.loads(path.read_text())
     for item, line in zip(doc["items"], out.splitlines()):
-        pre = pp.from_strokes([np.asarray(p, dtype=float) for p in item["paths"]])
+        pre = pen.from_strokes([np.asarray(p, dtype=float) for p in item["paths"]])
         expected = mread.read(pre, models).to_json()
         got = json.loads(line)
         got.pop("item")
@@ -208,7 +208,7 @@ def test_a_version_without_a_detector_has_no_verdict(tmp_path):
 
     empty = ood.DetectorStore(tmp_path / "no-detectors")
     models, _ = mread.load_active()
-    pre = pp.from_strokes([np.asarray(p, dtype=float) for p in X_MARK])
+    pre = pen.from_strokes([np.asarray(p, dtype=float) for p in X_MARK])
     reading = mread.read(pre, models, store=empty)
     assert reading.not_digit is None
     assert all(r.verdict is None for r in reading.networks.values())

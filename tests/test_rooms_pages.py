@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 from helpers import fabric, html_of, one_flag_doodle
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit.runtime.state.common import unpack_widget_state_value
 from streamlit.testing.v1 import AppTest
 
-from mnist_models.rooms import rooms
+from mnist_models import data
+from mnist_models.drawings import synth
+from mnist_models.reading import canvas
+from mnist_models.rooms import join as room_join
+from mnist_models.rooms import rules
+from mnist_models.rooms import store as room_store
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = str(ROOT / "app_pages" / "room_phone.py")
@@ -25,9 +34,9 @@ def store(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
     monkeypatch.setenv("MNIST_PRESENTER_PASSCODE", PASSCODE)
-    monkeypatch.delenv(rooms.PUBLIC_URL_ENV, raising=False)
+    monkeypatch.delenv(room_join.PUBLIC_URL_ENV, raising=False)
     presenter_ui.gate.clear()  # a fresh gate that reads this passcode
-    s = rooms.open_store()
+    s = room_store.open_store()
     yield s
     s.close()
     presenter_ui.gate.clear()
@@ -91,9 +100,6 @@ def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
 
 def test_phone_headline_follows_the_same_rule_as_the_drawing_page(store) -> None:
     """A doodle one network flags gets "Not sure", never a confident line (reading.headline)."""
-    import types
-    from unittest import mock
-
     code = store.create_room().code
     page(PHONE, code)  # registers the canvas component, so that it can be patched
     strokes, flagger = one_flag_doodle()
@@ -107,7 +113,7 @@ def test_phone_headline_follows_the_same_rule_as_the_drawing_page(store) -> None
 
 
 def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None:
-    monkeypatch.setenv(rooms.PUBLIC_URL_ENV, "https://talk.example.org/mnist")
+    monkeypatch.setenv(room_join.PUBLIC_URL_ENV, "https://talk.example.org/mnist")
     room = store.create_room("<script>alert(1)</script>")
     img = np.zeros((28, 28), np.uint8)
     img[4:24, 12:16] = 255
@@ -117,7 +123,7 @@ def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None
         "p1",
         img.tobytes(),
         "[[[1,2],[3,4]]]",
-        {"mlp": rooms.Answer(probs, "shipped/mlp"), "cnn": rooms.Answer(probs, "shipped/cnn")},
+        {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "shipped/cnn")},
         label=7,
         nickname="<i>Eve</i>",
     )
@@ -147,7 +153,7 @@ def test_wall_warns_when_the_server_listens_on_this_machine_only(store) -> None:
     finally:
         config.set_option("server.address", before)
     assert any("Phones cannot reach this server" in w for w in texts(at, "warning"))
-    assert [c.value for c in at.code] == [rooms.OPEN_COMMAND]
+    assert [c.value for c in at.code] == [room_join.OPEN_COMMAND]
     assert any("passcode" in c for c in texts(at, "caption"))  # the controls stay locked
 
 
@@ -199,7 +205,7 @@ def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
             f"p{i}",
             bytes(784),
             "[]",
-            {"mlp": rooms.Answer(probs, "shipped/mlp"), "cnn": rooms.Answer(probs, "shipped/cnn")},
+            {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "shipped/cnn")},
             label=2,
         ).id
         for i in range(2)
@@ -224,3 +230,60 @@ def test_a_damaged_store_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch)
         at = page(path, "ACDE")
         assert not at.exception
         assert any("room store" in e and "cannot be opened" in e for e in texts(at, "error"))
+
+
+def test_the_pages_use_the_database_in_mnist_room_db(postgres, tmp_path, monkeypatch) -> None:
+    url = postgres.new_database()
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    monkeypatch.setenv(room_store.STORE_ENV, url)
+    s = room_store.open_store()
+    code = s.create_room("On the server").code
+    probs = tuple(0.91 if d == 5 else 0.01 for d in range(10))
+    s.add_drawing(
+        code,
+        "p1",
+        bytes(784),
+        "[]",
+        {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "shipped/cnn")},
+        label=5,
+    )
+    wall = page(WALL, code)
+    assert not wall.exception and 'data-drawings="1"' in html_of(wall)
+    phone = page(PHONE, code)
+    assert not phone.exception and s.participants(code) == 2
+    assert not (tmp_path / "rooms.sqlite3").exists()
+    s.close()
+
+
+def test_phone_sends_the_drawing_as_the_canvas_rules_encode_it(store) -> None:
+    code = store.create_room("Year 10").code
+    page(PHONE, code)  # registers the canvas component, so that it can be patched
+    test = data.load_split("test")
+    seven = next(test.images[i].numpy() for i in range(100) if int(test.labels[i]) == 7)
+    strokes = synth.place_strokes(synth.digit_strokes(seven), 250, 80, 60)
+    fabric = {
+        "objects": [
+            {"type": "path", "path": [["M", *s[0]]] + [["L", *p] for p in s[1:]]}
+            for s in (s.tolist() for s in strokes)
+        ]
+    }
+    drawn = types.SimpleNamespace(json_data=fabric)
+    with mock.patch("streamlit_drawable_canvas.st_canvas", return_value=drawn):
+        at = page(PHONE, code)
+        assert not at.exception and not at.error
+        send = next(b for b in at.button if b.label == "Send")
+        assert not send.disabled
+        send.click().run()
+    assert not at.exception and not at.error
+    (sent,) = store.drawings(code)
+    assert sent.strokes == canvas.encode_strokes(canvas.strokes_from_fabric(fabric))
+
+    # Deep state from the browser: Streamlit's own parse fails; one sentence, no traceback.
+    def deep(*args, **kwargs):
+        state = WidgetState(id="c", json_value="[" * 300_000 + "]" * 300_000)
+        return types.SimpleNamespace(json_data=unpack_widget_state_value(state))
+
+    with mock.patch("streamlit_drawable_canvas.st_canvas", side_effect=deep):
+        at = page(PHONE, code)
+    assert not at.exception
+    assert texts(at, "error") == [f"This drawing cannot be read: {canvas.MALFORMED}"]

@@ -9,7 +9,7 @@ import torch
 from mnist_models.drawings import synth
 from mnist_models.nets import checkpoint
 from mnist_models.nets.registry import SHIPPED_DIR
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading import pen, raster, stray
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def networks():
     return {a: checkpoint.load(SHIPPED_DIR / f"{a}.pt")[0] for a in ("mlp", "cnn")}
 
 
-def _reads(networks, pre: pp.Preprocessed) -> dict[str, int]:
+def _reads(networks, pre: raster.Preprocessed) -> dict[str, int]:
     with torch.inference_mode():
         return {a: int(m(pre.tensor()).argmax()) for a, m in networks.items()}
 
@@ -96,18 +96,18 @@ DIGITS_IN_PIECES = {
 
 @pytest.mark.parametrize("label,strokes", DIGITS_IN_PIECES.values(), ids=DIGITS_IN_PIECES.keys())
 def test_real_parts_of_digits_are_never_set_aside(networks, label, strokes):
-    pre = pp.from_strokes(strokes)
+    pre = pen.from_strokes(strokes)
     assert "dropped" not in pre.steps
-    assert np.array_equal(pre.image, pp.from_strokes(strokes, strays=None).image)
+    assert np.array_equal(pre.image, pen.from_strokes(strokes, strays=None).image)
     assert _reads(networks, pre) == {"mlp": label, "cnn": label}
 
 
 def test_a_far_tap_is_set_aside_and_shown():
     seven = DIGITS_IN_PIECES["7, crossbar"][1]
     tap = np.array([[40.0, 300.0], [41.0, 300.0]])
-    pre = pp.from_strokes([*seven, tap])
+    pre = pen.from_strokes([*seven, tap])
     # Exactly as if the tap had never been made...
-    assert np.array_equal(pre.image, pp.from_strokes(seven).image)
+    assert np.array_equal(pre.image, pen.from_strokes(seven).image)
     # ...and the page can show what was ignored, in the frame of the whole drawing.
     dropped, drawn = pre.steps["dropped"], pre.steps["strokes"]
     assert dropped.shape == drawn.shape and 0 < dropped.sum() < 0.1 * drawn.sum()
@@ -122,16 +122,16 @@ def test_a_stray_mark_on_an_upload_is_set_aside():
     marked = synth.render_strokes(
         [*seven, np.array([[300.0, 310.0], [301.0, 310.0]])], 18, canvas=336
     )
-    pre = pp.from_image(marked)
+    pre = raster.from_image(marked)
     assert pre.steps["dropped"].shape == pre.steps["ink"].shape
     assert pre.steps["dropped"][300:320, 290:312].sum() > 0
-    assert np.allclose(pre.image, pp.from_image(clean).image)
+    assert np.allclose(pre.image, raster.from_image(clean).image)
 
 
 def test_a_digit_of_dots_is_kept_whole():
     seven = DIGITS_IN_PIECES["7, crossbar"][1]
     dots = [np.array([p, p + 0.5]) for s in seven for p in s[::4]]
-    pre = pp.from_strokes(dots)
+    pre = pen.from_strokes(dots)
     assert pre is not None and "dropped" not in pre.steps
 
 
@@ -149,7 +149,7 @@ def drawn(test_split):
 
 
 def _accuracy(networks, drawings, labels, strays) -> dict[str, float]:
-    x = torch.cat([pp.from_strokes(d, strays=strays).tensor() for d in drawings])
+    x = torch.cat([pen.from_strokes(d, strays=strays).tensor() for d in drawings])
     y = torch.tensor(labels)
     with torch.inference_mode():
         return {a: float((m(x).argmax(1) == y).float().mean()) for a, m in networks.items()}
@@ -160,10 +160,10 @@ def test_plain_and_gappy_digits_lose_nothing(networks, drawn, variant):
     rng = np.random.default_rng(3)
     drawings = [s if variant == "plain" else synth.with_gaps(s, rng, 0.12) for s, _ in drawn]
     labels = [y for _, y in drawn]
-    on = _accuracy(networks, drawings, labels, pp.STRAYS)
+    on = _accuracy(networks, drawings, labels, stray.STRAYS)
     off = _accuracy(networks, drawings, labels, None)
     assert on["mlp"] >= off["mlp"] and on["cnn"] >= off["cnn"], (on, off)
-    dropped = sum("dropped" in pp.from_strokes(d).steps for d in drawings)
+    dropped = sum("dropped" in pen.from_strokes(d).steps for d in drawings)
     assert dropped <= 0.01 * len(drawings)
 
 
@@ -172,7 +172,7 @@ def test_stray_marks_no_longer_change_the_answer(networks, drawn, kind):
     rng = np.random.default_rng(5)
     drawings = [synth.add_stray(s, rng, kind, canvas=336) for s, _ in drawn]
     labels = [y for _, y in drawn]
-    on = _accuracy(networks, drawings, labels, pp.STRAYS)
+    on = _accuracy(networks, drawings, labels, stray.STRAYS)
     off = _accuracy(networks, drawings, labels, None)
     # The shipped networks learned to shrug off many marks themselves (their
     # training digits have some); setting the marks aside still does better.

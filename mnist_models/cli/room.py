@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from mnist_models.rooms import rooms
+from mnist_models.rooms import exchange, rules
+from mnist_models.rooms import store as room_store
 
 
 def _fail(message: str) -> None:
@@ -15,11 +16,11 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _store(a: argparse.Namespace) -> rooms.RoomStore:
+def _store(a: argparse.Namespace) -> room_store.Rooms:
     try:
-        return rooms.open_store(a.store)
-    except Exception as exc:  # an unreadable or non-SQLite file: one line, not a traceback
-        _fail(f"cannot open the room store {a.store or rooms.store_path()}: {exc}")
+        return room_store.open_store(a.store)
+    except rules.RoomError as exc:  # an unreadable file, an unreachable database: one line
+        _fail(str(exc))
         raise  # unreachable
 
 
@@ -49,7 +50,7 @@ def cmd_open(a: argparse.Namespace) -> None:
             room = store.set_state(a.code, "open")
         else:
             room = store.create_room(a.title or "")
-    except rooms.RoomError as exc:
+    except rules.RoomError as exc:
         _fail(str(exc))
     finally:
         store.close()
@@ -64,8 +65,8 @@ def cmd_export(a: argparse.Namespace) -> None:
         _fail(f"cannot write {out}: not a file in an existing folder")
     store = _store(a)
     try:
-        data = rooms.export_room(store, a.code)
-    except rooms.RoomError as exc:
+        data = exchange.export_room(store, a.code)
+    except rules.RoomError as exc:
         _fail(str(exc))
     finally:
         store.close()
@@ -76,7 +77,7 @@ def cmd_export(a: argparse.Namespace) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         _fail(f"cannot write {out}: {exc.strerror or exc}")
-    print(f"exported room {rooms.clean_code(a.code)} to {out} ({len(data):,} bytes)")
+    print(f"exported room {rules.clean_code(a.code)} to {out} ({len(data):,} bytes)")
 
 
 def cmd_import(a: argparse.Namespace) -> None:
@@ -86,9 +87,9 @@ def cmd_import(a: argparse.Namespace) -> None:
         _fail(f"cannot read {a.file}: {exc.strerror or exc}")
     store = _store(a)
     try:
-        room = rooms.import_room(store, data)
+        room = exchange.import_room(store, data)
         n = len(store.drawings(room.code, include_hidden=True))
-    except rooms.RoomError as exc:
+    except rules.RoomError as exc:
         _fail(str(exc))
     finally:
         store.close()
@@ -100,9 +101,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("room", help="audience rooms: list, open, export, import")
     r.add_argument(
         "--store",
-        type=Path,
         default=None,
-        help="the room database (default: <app home>/rooms.sqlite3)",
+        help="the room database: an SQLite file or a postgresql+psycopg:// URL "
+        f"(default: ${room_store.STORE_ENV}, else <app home>/rooms.sqlite3)",
     )
     rs = r.add_subparsers(dest="room_command", required=True, parser_class=type(r))
 

@@ -3,8 +3,8 @@
 Each MNIST digit is traced into pen strokes (``synth.digit_strokes``), then placed
 on a canvas anywhere and at any size, optionally rotated, slanted, squashed, made
 tiny, shaken (tremor) or given a stray mark, and read through the same code as the
-drawing page (``preprocess.from_strokes``), or rendered at a fixed brush width and
-read as a raster (``preprocess.from_image``). Used by bench/bench_drawn.py and to fit
+drawing page (``pen.from_strokes``), or rendered at a fixed brush width and
+read as a raster (``raster.from_image``). Used by bench/bench_drawn.py and to fit
 the not-a-digit thresholds (on training digits only).
 """
 
@@ -21,7 +21,8 @@ import torch
 
 from mnist_models import files
 from mnist_models.drawings import synth
-from mnist_models.reading import preprocess as pp
+from mnist_models.reading.pen import from_strokes
+from mnist_models.reading.raster import Preprocessed, from_image
 
 CANVAS = 336
 VARIANTS = (
@@ -75,15 +76,15 @@ def variant_strokes(
 
 def read_variant(
     strokes: list[np.ndarray], variant: str, rng: np.random.Generator, canvas: int = CANVAS
-) -> pp.Preprocessed | None:
+) -> Preprocessed | None:
     """The 28x28 input the page would make of this digit drawn as `variant`."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     if variant.startswith("brush"):
         placed = _anywhere(strokes, rng, 0.3, 0.9, canvas)
         raster = synth.render_strokes(placed, float(variant[5:]), canvas)
-        return pp.from_image(raster)
-    return pp.from_strokes(variant_strokes(strokes, variant, rng, canvas))
+        return from_image(raster)
+    return from_strokes(variant_strokes(strokes, variant, rng, canvas))
 
 
 def build(
@@ -118,7 +119,7 @@ def redraw(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) digits -> the same digits as the drawing page would see them drawn.
 
     Each digit is traced into strokes, placed on the canvas, and read back through
-    ``preprocess.from_strokes``: even strokes of the page's pen width in place of
+    ``pen.from_strokes``: even strokes of the page's pen width in place of
     MNIST's pen. STRAY_SHARE of them also get a tap or a short slip of the pen 15-60%
     of the digit's size away, as people's drawings do; the page sets the farther
     ones aside, and the network learns to ignore the rest. Each digit's marks
@@ -136,7 +137,7 @@ def redraw(images: torch.Tensor | np.ndarray) -> np.ndarray:
             placed = _anywhere(strokes, rng, 0.3, 0.9, CANVAS)
             kind = "dot" if rng.random() < 0.5 else "stroke"
             strokes = synth.add_stray(placed, rng, kind, min_gap=rng.uniform(0.15, 0.6))
-        pre = pp.from_strokes(strokes)
+        pre = from_strokes(strokes)
         if pre is not None:
             out[i] = np.round(np.clip(pre.image, 0.0, 1.0) * 255)
     return out

@@ -2,7 +2,7 @@
 
 What people at a demo booth draw to test the networks. Each drawing is a list of
 stroke polylines in canvas pixels, as the canvas sends them, so it goes through
-``preprocess.from_strokes`` exactly like a drawn digit. Shapes that a person could
+``pen.from_strokes`` exactly like a drawn digit. Shapes that a person could
 fairly call a digit (a circle is a 0, a single line a 1, an S a 5, a Z a 2) are
 left out on purpose; random strokes will now and then make something digit-like
 anyway, as visitors' scribbles do. (Random mixes of circles, arcs and lines were

@@ -1,2 +1,3 @@
-"""Reading a drawing: preprocessing (canvas strokes, rasters, uploads, stray marks) to
-MNIST's 28x28, prediction, the not-a-digit check, saliency, and ``read()`` for pages and CLI."""
+"""Reading a drawing: canvas data checked (canvas), strokes re-drawn (pen), any raster made
+MNIST-like (raster), stray marks (stray), uploads decoded (uploads); prediction, the
+not-a-digit check, saliency, and ``read()`` for pages and CLI."""
