@@ -57,7 +57,7 @@ def listed(items: list[str], last: str = "and") -> str:
 
 def has_feature_maps(net: networks.Network) -> bool:
     """Whether the network has convolutional feature maps to show (saliency.feature_maps)."""
-    return net.key == "cnn"  # the one network-specific line: to be a field of the table
+    return net.feature_maps  # the table says (networks.Network.feature_maps)
 
 
 def error_colour(count: int, top: int) -> str:
