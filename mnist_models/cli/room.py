@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from mnist_models.rooms import exchange, rules
+from mnist_models import files
+from mnist_models.rooms import archive, exchange, rules
 from mnist_models.rooms import store as room_store
 
 
@@ -70,24 +71,22 @@ def cmd_export(a: argparse.Namespace) -> None:
         _fail(str(exc))
     finally:
         store.close()
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        tmp.write_bytes(data)
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        files.atomic_write(out, data)  # a temporary file and a rename: whole or not at all
+    except OSError as exc:  # a read-only mount, a full disk, no permission
         _fail(f"cannot write {out}: {exc.strerror or exc}")
     print(f"exported room {rules.clean_code(a.code)} to {out} ({len(data):,} bytes)")
 
 
 def cmd_import(a: argparse.Namespace) -> None:
     try:
-        data = a.file.read_bytes()
-    except OSError as exc:
-        _fail(f"cannot read {a.file}: {exc.strerror or exc}")
+        # Checked before the store is opened: a refused file leaves no trace in it.
+        room_data, drawings = exchange.read_export(archive.read_file(a.file))
+    except rules.RoomError as exc:
+        _fail(str(exc))
     store = _store(a)
     try:
-        room = exchange.import_room(store, data)
+        room = store.import_room(room_data, drawings)
         n = len(store.drawings(room.code, include_hidden=True))
     except rules.RoomError as exc:
         _fail(str(exc))

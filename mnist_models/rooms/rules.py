@@ -191,6 +191,18 @@ def rate_limited() -> RateLimited:
 # ---------------------------------------------------------------- a drawing's parts
 
 
+MAX_TIME = 1e11  # Unix seconds: the year 5138; anything later is not a time
+
+
+def check_time(t: Any) -> float:
+    """A finite time in Unix seconds (0 to MAX_TIME) as a float, else RoomError."""
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)):
+        raise RoomError(f"A time is a number of seconds, not {type(t).__name__}.")
+    if not 0 <= t <= MAX_TIME:  # also NaN and infinities
+        raise RoomError(f"A time is a finite number of seconds, not {t!r}.")
+    return float(t)
+
+
 def stored_strokes(text: object) -> str:
     """A drawing's strokes as stored (compact JSON text), checked by the one set of canvas
     rules (reading.canvas: strokes, points, coordinates, size); returns it or RoomError."""

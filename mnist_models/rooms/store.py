@@ -178,7 +178,7 @@ class Rooms:
         image = rules.check_image(image)
         label = rules.check_label(label)
         checked = rules.check_answers(answers)
-        now = time.time() if now is None else float(now)
+        now = time.time() if now is None else rules.check_time(now)
         drawing = Drawing(
             0, code, now, participant, nickname, strokes, image, label, checked, bool(hidden)
         )
@@ -209,13 +209,14 @@ class Rooms:
                 raise RoomError(f"Room {code} has no drawing {drawing_id}.")
             tx.bump_revision(code)
 
-    def import_drawings(self, code: str, drawings: Sequence[Drawing]) -> None:
-        """Add drawings with their own times (no rate limit), all or none."""
-        code = rules.clean_code(code)
-        checked = [
+    @staticmethod
+    def _checked(drawings: Sequence[Drawing], code: str) -> list[Drawing]:
+        """Imported drawings under the same checks as sent ones (their own times)."""
+        return [
             replace(
                 d,
                 room=code,
+                created=rules.check_time(d.created),
                 participant=rules.clean_participant(d.participant),
                 nickname=rules.clean_nickname(d.nickname),
                 strokes=rules.stored_strokes(d.strokes),
@@ -226,12 +227,42 @@ class Rooms:
             )
             for d in drawings
         ]
+
+    @staticmethod
+    def _add_imported(tx: Tx, code: str, drawings: Sequence[Drawing]) -> None:
+        for d in drawings:
+            tx.join(code, d.participant, d.nickname, d.created)
+            tx.add_drawing(replace(d, room=code))
+
+    def import_drawings(self, code: str, drawings: Sequence[Drawing]) -> None:
+        """Add drawings with their own times (no rate limit), all or none."""
+        code = rules.clean_code(code)
+        checked = self._checked(drawings, code)
         with self.backend.writing() as tx:
             if tx.room(code) is None:
                 raise rules.not_found(code)
-            for d in checked:
-                tx.join(code, d.participant, d.nickname, time.time())
-                tx.add_drawing(d)
+            self._add_imported(tx, code, checked)
+
+    def import_room(self, room: Room, drawings: Sequence[Drawing]) -> Room:
+        """A whole exported room: its code if free (else a new one), title, state, creation
+        time and drawings, in one transaction: a refused or killed import leaves nothing."""
+        title = rules.clean_title(room.title)
+        state = rules.check_state(room.state)
+        created = rules.check_time(room.created)
+        try:
+            wanted = [rules.clean_code(room.code)] if room.code else []
+        except rules.RoomNotFound:  # not a code this app makes: the room gets a new one
+            wanted = []
+        checked = self._checked(drawings, "")
+        with self.backend.writing() as tx:
+            for code in wanted + [rules.new_code() for _ in range(200)]:
+                made = Room(code, title or f"Room {code}", state, created)
+                if tx.add_room(made):
+                    break
+            else:
+                raise RoomError("No free room code is left: delete old rooms.")
+            self._add_imported(tx, made.code, checked)
+        return made
 
     def close(self) -> None:
         """Release connections."""
