@@ -9,7 +9,7 @@ import secrets
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app_pages import answers, canvas, common, inuse, styles
+from app_pages import answers, canvas, common, inuse, room_visitor, styles
 from mnist_models.nets import checkpoint
 from mnist_models.reading import canvas as canvas_data
 from mnist_models.reading import pen, raster
@@ -185,7 +185,7 @@ if not code:
     ask_for_code()
     st.stop()
 try:
-    room = store().get_room(code)
+    room = room_visitor.find_room(store(), code)
     if room.state != "closed" and st.session_state.get("room-joined") != room.code:
         store().join(room.code, participant())
         st.session_state["room-joined"] = room.code
@@ -207,7 +207,10 @@ except (checkpoint.CheckpointError, KeyError) as exc:
     st.error(f"The networks cannot be loaded on this server ({exc}): tell the presenter.")
     st.stop()
 common.freeze_gc()
-st.html(f'<div class="room-head">Room <code>{room.code}</code> · {html.escape(room.title)}</div>')
+st.html(
+    f'<div class="room-head">Room <code>{rules.shown_code(room.code)}</code> · '
+    f"{html.escape(room.title)}</div>"
+)
 if room.state == "paused":
     st.warning(
         "The presenter has paused sending for a moment: draw, and send when it reopens.",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 from PIL import Image
 
-from app_pages import common, presenter_ui, styles
+from app_pages import common, presenter_ui, room_visitor, styles
 from mnist_models import text
 from mnist_models.addresses import is_local_address
 from mnist_models.nets import networks
@@ -196,7 +196,7 @@ def header(room: rules.Room) -> None:
         f'<div class="wall-head"><img class="wall-qr" id="wall-qr" '
         f'alt="QR code of {html.escape(url)}" src="data:image/svg+xml;base64,{qr}"><div>'
         f'<div class="wall-title">{html.escape(room.title)}</div>'
-        f'<div class="wall-code" id="wall-code">{room.code}</div>'
+        f'<div class="wall-code" id="wall-code">{rules.shown_code(room.code)}</div>'
         f'<div class="wall-url" id="wall-url">{html.escape(url)}</div></div></div>'
     )
     with side:
@@ -298,8 +298,8 @@ def main() -> None:
     room = None
     if code:
         try:
-            room = store().get_room(code)
-        except rules.RoomNotFound as exc:
+            room = room_visitor.find_room(store(), code)
+        except (rules.RoomNotFound, rules.TooManyTries) as exc:
             st.error(str(exc))
     if room is None:
         st.markdown("## Audience wall")

@@ -29,7 +29,7 @@ def test_drawings_from_two_phones_reach_the_wall(tmp_path) -> None:
         wall = browser.new_context(**WALL).new_page()
         wall.goto(f"{url}/wall?room={code}")
         wall.locator("#wall-code").wait_for(timeout=90_000)
-        assert wall.locator("#wall-code").text_content() == code
+        assert wall.locator("#wall-code").text_content() == rules.shown_code(code)
         assert f"/join?room={code}" in wall.locator("#wall-url").text_content()
         assert wall.locator("#wall-qr").evaluate("img => img.naturalWidth") > 100
         # The test server listens on 127.0.0.1: the wall says phones cannot reach it.

@@ -85,6 +85,58 @@ def test_wrong_codes_get_clear_messages(room_store) -> None:
         room_store.join("ACDE", "p1")
 
 
+def test_codes_say_which_letters_they_never_use(room_store) -> None:
+    with pytest.raises(RoomNotFound, match="Z is never used in codes") as err:
+        room_store.get_room("ZZZZ")
+    assert " ".join(rules.CODE_LETTERS) in str(err.value)
+    with pytest.raises(RoomNotFound, match="B, O are never used"):
+        room_store.get_room("BOAT")
+    with pytest.raises(RoomNotFound, match="letters only"):
+        room_store.get_room("AC1E")
+    with pytest.raises(RoomNotFound, match="6 letters"):
+        room_store.get_room("ACDEF")
+    room = room_store.create_room()
+    assert len(room.code) == 6 and rules.CODE_LENGTH == 6
+    assert len(rules.CODE_LETTERS) ** rules.CODE_LENGTH == 64_000_000
+    # Read off the wall as two groups of three, typed with a space or a dash.
+    shown = rules.shown_code(room.code)
+    assert shown == f"{room.code[:3]} {room.code[3:]}"
+    assert room_store.get_room(shown.lower()) == room
+    assert room_store.get_room(shown.replace(" ", "-")) == room
+    old = room_store.create_room(code="ACDE")  # four-letter rooms made before keep working
+    assert room_store.get_room("acde") == old and rules.shown_code("ACDE") == "ACDE"
+
+
+def test_wrong_codes_are_throttled_per_client_address(room_store, monkeypatch) -> None:
+    import itertools
+    import time
+
+    room = room_store.create_room()
+    codes = ("".join(c) for c in itertools.product(rules.CODE_LETTERS, repeat=6))
+    unknown = (c for c in codes if c != room.code)
+    for _ in range(rules.MAX_WRONG_CODES):
+        with pytest.raises(RoomNotFound, match="There is no room"):
+            room_store.find_room(next(unknown), "203.0.113.7")
+    # The address is held for the rest of its window, even for the right code.
+    with pytest.raises(rules.TooManyTries, match="Too many wrong room codes") as err:
+        room_store.find_room(room.code, "203.0.113.7")
+    assert str(err.value).endswith(".") and "\n" not in str(err.value)
+    assert room_store.find_room(room.code, "203.0.113.8") == room  # another address is not
+    for typo in ("ZZZZ", "ACD", "<b>"):  # malformed codes cannot hit a room: not counted
+        with pytest.raises(RoomNotFound):
+            room_store.find_room(typo, "203.0.113.9")
+    for _ in range(rules.MAX_WRONG_CODES):
+        with pytest.raises(RoomNotFound):
+            room_store.find_room("ZZZZZZ", "203.0.113.9")
+    assert room_store.find_room(room.code, "203.0.113.9") == room
+    monkeypatch.setattr(rules, "WRONG_CODE_WINDOW", 0.2)
+    time.sleep(0.25)
+    assert room_store.find_room(room.code, "203.0.113.7") == room  # the window is over
+    with pytest.raises(RoomNotFound):  # and it counts again from one
+        room_store.find_room(next(unknown), "203.0.113.7")
+    assert room_store.find_room(room.code, "203.0.113.7") == room
+
+
 def test_a_drawing_is_stored_whole(room_store) -> None:
     room = room_store.create_room("Maths class")
     d = send(room_store, room.code, label=7, nickname="  Ada\x00 <b>L</b>  ", mlp=7, cnn=1)

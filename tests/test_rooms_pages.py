@@ -63,7 +63,7 @@ def test_phone_joins_an_open_room_and_counts_the_participant(store) -> None:
     code = store.create_room("Year 10").code
     at = page(PHONE, code.lower())
     assert not at.exception and not at.error
-    assert f"Room <code>{code}</code> · Year 10" in html_of(at)
+    assert f"Room <code>{rules.shown_code(code)}</code> · Year 10" in html_of(at)
     assert [b.label for b in at.button] == ["Send"] and at.button[0].disabled
     assert store.participants(code) == 1
     at.run()  # a rerun of the same session is not a second participant
@@ -85,6 +85,22 @@ def test_phone_with_a_wrong_or_missing_code_asks_for_one(store, code, message) -
     if message:
         assert any(message in e for e in texts(at, "error"))
     assert "<img" not in html_of(at)
+
+
+def test_wrong_codes_typed_on_the_phone_are_throttled(store) -> None:
+    room = store.create_room()
+    at = page(PHONE)
+    for i in range(rules.MAX_WRONG_CODES):
+        at.text_input[0].input("ACDEF" + rules.CODE_LETTERS[i])
+        at.button[0].click().run()
+    assert any("There is no room" in e for e in texts(at, "error"))
+    at.text_input[0].input(room.code)
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Too many wrong room codes" in e for e in texts(at, "error"))
+    assert not any(b.label == "Send" for b in at.button)
+    wall = page(WALL, room.code)  # the wall's ?room= is the same door
+    assert any("Too many wrong room codes" in e for e in texts(wall, "error"))
 
 
 def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
@@ -116,7 +132,7 @@ def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None
     at = page(WALL, room.code)
     assert not at.exception and not at.error
     body = html_of(at)
-    assert f'id="wall-code">{room.code}<' in body
+    assert f'id="wall-code">{rules.shown_code(room.code)}<' in body
     assert f"https://talk.example.org/mnist/join?room={room.code}" in body
     assert 'src="data:image/svg+xml;base64,' in body
     assert "<script>" not in body and "&lt;script&gt;" in body

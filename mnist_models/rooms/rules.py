@@ -27,7 +27,12 @@ import numpy as np
 from mnist_models.reading import canvas
 
 CODE_LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # no B/8, I/L/1, O/0, S/5, Z/2
-CODE_LENGTH = 4
+# 20**6 = 64 million codes: with MAX_WRONG_CODES a minute, one address needs years to hit
+# a room by guessing. Rooms made with four letters (before) keep working.
+CODE_LENGTH = 6
+CODE_LENGTHS = (4, CODE_LENGTH)
+MAX_WRONG_CODES = 10  # unknown codes one client address may try per WRONG_CODE_WINDOW
+WRONG_CODE_WINDOW = 60.0  # seconds
 STATES = ("open", "paused", "closed")
 MAX_TITLE = 80
 MAX_NICKNAME = 24  # characters
@@ -50,6 +55,10 @@ class RoomNotOpen(RoomError):
 
 class RateLimited(RoomError):
     """The participant sent again within MIN_INTERVAL seconds."""
+
+
+class TooManyTries(RoomError):
+    """This client address tried too many unknown room codes."""
 
 
 class StoreUnavailable(RoomError):
@@ -109,14 +118,37 @@ class Drawing:
 
 
 def clean_code(code: Any) -> str:
-    """A room code as typed (any case, spaces) -> its canonical form; RoomNotFound if malformed."""
-    text = "".join(str(code or "").split()).upper()
-    if len(text) != CODE_LENGTH or any(c not in CODE_LETTERS for c in text):
-        shown = str(code or "")[:20]
+    """A room code as typed (any case, spaces, a dash) -> its canonical form; RoomNotFound,
+    saying what is wrong with it, if malformed."""
+    typed = str(code or "")
+    text = "".join(typed.replace("-", " ").split()).upper()
+    shown = text_of(typed)
+    unused = sorted({c for c in text if c not in CODE_LETTERS})
+    if unused and all(c.isascii() and c.isalpha() for c in unused):
+        letters = ", ".join(unused)
+        raise RoomNotFound(
+            f"“{shown}” is not a room code: {letters} {'is' if len(unused) == 1 else 'are'} "
+            f"never used in codes (they use only {' '.join(CODE_LETTERS)})."
+        )
+    if unused:
+        raise RoomNotFound(
+            f"“{shown}” is not a room code: codes are letters only, as shown on the wall."
+        )
+    if len(text) not in CODE_LENGTHS:
         raise RoomNotFound(
             f"“{shown}” is not a room code: codes are {CODE_LENGTH} letters, as shown on the wall."
         )
     return text
+
+
+def text_of(typed: str, limit: int = 20) -> str:
+    """What a visitor typed, cut short and printable, to quote it back to them."""
+    return _printable(typed)[:limit]
+
+
+def shown_code(code: str) -> str:
+    """A code as the wall shows it: six letters in two groups of three (easier to read out)."""
+    return f"{code[:3]} {code[3:]}" if len(code) == 6 else code
 
 
 def new_code() -> str:
@@ -149,6 +181,16 @@ def clean_participant(pid: Any) -> str:
     return text
 
 
+MAX_CLIENT = 100  # characters of a client address (an IPv6 address is at most 45)
+
+
+def clean_client(client: Any) -> str:
+    """A client address as the limits count it: text, at most MAX_CLIENT characters."""
+    if not isinstance(client, str) or not client:
+        raise RoomError("A client address is text.")
+    return client[:MAX_CLIENT]
+
+
 # ---------------------------------------------------------------- room states
 
 
@@ -162,6 +204,14 @@ def check_state(state: Any) -> str:
 def not_found(code: str) -> RoomNotFound:
     """The error for a well-formed code that names no room."""
     return RoomNotFound(f"There is no room {code}: check the code on the wall.")
+
+
+def too_many_tries() -> TooManyTries:
+    """The error for a client address that tried MAX_WRONG_CODES unknown codes in a row."""
+    return TooManyTries(
+        "Too many wrong room codes from this network address: wait a minute, then type "
+        "the code shown on the wall."
+    )
 
 
 def check_open(room: Room | None, code: str) -> Room:

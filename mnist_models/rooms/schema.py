@@ -2,9 +2,9 @@
 
 Version 1 is the layout the first SQLite stores were made with (rooms, participants,
 drawings, no version table); version 2 adds ``schema_version``, which holds the
-number from then on. ``upgrade()`` runs the missing steps inside the caller's
-transaction, so a store is upgraded whole or not at all, and the same tables are
-made on SQLite and PostgreSQL.
+number from then on; version 3 adds the per-address limits (``code_tries``).
+``upgrade()`` runs the missing steps inside the caller's transaction, so a store is
+upgraded whole or not at all, and the same tables are made on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from mnist_models.rooms.rules import StoreUnavailable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -56,6 +56,15 @@ drawings = sa.Table(
     sqlite_autoincrement=True,  # ids are never reused: walls read "after the last id seen"
 )
 
+# Unknown room codes tried per client address, counted from `since` (the throttle).
+code_tries = sa.Table(
+    "code_tries",
+    metadata,
+    sa.Column("client", sa.Text, primary_key=True),
+    sa.Column("since", sa.Double, nullable=False),
+    sa.Column("tries", sa.Integer, nullable=False),
+)
+
 schema_version = sa.Table(
     "schema_version",
     metadata,
@@ -76,7 +85,15 @@ def _step_2(conn: sa.Connection) -> None:
     conn.execute(sa.insert(schema_version).values(version=0))
 
 
-STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _step_1, 2: _step_2}
+_V3_TABLES = [code_tries]
+
+
+def _step_3(conn: sa.Connection) -> None:
+    """Per-address limits: the wrong room codes each client address tried."""
+    metadata.create_all(conn, tables=_V3_TABLES, checkfirst=True)
+
+
+STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _step_1, 2: _step_2, 3: _step_3}
 
 
 def version(conn: sa.Connection) -> int:

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from mnist_models.rooms import rules, schema
 from mnist_models.rooms.rules import Drawing, Room, StoreUnavailable
-from mnist_models.rooms.schema import drawings, participants, rooms
+from mnist_models.rooms.schema import code_tries, drawings, participants, rooms
 
 BUSY_TIMEOUT = 15.0  # seconds an SQLite writer waits for another one
 POOL_SIZE = 8  # connections kept open per engine
@@ -141,6 +141,24 @@ class _Tx:
 
     def bump_revision(self, code: str) -> None:
         stmt = sa.update(rooms).where(rooms.c.code == code).values(revision=rooms.c.revision + 1)
+        self.conn.execute(stmt)
+
+    def wrong_tries(self, client: str, cutoff: float) -> int:
+        q = sa.select(code_tries.c.tries).where(
+            code_tries.c.client == client, code_tries.c.since > cutoff
+        )
+        return int(self.conn.execute(q).scalar() or 0)
+
+    def add_wrong_try(self, client: str, now: float, cutoff: float) -> None:
+        stale = code_tries.c.since <= cutoff  # the window is over: count again from one
+        stmt = self._insert(code_tries).values(client=client, since=now, tries=1)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["client"],
+            set_={
+                "tries": sa.case((stale, 1), else_=code_tries.c.tries + 1),
+                "since": sa.case((stale, now), else_=code_tries.c.since),
+            },
+        )
         self.conn.execute(stmt)
 
     def join(self, code: str, participant: str, nickname: str | None, now: float) -> None:

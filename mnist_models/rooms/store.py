@@ -51,6 +51,15 @@ class Tx(Protocol):
         """Add one to the room's revision."""
         ...
 
+    def wrong_tries(self, client: str, cutoff: float) -> int:
+        """How many unknown codes `client` tried in its window, if it began after `cutoff`."""
+        ...
+
+    def add_wrong_try(self, client: str, now: float, cutoff: float) -> None:
+        """Count one more unknown code for `client` (from one, at `now`, if its window began
+        at or before `cutoff`)."""
+        ...
+
     def join(self, code: str, participant: str, nickname: str | None, now: float) -> None:
         """Insert the participant, or keep them and update a given nickname."""
         ...
@@ -123,6 +132,24 @@ class Rooms:
         with self.backend.reading() as tx:
             room = tx.room(code)
         if room is None:
+            raise rules.not_found(code)
+        return room
+
+    def find_room(self, code: str, client: str) -> Room:
+        """The room for a code a visitor typed or followed; an address that tried
+        MAX_WRONG_CODES unknown codes within WRONG_CODE_WINDOW gets TooManyTries, whatever
+        the code, until its window ends (a malformed code is a typo, never counted)."""
+        code = rules.clean_code(code)
+        client = rules.clean_client(client)
+        now = time.time()
+        cutoff = now - rules.WRONG_CODE_WINDOW
+        with self.backend.reading() as tx:
+            if tx.wrong_tries(client, cutoff) >= rules.MAX_WRONG_CODES:
+                raise rules.too_many_tries()
+            room = tx.room(code)
+        if room is None:
+            with self.backend.writing() as tx:
+                tx.add_wrong_try(client, now, cutoff)
             raise rules.not_found(code)
         return room
 
