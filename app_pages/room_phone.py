@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 import secrets
 
 import streamlit as st
@@ -17,6 +18,7 @@ from mnist_models.rooms import rules
 from mnist_models.rooms import store as room_store
 
 PEN = 28
+log = logging.getLogger(__name__)
 
 
 def store() -> room_store.Rooms:
@@ -100,11 +102,11 @@ def draw_and_send(code: str) -> None:
             json_data = None
     with right:
         if err := st.session_state.pop("room-error", None):
-            st.error(err, icon=":material/block:")
+            st.error(room_visitor.plain(err), icon=":material/block:")
         try:
             pre, strokes = read_drawing(json_data)
         except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
-            st.error(f"This drawing cannot be read: {exc}")
+            st.error(room_visitor.plain(f"This drawing cannot be read: {exc}"))
             pre, strokes = None, []
         st.session_state.pop("room-pending", None)
         # "Sent" stays until the next drawing begins (the fresh canvas's first report
@@ -112,7 +114,7 @@ def draw_and_send(code: str) -> None:
         if pre is not None:
             st.session_state.pop("room-sent", None)
         elif sent := st.session_state.get("room-sent"):
-            st.success(sent, icon=":material/check_circle:")
+            st.success(room_visitor.plain(sent), icon=":material/check_circle:")
         if pre is None:
             st.html(
                 '<div class="verdict" role="status" aria-live="polite" id="verdict">'
@@ -122,7 +124,7 @@ def draw_and_send(code: str) -> None:
             try:
                 stroke_json = canvas_data.encode_strokes(strokes)
             except canvas_data.DrawingRejected as exc:
-                st.error(str(exc))
+                st.error(room_visitor.plain(exc))
                 pre = None
             else:
                 reading = answers_for(hashlib.sha1(stroke_json.encode()).hexdigest(), pre, uses)
@@ -165,7 +167,7 @@ def ask_for_code(message: str | None = None) -> None:
     """No usable code in the address: say why and let the visitor type one."""
     st.markdown("## Join a room")
     if message:
-        st.error(message, icon=":material/error:")
+        st.error(room_visitor.plain(message), icon=":material/error:")
     with st.form("join"):
         typed = st.text_input("Room code (on the wall)", max_chars=12)
         if st.form_submit_button("Join", type="primary"):
@@ -175,7 +177,7 @@ def ask_for_code(message: str | None = None) -> None:
                 st.session_state["room-join-error"] = str(exc)
             st.rerun()
     if err := st.session_state.pop("room-join-error", None):
-        st.error(err)
+        st.error(room_visitor.plain(err))
 
 
 styles.page_style(False)
@@ -193,7 +195,8 @@ except rules.RoomError as exc:
     ask_for_code(str(exc))
     st.stop()
 if room.state == "closed":
-    st.markdown(f"## {html.escape(room.title)}")
+    # Plain text, never markdown: a title comes from whoever opened or imported the room.
+    st.html(f'<h2 class="room-title">{html.escape(room.title)}</h2>')
     st.info(
         "This room is closed: thank you for taking part! Ask the presenter for the "
         "code of the next one.",
@@ -204,7 +207,8 @@ if room.state == "closed":
 try:
     inuse.models_in_use()
 except (checkpoint.CheckpointError, KeyError) as exc:
-    st.error(f"The networks cannot be loaded on this server ({exc}): tell the presenter.")
+    log.warning("the networks cannot be loaded: %s", exc)  # may name files: the log only
+    st.error("The networks cannot be loaded on this server: tell the presenter.")
     st.stop()
 common.freeze_gc()
 st.html(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mnist_models import text
 from mnist_models.rooms import rules
 from mnist_models.rooms import store as room_store
 
@@ -21,6 +22,12 @@ def client_address() -> str:
     """
     peer = st.context.ip_address
     return peer if isinstance(peer, str) and peer else THIS_MACHINE
+
+
+def plain(message: object) -> str:
+    """A message for st.error and its kind that may quote data (a code typed, a title), as
+    markdown that shows it exactly as written: no link, image or formatting from data."""
+    return text.md_escape(str(message))
 
 
 def find_room(store: room_store.Rooms, code: str) -> rules.Room:

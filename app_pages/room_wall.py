@@ -147,7 +147,7 @@ def live(code: str) -> None:
     try:
         room, drawings, new_ids = new_drawings(code)
     except rules.RoomError as exc:
-        st.error(str(exc))
+        st.error(room_visitor.plain(exc))
         return
     nets = list(networks.keys())
     key = (room.revision, drawings[-1].id if drawings else 0)
@@ -229,7 +229,7 @@ def controls(room: rules.Room | None) -> None:
     """The presenter's controls: open, pick, pause/resume, close/reopen, hide, export."""
     presenter_ui.control("wall-presenter")
     if err := st.session_state.pop("wall-error", None):
-        st.error(err)
+        st.error(room_visitor.plain(err))
     if not presenter_ui.is_presenter():
         st.caption("The presenter opens, pauses and closes rooms, after unlocking.")
         return
@@ -300,7 +300,7 @@ def main() -> None:
         try:
             room = room_visitor.find_room(store(), code)
         except (rules.RoomNotFound, rules.TooManyTries) as exc:
-            st.error(str(exc))
+            st.error(room_visitor.plain(exc))
     if room is None:
         st.markdown("## Audience wall")
         nets = common.listed([f"the {text.md_escape(n)}" for n in common.names().values()])
@@ -319,4 +319,4 @@ styles.put_style("wall.css")
 try:
     main()
 except rules.RoomError as exc:  # the store itself (unreadable, locked): one sentence
-    st.error(str(exc))
+    st.error(room_visitor.plain(exc))

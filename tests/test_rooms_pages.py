@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import types
 from pathlib import Path
 from unittest import mock
@@ -232,6 +233,25 @@ def test_a_damaged_store_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch)
         at = page(path, "ACDE")
         assert not at.exception
         assert any("room store" in e and "cannot be opened" in e for e in texts(at, "error"))
+        # One sentence for visitors: the path is for the server's log only.
+        assert not any(str(home) in e or "sqlite3" in e for e in texts(at, "error"))
+
+
+MARKDOWN_TITLE = "![x](http://evil.example/i.png) [click](http://evil.example) **big**"
+
+
+def test_no_markdown_from_data_on_the_room_pages(store) -> None:
+    room = store.create_room(MARKDOWN_TITLE)
+    store.set_state(room.code, "closed")
+    at = page(PHONE, room.code)
+    assert not at.exception
+    # The title is plain text: escaped inside HTML, never in a markdown element.
+    assert "&lt;" not in MARKDOWN_TITLE and html.escape(room.title) in html_of(at)
+    assert not any("evil.example" in m.value for m in at.markdown)
+    # What a visitor typed comes back as written, not as a link or an image.
+    at = page(PHONE, "![x](http://evil.example/i.png)")
+    [error] = texts(at, "error")
+    assert "is not a room code" in error and "![" not in error and "](" not in error
 
 
 def test_the_pages_use_the_database_in_mnist_room_db(postgres, tmp_path, monkeypatch) -> None:

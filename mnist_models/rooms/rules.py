@@ -62,7 +62,19 @@ class TooManyTries(RoomError):
 
 
 class StoreUnavailable(RoomError):
-    """The database cannot be used (locked, full, damaged, unreachable)."""
+    """The database cannot be used (locked, full, damaged, unreachable).
+
+    str() is one sentence for visitors, naming no path or server; ``detail`` says where
+    and why, for the server's log and the terminal.
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    def full(self) -> str:
+        """The sentence and the detail, for the terminal of whoever runs the store."""
+        return f"{self} ({self.detail})" if self.detail else str(self)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ for. Opening a store creates or upgrades its tables (``schema``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,10 @@ _WRITE = "mnist_rooms_write"  # execution option: this unit of work writes
 _SCHEMA_LOCK = 0x6D6E_6973_7472_6F6F  # "mnistroo"
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}  # for ON CONFLICT
 
+log = logging.getLogger(__name__)
+CANNOT_OPEN = "The room store cannot be opened: tell the presenter (the server's log says why)."
+CANNOT_USE = "The room store cannot be used right now: try again in a moment."
+
 _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -46,13 +51,16 @@ def database_url(where: Path | str) -> sa.URL:
     try:
         url = sa.make_url(text)
     except (sa.exc.ArgumentError, ValueError) as exc:  # the text may hold a password: not shown
-        raise StoreUnavailable(f"The room store's address is not a database URL ({exc}).") from None
+        raise _unavailable(
+            CANNOT_OPEN, f"the room store's address is not a database URL: {exc}"
+        ) from None
     if url.drivername == "postgresql":  # plain postgresql:// means the driver installed
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in _INSERTS or (url.drivername == "sqlite" and not url.database):
-        raise StoreUnavailable(
-            "The room store is an SQLite file or a postgresql+psycopg:// URL, "
-            f"not {url.render_as_string(hide_password=True)}."
+        raise _unavailable(
+            CANNOT_OPEN,
+            "the room store is an SQLite file or a postgresql+psycopg:// URL, "
+            f"not {url.render_as_string(hide_password=True)}",
         )
     return url
 
@@ -97,6 +105,12 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     # writer never fails half-way when another one got there first.
     write = conn.get_execution_options().get(_WRITE, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _unavailable(message: str, detail: str) -> StoreUnavailable:
+    """The error for pages (no path, no server) with its detail in the server's log."""
+    log.warning("%s (%s)", message, detail)
+    return StoreUnavailable(message, detail)
 
 
 def _reason(exc: BaseException) -> str:
@@ -253,9 +267,7 @@ class SQLBackend:
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
                 schema.upgrade(conn)
         except (sa.exc.SQLAlchemyError, OSError, ImportError) as exc:  # ImportError: no driver
-            raise StoreUnavailable(
-                f"The room store {self.where} cannot be opened ({_reason(exc)})."
-            ) from exc
+            raise _unavailable(CANNOT_OPEN, f"{self.where}: {_reason(exc)}") from exc
 
     @contextlib.contextmanager
     def _unit(self, write: bool) -> Iterator[sa.Connection]:
@@ -271,9 +283,7 @@ class SQLBackend:
             with self._unit(write) as conn:
                 yield _Tx(conn)
         except sa.exc.SQLAlchemyError as exc:  # locked, full, damaged or unreachable
-            raise StoreUnavailable(
-                f"The room store cannot be used right now ({_reason(exc)})."
-            ) from exc
+            raise _unavailable(CANNOT_USE, f"{self.where}: {_reason(exc)}") from exc
 
     def reading(self) -> contextlib.AbstractContextManager[_Tx]:
         """A unit of work that only reads (on SQLite one snapshot, never waiting for writers)."""
