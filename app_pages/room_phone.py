@@ -58,7 +58,7 @@ def send(code: str) -> None:
     pending = st.session_state.get("room-pending")
     if not pending or pending[0] != gen:
         return
-    _, image, stroke_json, answers = pending
+    _, image, stroke_json, answers, not_digit = pending
     label = st.session_state.get(f"room-labels-{gen}")
     try:
         store().add_drawing(
@@ -69,6 +69,7 @@ def send(code: str) -> None:
             answers,
             label=label,
             nickname=st.session_state.get("room-nick"),
+            not_digit=not_digit,
         )
     except rules.RoomError as exc:
         st.session_state["room-error"] = str(exc)
@@ -135,6 +136,7 @@ def draw_and_send(code: str) -> None:
                     rules.image_bytes(pre.image),
                     stroke_json,
                     {k: rules.Answer(tuple(p.probs), uses[k].version.id) for k, p in preds.items()},
+                    reading.not_digit,
                 )
         # Choosing a digit or typing a name costs the server nothing until Send.
         st.pills(

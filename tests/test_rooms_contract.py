@@ -249,9 +249,17 @@ def test_hidden_drawings_leave_the_wall_and_bump_the_revision(room_store) -> Non
     assert room_store.get_room(code).revision == rev + 1
     assert [d.id for d in room_store.drawings(code, after=a.id)] == [b.id]
     assert [d.id for d in room_store.drawings(code, include_hidden=True, limit=1)] == [a.id]
+    assert [d.id for d in room_store.drawings(code, hidden_only=True)] == [a.id]
+    assert room_store.hidden(code) == {a.id: "a"}
+    assert [d.id for d in room_store.drawings(code, include_hidden=True, newest_first=True)] == [
+        b.id,
+        a.id,
+    ]
+    assert [d.id for d in room_store.drawings(code, newest_first=True, limit=1)] == [b.id]
     room_store.set_hidden(code, a.id, hidden=False)
     assert [d.id for d in room_store.drawings(code)] == [a.id, b.id]
     assert room_store.get_room(code).revision == rev + 2
+    assert room_store.hidden(code) == {}
     other = room_store.create_room().code
     with pytest.raises(RoomError):  # a drawing of another room
         room_store.set_hidden(other, b.id)
@@ -384,6 +392,7 @@ def test_export_then_import_round_trips(room_store, room_databases) -> None:
             now=10.0 + i * 2,
             mlp=i % 10,
             cnn=(i + 1) % 10,
+            not_digit=[None, False, True][i % 3],
         )
         for i in range(12)
     ]
@@ -415,6 +424,7 @@ def test_export_then_import_round_trips(room_store, room_databases) -> None:
             assert b.answers[net].version == a.answers[net].version
             assert b.answers[net].probs == pytest.approx(a.answers[net].probs, abs=1e-6)
     assert [d.hidden for d in got] == [i == 5 for i in range(12)]
+    assert [d.not_digit for d in got] == [[None, False, True][i % 3] for i in range(12)]
     assert fresh.participants(room.code) == 3
     # Importing again keeps the first copy and gives the second a new code.
     again = exchange.import_room(fresh, data)

@@ -143,31 +143,45 @@ def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None
     assert not texts(at, "warning")  # the public URL is set: phones reach it through that
 
 
-def test_wall_warns_when_the_server_listens_on_this_machine_only(store) -> None:
-    code = store.create_room().code
+def panel(code: str) -> AppTest:
+    """The presenter's panel of a room (not yet unlocked)."""
     at = AppTest.from_file(WALL, default_timeout=60)
     at.query_params["room"] = code
+    at.query_params["view"] = "presenter"
+    return at.run()
+
+
+def test_the_setup_warning_is_on_the_presenters_panel_not_the_audience_wall(store) -> None:
+    code = store.create_room().code
     from streamlit import config
 
     before = config.get_option("server.address")
     config.set_option("server.address", "127.0.0.1")
     try:
-        at.run()
+        wall = page(WALL, code)
+        at = unlock(panel(code))
     finally:
         config.set_option("server.address", before)
+    assert not wall.exception and not texts(wall, "warning") and not wall.code
     assert any("Phones cannot reach this server" in w for w in texts(at, "warning"))
     assert [c.value for c in at.code] == [room_join.OPEN_COMMAND]
-    assert any("passcode" in c for c in texts(at, "caption"))  # the controls stay locked
+    # The command exactly as the README gives it.
+    readme = (ROOT / "README.md").read_text()
+    assert f"{room_join.OPEN_COMMAND}   #" in readme or f"{room_join.OPEN_COMMAND}\n" in readme
 
 
-def test_visitors_get_no_room_controls(store) -> None:
+def test_the_audience_wall_has_no_controls_and_visitors_cannot_use_the_panel(store) -> None:
     code = store.create_room().code
-    at = page(WALL, code)
-    assert not at.exception
+    wall = page(WALL, code)
+    assert not wall.exception
+    assert [b.label for b in wall.button] == [] and not wall.get("download_button")
+    assert 'id="wall-code"' in html_of(wall) and 'id="tiles"' in html_of(wall)
+    at = panel(code)
     labels = {b.label for b in at.button}
     assert "Unlock" in labels
-    assert not labels & {"Pause sending", "Close the room", "Hide it", "Open a new room"}
+    assert not labels & {"Pause sending", "Close the room", "Open a new room"}
     assert not at.get("download_button")
+    assert any("after unlocking" in c for c in texts(at, "caption"))
     at.text_input(key="wall-presenter-code").input("not-the-passcode")
     next(b for b in at.button if b.label == "Unlock").click().run()
     assert any("passcode" in e.lower() for e in texts(at, "error"))
@@ -182,6 +196,7 @@ def test_wall_controls_open_pause_close_and_reopen_a_room(store) -> None:
     next(b for b in at.button if b.label == "Open a new room").click().run()
     [room] = store.list_rooms()
     assert room.title == "Friday demo" and at.query_params["room"] == room.code
+    assert at.query_params["view"] == "presenter"  # the presenter's panel of the new room
     at.run()
     assert not at.exception
     by_label = {b.label: b for b in at.button}
@@ -199,7 +214,7 @@ def test_wall_for_an_unknown_room_says_so(store) -> None:
     assert any("There is no room QQQQ" in e for e in texts(at, "error"))
 
 
-def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
+def test_the_presenter_hides_a_drawing_from_its_tile_and_shows_it_again(store) -> None:
     code = store.create_room().code
     probs = tuple(0.91 if d == 2 else 0.01 for d in range(10))
     ids = [
@@ -213,15 +228,42 @@ def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
         ).id
         for i in range(2)
     ]
-    at = unlock(page(WALL, code))
-    assert 'data-drawings="2"' in html_of(at)
-    hide = next(s for s in at.selectbox if s.label == "Hide a drawing")
-    hide.select(ids[0]).run()
-    next(b for b in at.button if b.label == "Hide it").click().run()
+    at = unlock(panel(code))
+    assert f'id="tile-{ids[0]}"' in html_of(at) and f'id="tile-{ids[1]}"' in html_of(at)
+    next(b for b in at.button if b.label == f"Hide #{ids[0]}").click().run()
     assert not at.exception
     assert [d.id for d in store.drawings(code)] == [ids[1]]
-    body = html_of(at)
+    assert f'id="hidden-{ids[0]}"' in html_of(at) and "Hidden drawings (1)" in html_of(at)
+    wall = page(WALL, code)
+    body = html_of(wall)
     assert 'data-drawings="1"' in body and f'id="tile-{ids[0]}"' not in body
+    assert 'data-right="1" data-labelled="1"' in body  # the scoreboard without it
+    next(b for b in at.button if b.label == f"Show #{ids[0]} again").click().run()
+    assert [d.id for d in store.drawings(code)] == ids
+    assert 'data-drawings="2"' in html_of(page(WALL, code))
+    # The export keeps hidden drawings, marked hidden.
+    store.set_hidden(code, ids[1])
+    from mnist_models.rooms import exchange
+
+    data = exchange.export_room(store, code)
+    room, drawings = exchange.read_export(data)
+    assert [d.hidden for d in drawings] == [False, True]
+
+
+def test_new_marks_only_the_newest_few_of_the_last_seconds() -> None:
+    from app_pages import room_tiles
+
+    def made(i: int, created: float) -> rules.Drawing:
+        return rules.Drawing(i, "ACDE", created, "p", None, "[]", bytes(784), None, {})
+
+    now = 10_000.0
+    burst = [made(100 - i, now - 0.01 * i) for i in range(30)]  # 30 in the last second
+    assert room_tiles.new_ids(burst, now) == {100, 99, 98}
+    assert len(room_tiles.new_ids(burst, now)) == room_tiles.NEW_MAX
+    old = [made(5, now - room_tiles.NEW_S - 1), made(4, now - 60)]
+    assert room_tiles.new_ids(old, now) == set()
+    mixed = [made(7, now - 1), made(6, now - room_tiles.NEW_S - 0.5)]
+    assert room_tiles.new_ids(mixed, now) == {7}
 
 
 def test_a_damaged_store_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch) -> None:

@@ -8,7 +8,8 @@ Export format (``export_room``): one zip holding
   str (K,), the network keys in the order of ``probs``' second axis;
 - ``room.json``: ``{"format": "mnist-room", "version": 1, "room": {code,
   title, state, created}, "networks": [...], "drawings": [{id, created,
-  participant, nickname, label, hidden, versions: {net: version id},
+  participant, nickname, label, hidden, not_digit (true, false or null: the
+  not-a-digit check's verdict), versions: {net: version id},
   strokes: [[[x, y], ...], ...]}, ...]}``, the drawings in the npz's order;
   times are Unix seconds, strokes are canvas pixels.
 
@@ -74,6 +75,7 @@ def export_room(store: Rooms, code: str) -> bytes:
                 "nickname": d.nickname,
                 "label": d.label,
                 "hidden": d.hidden,
+                "not_digit": d.not_digit,
                 "versions": {k: a.version for k, a in d.answers.items()},
                 "strokes": json.loads(d.strokes),
             }
@@ -187,6 +189,7 @@ def _drawing(row: object, i: int, nets: list[str], arrays: dict[str, np.ndarray]
         None if label < 0 else label,
         answers,
         bool(_get(row, "hidden", (bool,), where, optional=True)),
+        _get(row, "not_digit", (bool,), where, optional=True),
     )
 
 

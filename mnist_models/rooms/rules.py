@@ -8,7 +8,8 @@ for digits), a title, a state (open, paused, closed; a closed room can be
 reopened) and a creation time. A drawing records its room, the time, an
 anonymous participant id, an optional nickname, the strokes (vector, JSON),
 the 28x28 image (784 uint8 bytes, ink = 255), an optional label, each
-network's ten probabilities and the model version it used, and a hidden flag.
+network's ten probabilities and the model version it used, whether the not-a-digit
+check flagged it, and a hidden flag.
 The strokes are checked by the canvas rules (``reading.canvas``), the same the
 drawing page applies; names by ``MAX_NICKNAME``; the rate limit is one drawing per
 ``MIN_INTERVAL`` seconds per participant.
@@ -114,6 +115,7 @@ class Drawing:
     label: int | None
     answers: dict[str, Answer] = field(default_factory=dict)
     hidden: bool = False
+    not_digit: bool | None = None  # the not-a-digit check's verdict; None: not checked
 
     def pixels(self) -> np.ndarray:
         """The 28x28 image as uint8 (ink = 255)."""
@@ -285,6 +287,15 @@ def image_bytes(image: np.ndarray) -> bytes:
     if a.dtype != np.uint8:
         a = np.clip(np.nan_to_num(a.astype(np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
     return a.tobytes()
+
+
+def check_flag(value: Any, what: str) -> bool | None:
+    """None, True or False (numpy's too) as a plain bool, else RoomError."""
+    if value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise RoomError(f"{what} is true or false, not {type(value).__name__}.")
+    return bool(value)
 
 
 def check_image(image: Any) -> bytes:

@@ -2,7 +2,8 @@
 
 Version 1 is the layout the first SQLite stores were made with (rooms, participants,
 drawings, no version table); version 2 adds ``schema_version``, which holds the
-number from then on; version 3 adds the per-address limits (``code_tries``).
+number from then on; version 3 adds the per-address limits (``code_tries``) and the
+not-a-digit verdict of each drawing.
 ``upgrade()`` runs the missing steps inside the caller's transaction, so a store is
 upgraded whole or not at all, and the same tables are made on SQLite and PostgreSQL.
 """
@@ -52,6 +53,7 @@ drawings = sa.Table(
     sa.Column("label", sa.Integer),
     sa.Column("answers", sa.Text, nullable=False),  # JSON
     sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("not_digit", sa.Boolean),  # the not-a-digit check's verdict (schema 3)
     sa.Index("drawings_room", "room", "id"),
     sqlite_autoincrement=True,  # ids are never reused: walls read "after the last id seen"
 )
@@ -88,9 +90,22 @@ def _step_2(conn: sa.Connection) -> None:
 _V3_TABLES = [code_tries]
 
 
+def _add_columns(conn: sa.Connection, table: sa.Table, names: list[str]) -> None:
+    """Add these columns of `table` where the stored table lacks them (a store made by
+    step 1 of this version has them already)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in have:
+            column = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
+
+
 def _step_3(conn: sa.Connection) -> None:
-    """Per-address limits: the wrong room codes each client address tried."""
+    """Per-address limits (the wrong room codes each client address tried), and each
+    drawing's not-a-digit verdict."""
     metadata.create_all(conn, tables=_V3_TABLES, checkfirst=True)
+    _add_columns(conn, drawings, ["not_digit"])
 
 
 STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _step_1, 2: _step_2, 3: _step_3}

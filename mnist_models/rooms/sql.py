@@ -213,16 +213,25 @@ class _Tx:
             label=d.label,
             answers=rules.answers_json(d.answers),
             hidden=d.hidden,
+            not_digit=d.not_digit,
         )
         return int(self.conn.execute(stmt).inserted_primary_key[0])
 
     def drawings(
-        self, code: str, after: int, include_hidden: bool, limit: int | None
+        self,
+        code: str,
+        after: int,
+        include_hidden: bool,
+        limit: int | None,
+        hidden_only: bool = False,
+        newest_first: bool = False,
     ) -> list[Drawing]:
         q = sa.select(drawings).where(drawings.c.room == code, drawings.c.id > after)
-        if not include_hidden:
+        if hidden_only:
+            q = q.where(drawings.c.hidden == sa.true())
+        elif not include_hidden:
             q = q.where(drawings.c.hidden == sa.false())
-        q = q.order_by(drawings.c.id)
+        q = q.order_by(drawings.c.id.desc() if newest_first else drawings.c.id)
         if limit is not None:
             q = q.limit(limit)
         return [
@@ -237,9 +246,16 @@ class _Tx:
                 None if r.label is None else int(r.label),
                 rules.answers_from_json(r.answers),
                 bool(r.hidden),
+                None if r.not_digit is None else bool(r.not_digit),
             )
             for r in self.conn.execute(q)
         ]
+
+    def hidden(self, code: str) -> list[tuple[int, str]]:
+        q = sa.select(drawings.c.id, drawings.c.participant).where(
+            drawings.c.room == code, drawings.c.hidden == sa.true()
+        )
+        return [(int(r.id), r.participant) for r in self.conn.execute(q)]
 
     def set_hidden(self, code: str, drawing_id: int, hidden: bool) -> bool:
         stmt = (

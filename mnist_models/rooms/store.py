@@ -78,9 +78,20 @@ class Tx(Protocol):
         ...
 
     def drawings(
-        self, code: str, after: int, include_hidden: bool, limit: int | None
+        self,
+        code: str,
+        after: int,
+        include_hidden: bool,
+        limit: int | None,
+        hidden_only: bool = False,
+        newest_first: bool = False,
     ) -> list[Drawing]:
-        """The room's drawings with id > after, oldest first."""
+        """The room's drawings with id > after, oldest first (or newest first); only the
+        hidden ones if `hidden_only`."""
+        ...
+
+    def hidden(self, code: str) -> list[tuple[int, str]]:
+        """(id, participant) of each of the room's hidden drawings."""
         ...
 
     def set_hidden(self, code: str, drawing_id: int, hidden: bool) -> bool:
@@ -196,6 +207,7 @@ class Rooms:
         nickname: str | None = None,
         now: float | None = None,
         hidden: bool = False,
+        not_digit: bool | None = None,
     ) -> Drawing:
         """Store one drawing; RoomNotOpen, RateLimited or RoomError if refused."""
         code = rules.clean_code(code)
@@ -207,7 +219,17 @@ class Rooms:
         checked = rules.check_answers(answers)
         now = time.time() if now is None else rules.check_time(now)
         drawing = Drawing(
-            0, code, now, participant, nickname, strokes, image, label, checked, bool(hidden)
+            0,
+            code,
+            now,
+            participant,
+            nickname,
+            strokes,
+            image,
+            label,
+            checked,
+            bool(hidden),
+            rules.check_flag(not_digit, "Not a digit"),
         )
         with self.backend.writing() as tx:
             rules.check_open(tx.room(code), code)
@@ -219,14 +241,32 @@ class Rooms:
             return replace(drawing, id=tx.add_drawing(drawing))
 
     def drawings(
-        self, code: str, after: int = 0, include_hidden: bool = False, limit: int | None = None
+        self,
+        code: str,
+        after: int = 0,
+        include_hidden: bool = False,
+        limit: int | None = None,
+        hidden_only: bool = False,
+        newest_first: bool = False,
     ) -> list[Drawing]:
-        """The room's drawings with id > after, oldest first."""
+        """The room's drawings with id > after, oldest first (newest first if asked; the
+        hidden ones alone if `hidden_only`)."""
         code = rules.clean_code(code)
         with self.backend.reading() as tx:
             return tx.drawings(
-                code, int(after), include_hidden, None if limit is None else int(limit)
+                code,
+                int(after),
+                include_hidden,
+                None if limit is None else int(limit),
+                hidden_only=hidden_only,
+                newest_first=newest_first,
             )
+
+    def hidden(self, code: str) -> dict[int, str]:
+        """The room's hidden drawings: id -> the participant who sent it."""
+        code = rules.clean_code(code)
+        with self.backend.reading() as tx:
+            return dict(tx.hidden(code))
 
     def set_hidden(self, code: str, drawing_id: int, hidden: bool = True) -> None:
         """Hide a drawing from the wall and the scoreboard (or show it again)."""
@@ -251,6 +291,7 @@ class Rooms:
                 label=rules.check_label(d.label),
                 answers=rules.check_answers(d.answers),
                 hidden=bool(d.hidden),
+                not_digit=rules.check_flag(d.not_digit, "Not a digit"),
             )
             for d in drawings
         ]
