@@ -9,6 +9,7 @@ cd "$(dirname "$0")"
 
 scripts/install_browser.sh
 scripts/install_postgres.sh
+scripts/install_nginx.sh
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 .venv/bin/ruff check .

@@ -11,16 +11,16 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import charts, common, presenter_ui
-from mnist_models import data as mdata
 from mnist_models.nets import networks, registry
 from mnist_models.text import md_escape
-from mnist_models.training import jobs
+from mnist_models.training import jobs, settings
 from mnist_models.training.train import TrainConfig
 
 NAMES = {k: networks.get(k).name for k in networks.keys()}
-SUBSET_MAX = mdata.SIZES["train"]
-EPOCHS_MAX = 1_000
-SEED_MAX = 2**31 - 1
+# The bounds are the training settings table's (the command line's too).
+SUBSET_MAX = settings.get("subset").hi
+EPOCHS_MAX = settings.get("epochs").hi
+SEED_MAX = settings.get("seed").hi
 EVERY = (  # the choice that trains every network of the table in turn
     "Both, one after the other"
     if len(NAMES) == 2
@@ -112,20 +112,10 @@ def to_custom() -> None:
 
 def problems(subset: float | None, epochs: float | None, seed: float | None) -> list[str]:
     """Why these values cannot be trained on; empty when they can."""
-    out = []
-    if subset is None or subset != int(subset) or not 1 <= subset <= SUBSET_MAX:
-        out.append(
-            f"Training images must be a whole number from 1 to {SUBSET_MAX:,}"
-            + (f", not {subset:,}." if subset is not None else ".")
-        )
-    if epochs is None or epochs != int(epochs) or not 1 <= epochs <= EPOCHS_MAX:
-        out.append(
-            f"Epochs must be a whole number from 1 to {EPOCHS_MAX:,}"
-            + (f", not {epochs:,}." if epochs is not None else ".")
-        )
-    if seed is None or seed != int(seed) or not 0 <= seed <= SEED_MAX:
-        out.append(f"The seed must be a whole number from 0 to {SEED_MAX:,}.")
-    return out
+    asked = [("subset", subset, "Training images"), ("epochs", epochs, "Epochs")]
+    asked.append(("seed", seed, "The seed"))
+    found = [settings.get(name).form_problem(value, label) for name, value, label in asked]
+    return [text for text in found if text]
 
 
 def configs_from(

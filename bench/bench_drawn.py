@@ -7,15 +7,15 @@
     python bench/bench_drawn.py --leave-kind-out  # the probe on kinds it never saw (~20 min)
 
 MNIST test digits are traced into strokes and drawn the ways people draw
-(mnist_models/drawsets.py): plain (anywhere, any size), rotated by 20 degrees,
+(mnist_models/drawings/drawsets.py): plain (anywhere, any size), rotated by 20 degrees,
 slanted (shear 0.3), squashed (aspect 0.6), tiny (10-15% of the canvas),
 tremor (point noise sd 1.5 px), with a stray dot or stroke, and rendered as
 rasters at brush 10, 18 and 28 px. Each set goes through the drawing page's
 preprocessing and the networks; the table gives each network's accuracy, the
 share it marks "not sure" (below predict.NOT_SURE_BELOW, what the page did
 before the not-a-digit check) and the share its not-a-digit detector flags
-(mnist_models/ood.py), with the page's combined verdict. The non-digit set
-(mnist_models/nondigits.py, a seed the detectors were not fitted on) should be
+(mnist_models/reading/ood.py), with the page's combined verdict. The non-digit set
+(mnist_models/drawings/nondigits.py, a seed the detectors were not fitted on) should be
 flagged; the digits should not.
 
 --scores compares the candidate not-a-digit scores on the same sets, each with
@@ -52,8 +52,9 @@ from mnist_models.drawings import (
 from mnist_models.nets import checkpoint
 from mnist_models.reading import ood, pen
 from mnist_models.reading.predict import NOT_SURE_BELOW
+from mnist_models.training import ood_fit
 
-NONDIGIT_SEED = 7_000  # the detectors were fitted on seeds 1,000 and 2,000 (ood.fit)
+NONDIGIT_SEED = 7_000  # the detectors were fitted on seeds 1,000 and 2,000 (ood_fit.fit)
 
 
 def run_set(models: dict, x: torch.Tensor) -> dict[str, dict[str, np.ndarray]]:
@@ -112,7 +113,7 @@ def compare_scores(models: dict, test_sets: dict[str, torch.Tensor], n_drawn: in
     fit_y = train.labels[:20_000]
     held = {
         "mnist": train.images[50_000:].float().div(255).unsqueeze(1),
-        **ood._drawn(train.images[50_000 : 50_000 + n_drawn].numpy(), 100),
+        **ood_fit.drawn(train.images[50_000 : 50_000 + n_drawn].numpy(), 100),
     }
     for arch, (model, meta, det) in models.items():
         t = float(meta.get("temperature", 1.0))
@@ -133,8 +134,12 @@ def compare_scores(models: dict, test_sets: dict[str, torch.Tensor], n_drawn: in
         print(f"{'score':<16} {'nondigits':>9} {'mnist':>6} {'worst drawn set':>20}")
         for name in h["mnist"]:
             thr = max(
-                [np.quantile(h["mnist"][name], 1 - ood.MAX_FLAG_MNIST)]
-                + [np.quantile(h[k][name], 1 - ood.MAX_FLAG_DRAWN) for k in held if k != "mnist"]
+                [np.quantile(h["mnist"][name], 1 - ood_fit.MAX_FLAG_MNIST)]
+                + [
+                    np.quantile(h[k][name], 1 - ood_fit.MAX_FLAG_DRAWN)
+                    for k in held
+                    if k != "mnist"
+                ]
             )
             rate = {k: float((v[name] > thr).mean()) for k, v in te.items()}
             worst = max(drawn, key=lambda k: rate[k])
@@ -153,7 +158,7 @@ def leave_kind_out(models: dict, nd: torch.Tensor, kinds: np.ndarray, mnist: tor
     )
     for arch, (model, meta, _) in models.items():
         for kind in nondigits.KINDS:
-            det = ood.fit(
+            det = ood_fit.fit(
                 model, meta, kinds=tuple(k for k in nondigits.KINDS if k != kind), cache=cache
             )
             f = (det.logits(model, nd) > det.threshold).numpy()
@@ -207,7 +212,7 @@ def main() -> None:
         if models[arch][2] is None:
             print(
                 f"note: no not-a-digit detector for {path}; fit one with "
-                f"python -m mnist_models.reading.ood fit {path}"
+                f"python -m mnist_models ood fit {path}"
             )
     test = data.load_split("test")
     pick = np.random.default_rng(a.seed).permutation(len(test))[: a.n]

@@ -4,7 +4,7 @@
     python bench/bench_retrain.py --epochs 5    # a quick check that everything works
 
 Page: `streamlit run app.py` (private MNIST_APP_HOME) in headless Chromium;
-the job trains in a child process of the server (see mnist_models/worker.py);
+the job trains in a child process of the server (see mnist_models/training/worker.py);
 the preset "The blog's experiment" is chosen, and the wall time is taken from
 the click on "Start training" until the page shows the ConvNet's test
 accuracy. Command line: the same run as

@@ -20,6 +20,13 @@ its live fragment every second as the browser would. Reported per N:
 
     python bench/bench_room.py                 # N = 10, 25, 50; 60 s each
     python bench/bench_room.py --phones 10 --seconds 20
+
+`--through URL` sends the same phones and wall through a proxy in front of servers
+already running (deploy/hall.sh), each phone first visiting the page for the proxy's
+sticky cookie, as a browser does; the room goes in $MNIST_ROOM_DB (source the hall's
+hall.env). It adds each server's phones and memory, and the database's CPU:
+
+    (. /tmp/mnist-hall/hall.env && python bench/bench_room.py --through "$HALL_LOCAL_URL")
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import through
 from browser_utils import streamlit_server
 from helpers import canvas_value, streamed_html
 
@@ -59,14 +67,21 @@ class Session:
         self.fragments: set[str] = set()
         self.page_hash = ""
         self.ws = None
+        self.headers: dict[str, str] = {}  # for the handshake (--through: the proxy's cookie)
+        self.server = ""  # host:port of the server behind a proxy, as the proxy names it
 
     async def connect(self) -> None:
         import websockets
 
         ws_url = self.url.replace("http", "ws", 1) + "/_stcore/stream"
         self.ws = await websockets.connect(
-            ws_url, subprotocols=["streamlit"], max_size=None, open_timeout=60
+            ws_url,
+            subprotocols=["streamlit"],
+            max_size=None,
+            open_timeout=60,
+            additional_headers=self.headers or None,
         )
+        self.server = self.ws.response.headers.get(through.SERVER_HEADER, "")
 
     async def run(self, states: list, fragment: str = "", auto: bool = False) -> list:
         """Send one rerun with these widget states; return the elements it produced."""
@@ -273,6 +288,7 @@ async def one_run(
     digits: list,
     browsers: int = 0,
     singles: list | None = None,
+    via_proxy: bool = False,
 ) -> dict:
     import threading
 
@@ -287,12 +303,17 @@ async def one_run(
         thread.start()
         await asyncio.to_thread(real["ready"].wait, 180)
     wall = Wall(url, code)
-    await wall.start()
     phones = [Phone(url, code, i, digits[i % 7 :: 7]) for i in range(n)]
+    for s in ([wall.s] + [p.s for p in phones]) if via_proxy else []:
+        s.headers = (await asyncio.to_thread(through.first_visit, url))[0]
+    await wall.start()
     for p in phones:  # join one after another, as a room fills up
         await p.start()
-    pid = server_pid(port)
-    cpu0, _, _ = proc_stat(pid)
+    behind = sorted({s.server for s in [wall.s] + [p.s for p in phones]}) if via_proxy else []
+    pids = [server_pid(through.server_port(b)) for b in behind] if via_proxy else [server_pid(port)]
+    db_pid = through.postgres_pid(room_store.store_url())
+    cpu0 = sum(proc_stat(pid)[0] for pid in pids)
+    db0, bench0 = db_pid and through.tree_cpu(db_pid), time.process_time()
     until = time.monotonic() + seconds
     real["until"] = until
     real["go"].set()
@@ -302,7 +323,10 @@ async def one_run(
         await asyncio.to_thread(thread.join)
     wall.stop_at = time.monotonic() + 3.0
     await wall_task
-    cpu1, rss, hwm = proc_stat(pid)
+    ends = [proc_stat(pid) for pid in pids]
+    cpu1, rss, hwm = sum(e[0] for e in ends), max(e[1] for e in ends), max(e[2] for e in ends)
+    db_cpu = db_pid and through.tree_cpu(db_pid) - db0
+    bench_cpu = time.process_time() - bench0
     sent = sum(len(p.sends) for p in phones)
     stored = store.drawings(code, include_hidden=True)
     # Match each phone's k-th send with its k-th stored drawing (by nickname, in id order).
@@ -344,6 +368,11 @@ async def one_run(
         "browser_n": len(real["answer_ms"]),
         "errors": len(errors),
         "first_error": errors[0] if errors else "",
+        "servers": {b: sum(p.s.server == b for p in phones) for b in behind},
+        "server_rss_each_mb": [e[1] / 2**20 for e in ends],
+        "db_cpu_ms_per_drawing": db_cpu * 1000 / max(1, sent) if db_pid else float("nan"),
+        "bench_cpu_s": bench_cpu,
+        "seconds": seconds,
     }
 
 
@@ -359,7 +388,15 @@ def main() -> None:
         help="also this many phones in headless Chromium (touch, 390x844), timed "
         "from pen-up to both answers on screen",
     )
+    ap.add_argument(
+        "--through",
+        metavar="URL",
+        help="servers already running behind this proxy (deploy/hall.sh) instead of one "
+        "started here; the room goes in $MNIST_ROOM_DB",
+    )
     a = ap.parse_args()
+    if a.through and room_store.STORE_ENV not in os.environ:
+        sys.exit(f"--through needs {room_store.STORE_ENV}: source the hall's hall.env first.")
     test = data.load_split("test")
     digits = []
     for i in range(70):
@@ -377,11 +414,18 @@ def main() -> None:
         f"{'CPU ms/drawing':>14} errors"
     )
     for n in a.phones:
-        home = tempfile.mkdtemp(prefix="bench-room-")
-        os.environ["MNIST_APP_HOME"] = home
-        with streamlit_server(env={"MNIST_APP_HOME": home}) as url:
-            port = int(url.rsplit(":", 1)[1])
-            r = asyncio.run(one_run(url, port, n, a.seconds, a.period, digits, a.browsers, singles))
+        if a.through:
+            r = asyncio.run(
+                one_run(a.through, 0, n, a.seconds, a.period, digits, a.browsers, singles, True)
+            )
+        else:
+            home = tempfile.mkdtemp(prefix="bench-room-")
+            os.environ["MNIST_APP_HOME"] = home
+            with streamlit_server(env={"MNIST_APP_HOME": home}) as url:
+                port = int(url.rsplit(":", 1)[1])
+                r = asyncio.run(
+                    one_run(url, port, n, a.seconds, a.period, digits, a.browsers, singles)
+                )
         print(
             f"{r['phones']:>6} {r['sent']:>5} {r['stored']:>6} {r['shown']:>5} "
             f"{r['wall_count']:>7} "
@@ -396,6 +440,17 @@ def main() -> None:
                 f"       browser phones: pen-up to both answers on screen, median "
                 f"{r['browser_median_ms']:.0f} ms, p95 {r['browser_p95_ms']:.0f} ms "
                 f"({r['browser_n']} drawings)",
+                flush=True,
+            )
+        if a.through:
+            print(
+                "       behind the proxy: "
+                + ", ".join(
+                    f"{b} {k} phones, RSS {m:.0f} MB"
+                    for (b, k), m in zip(r["servers"].items(), r["server_rss_each_mb"])
+                )
+                + f"; database CPU {r['db_cpu_ms_per_drawing']:.1f} ms/drawing; this bench's"
+                f" own CPU {r['bench_cpu_s'] / r['seconds']:.0%} of a core",
                 flush=True,
             )
 

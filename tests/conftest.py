@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import helpers
 import pg
 import pytest
 import torch
 
 from mnist_models import data as mdata
+from mnist_models.nets import registry
 from mnist_models.rooms.store import open_store
+from mnist_models.training import pipeline
+from mnist_models.training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,3 +118,23 @@ def room_store(room_url: str):
     s = open_store(room_url)
     yield s
     s.close()
+
+
+@pytest.fixture()
+def third_network():
+    """A third network ("tiny", a linear classifier) in the network table for one test,
+    removed after it; pages and commands see it as they see the two shipped ones."""
+    with helpers.third_network() as net:
+        yield net
+
+
+@pytest.fixture()
+def third_network_in_use(third_network, app_home, train_split, test_split):
+    """The third network trained (600 images, 2 epochs), saved as a version in a private
+    app home and chosen there: (Network, version id)."""
+    cfg = TrainConfig(model="tiny", subset=600, epochs=2, eval_every=0, threads=1, device="cpu")
+    fitted = pipeline.fit(cfg, train_split=train_split, test_split=test_split)
+    path = registry.new_version_path("tiny", 600, "20260101-000000")
+    fitted.save(path)
+    version = registry.set_active("tiny", f"trained/{path.stem}")
+    return third_network, version.id

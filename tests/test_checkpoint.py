@@ -15,7 +15,7 @@ import torch
 
 from mnist_models import data as mdata
 from mnist_models import files
-from mnist_models.nets import checkpoint
+from mnist_models.nets import checkpoint, networks
 from mnist_models.nets.checkpoint import CheckpointError
 from mnist_models.nets.models import MLP
 from mnist_models.nets.networks import build
@@ -44,7 +44,7 @@ def rewrite_meta(path: Path, **changes) -> None:
     mpath.write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+@pytest.mark.parametrize("arch", networks.keys())
 def test_roundtrip(tmp_path: Path, arch: str, digits: torch.Tensor) -> None:
     path, model = saved(tmp_path, arch)
     loaded, meta = checkpoint.load(path)
@@ -316,7 +316,7 @@ def test_huge_architecture_is_refused_before_anything_is_built(tmp_path: Path, m
     assert built == []
 
 
-@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+@pytest.mark.parametrize("arch", networks.keys())
 def test_weights_size_limit_fits_real_checkpoints(tmp_path: Path, arch: str) -> None:
     """The limit is the architecture's own float32 weights plus a margin, above the real file."""
     path, model = saved(tmp_path, arch)

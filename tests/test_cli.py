@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_models import __main__ as cli
+from mnist_models import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,10 +43,10 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> Non
 
 # The cases a user meets most, through a real interpreter (each starts torch: seconds).
 BAD_ARGUMENTS = [
-    (["train", "--model", "cnn", "--subset", "0"], ["--subset", "between 1 and 60,000"]),
+    (["train", "--model", "cnn", "--subset", "0"], ["--subset", "a whole number from 1 to 60,000"]),
     (["train", "--model", "cnn", "--subset", "60001"], ["--subset", "not 60001"]),
     (["train", "--model", "resnet"], ["--model", "invalid choice", "resnet"]),
-    (["train", "--model", "mlp", "--epochs", "0"], ["--epochs", "at least 1"]),
+    (["train", "--model", "mlp", "--epochs", "0"], ["--epochs", "from 1 to 1,000, not 0"]),
 ]
 # More of the same, in this process: main(argv) behaves as the command does.
 MORE_BAD_ARGUMENTS = [
@@ -59,16 +59,25 @@ MORE_BAD_ARGUMENTS = [
     (["train", "--model", "cnn", "--label-smoothing", "1.5"], ["--label-smoothing", "not 1.5"]),
     (["train", "--model", "cnn", "--label-smoothing", "nan"], ["--label-smoothing", "[0, 1)"]),
     (["train", "--model", "cnn", "--label-smoothing", "-0.1"], ["--label-smoothing"]),
-    (["train", "--model", "mlp", "--seed", str(2**70)], ["--seed", "from 0 to 4294967295"]),
+    (["train", "--model", "mlp", "--seed", str(2**70)], ["--seed", "from 0 to 4,294,967,295"]),
     (["train", "--model", "mlp", "--seed", "-1"], ["--seed", "not -1"]),
     (["train", "--model", "mlp", "--seed", "2**70"], ["--seed", "not a whole number"]),
     (["train", "--model", "mlp", "--threads", "100000"], ["--threads", "the cores here"]),
-    (["train", "--model", "mlp", "--threads", "0"], ["--threads", "at least 1"]),
+    (["train", "--model", "mlp", "--threads", "0"], ["--threads", "from 1 to", "not 0"]),
     (["train", "--model", "mlp", "--device", "foo"], ["--device", "unknown device 'foo'"]),
     (["train", "--model", "mlp", "--device", "cuda:x"], ["--device", "unknown device"]),
     (["train", "--model", "mlp", "--lr", "inf"], ["--lr", "finite"]),
     (["train", "--model", "mlp", "--lr", "nan"], ["--lr"]),
-    (["train", "--model", "mlp", "--eval-every", "-1"], ["--eval-every", "0 or more"]),
+    (["train", "--model", "mlp", "--eval-every", "-1"], ["--eval-every", "from 0 to 1,000"]),
+    # One cap on epochs for the page, the command line and the loop (settings.py).
+    (["train", "--model", "mlp", "--epochs", "1000000000000"], ["--epochs", "from 1 to 1,000"]),
+    (["train", "--model", "mlp", "--batch-size", "0"], ["--batch-size", "from 1 to 60,000"]),
+    (["ood"], ["ood_command"]),
+    (["ood", "fit"], ["CHECKPOINT"]),
+    (["ood", "fit", "weights/mlp.pt", "--seed", "-1"], ["--seed", "not -1"]),
+    (["curves", "--max-epochs", "5000"], ["--max-epochs", "from 1 to 1,000"]),
+    (["ood", "fit", "nothing.pt"], ["nothing.pt", "missing"]),
+    (["ood", "fit", "weights/mlp.pt", "--out", "/proc/ood"], ["--out", "cannot write"]),
     (["curves", "--threads", "100000"], ["--threads"]),
     (["train"], ["--model"]),
     (["fly"], ["invalid choice"]),
@@ -271,7 +280,7 @@ def test_curves_and_calibrate_refuse_unwritable_places(tmp_path: Path, capsys) -
 
 
 def test_recorded_command_writes_every_setting_out() -> None:
-    from mnist_models.nets.checkpoint import command_line
+    from mnist_models.training.pipeline import command_line
     from mnist_models.training.train import TrainConfig
 
     cfg = TrainConfig(
@@ -319,3 +328,26 @@ def test_recorded_command_writes_every_setting_out() -> None:
         parsed.label_smoothing,
         parsed.threads,
     ) == ("cnn", 1000, True, 100, "jitter", 0.01, 0.1, 2)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "weights").glob("*.json")), ids=lambda p: p.name)
+def test_the_shipped_checkpoints_commands_still_parse(path: Path) -> None:
+    """The command recorded in a checkpoint reproduces it: it parses into its own settings."""
+    from mnist_models.cpu import default_threads
+
+    meta = json.loads(path.read_text())
+    words = shlex.split(meta["command"])
+    assert words[:4] == ["python", "-m", "mnist_models", "train"]
+    words = words[3:]
+    if "--threads" in words:  # recorded on a machine that may have more cores than this one
+        at = words.index("--threads")
+        if int(words[at + 1]) > default_threads():
+            del words[at : at + 2]
+    parsed = cli.build_parser().parse_args(words)
+    cfg = meta["train_config"]
+    for name in ("model", "subset", "first", "epochs", "batch_size", "optimizer", "lr"):
+        assert getattr(parsed, name) == cfg[name], name
+    assert parsed.label_smoothing == cfg["label_smoothing"]
+    # Files from before there were two augmentation styles have no augment_style: "jitter".
+    assert (parsed.augment is not None) == cfg["augment"]
+    assert (parsed.augment or "jitter") == cfg.get("augment_style", "jitter")

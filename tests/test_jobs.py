@@ -187,7 +187,7 @@ def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
     # A "server" that starts a job and is killed mid-run, as kill -9 would.
     code = (
         "import sys, time\n"
-        "from mnist_models import jobs\n"
+        "from mnist_models.training import jobs\n"
         "from mnist_models.training.train import TrainConfig\n"
         "if __name__ == '__main__':\n"
         "    jobs.start(TrainConfig(model='cnn', subset=20000, epochs=5), started_by='Ada')\n"
@@ -251,7 +251,7 @@ def test_activation_persists_across_processes(both_done, monkeypatch):
     registry.set_active("mlp", mlp)
     registry.set_active("cnn", cnn)
     code = (
-        "import json; from mnist_models import registry; "
+        "import json; from mnist_models.nets import registry; "
         "print(json.dumps([registry.active_version(a)[0].id for a in ('mlp', 'cnn')]))"
     )
     out = subprocess.run(
@@ -341,7 +341,7 @@ def test_estimate_grows_with_the_work_and_refuses_bad_configs(warm):
     assert both > small
     cold = est.total([TrainConfig(model="cnn", subset=1_000, epochs=10)], [False], False)
     assert cold == pytest.approx(small + estimates.START_SECONDS)
-    with pytest.raises(ValueError, match="between 1 and 60,000"):
+    with pytest.raises(ValueError, match="a whole number from 1 to 60,000"):
         est.run_seconds(TrainConfig(subset=0))
     assert jobs.curve_every(10) == 1 and jobs.curve_every(100) == 4
     assert 1 <= jobs.training_threads() <= max(1, os.cpu_count() or 1)
@@ -359,7 +359,7 @@ def test_observed_rates_replace_the_priors():
 
 def test_invalid_jobs_are_refused_before_anything_runs(home):
     manager = jobs.JobManager()
-    with pytest.raises(ValueError, match="between 1 and 60,000"):
+    with pytest.raises(ValueError, match="a whole number from 1 to 60,000"):
         manager.start(tiny(subset=60_001))
     with pytest.raises(ValueError, match="different networks"):
         manager.start([tiny("mlp"), tiny("mlp")])

@@ -153,6 +153,25 @@ def test_long_bad_value_is_cut_in_the_message(good: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"hidden": "x" * 5000},
+        {"hidden": [[0] * 300] * 20},
+        {"hidden": {"k" * 500: "line\n" * 100}},
+        {"d" * 2000: 3},
+    ],
+    ids=["long text", "long list", "long object", "long name"],
+)
+def test_a_long_architecture_argument_is_cut_in_the_message(
+    good: dict[str, Any], kwargs: dict[str, Any]
+) -> None:
+    """What the property test below once found: the whole value quoted, past 400 characters."""
+    with pytest.raises(MetadataError, match="^arch_kwargs are out of bounds: ConvNet ") as e:
+        validate(with_field(good, "arch_kwargs", kwargs))
+    assert "\n" not in str(e.value) and len(str(e.value)) < 200
+
+
+@pytest.mark.parametrize(
     ("dotted", "value", "message"),
     [
         ("temperature", "abc", "temperature must be a number from 0.01 to 100, not 'abc'"),

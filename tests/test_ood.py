@@ -9,15 +9,16 @@ import pytest
 import torch
 
 from mnist_models.drawings import drawsets, nondigits, synth
-from mnist_models.nets import checkpoint
+from mnist_models.nets import checkpoint, networks
 from mnist_models.reading import ood, pen
+from mnist_models.training import ood_fit
 
 
 @pytest.fixture(scope="module")
 def shipped():
     """arch -> (model, meta, detector) for the shipped networks."""
     out = {}
-    for arch in ("mlp", "cnn"):
+    for arch in networks.keys():
         model, meta = checkpoint.load(f"weights/{arch}.pt")
         out[arch] = (model, meta, ood.STORE.get(meta["sha256"], arch))
     return out
@@ -51,7 +52,7 @@ def test_shipped_detectors_belong_to_the_shipped_weights(shipped):
     for arch, (_, meta, det) in shipped.items():
         assert det is not None, f"no detector in data/ood for weights/{arch}.pt"
         assert det.sha256 == meta["sha256"] and det.arch == arch
-        assert det.layers == ood.LAYERS[arch]
+        assert det.layers == networks.get(arch).ood_layers
 
 
 def test_features_are_unit_length_per_layer_and_logits_match(shipped):
@@ -114,7 +115,7 @@ def test_store_refuses_missing_corrupt_and_foreign_detectors(tmp_path, shipped):
     other = "f" * 64
     ood.path_for(other, "mlp", tmp_path).write_text(json.dumps(det.to_json()))
     assert ood.DetectorStore(tmp_path).get(other, "mlp") is None
-    assert ood.save(det, tmp_path) == path
+    assert ood_fit.save(det, tmp_path) == path
     again = ood.DetectorStore(tmp_path).get(meta["sha256"], "mlp")
     assert again is not None and torch.equal(again.weight, det.weight)
 
@@ -123,9 +124,9 @@ def test_store_refuses_missing_corrupt_and_foreign_detectors(tmp_path, shipped):
 def test_fit_separates_digits_from_nondigits(shipped, test_split):
     """A small fit from scratch: its threshold is fitted on held-out digits and it works."""
     model, meta, _ = shipped["cnn"]
-    det = ood.fit(model, meta, n_drawn=100, n_nondigits=800, n_mnist=1000, seed=1)
+    det = ood_fit.fit(model, meta, n_drawn=100, n_nondigits=800, n_mnist=1000, seed=1)
     held = det.info["held_out_flagged"]
-    assert held["mnist"] <= ood.MAX_FLAG_MNIST + 1e-9
+    assert held["mnist"] <= ood_fit.MAX_FLAG_MNIST + 1e-9
     assert held["nondigits"] >= 0.8
     mnist = test_split.images[:1000].float().div(255).unsqueeze(1)
     assert flag_rate(model, det, mnist) <= 0.02

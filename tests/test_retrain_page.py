@@ -81,7 +81,12 @@ def test_page_shows_estimate_active_models_and_all_versions(home):
         ("subset", 60_001, "Training images must be a whole number from 1 to 60,000, not 60,001."),
         ("epochs", 0, "Epochs must be a whole number from 1 to 1,000, not 0."),
         ("epochs", 5_000, "Epochs must be a whole number from 1 to 1,000, not 5,000."),
-        ("seed", -1, "The seed must be a whole number from 0 to 2,147,483,647."),
+        ("seed", -1, "The seed must be a whole number from 0 to 4,294,967,295, not -1."),
+        (
+            "seed",
+            2**32,
+            "The seed must be a whole number from 0 to 4,294,967,295, not 4,294,967,296.",
+        ),
     ],
 )
 def test_out_of_range_values_are_refused_and_nothing_starts(home, field, value, message):

@@ -19,7 +19,7 @@ def tiny(model: str, **kw) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("model", networks.keys())
 def test_tiny_run_learns(model: str, train_split, small_test) -> None:
     result = train(tiny(model), train_split=train_split, test_split=small_test)
     # Chance is 10%; 600 images for four epochs already get far above it.
@@ -47,7 +47,7 @@ def test_trained_model_is_contiguous_for_saving(train_split, small_test) -> None
 
 
 @pytest.mark.slow  # trains six runs
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("model", networks.keys())
 def test_same_seed_same_weights(model: str, train_split, small_test) -> None:
     cfg = tiny(model, subset=300, epochs=1, augment=model == "cnn")
     a = train(cfg, train_split=train_split, test_split=small_test).model.state_dict()
@@ -145,9 +145,11 @@ def test_any_number_of_steps(steps: int, train_split, small_test) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"subset": 0}, "between 1 and 60,000"),
-        ({"subset": 60_001}, "between 1 and 60,000"),
-        ({"epochs": 0}, "at least 1"),
+        ({"subset": 0}, "subset must be a whole number from 1 to 60,000, not 0"),
+        ({"subset": 60_001}, "from 1 to 60,000, not 60,001"),
+        ({"subset": 600.0}, "subset must be a whole number"),
+        ({"epochs": 0}, "epochs must be a whole number from 1 to 1,000, not 0"),
+        ({"epochs": 1_000_000_000_000}, "from 1 to 1,000"),  # one cap, as on the page
         ({"model": "resnet"}, "unknown model"),
         ({"optimizer": "lbfgs"}, "unknown optimizer"),
         ({"schedule": "cosine"}, "unknown schedule"),
@@ -156,9 +158,12 @@ def test_any_number_of_steps(steps: int, train_split, small_test) -> None:
         ({"lr": float("inf")}, "finite number above 0"),
         ({"lr": float("nan")}, "finite number above 0"),
         ({"lr": -1.0}, "finite number above 0"),
-        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295"),
+        ({"seed": -1}, "the seed must be a whole number from 0 to 4,294,967,295, not -1"),
         ({"seed": 2**32}, "seed must be"),
         ({"eval_every": -1}, "eval_every"),
+        ({"batch_size": 0}, "batch size must be a whole number from 1 to 60,000"),
+        ({"weight_decay": -1.0}, "weight decay must be a number in \\[0, 1000\\]"),
+        ({"threads": 0}, "threads must be"),
     ],
 )
 def test_config_validation(change: dict, message: str) -> None:
@@ -207,7 +212,7 @@ def test_old_configs_still_load() -> None:
     )
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("model", networks.keys())
 def test_a_loss_that_becomes_nan_stops_training(model: str, train_split, small_test) -> None:
     seen: list[Progress] = []
     with pytest.raises(

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_models.nets import checkpoint, networks
 from mnist_models.reading import pen, raster, uploads
+from mnist_models.reading.read import load_active, read
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MAX_JSON_BYTES = 20_000_000  # a drawing is a few kB; this is thousands of them
@@ -121,12 +123,11 @@ def _text(name: str, result: dict) -> str:
         return f"{name}: nothing to read"
     bits = []
     for arch, r in result["networks"].items():
-        title = {"mlp": "MLP", "cnn": "ConvNet"}.get(arch, arch)
-        flag = (
-            ""
-            if r["not_digit"] is None
-            else (f", not a digit ({r['not_digit_score']:.2f})" if r["not_digit"] else "")
-        )
+        title = networks.get(arch).name
+        if r["not_digit"] is None:  # a network, or a version, nobody fitted a detector for
+            flag = ", no not-a-digit detector"
+        else:
+            flag = f", not a digit ({r['not_digit_score']:.2f})" if r["not_digit"] else ""
         sure = "over 99.9%" if r["confidence"] > 0.999 else f"{r['confidence']:.1%}"
         bits.append(f"{title} {r['digit']} ({sure} sure{flag})")
     verdict = {True: "; this doesn't look like a digit", False: "", None: ""}[result["not_digit"]]
@@ -135,8 +136,6 @@ def _text(name: str, result: dict) -> str:
 
 def run(a: argparse.Namespace) -> None:
     """Read every item and print one line (one JSON object with --json) per item."""
-    from mnist_models.nets import checkpoint
-    from mnist_models.reading.read import load_active, read
 
     def fail(message: str) -> None:
         sys.stderr.write(f"mnist_models read: error: {message}\n")
@@ -167,7 +166,7 @@ def run(a: argparse.Namespace) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """The `read` subcommand, for mnist_models/__main__.py."""
+    """The `read` subcommand, for the main command line (cli/__init__.py)."""
     r = sub.add_parser("read", help="read drawings (JSON of strokes) or images in a batch")
     r.add_argument(
         "files",

@@ -1,4 +1,8 @@
-"""Checkpoints: a state_dict (.pt) plus JSON metadata beside it, written atomically."""
+"""Checkpoints: a state_dict (.pt) plus JSON metadata beside it, written atomically.
+
+This module saves and loads; what the metadata of a trained model holds is built by the
+training pipeline (``training/pipeline.py``) and checked by the schema (``metadata.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,8 @@ import hashlib
 import io
 import json
 import os
-import shlex
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,12 +21,7 @@ from torch import nn
 from mnist_models import files
 from mnist_models.nets.metadata import METADATA_MAX_BYTES, CheckpointError, MetadataError, validate
 from mnist_models.nets.metadata import weights_size_limit as _weights_size_limit
-from mnist_models.nets.models import count_parameters
 from mnist_models.nets.networks import NETWORKS, build
-
-if TYPE_CHECKING:
-    from mnist_models.nets.evaluate import Report
-    from mnist_models.training.train import TrainConfig, TrainResult
 
 MODELS = NETWORKS  # the architecture check reads the network table (live)
 
@@ -66,64 +63,6 @@ def save(
     files.atomic_write(path, blob)
     files.atomic_write(meta_path(path), (json.dumps(meta, indent=2) + "\n").encode())
     return meta
-
-
-def command_line(cfg: TrainConfig) -> str:
-    """The command that reproduces a run of this resolved config, every setting written
-    out (so it still does when the defaults change)."""
-    args = ["train", "--model", cfg.model, "--subset", str(cfg.subset)]
-    args += ["--first"] * cfg.first + ["--epochs", str(cfg.epochs)]
-    if cfg.augment:
-        args += ["--augment", cfg.augment_style]
-    args += [
-        "--seed",
-        str(cfg.seed),
-        "--batch-size",
-        str(cfg.batch_size),
-        "--optimizer",
-        str(cfg.optimizer),
-        "--lr",
-        repr(float(cfg.lr)),
-        "--label-smoothing",
-        repr(float(cfg.label_smoothing)),
-        "--eval-every",
-        str(cfg.eval_every),
-    ]
-    if cfg.threads:
-        args += ["--threads", str(cfg.threads)]
-    if cfg.device != "auto":
-        args += ["--device", cfg.device]
-    return "python -m mnist_models " + shlex.join(args)
-
-
-def training_metadata(
-    result: TrainResult, report: Report, source: str, title: str | None = None, **extra: Any
-) -> dict[str, Any]:
-    """The metadata of a freshly trained model, the same from the command line and the app.
-
-    report: the model on all 10,000 test images; source: "cli" or "app"; extra: fields
-    only one of them has (the app's job id and times).
-    """
-    from mnist_models.training.train import (
-        run_title,  # train imports data and augment; checkpoint readers need not
-    )
-
-    cfg = result.config
-    return {
-        "title": title or run_title(cfg),
-        "train_config": asdict(cfg),
-        "test_accuracy": report.accuracy,
-        "per_class_accuracy": report.per_class,
-        "confusion_matrix": report.confusion,
-        "train_seconds": round(result.train_seconds, 2),
-        "wall_seconds": round(result.wall_seconds, 2),
-        "parameters": count_parameters(result.model),
-        "history": [asdict(h) for h in result.history],
-        "device": result.device,
-        "source": source,
-        "command": command_line(cfg),
-        **extra,
-    }
 
 
 def _mb(n: int) -> str:

@@ -208,7 +208,8 @@ TRAIN_CONFIG = Record(
         "epochs": Num(1, 100_000, whole=True),
         "batch_size": Num(1, SIZES["train"], whole=True, nullable=True),
         "optimizer": Text(64, nullable=True),
-        "lr": Num(0, 1e3, nullable=True),
+        # Any finite rate training takes (settings.py): a run at 1e4 need not diverge.
+        "lr": Num(0, 1e308, nullable=True),
         "schedule": NAME,
         "weight_decay": Num(0, 1e3),
         "label_smoothing": Num(0, 1, nullable=True),
@@ -316,7 +317,8 @@ def validate(meta: Any) -> dict[str, Any]:
     try:
         networks.get(arch).check_kwargs(meta.get("arch_kwargs", {}))
     except ValueError as exc:
-        raise MetadataError("arch_kwargs", f"are out of bounds: {exc}") from None
+        # The message quotes the file's value: cut to one short line, whatever it held.
+        raise MetadataError("arch_kwargs", f"are out of bounds: {plain(str(exc), 200)}") from None
     model = (meta.get("train_config") or {}).get("model")
     if model is not None and model not in networks.keys():
         raise MetadataError("train_config.model", f"{model!r} is unknown")

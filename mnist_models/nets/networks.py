@@ -1,9 +1,11 @@
 """The table of networks: everything the rest of the code needs to know about each one.
 
 Adding a network is one entry here (see ``register``): its key, display name,
-colour, class, memory format, training defaults, speed priors and the bounds
-of its constructor arguments. Training, evaluation, checkpoints, the version
-registry, the command line and the pages all read this table.
+colour, class, memory format, training defaults, speed priors, the bounds of its
+constructor arguments, the layers the not-a-digit check reads and whether it has
+convolutional feature maps to show. Training, evaluation, checkpoints, the version
+registry, reading, the command line and the pages all read this table; no other
+module names a network.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from mnist_models.nets.models import MLP, ConvNet
+from mnist_models.text import plain
 
 # From this many training images on, a network's ``large`` overrides apply.
 LARGE_SUBSET = 20_000
@@ -41,6 +44,11 @@ class Network:
     # allocated (a checkpoint's metadata may ask for any size).
     kwarg_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     shipped: str = ""  # the version id used when nothing else is chosen
+    # The not-a-digit check's probe reads the inputs of these nn.Linear layers, in
+    # forward order (reading/ood.py); () for a network the check cannot read.
+    ood_layers: tuple[int, ...] = ()
+    # A first layer of convolutions whose maps the pages can show (reading/saliency.py).
+    feature_maps: bool = False
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -57,14 +65,14 @@ class Network:
         out = {}
         for k, v in kwargs.items():
             if k not in self.kwarg_bounds:
-                raise ValueError(f"{self.name} takes no argument {k!r}")
+                raise ValueError(f"{self.name} takes no argument {_short(k)}")
             lo, hi = self.kwarg_bounds[k]
             integral = isinstance(lo, int) and isinstance(hi, int)
             ok_type = isinstance(v, int) if integral else isinstance(v, (int, float))
             if isinstance(v, bool) or not ok_type or not lo <= v <= hi:
                 kind = "a whole number" if integral else "a number"
                 raise ValueError(
-                    f"{self.name} argument {k!r} must be {kind} from {lo} to {hi}, not {v!r}"
+                    f"{self.name} argument {k!r} must be {kind} from {lo} to {hi}, not {_short(v)}"
                 )
             out[k] = v
         return out
@@ -72,6 +80,11 @@ class Network:
     def build(self, **kwargs: Any) -> nn.Module:
         """A fresh model (kwargs checked against the bounds first)."""
         return self.cls(**self.check_kwargs(kwargs))
+
+
+def _short(value: Any) -> str:
+    """A value as Python writes it, cut to one short line (a file may hold any value)."""
+    return plain(repr(value), 40)
 
 
 NETWORKS: dict[str, Network] = {}
@@ -146,6 +159,7 @@ register(
         eval_rate=40_000.0,
         kwarg_bounds={"hidden": (1, 4096), "dropout": (0.0, 0.95)},
         shipped="shipped/mlp",
+        ood_layers=(1, 2),  # both 900-unit hidden layers
     )
 )
 register(
@@ -161,5 +175,7 @@ register(
         eval_rate=6_500.0,
         kwarg_bounds={"c1": (1, 256), "c2": (1, 256), "hidden": (1, 4096), "dropout": (0.0, 0.95)},
         shipped="shipped/cnn",
+        ood_layers=(0, 1),  # the 1,568 convolutional features and the 80 hidden units
+        feature_maps=True,
     )
 )

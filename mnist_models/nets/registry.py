@@ -147,18 +147,34 @@ def active_id(arch: str) -> str:
     return _read_active().get(arch, DEFAULT_ACTIVE[arch])
 
 
+class NoVersion(KeyError):
+    """A network with no shipped version and no usable chosen one: none of it is in use."""
+
+    def __init__(self, message: str, chosen: str) -> None:
+        super().__init__(message)
+        self.chosen = chosen  # the broken choice, "" when none was made
+
+
 def active_version(arch: str, verify: bool = True) -> tuple[Version, str | None]:
-    """(usable active version, warning): falls back to the shipped model if the choice broke."""
+    """(usable active version, warning): falls back to the shipped model if the choice broke.
+
+    NoVersion (a KeyError) for a network that ships no weights when nothing usable is chosen.
+    """
     vid = active_id(arch)
     warning = None
-    try:
-        v = get_version(vid, verify)
-        if v.ok and v.architecture == arch:
-            return v, None
-        why = v.error or "wrong architecture"
-        warning = f"{vid} cannot be used ({why}); using the shipped model"
-    except KeyError as exc:
-        warning = f"{exc.args[0]}; using the shipped model"
+    if vid:  # "": a network that ships nothing, and nothing chosen
+        try:
+            v = get_version(vid, verify)
+            if v.ok and v.architecture == arch:
+                return v, None
+            why = v.error or "wrong architecture"
+            warning = f"{vid} cannot be used ({why}); using the shipped model"
+        except KeyError as exc:
+            warning = f"{exc.args[0]}; using the shipped model"
+    if not DEFAULT_ACTIVE[arch]:
+        name = networks.get(arch).name
+        reason = warning.removesuffix("; using the shipped model") if warning else "none is chosen"
+        raise NoVersion(f"no {name} version is in use: {reason}, and none is shipped", vid)
     return get_version(DEFAULT_ACTIVE[arch], verify), warning
 
 

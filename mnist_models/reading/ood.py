@@ -13,8 +13,10 @@ held-out training digits, never on the test set.
 
 Fitted detectors are small JSON files under ``data/ood/``, named by the
 checkpoint's SHA-256, so a detector can never be applied to weights it was not
-fitted for. ``python -m mnist_models.reading.ood fit weights/mlp.pt weights/cnn.pt``
-makes them.
+fitted for. This module applies them; fitting is training (``training/ood_fit.py``):
+``python -m mnist_models ood fit weights/mlp.pt weights/cnn.pt`` makes them. Which
+layers a network's probe reads is its ``ood_layers`` in the network table; a network
+with none, or a checkpoint nobody fitted a detector for, has no verdict (None).
 """
 
 from __future__ import annotations
@@ -33,13 +35,6 @@ from mnist_models import files
 from mnist_models.cpu import one_thread
 
 OOD_DIR = files.ROOT / "data" / "ood"
-# Which nn.Linear inputs feed the probe: each network's own hidden representations.
-# MLP: both 900-unit hidden layers; ConvNet: the 1568 conv features and the 80 hidden units.
-LAYERS = {"mlp": (1, 2), "cnn": (0, 1)}
-# Threshold rule (fitted on held-out training digits): flag at most this share of
-# MNIST digits, and of each drawn-digit variant.
-MAX_FLAG_MNIST = 0.005
-MAX_FLAG_DRAWN = 0.015
 
 
 @dataclass(frozen=True)
@@ -105,6 +100,11 @@ class Detector:
         with one_thread():
             z = float(self.logits(model, x)[0])
         return Verdict(z > self.threshold, _sigmoid(z), _sigmoid(self.threshold))
+
+    @property
+    def threshold_score(self) -> float:
+        """The threshold as a score from 0 to 1 (what Verdict.threshold holds)."""
+        return _sigmoid(self.threshold)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,164 +180,3 @@ def combined(verdicts: dict[str, Verdict | None]) -> bool | None:
     if not known:
         return None
     return all(v.not_digit for v in known)
-
-
-# --- fitting ------------------------------------------------------------------
-
-
-def _fit_probe(
-    pos: torch.Tensor, neg: torch.Tensor, l2: float = 1e-2
-) -> tuple[torch.Tensor, float]:
-    """Class-balanced logistic regression on standardised features; weights in raw units."""
-    x = torch.cat([pos, neg]).double()
-    y = torch.cat([torch.zeros(len(pos)), torch.ones(len(neg))]).double()
-    w = torch.where(y == 1, len(pos) / len(neg), 1.0)
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    xn = (x - mu) / sd
-    lin = nn.Linear(x.shape[1], 1).double()
-    opt = torch.optim.LBFGS(lin.parameters(), max_iter=300, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = nn.functional.binary_cross_entropy_with_logits(lin(xn)[:, 0], y, weight=w)
-        loss = loss + l2 * lin.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    # Fold the standardisation into the weights: one dot product at run time.
-    weight = (lin.weight[0] / sd).detach()
-    bias = float(lin.bias.detach()[0] - (weight * mu).sum())
-    return weight.float(), bias
-
-
-def _drawn(images: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
-    from mnist_models.drawings import drawsets, synth
-
-    strokes = [synth.digit_strokes(img) for img in images]
-    return {
-        v: drawsets.build(images, v, seed=seed + i, strokes=strokes)[0]
-        for i, v in enumerate(drawsets.VARIANTS)
-    }
-
-
-def _nondigit_inputs(n: int, seed: int, kinds: tuple[str, ...] | None = None) -> torch.Tensor:
-    from mnist_models.drawings import nondigits
-    from mnist_models.reading import pen
-
-    made = nondigits.make_set(n, seed=seed, kinds=kinds or nondigits.KINDS)
-    pres = [pen.from_strokes(s) for _, s in made]
-    return torch.stack([p.tensor()[0] for p in pres if p is not None])
-
-
-def fit(
-    model: nn.Module,
-    meta: dict[str, Any],
-    n_drawn: int = 1000,
-    n_nondigits: int = 4500,
-    n_mnist: int = 5000,
-    seed: int = 0,
-    kinds: tuple[str, ...] | None = None,
-    cache: dict | None = None,
-) -> Detector:
-    """Fit a detector for one checkpoint on training digits and synthetic non-digits.
-
-    Probe examples: n_mnist MNIST training images from the first 50,000, n_drawn
-    training digits drawn in every variant (drawsets.VARIANTS), n_nondigits
-    non-digits. Threshold: from MNIST training images 50,000-59,999 and n_drawn
-    other drawn training digits, none of them seen by the probe. `kinds` limits the
-    non-digit kinds the probe sees (to measure how it does on kinds it has not seen);
-    pass the same `cache` dict to several fits to draw the digits only once.
-    """
-    from mnist_models import data as mdata
-
-    arch = meta["architecture"]
-    layers = LAYERS[arch]
-    train = mdata.load_split("train")
-    g = torch.Generator().manual_seed(seed)
-    pick = torch.randperm(50_000, generator=g)
-    fit_mnist = train.images[pick[:n_mnist]].float().div(255).unsqueeze(1)
-    cache = {} if cache is None else cache
-    key = (n_mnist, n_drawn, seed)
-    if key not in cache:
-        cache[key] = (
-            _drawn(train.images[pick[n_mnist : n_mnist + n_drawn]].numpy(), seed),
-            _drawn(train.images[50_000 : 50_000 + n_drawn].numpy(), seed + 100),
-        )
-    fit_drawn, held_drawn = cache[key]
-    held_mnist = train.images[50_000:].float().div(255).unsqueeze(1)
-
-    def feats(x: torch.Tensor) -> torch.Tensor:
-        return (
-            torch.cat([features(model, x[i : i + 2000], layers)[0] for i in range(0, len(x), 2000)])
-            if len(x)
-            else torch.zeros(0)
-        )
-
-    pos = torch.cat([feats(fit_mnist), *(feats(x) for x in fit_drawn.values())])
-    neg = feats(_nondigit_inputs(n_nondigits, seed=seed + 1000, kinds=kinds))
-    weight, bias = _fit_probe(pos, neg)
-
-    def scores(x: torch.Tensor) -> np.ndarray:
-        return (feats(x) @ weight + bias).numpy()
-
-    held = {"mnist": scores(held_mnist), **{k: scores(x) for k, x in held_drawn.items()}}
-    threshold = max(
-        [float(np.quantile(held["mnist"], 1 - MAX_FLAG_MNIST))]
-        + [float(np.quantile(held[k], 1 - MAX_FLAG_DRAWN)) for k in held_drawn]
-    )
-    held_nd = scores(_nondigit_inputs(1000, seed=seed + 2000, kinds=kinds))
-    info = {
-        "fitted_on": f"{n_mnist} MNIST training images, {n_drawn} training digits drawn in "
-        f"each of {len(held_drawn)} ways, {n_nondigits} synthetic non-digits",
-        "threshold_rule": f"flag at most {MAX_FLAG_MNIST:.1%} of held-out MNIST training "
-        f"images and {MAX_FLAG_DRAWN:.1%} of each held-out drawn set",
-        "held_out_flagged": {k: round(float((v > threshold).mean()), 4) for k, v in held.items()}
-        | {"nondigits": round(float((held_nd > threshold).mean()), 4)},
-        "seed": seed,
-    }
-    det = Detector(arch, meta["sha256"], layers, weight, bias, threshold, info)
-    # What is stored is what runs: re-read the rounded weights before use.
-    return Detector.from_json(json.loads(json.dumps(det.to_json())))
-
-
-def save(det: Detector, folder: Path = OOD_DIR) -> Path:
-    """Write a detector beside its peers, atomically; returns the path."""
-    p = path_for(det.sha256, det.arch, folder)
-    files.atomic_write(p, (json.dumps(det.to_json()) + "\n").encode())
-    return p
-
-
-def main(argv: list[str] | None = None) -> None:
-    """python -m mnist_models.reading.ood fit CHECKPOINT... [--out DIR]."""
-    import argparse
-    import sys
-
-    from mnist_models.nets import checkpoint
-
-    p = argparse.ArgumentParser(prog="python -m mnist_models.reading.ood", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    f = sub.add_parser("fit", help="fit the not-a-digit detector of checkpoints")
-    f.add_argument("paths", type=Path, nargs="+")
-    f.add_argument("--out", type=Path, default=OOD_DIR)
-    f.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
-    for path in a.paths:
-        try:
-            model, meta = checkpoint.load(path)
-        except checkpoint.CheckpointError as exc:
-            sys.stderr.write(f"mnist_models.reading.ood: error: {exc}\n")
-            sys.exit(2)
-        det = fit(model, meta, seed=a.seed)
-        out = save(det, a.out)
-        print(
-            f"{path}: threshold {_sigmoid(det.threshold):.3f}; held-out flagged "
-            + ", ".join(f"{k} {v:.1%}" for k, v in det.info["held_out_flagged"].items())
-            + f"; wrote {out}",
-            flush=True,
-        )
-
-
-if __name__ == "__main__":
-    main()

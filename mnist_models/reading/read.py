@@ -13,12 +13,10 @@ from typing import Any
 
 from torch import nn
 
-from mnist_models.nets import checkpoint, registry
+from mnist_models.nets import checkpoint, networks, registry
 from mnist_models.reading import ood
 from mnist_models.reading.predict import Prediction, predict
 from mnist_models.reading.raster import Preprocessed
-
-ARCHS = registry.ARCHS  # a live view of the keys of the network table
 
 
 @dataclass
@@ -46,7 +44,7 @@ class NetworkReading:
 
 @dataclass
 class Reading:
-    """Both networks' readings of one drawing, or nothing to read (``pre`` is None)."""
+    """Every network's reading of one drawing, or nothing to read (``pre`` is None)."""
 
     pre: Preprocessed | None
     networks: dict[str, NetworkReading]
@@ -74,7 +72,8 @@ Models = Mapping[str, tuple[nn.Module, registry.Version]]
 
 
 def read(pre: Preprocessed | None, models: Models, store: ood.DetectorStore = ood.STORE) -> Reading:
-    """Each network's answer, confidence, ten probabilities and not-a-digit verdict."""
+    """Each network's answer, confidence, ten probabilities and not-a-digit verdict (None
+    for a network without a detector)."""
     if pre is None:
         return Reading(None, {})
     x = pre.tensor()
@@ -94,14 +93,21 @@ def _load(version: registry.Version) -> nn.Module:
 def load_active(
     load: Callable[[registry.Version], nn.Module] = _load,
 ) -> tuple[dict[str, tuple[nn.Module, registry.Version]], list[str]]:
-    """(arch -> (model, version)) for the networks in use, and warnings about broken choices.
+    """(arch -> (model, version)) for the networks in use, in table order, and warnings
+    about broken choices.
 
     A chosen version that cannot be loaded falls back to the shipped model, as the
-    page does; a broken shipped model raises checkpoint.CheckpointError.
+    page does; a broken shipped model raises checkpoint.CheckpointError. A network
+    that ships no weights is in use only once one of its versions is chosen.
     """
     models, warnings = {}, []
-    for arch in ARCHS:
-        version, warning = registry.active_version(arch)
+    for arch in networks.keys():
+        try:
+            version, warning = registry.active_version(arch)
+        except registry.NoVersion as exc:
+            if exc.chosen:  # a choice that broke; with none made, the network is simply unused
+                warnings.append(exc.args[0])
+            continue
         if warning:
             warnings.append(warning)
         try:
@@ -109,8 +115,12 @@ def load_active(
         except checkpoint.CheckpointError as exc:
             if version.shipped:
                 raise
+            shipped = registry.DEFAULT_ACTIVE[arch]
+            if not shipped:
+                warnings.append(f"{version.id} failed to load ({exc}); none is shipped")
+                continue
             warnings.append(f"{version.id} failed to load ({exc}); using the shipped model")
-            version = registry.get_version(registry.DEFAULT_ACTIVE[arch])
+            version = registry.get_version(shipped)
             model = load(version)
         models[arch] = (model, version)
     return models, warnings

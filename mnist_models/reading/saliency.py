@@ -1,4 +1,4 @@
-"""What a network looks at: occlusion saliency and the ConvNet's first-layer feature maps.
+"""What a network looks at: occlusion saliency and first-layer convolutional feature maps.
 
 Occlusion: slide a small blank (ink-free) patch over the 28x28 input, all
 positions in one batch, and record how much the log-odds of the class of
@@ -6,7 +6,8 @@ interest, log p / (1 - p), drop with each (log-odds do not saturate, so a
 99.99%-sure answer still shows where its evidence is); a pixel's score is the
 mean drop over the patches that cover it. Positive: ink there supports the
 class; negative: removing it would make the class more likely. Pure torch,
-no gradients.
+no gradients. Feature maps exist for the networks marked ``feature_maps`` in the
+network table (the ConvNet).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from mnist_models.nets import networks
 
 SIZE = 28
 
@@ -53,10 +56,15 @@ def occlusion(
 
 
 def feature_maps(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The ConvNet's first convolution after ReLU for one input: (channels, 28, 28)."""
+    """A network's first convolution after ReLU for one input: (channels, 28, 28).
+
+    The model's ``features`` stage must begin with that convolution (as the ConvNet's
+    does); ValueError for a model without one.
+    """
     conv = getattr(model, "features", None)
-    if conv is None or not isinstance(conv[0], nn.Conv2d):
-        raise ValueError("feature maps exist only for the ConvNet")
+    if not isinstance(conv, nn.Sequential) or not len(conv) or not isinstance(conv[0], nn.Conv2d):
+        names = ", ".join(n.name for n in networks.NETWORKS.values() if n.feature_maps)
+        raise ValueError(f"feature maps exist only for networks with a first convolution ({names})")
     with torch.inference_mode():
         return F.relu(conv[0](model.norm(x.float())))[0]
 

@@ -33,6 +33,16 @@ _WRITE = "mnist_rooms_write"  # execution option: this unit of work writes
 # database (SQLite's BEGIN IMMEDIATE already does).
 _SCHEMA_LOCK = 0x6D6E_6973_7472_6F6F  # "mnistroo"
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}  # for ON CONFLICT
+# libpq's settings for a database that stops answering (its machine or the network gone):
+# a Send gets its sentence after seconds, not the minutes TCP would try for, and a dead
+# peer under a connection in use is noticed. The URL's own parameters win.
+PG_CONNECT = {
+    "connect_timeout": 5,  # seconds to reach the server and hear back
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,  # ms that sent data may stay unacknowledged
+}
 
 log = logging.getLogger(__name__)
 CANNOT_OPEN = "The room store cannot be opened: tell the presenter (the server's log says why)."
@@ -78,7 +88,8 @@ def _make_engine(url: sa.URL) -> sa.Engine:
     pool = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW, "poolclass": sa.QueuePool}
     if url.get_backend_name() == "postgresql":
         # pre_ping: a connection left from before a database restart is replaced, not used.
-        return sa.create_engine(url, pool_pre_ping=True, **pool)
+        connect = {k: v for k, v in PG_CONNECT.items() if k not in url.query}
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=connect, **pool)
     made = sa.create_engine(
         url, connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False}, **pool
     )

@@ -23,6 +23,7 @@ from mnist_models import data as mdata
 from mnist_models import files
 from mnist_models.nets import checkpoint
 from mnist_models.nets.evaluate import logits as model_logits
+from mnist_models.reading.predict import NOT_SURE_BELOW
 from mnist_models.training.augment import random_affine
 
 BINS = 15
@@ -190,8 +191,6 @@ def calibrate(
     path: str | os.PathLike, write: bool = True, not_sure_below: float | None = None
 ) -> dict[str, Any]:
     """Fit T on the held-out set, measure before/after on the test set, store T if it helps."""
-    from mnist_models.reading.predict import NOT_SURE_BELOW
-
     threshold = NOT_SURE_BELOW if not_sure_below is None else not_sure_below
     model, meta = checkpoint.load(path)
     train_split, test = mdata.load_split("train"), mdata.load_split("test")

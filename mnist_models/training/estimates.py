@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from mnist_models import data as mdata
 from mnist_models.cpu import default_threads
+from mnist_models.drawings.drawsets import POOL_FROM
 from mnist_models.nets import networks
 from mnist_models.training.augment import STYLES
 from mnist_models.training.train import TrainConfig
@@ -144,7 +145,5 @@ def redraw_seconds(cfg: TrainConfig) -> float:
     """The most a run spends redrawing its digits before training (none if they are cached)."""
     if not cfg.augment or STYLES[cfg.augment_style].redrawn <= 0:
         return 0.0
-    from mnist_models.drawings.drawsets import POOL_FROM
-
     cores = (cfg.threads or default_threads()) if cfg.subset >= POOL_FROM else 1
     return cfg.subset * REDRAW_SECONDS / max(1, min(cores, 8))

@@ -1,10 +1,15 @@
-"""One training loop for both networks: progress and cancel hooks, a history."""
+"""One training loop for every network: progress and cancel hooks, a history.
+
+``train`` starts from a fresh model or from given weights (fine-tuning), on a subset
+of MNIST with optional extra images mixed in. ``pipeline.fit`` is what callers use:
+it wraps this loop with the final evaluation and the checkpoint metadata.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -13,9 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_models import data as mdata
+from mnist_models.drawings.drawsets import redrawn
 from mnist_models.nets import networks
 from mnist_models.nets.evaluate import Cancelled
 from mnist_models.nets.evaluate import accuracy as eval_accuracy
+from mnist_models.training import settings
 from mnist_models.training.augment import STYLES, Style
 
 __all__ = [
@@ -48,38 +55,32 @@ class Diverged(ArithmeticError):
 class TrainConfig:
     """Everything that defines a training run (saved into checkpoint metadata)."""
 
+    # Numbers' defaults and bounds: the settings table (settings.py).
     model: str = "cnn"
-    subset: int = 60_000
+    subset: int = settings.default("subset")
     first: bool = False  # the first N images (as in the blog) instead of a balanced sample
-    epochs: int = 10
+    epochs: int = settings.default("epochs")
     batch_size: int | None = None  # None: the model's default
     optimizer: str | None = None
     lr: float | None = None  # peak learning rate of the one-cycle schedule
     schedule: str = "onecycle"  # or "constant"
-    weight_decay: float = 0.0
+    weight_decay: float = settings.default("weight_decay")
     label_smoothing: float | None = None  # None: the model's default
     augment: bool = False
     augment_style: str = "jitter"  # a key of augment.STYLES: "jitter" or "drawn"
-    seed: int = 0
-    eval_every: int = 1  # test accuracy every k epochs (0: only at the end)
+    seed: int = settings.default("seed")
+    eval_every: int = settings.default("eval_every")  # test accuracy every k epochs (0: at the end)
     threads: int | None = None  # None: all cores
     device: str = "auto"
 
     def resolved(self) -> TrainConfig:
         """A copy with every None filled by the model's default, after validation."""
         networks.get(self.model)  # ValueError naming the choices
-        if not 1 <= self.subset <= mdata.SIZES["train"]:
-            raise ValueError(f"subset must be between 1 and 60,000, not {self.subset}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, not {self.epochs}")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"the learning rate must be a finite number above 0, not {self.lr}")
-        if not 0 <= self.seed < 2**32:
-            raise ValueError(
-                f"the seed must be a whole number from 0 to {2**32 - 1}, not {self.seed}"
-            )
-        if self.eval_every < 0:
-            raise ValueError(f"eval_every must be 0 or more, not {self.eval_every}")
+        for name in ("subset", "epochs", "seed", "eval_every", "weight_decay"):
+            settings.get(name).check(getattr(self, name))
+        for name in ("lr", "batch_size", "threads", "label_smoothing"):
+            if getattr(self, name) is not None:  # None: the network's default (or all cores)
+                settings.get(name).check(getattr(self, name))
         d = defaults(self.model, self.subset)
         out = TrainConfig(**asdict(self))
         out.batch_size = self.batch_size or d["batch_size"]
@@ -87,10 +88,6 @@ class TrainConfig:
         out.lr = self.lr or d["lr"]
         if self.label_smoothing is None:
             out.label_smoothing = d["label_smoothing"]
-        if not 0.0 <= out.label_smoothing < 1.0:
-            raise ValueError(f"label smoothing must be in [0, 1), not {out.label_smoothing}")
-        if out.batch_size < 1:
-            raise ValueError("batch size must be at least 1")
         if out.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {out.optimizer!r}; choose from {OPTIMIZERS}")
         if out.augment_style not in STYLES:
@@ -137,15 +134,18 @@ class TrainResult:
     device: str
 
 
-def run_title(cfg: TrainConfig) -> str:
+def run_title(cfg: TrainConfig, fine_tuned: bool = False, extra_images: int = 0) -> str:
     """A human name for a run, e.g. 'ConvNet (1,000 first images, 100 epochs, augmented)'."""
     how = "first" if cfg.first else "balanced"
+    more = f" + {extra_images:,} extra" if extra_images else ""
     aug = ""
     if cfg.augment:
         aug = (
             ", augmented" if cfg.augment_style == "jitter" else f", augmented ({cfg.augment_style})"
         )
-    return f"{networks.get(cfg.model).name} ({cfg.subset:,} {how} images, {cfg.epochs} epochs{aug})"
+    tuned = ", fine-tuned" if fine_tuned else ""
+    name = networks.get(cfg.model).name
+    return f"{name} ({cfg.subset:,} {how} images{more}, {cfg.epochs} epochs{aug}{tuned})"
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -173,15 +173,52 @@ def _optimizer(cfg: TrainConfig, params, device: torch.device) -> torch.optim.Op
     return torch.optim.SGD(params, momentum=0.9, nesterov=True, **kw)
 
 
+def check_extra(extra: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Extra training data as (uint8 (N, 28, 28), int64 (N,) labels 0-9); ValueError if not."""
+    try:
+        images, labels = extra
+    except (TypeError, ValueError):
+        raise ValueError("extra training data must be a pair (images, labels)") from None
+    images, labels = torch.as_tensor(images), torch.as_tensor(labels)
+    if images.dtype != torch.uint8 or images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):
+        raise ValueError(
+            "extra training images must be uint8 of shape (N, 28, 28), "
+            f"not {str(images.dtype).removeprefix('torch.')} {tuple(images.shape)}"
+        )
+    if len(images) == 0:
+        raise ValueError("extra training data has no images")
+    whole = not labels.dtype.is_floating_point and labels.dtype != torch.bool
+    if labels.shape != (len(images),) or not whole:
+        raise ValueError(
+            f"extra training data needs one whole-number label for each of its {len(images)} images"
+        )
+    if int(labels.min()) < 0 or int(labels.max()) > 9:
+        raise ValueError("extra training labels must be digits from 0 to 9")
+    return images, labels.long()
+
+
 def train(
     config: TrainConfig,
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     train_split: mdata.Split | None = None,
     test_split: mdata.Split | None = None,
+    *,
+    start: Mapping[str, torch.Tensor] | None = None,
+    arch_kwargs: Mapping[str, Any] | None = None,
+    extra: tuple[torch.Tensor, torch.Tensor] | None = None,
+    oversample: int = 1,
 ) -> TrainResult:
-    """Train config.model; raises Cancelled if should_stop() turns true between batches."""
+    """Train config.model; raises Cancelled if should_stop() turns true between batches.
+
+    start: a state_dict to begin from instead of a fresh model (fine-tuning; it must fit
+    the network built with arch_kwargs). extra: (uint8 images (N, 28, 28), labels) mixed
+    into the MNIST subset, each image `oversample` times per epoch.
+    """
     cfg = config.resolved()
+    settings.get("oversample").check(oversample)
+    if extra is not None:
+        extra = check_extra(extra)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
@@ -193,21 +230,32 @@ def train(
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     idx = mdata.select_subset(train_split.labels, cfg.subset, cfg.first, cfg.seed)
-    x = mdata.to_float(train_split.images[idx]).to(device)  # (n, 1, 28, 28)
-    y = train_split.labels[idx].to(device)
+    images, labels = train_split.images[idx], train_split.labels[idx]
     style = STYLES[cfg.augment_style] if cfg.augment else None
-    x_drawn = None
+    drawn = None
     if style is not None and style.redrawn > 0:
-        from mnist_models.drawings.drawsets import (
-            redrawn,  # preprocessing and tracing: only when asked
-        )
-
-        x_drawn = mdata.to_float(redrawn(train_split.images, idx)).to(device)
+        drawn = redrawn(train_split.images, idx)
+    if extra is not None:
+        more = extra[0].repeat(oversample, 1, 1)
+        images = torch.cat([images, more])
+        labels = torch.cat([labels, extra[1].repeat(oversample)])
+        if drawn is not None:  # extra images have no redrawn copy: they stand for their own
+            drawn = torch.cat([drawn, more])
+    x = mdata.to_float(images).to(device)  # (n, 1, 28, 28)
+    y = labels.to(device)
+    x_drawn = None if drawn is None else mdata.to_float(drawn).to(device)
     x_test = mdata.to_float(test_split.images).to(device)
     y_test = test_split.labels.to(device)
 
     net = networks.get(cfg.model)
-    model = net.build().to(device)
+    model = net.build(**(arch_kwargs or {}))  # after manual_seed: the same seed, the same start
+    if start is not None:
+        try:
+            model.load_state_dict(start, strict=True)
+        except (RuntimeError, KeyError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"the starting weights do not fit the {net.name} ({first})") from None
+    model = model.to(device)
     fmt = net.memory_format
     model = model.to(memory_format=fmt)
     opt = _optimizer(cfg, model.parameters(), device)
