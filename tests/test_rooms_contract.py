@@ -222,6 +222,72 @@ def test_rate_limit_is_one_drawing_a_second_per_participant(room_store) -> None:
     assert len(room_store.drawings(code)) == 3
 
 
+def test_participant_tokens_are_signed_by_the_store_and_every_server_reads_them(
+    room_databases,
+) -> None:
+    where = room_databases()
+    one, two = open_store(where), open_store(where)  # two servers of one deployment
+    pid, token = one.new_participant()
+    assert token.startswith(pid + ".") and len(pid) == 16 and len(token) <= 64
+    assert two.participant_of(token) == pid
+    other_pid, other_token = two.new_participant()
+    assert other_pid != pid and one.participant_of(other_token) == other_pid
+    # An id seen somewhere (an export) cannot be sent as without its signature.
+    signature = token.split(".")[1]
+    for forged in (pid, f"{other_pid}.{signature}", token[:-1] + "x", token + "x", None, 5):
+        assert one.participant_of(forged) is None
+    elsewhere = open_store(room_databases())  # another deployment: another key
+    assert elsewhere.participant_of(token) is None
+    one.close()
+    two.close()
+    restarted = open_store(where)
+    assert restarted.participant_of(token) == pid  # the key is kept in the store
+    restarted.close()
+    elsewhere.close()
+
+
+def test_one_address_is_held_to_the_rate_limit_whatever_ids_it_sends_as(room_store) -> None:
+    code = room_store.create_room().code
+    here, there = "198.51.100.1", "198.51.100.2"
+    send(room_store, code, "a", now=100.0, client=here)
+    with pytest.raises(RateLimited, match="this network address"):
+        send(room_store, code, "b", now=100.5, client=here)  # a fresh id, the same address
+    send(room_store, code, "c", now=100.5, client=there)
+    send(room_store, code, "b", now=101.0, client=here)  # the refusal took no turn of b's
+    with pytest.raises(RateLimited, match="One drawing a second"):
+        send(room_store, code, "b", now=101.5, client=there)  # nor does a new address help b
+    assert [d.participant for d in room_store.drawings(code)] == ["a", "c", "b"]
+    assert room_store.participants(code) == 3
+    room_store.limits = rules.AddressLimits(interval=0)  # switched off: ids alone count
+    send(room_store, code, "d", now=101.2, client=here)
+
+
+def test_an_address_makes_only_so_many_new_participants_a_minute(room_store) -> None:
+    code = room_store.create_room().code
+    room_store.limits = rules.AddressLimits(new_per_minute=3)
+    for i in range(3):
+        room_store.join(code, f"p{i}", client="192.0.2.9")
+    with pytest.raises(rules.TooManyNew, match="Too many new people") as err:
+        room_store.join(code, "p3", client="192.0.2.9")
+    assert str(err.value).endswith(".")
+    room_store.join(code, "p0", nickname="Ann", client="192.0.2.9")  # returning: not new
+    assert room_store.nickname(code, "p0") == "Ann"
+    with pytest.raises(rules.TooManyNew):
+        send(room_store, code, "p4", now=50.0, client="192.0.2.9")
+    room_store.join(code, "p3", client="192.0.2.10")
+    assert room_store.participants(code) == 4
+    assert room_store.drawings(code) == []
+
+
+def test_address_limits_come_from_the_environment() -> None:
+    assert rules.address_limits({}) == rules.AddressLimits(rules.MIN_INTERVAL, 20)
+    env = {rules.ADDRESS_INTERVAL_ENV: "0", rules.NEW_PER_MINUTE_ENV: "200"}
+    assert rules.address_limits(env) == rules.AddressLimits(0.0, 200)
+    for bad in ({rules.ADDRESS_INTERVAL_ENV: "fast"}, {rules.NEW_PER_MINUTE_ENV: "-1"}):
+        with pytest.raises(RoomError, match=rules.ADDRESS_INTERVAL_ENV):
+            rules.address_limits(bad)
+
+
 def test_paused_and_closed_rooms_refuse_drawings_and_reopen(room_store) -> None:
     code = room_store.create_room().code
     assert room_store.set_state(code, "paused").state == "paused"

@@ -39,6 +39,9 @@ MAX_TITLE = 80
 MAX_NICKNAME = 24  # characters
 MAX_PARTICIPANT = 64  # characters of an anonymous participant id
 MIN_INTERVAL = 1.0  # seconds between two drawings of one participant
+ADDRESS_INTERVAL_ENV = "MNIST_ROOM_ADDRESS_INTERVAL"  # seconds between drawings per address
+NEW_PER_MINUTE_ENV = "MNIST_ROOM_NEW_PER_MINUTE"  # new participants per address a minute
+NEW_WINDOW = 60.0  # seconds over which new participants per address are counted
 IMAGE_BYTES = 28 * 28
 
 
@@ -60,6 +63,38 @@ class RateLimited(RoomError):
 
 class TooManyTries(RoomError):
     """This client address tried too many unknown room codes."""
+
+
+class TooManyNew(RoomError):
+    """This client address made too many new participants in a minute."""
+
+
+@dataclass(frozen=True)
+class AddressLimits:
+    """What one client address may do in a room, whatever sessions or ids it uses."""
+
+    interval: float = MIN_INTERVAL  # seconds between two of its drawings; 0: no limit
+    new_per_minute: int = 20  # new participants it may make; 0: no limit
+
+
+def address_limits(env: dict[str, str] | Any) -> AddressLimits:
+    """The per-address limits, $MNIST_ROOM_ADDRESS_INTERVAL and $MNIST_ROOM_NEW_PER_MINUTE
+    overriding the defaults (a class reaching a distant server through one address needs
+    them higher); RoomError, one sentence, for a value that is not a number."""
+    base = AddressLimits()
+    try:
+        interval = float(env.get(ADDRESS_INTERVAL_ENV) or base.interval)
+        new = int(env.get(NEW_PER_MINUTE_ENV) or base.new_per_minute)
+    except ValueError:
+        raise RoomError(
+            f"{ADDRESS_INTERVAL_ENV} is a number of seconds and {NEW_PER_MINUTE_ENV} a whole "
+            "number."
+        ) from None
+    if not (0 <= interval <= 3600 and 0 <= new <= 1_000_000):
+        raise RoomError(
+            f"{ADDRESS_INTERVAL_ENV} is 0 to 3600 seconds and {NEW_PER_MINUTE_ENV} 0 or more."
+        )
+    return AddressLimits(interval, new)
 
 
 class StoreUnavailable(RoomError):
@@ -250,6 +285,21 @@ def turn_cutoff(now: float) -> float:
 def rate_limited() -> RateLimited:
     """The error for a drawing sent too soon after the last one."""
     return RateLimited("One drawing a second, please: send again in a moment.")
+
+
+def address_limited() -> RateLimited:
+    """The error for a drawing sent too soon after the last one from the same address."""
+    return RateLimited(
+        "Drawings from this network address are coming too fast: send again in a moment."
+    )
+
+
+def too_many_new() -> TooManyNew:
+    """The error for an address that made too many new participants in a minute."""
+    return TooManyNew(
+        "Too many new people joined from this network address in the last minute: wait a "
+        "minute, then reload this page."
+    )
 
 
 # ---------------------------------------------------------------- a drawing's parts

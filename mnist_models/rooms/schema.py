@@ -2,8 +2,9 @@
 
 Version 1 is the layout the first SQLite stores were made with (rooms, participants,
 drawings, no version table); version 2 adds ``schema_version``, which holds the
-number from then on; version 3 adds the per-address limits (``code_tries``) and the
-not-a-digit verdict of each drawing.
+number from then on; version 3 adds the per-address limits (``code_tries``,
+``senders``, each participant's address), the key that signs participant ids
+(``secrets``) and the not-a-digit verdict of each drawing.
 ``upgrade()`` runs the missing steps inside the caller's transaction, so a store is
 upgraded whole or not at all, and the same tables are made on SQLite and PostgreSQL.
 """
@@ -38,6 +39,7 @@ participants = sa.Table(
     sa.Column("nickname", sa.Text),
     sa.Column("joined", sa.Double, nullable=False),
     sa.Column("last_drawing", sa.Double),  # when their last drawing was taken; the rate limit
+    sa.Column("address", sa.Text),  # the client address that made them (schema 3): the cap
 )
 
 drawings = sa.Table(
@@ -67,6 +69,23 @@ code_tries = sa.Table(
     sa.Column("tries", sa.Integer, nullable=False),
 )
 
+# Each client address's last drawing per room: the rate limit per address (schema 3).
+senders = sa.Table(
+    "senders",
+    metadata,
+    sa.Column("room", sa.Text, sa.ForeignKey("rooms.code"), primary_key=True),
+    sa.Column("client", sa.Text, primary_key=True),
+    sa.Column("last_drawing", sa.Double, nullable=False),
+)
+
+# Values every server of a deployment shares: the key that signs participant ids.
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
 schema_version = sa.Table(
     "schema_version",
     metadata,
@@ -87,7 +106,7 @@ def _step_2(conn: sa.Connection) -> None:
     conn.execute(sa.insert(schema_version).values(version=0))
 
 
-_V3_TABLES = [code_tries]
+_V3_TABLES = [code_tries, senders, secrets]
 
 
 def _add_columns(conn: sa.Connection, table: sa.Table, names: list[str]) -> None:
@@ -102,10 +121,11 @@ def _add_columns(conn: sa.Connection, table: sa.Table, names: list[str]) -> None
 
 
 def _step_3(conn: sa.Connection) -> None:
-    """Per-address limits (the wrong room codes each client address tried), and each
-    drawing's not-a-digit verdict."""
+    """Per-address limits (wrong room codes, drawings and new participants per client
+    address), the shared secrets, and each drawing's not-a-digit verdict."""
     metadata.create_all(conn, tables=_V3_TABLES, checkfirst=True)
     _add_columns(conn, drawings, ["not_digit"])
+    _add_columns(conn, participants, ["address"])
 
 
 STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _step_1, 2: _step_2, 3: _step_3}

@@ -1,6 +1,6 @@
 """The rooms' rows in SQLite or PostgreSQL, through SQLAlchemy Core: the same code on both.
 
-A ``store.Backend``: it keeps and finds rows; the room rules are ``store.Rooms``'.
+A ``backend.Backend``: it keeps and finds rows; the room rules are ``store.Rooms``'.
 Each process has one engine (and connection pool) per database URL, shared by every
 store handle on it. SQLite keeps its file in WAL mode with a busy timeout and foreign
 keys on, and takes a write transaction at once (BEGIN IMMEDIATE) so writers queue
@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from mnist_models.rooms import rules, schema
 from mnist_models.rooms.rules import Drawing, Room, StoreUnavailable
-from mnist_models.rooms.schema import code_tries, drawings, participants, rooms
+from mnist_models.rooms.schema import code_tries, drawings, participants, rooms, secrets, senders
 
 BUSY_TIMEOUT = 15.0  # seconds an SQLite writer waits for another one
 POOL_SIZE = 8  # connections kept open per engine
@@ -130,7 +130,7 @@ def _reason(exc: BaseException) -> str:
 
 
 class _Tx:
-    """store.Tx on one connection inside one transaction."""
+    """backend.Tx on one connection inside one transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
@@ -186,9 +186,57 @@ class _Tx:
         )
         self.conn.execute(stmt)
 
-    def join(self, code: str, participant: str, nickname: str | None, now: float) -> None:
+    def secret(self, name: str) -> str | None:
+        q = sa.select(secrets.c.value).where(secrets.c.name == name)
+        return self.conn.execute(q).scalar()
+
+    def add_secret(self, name: str, value: str) -> None:
+        stmt = self._insert(secrets).values(name=name, value=value)
+        self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+
+    def is_participant(self, code: str, participant: str) -> bool:
+        q = sa.select(participants.c.joined).where(
+            participants.c.room == code, participants.c.participant == participant
+        )
+        return self.conn.execute(q).first() is not None
+
+    def new_participants(self, code: str, client: str, since: float) -> int:
+        q = (
+            sa.select(sa.func.count())
+            .select_from(participants)
+            .where(
+                participants.c.room == code,
+                participants.c.address == client,
+                participants.c.joined > since,
+            )
+        )
+        return int(self.conn.execute(q).scalar_one())
+
+    def nickname(self, code: str, participant: str) -> str | None:
+        q = sa.select(participants.c.nickname).where(
+            participants.c.room == code, participants.c.participant == participant
+        )
+        return self.conn.execute(q).scalar()
+
+    def take_address_turn(self, code: str, client: str, now: float, cutoff: float) -> bool:
+        stmt = self._insert(senders).values(room=code, client=client, last_drawing=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["room", "client"],
+            set_={"last_drawing": now},
+            where=senders.c.last_drawing <= cutoff,
+        )
+        return self.conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount == 1
+
+    def join(
+        self,
+        code: str,
+        participant: str,
+        nickname: str | None,
+        now: float,
+        client: str | None = None,
+    ) -> None:
         stmt = self._insert(participants).values(
-            room=code, participant=participant, nickname=nickname, joined=now
+            room=code, participant=participant, nickname=nickname, joined=now, address=client
         )
         keep = sa.func.coalesce(stmt.excluded.nickname, participants.c.nickname)
         stmt = stmt.on_conflict_do_update(
@@ -278,7 +326,7 @@ class _Tx:
 
 
 class SQLBackend:
-    """store.Backend on an SQLite file or a PostgreSQL database; many threads at once."""
+    """backend.Backend on an SQLite file or a PostgreSQL database; many threads at once."""
 
     def __init__(self, where: Path | str) -> None:
         url = database_url(where)
