@@ -104,6 +104,26 @@ def test_wrong_codes_typed_on_the_phone_are_throttled(store) -> None:
     assert any("Too many wrong room codes" in e for e in texts(wall, "error"))
 
 
+def test_a_phone_is_one_participant_and_an_address_makes_few_new_ones(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    monkeypatch.setenv(rules.NEW_PER_MINUTE_ENV, "2")
+    s = room_store.open_store()
+    code = s.create_room().code
+    first = page(PHONE, code)
+    first.run()  # a rerun of one session is the same participant
+    assert s.participants(code) == 1
+    page(PHONE, code)  # a session with no kept id: a new participant, from the same address
+    assert s.participants(code) == 2
+    third = page(PHONE, code)
+    assert not third.exception
+    assert any("Too many new people" in e for e in texts(third, "error"))
+    assert not any(b.label == "Send" for b in third.button)
+    assert s.participants(code) == 2
+    s.close()
+
+
 def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
     code = store.create_room().code
     store.set_state(code, "closed")
@@ -112,7 +132,7 @@ def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
     assert not any(b.label == "Send" for b in at.button)
     store.set_state(code, "paused")
     at = page(PHONE, code)
-    assert any("paused" in w for w in texts(at, "warning"))
+    assert 'data-state="paused"' in html_of(at) and "Paused by the presenter" in html_of(at)
 
 
 def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None:
