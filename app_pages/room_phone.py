@@ -9,13 +9,17 @@ its own hidden by the presenter), and a drawing not yet sent is kept in the brow
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
+import io
 import logging
 import threading
 import time
 
+import numpy as np
 import streamlit as st
+from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from app_pages import (
@@ -76,23 +80,6 @@ def read_drawing(json_data) -> tuple[raster.Preprocessed | None, list]:
     return pen.from_strokes(strokes), strokes
 
 
-def fabric_of(stroke_json: str) -> dict:
-    """Strokes as stored -> the canvas's Fabric.js data that draws them again."""
-    objects = [
-        {
-            "type": "path",
-            "fill": None,
-            "stroke": "#000000",
-            "strokeWidth": PEN,
-            "strokeLineCap": "round",
-            "strokeLineJoin": "round",
-            "path": [["M" if i == 0 else "L", float(x), float(y)] for i, (x, y) in enumerate(s)],
-        }
-        for s in (a.tolist() for a in canvas_data.decode_strokes(stroke_json))
-    ]
-    return {"version": "4.4.0", "objects": objects, "background": "#ffffff"}
-
-
 def answers_for(strokes_key: str, pre: raster.Preprocessed, uses: dict[str, inuse.InUse]):
     """Every network's reading (answers and not-a-digit verdicts), computed once per drawing
     and models in use."""
@@ -137,7 +124,21 @@ def send(code: str) -> None:
     st.session_state["room-sent"] = f"Sent {what} to the wall (#{sent.id}). Draw the next one!"
     st.session_state["room-gen"] = gen + 1  # a fresh, empty canvas
     st.session_state.pop("room-pending", None)
-    st.session_state.pop("room-restored", None)
+    st.session_state["room-restored"] = ""
+
+
+def forget() -> None:
+    """Forget the kept drawing (the browser's copy goes at the next run)."""
+    st.session_state["room-restored"] = ""
+
+
+def png_uri(image) -> str:
+    """A 28x28 image in [0, 1], ink white on black as the networks see it, as a PNG for the
+    page (ink dark on white)."""
+    buf = io.BytesIO()
+    img = np.frombuffer(rules.image_bytes(image), np.uint8).reshape(28, 28)
+    Image.fromarray(255 - img).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def keep_name() -> None:
@@ -164,7 +165,6 @@ def draw_and_send(code: str) -> None:
                 height=canvas.SIZE,
                 width=canvas.SIZE,
                 drawing_mode="freedraw",
-                initial_drawing=fabric_of(restored) if restored else None,
                 key=f"room-canvas-{gen}",
             ).json_data
         except RecursionError:  # Streamlit parses the canvas's state itself, with no depth bound
@@ -213,9 +213,14 @@ def answers_part(code: str, uses: dict, gen: int, json_data, restored: str | Non
     except ValueError as exc:  # a drawing the reader refuses (too many strokes, bad data)
         st.error(room_visitor.plain(f"This drawing cannot be read: {exc}"))
         pre, strokes = None, []
-    if pre is None and restored and not strokes and json_data is None:
-        # The canvas has not reported the drawing it was given back yet: read that one.
-        pre, strokes = pen.from_strokes(canvas_data.decode_strokes(restored)), None
+    if pre is not None:
+        st.session_state["room-restored"] = restored = ""  # a new drawing takes its place
+    elif restored:
+        # The drawing this browser kept, offered again while the canvas is empty.
+        try:
+            pre, strokes = pen.from_strokes(canvas_data.decode_strokes(restored)), None
+        except ValueError:  # not what this page keeps (the browser's storage was changed)
+            st.session_state["room-restored"] = restored = ""
     st.session_state.pop("room-pending", None)
     # "Sent" stays until the next drawing begins.
     if pre is not None:
@@ -238,12 +243,14 @@ def answers_part(code: str, uses: dict, gen: int, json_data, restored: str | Non
     except canvas_data.DrawingRejected as exc:
         st.error(room_visitor.plain(exc))
         return None, None
-    if restored and stroke_json == restored:
-        st.info(
-            "Your drawing from before the connection dropped is back: send it, or clear "
-            "the canvas to draw another.",
-            icon=":material/restore:",
+    if restored:
+        st.html(
+            '<div class="room-kept" id="room-kept" role="status">'
+            f'<img src="{png_uri(pre.image)}" alt="your drawing that was not sent">'
+            "<div>Your drawing from before the connection dropped was kept: send it, or "
+            "draw another.</div></div>"
         )
+        st.button("Forget it", key="room-forget", icon=":material/delete:", on_click=forget)
     reading = answers_for(hashlib.sha1(stroke_json.encode()).hexdigest(), pre, uses)
     preds = {k: r.prediction for k, r in reading.networks.items()}
     st.html(answers.answers_html(uses, reading, detail=False))
