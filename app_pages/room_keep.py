@@ -11,26 +11,30 @@ page tells the visitor in a sentence.
 
 from __future__ import annotations
 
+import secrets
+
 import streamlit as st
 
 from app_pages import styles
 
 KEY = "room-keep"
-_STATE = "room-keep-state"  # {"asked": bool, "kept": str, "failed": bool}
+_STATE = "room-keep-state"  # {"asked": bool, "kept": str, "failed": bool, "ask": nonce}
 _component = st.components.v2.component("mnist_room_keep", js=styles.asset("room-keep.js"))
 
 
 def _state() -> dict:
-    return st.session_state.setdefault(
-        _STATE, {"n": 0, "asked": False, "kept": "", "failed": False}
-    )
+    # The question carries a nonce of this session that the answer repeats: after a restart
+    # of the server the page's component still holds the last session's answer, and an
+    # answer equal to it would never reach the new session.
+    fresh = {"asked": False, "kept": "", "failed": False, "ask": secrets.token_hex(6)}
+    return st.session_state.setdefault(_STATE, fresh)
 
 
 def _replied() -> None:
     reply = (st.session_state.get(KEY) or {}).get("reply")
-    if not isinstance(reply, dict):
-        return
     s = _state()
+    if not isinstance(reply, dict) or reply.get("ask") != s["ask"]:
+        return
     s["asked"] = True
     kept = reply.get("kept")
     if isinstance(kept, str) and kept:
@@ -60,9 +64,9 @@ def tell(room: str, strokes: str | None) -> None:
     drawing that waits to be sent) or forget what was kept (None)."""
     s = _state()
     if not s["asked"]:
-        data = {"op": "ask", "room": room}
+        data = {"op": "ask", "room": room, "ask": s["ask"]}
     elif strokes is not None:
-        data = {"op": "save", "room": room, "strokes": strokes}
+        data = {"op": "save", "room": room, "strokes": strokes, "ask": s["ask"]}
     else:
-        data = {"op": "clear"}
+        data = {"op": "clear", "ask": s["ask"]}
     _component(key=KEY, data=data, on_reply_change=_replied, width="content", height="content")

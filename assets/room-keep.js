@@ -12,7 +12,7 @@ export default function ({ data, setStateValue }) {
     store = null;  // storage switched off (a private window, a policy)
   }
   if (store === null) {
-    if (data.op !== "clear") setStateValue("reply", { kept: "", failed: true });
+    if (data.op !== "clear") setStateValue("reply", { ask: data.ask, kept: "", failed: true });
     return;
   }
   if (data.op === "ask") {
@@ -23,12 +23,12 @@ export default function ({ data, setStateValue }) {
       kept = null;
     }
     const mine = kept && kept.room === data.room && typeof kept.strokes === "string";
-    setStateValue("reply", { kept: mine ? kept.strokes : "", failed: false });
+    setStateValue("reply", { ask: data.ask, kept: mine ? kept.strokes : "", failed: false });
   } else if (data.op === "save") {
     try {
       store.setItem(KEY, JSON.stringify({ room: data.room, strokes: data.strokes }));
     } catch (e) {
-      setStateValue("reply", { kept: "", failed: true });  // storage full
+      setStateValue("reply", { ask: data.ask, kept: "", failed: true });  // storage full
     }
   } else if (data.op === "clear") {
     store.removeItem(KEY);

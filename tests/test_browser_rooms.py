@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from playwright.sync_api import expect
 from browser_utils import (
     app_and_browser,
     free_port,
@@ -121,8 +120,10 @@ def test_a_phone_is_one_participant_with_its_name_across_reloads_and_a_restart(
     tmp_path,
 ) -> None:
     """Reload, send again, restart the server: one participant, its name kept; a drawing
-    not sent when the page went away comes back to the canvas."""
+    not sent when the page went away is offered again."""
     require_browser()
+    from playwright.sync_api import expect
+
     home = tmp_path / "home"
     store = room_store.open_store(home / "rooms.sqlite3")
     code = store.create_room("One person").code
