@@ -9,6 +9,7 @@ import shlex
 import pytest
 
 from mnist_models import cli, cpu
+from mnist_models.nets import networks
 from mnist_models.nets.metadata import validate
 from mnist_models.training import pipeline
 from mnist_models.training.train import TrainConfig, train
@@ -88,6 +89,17 @@ def test_the_precision_used_goes_into_metadata_and_command(tmp_path, train_split
     assert meta["precision"] == used and meta["train_config"]["precision"] == "auto"
     words = shlex.split(meta["command"])
     assert words[words.index("--precision") + 1] == used
+
+
+def test_auto_takes_bf16_only_for_networks_the_table_allows(train_split, small_test) -> None:
+    # The ConvNet was not measured faster in bf16: auto trains it in fp32 on every CPU,
+    # while the MLP follows the hardware.
+    assert networks.get("mlp").auto_bf16 and not networks.get("cnn").auto_bf16
+    cfg = TrainConfig(model="cnn", subset=200, epochs=1, eval_every=0, threads=1, device="cpu")
+    assert train(cfg, train_split=train_split, test_split=small_test).precision == "fp32"
+    cfg = TrainConfig(model="mlp", subset=200, epochs=1, eval_every=0, threads=1, device="cpu")
+    result = train(cfg, train_split=train_split, test_split=small_test)
+    assert result.precision == cpu.training_precision("auto", "cpu")
 
 
 def test_the_command_line_takes_a_precision(capsys) -> None:

@@ -231,7 +231,10 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
-    precision = training_precision(cfg.precision, device.type)
+    requested = cfg.precision
+    if requested == "auto" and not networks.get(cfg.model).auto_bf16:
+        requested = "fp32"  # auto's bf16 only for networks measured to gain from it
+    precision = training_precision(requested, device.type)
     # Only the forward pass runs in bf16 (matmuls and convolutions; autocast keeps
     # reductions in fp32); the loss, the gradients' accumulation and the weights stay fp32.
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
