@@ -282,9 +282,11 @@ def test_explorer_tiles_three_a_row_on_a_phone_and_buttons_in_line(app):
 
 def test_the_wall_fits_a_phone(app, home):
     """Title, code and address on the wall are whole on a phone (they were cut off)."""
-    from mnist_models.rooms import rooms
+    from mnist_models.rooms import store as room_store
 
-    code = rooms.SQLiteRoomStore(home / "rooms.sqlite3").create_room("Year 10 maths, Tuesday").code
+    rooms = room_store.open_store(home / "rooms.sqlite3")
+    code = rooms.create_room("Year 10 maths, Tuesday").code
+    rooms.close()
     url, browser = app
     ctx = phone(browser)
     page = ctx.new_page()
