@@ -34,7 +34,13 @@ class Watch:
     def __init__(self, page) -> None:
         self.problems: list[str] = []
         page.on("console", self._console)
-        page.on("requestfailed", lambda r: self._add(r.url, f"request failed: {r.url}"))
+        # A request the browser cancels because the page navigates on (a reload) is no error.
+        page.on(
+            "requestfailed",
+            lambda r: (
+                r.failure != "net::ERR_ABORTED" and self._add(r.url, f"request failed: {r.url}")
+            ),
+        )
         page.on(
             "response", lambda r: r.status >= 400 and self._add(r.url, f"HTTP {r.status}: {r.url}")
         )
