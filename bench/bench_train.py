@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 from mnist_models import data as mdata
-from mnist_models.cpu import default_threads
+from mnist_models.cpu import PRECISIONS, default_threads, training_precision
 from mnist_models.training.train import TrainConfig, train
 
 PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "seed_keras.py"
@@ -90,6 +90,7 @@ def epoch_figures(
     threads: int,
     train_split: mdata.Split,
     test_split: mdata.Split,
+    precision: str = "fp32",
 ) -> dict:
     """Median samples/s and seconds per full epoch, from one-epoch runs on n images."""
     tiny_test = mdata.Split(test_split.images[:100], test_split.labels[:100])  # not timed
@@ -105,6 +106,7 @@ def epoch_figures(
             threads=threads,
             batch_size=full.batch_size,
             lr=full.lr,
+            precision=precision,
         )
         seconds.append(run_ours(cfg, train_split, tiny_test)["train_seconds"])
     med = statistics.median(seconds)
@@ -127,14 +129,31 @@ MLP_LAYERS = [(784, 900, False), (900, 900, True), (900, 10, True)]
 MLP_FLOP_PER_SAMPLE = sum(2 * i * o * (3 if grad_in else 2) for i, o, grad_in in MLP_LAYERS)
 
 
-def matmul_rate(threads: int, seconds: float = 2.0) -> dict:
-    """fp32 FLOP/s of the MLP's own matrix products here: best and median of 10-step rounds."""
+def network_flops(model: str, batch: int = 64) -> dict:
+    """FLOPs per image of a network's forward pass and of a training step (forward and
+    backward), counted by torch's FlopCounterMode (matrix products and convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mnist_models.nets import networks
+
+    net = networks.get(model).build()
+    x = torch.rand(batch, 1, 28, 28)
+    with FlopCounterMode(display=False) as fwd:
+        net(x)
+    with FlopCounterMode(display=False) as step:
+        net(x).sum().backward()
+    return {"forward": fwd.get_total_flops() / batch, "step": step.get_total_flops() / batch}
+
+
+def matmul_rate(threads: int, seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> dict:
+    """FLOP/s of the MLP's own matrix products here in dtype: best and median of rounds."""
     torch.set_num_threads(threads)
     g = torch.Generator().manual_seed(0)
     ops = []
     for fan_in, fan_out, grad_in in MLP_LAYERS:
-        x, grad = (torch.randn(MLP_BATCH, n, generator=g) for n in (fan_in, fan_out))
-        w, b = torch.randn(fan_out, fan_in, generator=g), torch.randn(fan_out, generator=g)
+        x, grad = (torch.randn(MLP_BATCH, n, generator=g).to(dtype) for n in (fan_in, fan_out))
+        w = torch.randn(fan_out, fan_in, generator=g).to(dtype)
+        b = torch.randn(fan_out, generator=g).to(dtype)
         ops += [
             lambda x=x, w=w, b=b: torch.addmm(b, x, w.t()),
             lambda x=x, grad=grad: torch.mm(grad.t(), x),
@@ -156,7 +175,12 @@ def matmul_rate(threads: int, seconds: float = 2.0) -> dict:
 
 
 def blog_figures(
-    epochs: int, repeats: int, threads: int, train_split: mdata.Split, test_split: mdata.Split
+    epochs: int,
+    repeats: int,
+    threads: int,
+    train_split: mdata.Split,
+    test_split: mdata.Split,
+    precision: str = "fp32",
 ) -> dict:
     """The blog's experiment: ConvNet, first 1,000 images, augmentation; medians."""
     runs = []
@@ -170,6 +194,7 @@ def blog_figures(
             eval_every=0,
             seed=r,
             threads=threads,
+            precision=precision,
         )
         runs.append(run_ours(cfg, train_split, test_split))
     return {
@@ -285,7 +310,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--peer-python", default=None, help="a Python with keras and scikit-learn")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="training precision (default: what training picks here); the roofline's "
+        "matrix products are measured in it",
+    )
     a = p.parse_args(argv)
+    precision = training_precision(a.precision)
 
     repeats = a.repeats or (1 if a.quick else 3)
     threads = a.threads or default_threads()
@@ -294,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     busy = other_trainers()
     print(
         f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{threads} threads, medians of {repeats}"
+        f"{threads} threads, medians of {repeats}, {precision}"
     )
     if busy:
         print(f"warning: {len(busy)} other training process(es) running; figures are skewed:")
@@ -315,16 +348,32 @@ def main(argv: list[str] | None = None) -> None:
         "threads": threads,
         "repeats": repeats,
         "others_running": len(busy),
+        "precision": precision,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     for model in ("mlp", "cnn"):
-        res[model] = epoch_figures(model, n_epoch, repeats, threads, train_split, test_split)
+        res[model] = epoch_figures(
+            model, n_epoch, repeats, threads, train_split, test_split, precision
+        )
         print(
             f"{model}: {res[model]['samples_per_s']:,.0f} samples/s, "
             f"{res[model]['epoch_seconds']:.2f} s per 60,000-image epoch "
             f"(runs: {', '.join(f'{s:.2f}' for s in res[model]['runs'])} s)",
             flush=True,
         )
-    res["matmul"] = matmul_rate(threads)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    res["matmul"] = matmul_rate(threads, dtype=dtype)
+    for model in ("mlp", "cnn"):
+        flops = res[model]["flops"] = network_flops(model)
+        rate = res[model]["samples_per_s"] * flops["step"]
+        res[model]["flop_per_s"] = rate
+        print(
+            f"{model}: {flops['forward'] / 1e6:.2f} MFLOP forward, {flops['step'] / 1e6:.2f} "
+            f"MFLOP a training step per image; trains at {rate / 1e9:.1f} GFLOP/s "
+            f"({rate / res['matmul']['flop_per_s']:.0%} of the MLP-shaped {precision} "
+            "matrix-product peak)",
+            flush=True,
+        )
     achieved = res["mlp"]["samples_per_s"] * MLP_FLOP_PER_SAMPLE
     res["roofline"] = achieved / res["matmul"]["flop_per_s"]
     # On a shared machine the two measurements see different loads: the fraction of the
@@ -338,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{res['roofline_median']:.0%} of the median (goal >= 70%)",
         flush=True,
     )
-    res["blog"] = blog_figures(blog_epochs, repeats, threads, train_split, test_split)
+    res["blog"] = blog_figures(blog_epochs, repeats, threads, train_split, test_split, precision)
     print(
         f"blog experiment ({blog_epochs} epochs): {res['blog']['train_seconds']:.2f} s "
         f"training, {res['blog']['wall_seconds']:.2f} s wall, test accuracy "

@@ -1,9 +1,10 @@
-"""The machine's cores: how many threads torch gets, set here and nowhere else."""
+"""The machine's CPU: how many threads torch gets, and which training precision pays."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -33,3 +34,76 @@ def one_thread() -> Iterator[None]:
     finally:
         if before != 1:
             torch.set_num_threads(before)
+
+
+# --- training precision -------------------------------------------------------
+
+PRECISIONS = ("auto", "fp32", "bf16")
+# CPU flags with bfloat16 dot products in hardware; elsewhere (AVX2 only) torch
+# emulates bf16 and a step is slower than in fp32.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def has_native_bf16(capability: str, flags: frozenset[str]) -> bool:
+    """Whether a CPU computes bf16 natively: torch's AVX512 kernels and a bf16 flag."""
+    # torch picks its bf16 kernels by capability: without the AVX512 build path the
+    # flag alone does not make autocast fast.
+    return capability.upper().startswith("AVX512") and bool(NATIVE_BF16_FLAGS & flags)
+
+
+def choose_precision(
+    requested: str, device: str, native_bf16: bool, bf16_faster: Callable[[], bool]
+) -> str:
+    """'fp32' or 'bf16' for a training run: what was asked, or on auto what pays here.
+
+    bf16_faster is called only when its answer decides (auto on a native-bf16 CPU).
+    """
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}; choose from {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    if device != "cpu" or not native_bf16:  # accelerators: fp32, as before (not measured)
+        return "fp32"
+    return "bf16" if bf16_faster() else "fp32"
+
+
+_BF16_FASTER: bool | None = None
+
+
+def bf16_faster() -> bool:
+    """Whether a bf16 matrix product beats fp32 here; measured once per process (~0.1 s)."""
+    global _BF16_FASTER
+    if _BF16_FASTER is None:
+        _BF16_FASTER = _time_mm(torch.bfloat16) < 0.8 * _time_mm(torch.float32)
+    return _BF16_FASTER
+
+
+def _time_mm(dtype: torch.dtype, n: int = 512, reps: int = 5) -> float:
+    """The best of reps timings of an n x n product (the MLP's layers are of this size)."""
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    torch.mm(a, b)  # warm-up: the first call picks kernels
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def training_precision(requested: str = "auto", device: str = "cpu") -> str:
+    """The precision a training run on this machine uses: 'fp32' or 'bf16'."""
+    native = has_native_bf16(torch.backends.cpu.get_cpu_capability(), cpu_flags())
+    return choose_precision(requested, device, native, bf16_faster)

@@ -34,7 +34,13 @@ class Watch:
     def __init__(self, page) -> None:
         self.problems: list[str] = []
         page.on("console", self._console)
-        page.on("requestfailed", lambda r: self._add(r.url, f"request failed: {r.url}"))
+        # A request the browser cancels because the page navigates on (a reload) is no error.
+        page.on(
+            "requestfailed",
+            lambda r: (
+                r.failure != "net::ERR_ABORTED" and self._add(r.url, f"request failed: {r.url}")
+            ),
+        )
         page.on(
             "response", lambda r: r.status >= 400 and self._add(r.url, f"HTTP {r.status}: {r.url}")
         )
@@ -294,7 +300,9 @@ def test_the_wall_fits_a_phone(app, home):
     """Title, code and address on the wall are whole on a phone (they were cut off)."""
     from mnist_models.rooms import store as room_store
 
-    code = room_store.open_store(home / "rooms.sqlite3").create_room("Year 10 maths, Tuesday").code
+    rooms = room_store.open_store(home / "rooms.sqlite3")
+    code = rooms.create_room("Year 10 maths, Tuesday").code
+    rooms.close()
     url, browser = app
     ctx = phone(browser)
     page = ctx.new_page()

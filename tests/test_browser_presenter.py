@@ -18,7 +18,7 @@ from browser_utils import CHROMIUM, CHROMIUM_ARGS, ROOT, require_browser, stream
 from room_phones import WALL
 from test_browser_pages import Watch
 
-from mnist_models.rooms import rooms
+from mnist_models.rooms import store as room_store
 
 pytestmark = pytest.mark.browser
 PASSCODE = "presenter-pass-1"
@@ -69,7 +69,7 @@ def unlock(page, passcode: str = PASSCODE) -> None:
 def test_an_unlock_outlasts_reloads_rooms_and_a_restart_until_locked(tmp_path, monkeypatch):
     require_browser()
     home = tmp_path / "home"
-    store = rooms.SQLiteRoomStore(home / "rooms.sqlite3")
+    store = room_store.open_store(home / "rooms.sqlite3")
     one, two = store.create_room("One").code, store.create_room("Two").code
     store.close()
     env = {"MNIST_APP_HOME": str(home), "MNIST_PRESENTER_PASSCODE": PASSCODE}

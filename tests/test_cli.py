@@ -180,8 +180,8 @@ def test_train_then_evaluate_roundtrip(tmp_path: Path) -> None:
     assert meta["command"] == (
         "python -m mnist_models train --model mlp --subset 1000 --epochs 2 --seed 3 "
         "--batch-size 128 --optimizer adam --lr 0.001 --label-smoothing 0.0 --eval-every 0 "
-        "--threads 1"
-    )  # the defaults written out: it still reproduces the run later
+        "--threads 1" + (" --precision bf16" if meta["precision"] == "bf16" else "")
+    )  # the defaults written out, and the precision used: it still reproduces the run later
     assert meta["source"] == "cli" and meta["device"] == "cpu"
     assert meta["title"] == "MLP (1,000 balanced images, 2 epochs)"
     assert len(meta["per_class_accuracy"]) == 10

@@ -52,7 +52,7 @@ def test_fit_trains_evaluates_and_builds_the_metadata(tmp_path, train_split, tes
     assert meta["test_accuracy"] == report.accuracy and meta["source"] == "app"
     assert meta["job_id"] == "abc" and sum(map(sum, meta["confusion_matrix"])) == 10_000
     assert meta["title"] == "MLP (300 balanced images, 1 epochs)"
-    assert meta["command"] == pipeline.command_line(fitted.config)
+    assert meta["command"] == pipeline.command_line(fitted.config, fitted.train.precision)
     assert fitted.eval_seconds > 0
     saved = fitted.save(tmp_path / "m.pt")
     model, loaded = checkpoint.load(tmp_path / "m.pt")

@@ -219,6 +219,7 @@ TRAIN_CONFIG = Record(
         "eval_every": Num(0, 100_000, whole=True),
         "threads": Num(1, 4096, whole=True, nullable=True),
         "device": NAME,
+        "precision": NAME,  # as asked: auto, fp32 or bf16 (absent before there was a choice)
     }
 )
 
@@ -289,6 +290,7 @@ FIELDS = Record(
         "temperature": Num(0.01, 100),
         "calibration": CALIBRATION,
         "device": NAME,
+        "precision": NAME,  # the one training used: fp32 or bf16 (absent: fp32)
         "source": NAME,
         "job_id": NAME,
         "command": Text(8000),  # the CLI line, with a title of up to 1,000 characters, shell-quoted

@@ -59,7 +59,7 @@ class FitResult:
         )
 
 
-def command_line(cfg: TrainConfig) -> str:
+def command_line(cfg: TrainConfig, precision: str | None = None) -> str:
     """The command that reproduces a run of this resolved config, every setting written
     out (so it still does when the defaults change)."""
     args = ["train", "--model", cfg.model, "--subset", str(cfg.subset)]
@@ -84,6 +84,8 @@ def command_line(cfg: TrainConfig) -> str:
         args += ["--threads", str(cfg.threads)]
     if cfg.device != "auto":
         args += ["--device", cfg.device]
+    if precision is not None:  # the one used, so that the command repeats it on any CPU
+        args += ["--precision", precision]
     return "python -m mnist_models " + shlex.join(args)
 
 
@@ -108,8 +110,9 @@ def metadata(
         "parameters": count_parameters(result.model),
         "history": [asdict(h) for h in result.history],
         "device": result.device,
+        "precision": result.precision,
         "source": source,
-        "command": command_line(cfg),
+        "command": command_line(cfg, result.precision),
         **fields,
     }
 

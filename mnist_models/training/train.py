@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_models import data as mdata
+from mnist_models.cpu import PRECISIONS, training_precision
 from mnist_models.drawings.drawsets import redrawn
 from mnist_models.nets import networks
 from mnist_models.nets.evaluate import Cancelled
@@ -72,6 +73,9 @@ class TrainConfig:
     eval_every: int = settings.default("eval_every")  # test accuracy every k epochs (0: at the end)
     threads: int | None = None  # None: all cores
     device: str = "auto"
+    # "auto": bf16 autocast of the forward pass where the CPU computes bf16 natively
+    # and it measures faster (cpu.training_precision), else fp32; or "fp32" / "bf16".
+    precision: str = "auto"
 
     def resolved(self) -> TrainConfig:
         """A copy with every None filled by the model's default, after validation."""
@@ -93,6 +97,10 @@ class TrainConfig:
         if out.augment_style not in STYLES:
             raise ValueError(
                 f"unknown augmentation {out.augment_style!r}; choose from {', '.join(STYLES)}"
+            )
+        if out.precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown precision {out.precision!r}; choose from {', '.join(PRECISIONS)}"
             )
         if out.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {out.schedule!r}")
@@ -132,6 +140,7 @@ class TrainResult:
     wall_seconds: float
     test_accuracy: float
     device: str
+    precision: str = "fp32"  # the one used: "fp32" or "bf16" (autocast of the forward pass)
 
 
 def run_title(cfg: TrainConfig, fine_tuned: bool = False, extra_images: int = 0) -> str:
@@ -222,6 +231,13 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
+    requested = cfg.precision
+    if requested == "auto" and not networks.get(cfg.model).auto_bf16:
+        requested = "fp32"  # auto's bf16 only for networks measured to gain from it
+    precision = training_precision(requested, device.type)
+    # Only the forward pass runs in bf16 (matmuls and convolutions; autocast keeps
+    # reductions in fp32); the loss, the gradients' accumulation and the weights stay fp32.
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     train_split = train_split or mdata.load_split("train")
     test_split = test_split or mdata.load_split("test")
     if cfg.subset > len(train_split):
@@ -288,7 +304,9 @@ def train(
             if style is not None:
                 xb, yb = _augmented(style.at_epoch(epoch, cfg.epochs), sel, xb, yb, x_drawn, g)
             xb = xb.contiguous(memory_format=fmt)
-            logits = model(xb)
+            with autocast:
+                logits = model(xb)
+            logits = logits.float()
             loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -351,7 +369,14 @@ def train(
     model.eval()
     model = model.to("cpu", memory_format=torch.contiguous_format)
     return TrainResult(
-        model, cfg, history, wall - eval_time, wall, history[-1].test_accuracy, str(device)
+        model,
+        cfg,
+        history,
+        wall - eval_time,
+        wall,
+        history[-1].test_accuracy,
+        str(device),
+        precision,
     )
 
 

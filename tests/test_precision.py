@@ -1,0 +1,112 @@
+"""The training precision: the hardware decides on auto, the user's choice otherwise; both
+paths train on real digits and the one used is recorded."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from mnist_models import cli, cpu
+from mnist_models.nets import networks
+from mnist_models.nets.metadata import validate
+from mnist_models.training import pipeline
+from mnist_models.training.train import TrainConfig, train
+
+
+def never() -> bool:
+    raise AssertionError("the speed check ran although its answer did not decide")
+
+
+@pytest.mark.parametrize(
+    ("capability", "flags", "native"),
+    [
+        ("AVX512", {"avx512f", "avx512_bf16"}, True),
+        ("AVX512", {"avx512f", "amx_bf16"}, True),
+        ("AVX512", {"avx512f", "avx2"}, False),  # AVX-512 without bf16: emulated
+        ("AVX2", {"avx2"}, False),
+        ("AVX2", {"avx2", "avx512_bf16"}, False),  # torch built without its AVX512 path
+        ("DEFAULT", set(), False),
+        ("NO AVX", set(), False),
+    ],
+)
+def test_native_bf16_follows_the_cpu(capability, flags, native) -> None:
+    assert cpu.has_native_bf16(capability, frozenset(flags)) is native
+
+
+def test_auto_takes_bf16_only_where_it_is_native_and_faster() -> None:
+    assert cpu.choose_precision("auto", "cpu", False, never) == "fp32"  # AVX2-only CPUs
+    assert cpu.choose_precision("auto", "cpu", True, lambda: True) == "bf16"
+    assert cpu.choose_precision("auto", "cpu", True, lambda: False) == "fp32"  # measured slower
+    assert cpu.choose_precision("auto", "cuda", True, never) == "fp32"
+    for asked in ("fp32", "bf16"):  # the user's choice stands on any CPU
+        assert cpu.choose_precision(asked, "cpu", False, never) == asked
+        assert cpu.choose_precision(asked, "cpu", True, never) == asked
+    with pytest.raises(ValueError, match="unknown precision 'fp16'; choose from auto, fp32"):
+        cpu.choose_precision("fp16", "cpu", True, never)
+
+
+def test_the_speed_check_runs_once_per_process() -> None:
+    first = cpu.bf16_faster()
+    assert cpu._BF16_FASTER is first and cpu.bf16_faster() is first
+
+
+def test_an_unknown_precision_is_refused_before_training() -> None:
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        TrainConfig(model="mlp", precision="half").resolved()
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_both_precisions_train_and_learn(model, train_split, small_test) -> None:
+    # bf16 autocast runs on any x86 CPU (emulated where not native): tested everywhere.
+    accuracy = {}
+    for precision in ("fp32", "bf16"):
+        cfg = TrainConfig(
+            model=model,
+            subset=500,
+            epochs=4,
+            eval_every=0,
+            threads=1,
+            device="cpu",
+            precision=precision,
+            seed=3,
+        )
+        result = train(cfg, train_split=train_split, test_split=small_test)
+        assert result.precision == precision
+        accuracy[precision] = result.test_accuracy
+        for p in result.model.parameters():  # the weights stay fp32 on both paths
+            assert p.dtype.is_floating_point and p.dtype.itemsize == 4
+    assert min(accuracy.values()) > 0.4  # chance: 0.1
+    assert abs(accuracy["fp32"] - accuracy["bf16"]) < 0.1
+
+
+def test_the_precision_used_goes_into_metadata_and_command(tmp_path, train_split, small_test):
+    cfg = TrainConfig(model="mlp", subset=300, epochs=1, eval_every=0, threads=1, device="cpu")
+    fitted = pipeline.fit(cfg, train_split=train_split, test_split=small_test)
+    used = cpu.training_precision("auto", "cpu")
+    meta = validate(fitted.save(tmp_path / "m.pt"))  # the schema takes both fields
+    assert meta["precision"] == used and meta["train_config"]["precision"] == "auto"
+    words = shlex.split(meta["command"])
+    assert words[words.index("--precision") + 1] == used
+
+
+def test_auto_takes_bf16_only_for_networks_the_table_allows(train_split, small_test) -> None:
+    # The ConvNet was not measured faster in bf16: auto trains it in fp32 on every CPU,
+    # while the MLP follows the hardware.
+    assert networks.get("mlp").auto_bf16 and not networks.get("cnn").auto_bf16
+    cfg = TrainConfig(model="cnn", subset=200, epochs=1, eval_every=0, threads=1, device="cpu")
+    assert train(cfg, train_split=train_split, test_split=small_test).precision == "fp32"
+    cfg = TrainConfig(model="mlp", subset=200, epochs=1, eval_every=0, threads=1, device="cpu")
+    result = train(cfg, train_split=train_split, test_split=small_test)
+    assert result.precision == cpu.training_precision("auto", "cpu")
+
+
+def test_the_command_line_takes_a_precision(capsys) -> None:
+    argv = ["train", "--model", "mlp", "--subset", "300", "--epochs", "1", "--threads", "1"]
+    cli.main([*argv, "--precision", "bf16", "--json"])
+    assert json.loads(capsys.readouterr().out)["precision"] == "bf16"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, "--precision", "fp16"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "--precision" in err
