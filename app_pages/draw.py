@@ -52,19 +52,17 @@ def canvas_json(present: bool) -> tuple[object, str | None]:
     """The canvas under its toolbar; (the drawing on it as Fabric.js JSON, or why there is
     none to read)."""
     st.html(canvas.head_html("One digit, anywhere, any size." if not present else ""))
+    problem = None
     try:
-        json_data, problem = (
-            st_canvas(
-                stroke_width=st.session_state.get("brush", 28),
-                stroke_color="#000000",
-                background_color="#ffffff",
-                height=canvas.SIZE,
-                width=canvas.SIZE,
-                drawing_mode="freedraw",
-                key="canvas",
-            ).json_data,
-            None,
-        )
+        json_data = st_canvas(
+            stroke_width=st.session_state.get("brush", 28),
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=canvas.SIZE,
+            width=canvas.SIZE,
+            drawing_mode="freedraw",
+            key="canvas",
+        ).json_data
     except RecursionError:  # Streamlit parses the canvas's state itself, with no depth bound
         json_data, problem = None, f"This drawing cannot be read: {canvas_data.MALFORMED}"
     canvas.fixes()  # right after it: its toolbar and scaling do not wait for torch
@@ -78,7 +76,7 @@ def drawing_area(present: bool) -> None:
     explored = st.session_state.get("explore_digit")  # a test digit from the Explorer
     with left:
         source = "Draw" if present or explored is not None else source_row()
-        drawn, problem = (None, None)
+        drawn, problem = None, None
         if explored is None and source == "Draw":
             drawn, problem = canvas_json(present)
     drawing = reader()

@@ -153,7 +153,11 @@ def upload_input() -> tuple[raster.Preprocessed | None, str | None]:
     except ValueError as exc:
         return None, f"Cannot use this file: {exc}."
     mine, seen = st.columns(2)
-    mine.html(common.image_html(photo(img), "The uploaded image", caption="Your image"))
+    mine.html(
+        '<div class="digit-photo">'
+        + common.image_html(photo(img), "The uploaded image", caption="Your image")
+        + "</div>"
+    )
     if pre is None:
         return (
             None,

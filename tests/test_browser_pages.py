@@ -252,10 +252,20 @@ def phone(browser, scheme: str = "light"):
     )
 
 
-# The tiles' and their Compare buttons' boxes, in page order.
-TILES = """() => [...document.querySelectorAll('div[data-testid="stColumn"]:has(.tile)')]
-  .map(c => [c.querySelector('.tile').getBoundingClientRect().toJSON(),
-             c.querySelector('button').getBoundingClientRect().toJSON()])"""
+# The tiles' and their Compare buttons' boxes, in page order (null while a tile's button
+# is not on the page yet).
+TILES = """() => {
+  const cols = [...document.querySelectorAll('div[data-testid="stColumn"]:has(.tile)')];
+  return cols.every(c => c.querySelector('button'))
+    ? cols.map(c => [c.querySelector('.tile').getBoundingClientRect().toJSON(),
+                     c.querySelector('button').getBoundingClientRect().toJSON()])
+    : null; }"""
+
+
+def tiles_of(page) -> list:
+    """The tiles and their buttons, once every tile has its button."""
+    page.wait_for_function(TILES, timeout=60_000)
+    return page.evaluate(TILES)
 
 
 def test_explorer_tiles_three_a_row_on_a_phone_and_buttons_in_line(app):
@@ -267,7 +277,7 @@ def test_explorer_tiles_three_a_row_on_a_phone_and_buttons_in_line(app):
     page.goto(f"{url}/explorer")
     page.locator(".tile").nth(5).wait_for(timeout=SLOW)
     settle(page)
-    tiles = page.evaluate(TILES)
+    tiles = tiles_of(page)
     first_row = [t for t, _ in tiles if abs(t["y"] - tiles[0][0]["y"]) < 2]
     assert len(first_row) == 3, first_row
     assert all(t["x"] >= 0 and t["x"] + t["width"] <= 390 for t, _ in tiles)
@@ -278,7 +288,7 @@ def test_explorer_tiles_three_a_row_on_a_phone_and_buttons_in_line(app):
     page.locator(".tile").nth(5).wait_for(timeout=SLOW)
     settle(page)
     rows: dict[int, list[float]] = {}
-    for tile, button in page.evaluate(TILES):
+    for tile, button in tiles_of(page):
         rows.setdefault(round(tile["y"]), []).append(button["y"])
     assert len(rows) >= 5 and all(len(b) == 6 for b in list(rows.values())[:4])
     for buttons in rows.values():

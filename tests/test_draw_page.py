@@ -416,3 +416,20 @@ def test_a_third_network_in_the_table_answers_beside_the_two(third, digits):
     assert "no not-a-digit check for this version" in html  # no detector was fitted for it
     menu = at.selectbox(key=f"use-{third.key}")
     assert menu.label == "Linear" and menu.value.startswith("Linear (5,000 first images")
+
+
+def test_feature_maps_are_shown_for_the_networks_the_table_says_have_them(digits):
+    """The table's feature_maps field decides (the ConvNet has them, the MLP has none)."""
+    from mnist_models.nets import networks
+
+    fake = mock.Mock(return_value=types.SimpleNamespace(json_data=fabric(digits[7])))
+    with mock.patch("streamlit_drawable_canvas.st_canvas", fake):
+        at = AppTest.from_file(PAGE, default_timeout=60)
+        at.run()
+        at.toggle(key="look-maps").set_value(True).run()
+    assert not at.exception
+    html = html_of(at)
+    for key in networks.keys():
+        net = networks.get(key)
+        assert (f"The {net.name}&#x27;s 20 first-layer feature maps" in html) == net.feature_maps
+    assert networks.get("cnn").feature_maps and not networks.get("mlp").feature_maps
