@@ -1,12 +1,14 @@
-"""Training speed of both networks, the blog's experiment, and the Keras peer, in one run.
+"""Training speed of both networks in fp32 and bf16, the blog's experiment, the Keras peer
+and each network against its roofline, in one run.
 
-    python bench/bench_train.py              # medians of 3; the peer once (~5 min)
-    python bench/bench_train.py --quick      # one repeat, a 20-epoch blog run (~1.5 min)
+    python bench/bench_train.py              # medians of 3; the peer once (~6 min)
+    python bench/bench_train.py --quick      # one repeat, a 20-epoch blog run (~2 min)
     python bench/bench_train.py --no-peer    # our figures only
+    python bench/bench_train.py --precision fp32   # one precision only
 
-Roofline: the fp32 matrix-product rate torch.mm reaches at the MLP's own
-layer shapes (batch 512, forward and backward products), measured in the same
-run, and the MLP's achieved FLOP rate in training as a fraction of it.
+Precisions: fp32, and bf16 where the CPU computes it natively (where training's
+"auto" would take it); --precision, given once or more, picks them. Every repeat runs
+each precision in turn, so a shared machine's load falls on both alike.
 
 Ours: train() in this process with the per-model defaults (the network table) on
 all cores. "Samples/s" and "s per epoch" come from one-epoch runs on all
@@ -16,11 +18,17 @@ epoch time scaled up). The blog's experiment is the ConvNet on the first
 images. Training seconds exclude data loading and the test pass, as the
 peer's do (it times model.fit only).
 
-The peer is the seed's Keras program (../shared/peers/seed_keras.py, Keras 3
-on its torch backend, batch 32, no augmentation), run in a subprocess with a
-Python that can import keras: --peer-python, else $PEER_PYTHON, else
-../peervenv/bin/python, else this Python. Absolute times drift from run to
-run and machine to machine; quote the ratios from one run.
+Roofline (roofline.py): each network's FLOPs per image (forward, and a training
+step), counted by torch's FlopCounterMode, and the rate its own matrix products and
+convolutions reach here alone, at its own batch, shapes and layout, in the precision
+of the run; the network's training rate as a fraction of that.
+
+The peer is the seed's Keras program (shared/peers/seed_keras.py beside the main
+checkout, or --peer-script; Keras 3 on its torch backend, batch 32, no augmentation),
+run in a subprocess with a Python that can import keras and scikit-learn:
+--peer-python, else $PEER_PYTHON, else ../peervenv/bin/python, else this Python.
+Absolute times drift from run to run and machine to machine; quote the ratios from
+one run.
 """
 
 from __future__ import annotations
@@ -39,13 +47,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch
+from peer import PEER, find_peer_python, peer_rates, peer_script, run_peer
+from roofline import network_flops, peak_rate
 
 from mnist_models import data as mdata
-from mnist_models.cpu import PRECISIONS, default_threads, training_precision
+from mnist_models.cpu import default_threads, training_precision
 from mnist_models.training.train import TrainConfig, train
 
-PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "seed_keras.py"
 FULL = mdata.SIZES["train"]
+MODELS = ("mlp", "cnn")
 
 
 def cpu_name() -> str:
@@ -80,38 +90,49 @@ def run_ours(cfg: TrainConfig, train_split: mdata.Split, test_split: mdata.Split
         "train_seconds": result.train_seconds,
         "wall_seconds": result.wall_seconds,
         "test_accuracy": result.test_accuracy,
+        "precision": result.precision,
     }
 
 
-def epoch_figures(
-    model: str,
-    n: int,
-    repeats: int,
-    threads: int,
-    train_split: mdata.Split,
-    test_split: mdata.Split,
-    precision: str = "fp32",
-) -> dict:
-    """Median samples/s and seconds per full epoch, from one-epoch runs on n images."""
-    tiny_test = mdata.Split(test_split.images[:100], test_split.labels[:100])  # not timed
+def epoch_run(model: str, n: int, seed: int, threads: int, precision: str, splits) -> float:
+    """Training seconds of one epoch on n images at the full-data batch and rate."""
     full = TrainConfig(model=model, subset=FULL).resolved()  # --quick: full-data batch and rate
-    seconds = []
-    for r in range(repeats):
-        cfg = TrainConfig(
-            model=model,
-            subset=n,
-            epochs=1,
-            eval_every=0,
-            seed=r,
-            threads=threads,
-            batch_size=full.batch_size,
-            lr=full.lr,
-            precision=precision,
-        )
-        seconds.append(run_ours(cfg, train_split, tiny_test)["train_seconds"])
+    cfg = TrainConfig(
+        model=model,
+        subset=n,
+        epochs=1,
+        eval_every=0,
+        seed=seed,
+        threads=threads,
+        batch_size=full.batch_size,
+        lr=full.lr,
+        precision=precision,
+    )
+    tiny_test = mdata.Split(splits[1].images[:100], splits[1].labels[:100])  # not timed
+    return run_ours(cfg, splits[0], tiny_test)["train_seconds"]
+
+
+def blog_run(epochs: int, seed: int, threads: int, precision: str, splits) -> dict:
+    """The blog's experiment: ConvNet, first 1,000 images, augmentation, all test images."""
+    cfg = TrainConfig(
+        model="cnn",
+        subset=1000,
+        first=True,
+        epochs=epochs,
+        augment=True,
+        eval_every=0,
+        seed=seed,
+        threads=threads,
+        precision=precision,
+    )
+    return run_ours(cfg, *splits)
+
+
+def summarise(model: str, n: int, seconds: list[float]) -> dict:
+    """Median samples/s and seconds per full epoch from one-epoch runs on n images."""
     med = statistics.median(seconds)
     return {
-        "batch_size": full.batch_size,
+        "batch_size": TrainConfig(model=model, subset=FULL).resolved().batch_size,
         "images": n,
         "runs": seconds,
         "samples_per_s": n / med,
@@ -120,130 +141,20 @@ def epoch_figures(
     }
 
 
-# The MLP's matrix products for one batch of 512 (784 -> 900 -> 900 -> 10), in the
-# layouts nn.Linear runs them: forward x @ W.T (+ bias), then the backward products,
-# the weight gradients g.T @ x and the input gradients g @ W of layers 2 and 3 (the
-# images need none). (fan_in, fan_out, input gradient wanted) per layer.
-MLP_BATCH = 512
-MLP_LAYERS = [(784, 900, False), (900, 900, True), (900, 10, True)]
-MLP_FLOP_PER_SAMPLE = sum(2 * i * o * (3 if grad_in else 2) for i, o, grad_in in MLP_LAYERS)
-
-
-def network_flops(model: str, batch: int = 64) -> dict:
-    """FLOPs per image of a network's forward pass and of a training step (forward and
-    backward), counted by torch's FlopCounterMode (matrix products and convolutions)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from mnist_models.nets import networks
-
-    net = networks.get(model).build()
-    x = torch.rand(batch, 1, 28, 28)
-    with FlopCounterMode(display=False) as fwd:
-        net(x)
-    with FlopCounterMode(display=False) as step:
-        net(x).sum().backward()
-    return {"forward": fwd.get_total_flops() / batch, "step": step.get_total_flops() / batch}
-
-
-def matmul_rate(threads: int, seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> dict:
-    """FLOP/s of the MLP's own matrix products here in dtype: best and median of rounds."""
-    torch.set_num_threads(threads)
-    g = torch.Generator().manual_seed(0)
-    ops = []
-    for fan_in, fan_out, grad_in in MLP_LAYERS:
-        x, grad = (torch.randn(MLP_BATCH, n, generator=g).to(dtype) for n in (fan_in, fan_out))
-        w = torch.randn(fan_out, fan_in, generator=g).to(dtype)
-        b = torch.randn(fan_out, generator=g).to(dtype)
-        ops += [
-            lambda x=x, w=w, b=b: torch.addmm(b, x, w.t()),
-            lambda x=x, grad=grad: torch.mm(grad.t(), x),
-        ]
-        if grad_in:
-            ops.append(lambda w=w, grad=grad: torch.mm(grad, w))
-    flop = MLP_FLOP_PER_SAMPLE * MLP_BATCH
-    for op in ops:  # warm-up
-        op()
-    rates = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or len(rates) < 3:
-        t0 = time.perf_counter()
-        for _ in range(10):
-            for op in ops:
-                op()
-        rates.append(10 * flop / (time.perf_counter() - t0))
-    return {"flop_per_s": max(rates), "median_flop_per_s": statistics.median(rates)}
-
-
-def blog_figures(
-    epochs: int,
-    repeats: int,
-    threads: int,
-    train_split: mdata.Split,
-    test_split: mdata.Split,
-    precision: str = "fp32",
-) -> dict:
-    """The blog's experiment: ConvNet, first 1,000 images, augmentation; medians."""
-    runs = []
-    for r in range(repeats):
-        cfg = TrainConfig(
-            model="cnn",
-            subset=1000,
-            first=True,
-            epochs=epochs,
-            augment=True,
-            eval_every=0,
-            seed=r,
-            threads=threads,
-            precision=precision,
-        )
-        runs.append(run_ours(cfg, train_split, test_split))
+def roofline(model: str, samples_per_s: float, batch: int, precision: str) -> dict:
+    """A network's FLOPs, its training's FLOP/s, and that as a fraction of its products'
+    peak here (best and median round) in `precision`."""
+    flops = network_flops(model)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    peak = peak_rate(model, batch, dtype)
+    achieved = samples_per_s * flops["step"]
     return {
-        "epochs": epochs,
-        "runs": runs,
-        "train_seconds": statistics.median(r["train_seconds"] for r in runs),
-        "wall_seconds": statistics.median(r["wall_seconds"] for r in runs),
-        "test_accuracy": statistics.median(r["test_accuracy"] for r in runs),
+        **flops,
+        "achieved_flop_per_s": achieved,
+        "peak": peak,
+        "fraction": achieved / peak["flop_per_s"],
+        "fraction_of_median": achieved / peak["median_flop_per_s"],
     }
-
-
-def find_peer_python(explicit: str | None) -> tuple[str | None, str]:
-    """(a Python that imports keras and sklearn, or None; why not)."""
-    candidates = [
-        explicit,
-        os.environ.get("PEER_PYTHON"),
-        str(ROOT.parent / "peervenv" / "bin" / "python"),
-        sys.executable,
-    ]
-    tried = []
-    for python in dict.fromkeys(c for c in candidates if c):
-        if not Path(python).exists():
-            tried.append(f"{python} (missing)")
-            continue
-        probe = subprocess.run(
-            [python, "-c", "import keras, sklearn"],
-            capture_output=True,
-            env={**os.environ, "KERAS_BACKEND": "torch"},
-            text=True,
-        )
-        if probe.returncode == 0:
-            return python, ""
-        tried.append(f"{python} (no keras/sklearn)")
-    return None, "keras is not importable: tried " + ", ".join(tried)
-
-
-def run_peer(python: str, *args: str) -> dict:
-    """One run of the peer program; its JSON line, or an 'error'."""
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [python, str(PEER_SCRIPT), *args], capture_output=True, text=True, env=env
-    )
-    wall = time.perf_counter() - t0
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit {proc.returncode}: {tail}"}
-    return {**json.loads(lines[-1]), "process_seconds": wall}
 
 
 def fmt_s(seconds: float | None, missing: str) -> str:
@@ -259,43 +170,82 @@ def speedup(slow: float | None, fast: float | None) -> str:
 
 
 def table(res: dict) -> str:
-    """The results as a Markdown table for the README."""
-    mlp, cnn, blog = res["mlp"], res["cnn"], res["blog"]
-    peer_mlp, peer_cnn = res.get("peer_mlp") or {}, res.get("peer_cnn") or {}
+    """Speed, ours in each precision against the peer, as a Markdown table."""
+    precs = list(res["by_precision"])
+    by = res["by_precision"]
+    peer = peer_rates(res)
     missing = "—" if res.get("peer_ran") else "not run"
-    # Peer rates: the MLP from its one epoch, the ConvNet from the blog's experiment.
-    p_mlp_epoch = p_mlp_rate = p_cnn_s = p_cnn_rate = None
-    if peer_mlp:
-        p_mlp_rate = peer_mlp["subset"] / peer_mlp["train_seconds"]
-        p_mlp_epoch = FULL / p_mlp_rate
-    if peer_cnn:
-        p_cnn_s = peer_cnn["train_seconds"]
-        p_cnn_rate = peer_cnn["subset"] * peer_cnn["epochs"] / p_cnn_s
-    p_cnn_epoch = FULL / p_cnn_rate if p_cnn_rate else None
-    p_acc = f"{peer_cnn['test_accuracy']:.2%}" if peer_cnn else missing
-    est = " (est.)" if mlp["estimated"] else ""
     rate = "{:,.0f}".format
+    est = " (est.)" if by[precs[0]]["mlp"]["estimated"] else ""
+    blog_epochs = by[precs[0]]["blog"]["epochs"]
+
+    def cells(get, fmt, peer_value, faster_is_higher: bool) -> str:
+        ours = [get(by[p]) for p in precs]
+        shown = " | ".join(fmt(v) for v in ours)
+        value = fmt(peer_value) if peer_value else missing
+        ups = [speedup(v, peer_value) if faster_is_higher else speedup(peer_value, v) for v in ours]
+        return f"{shown} | {value} | {' / '.join(ups)} |"
+
     rows = [
-        "| | this project | Keras peer (seed) | speed-up |",
-        "|---|---:|---:|---:|",
-        f"| MLP: training samples/s (batch {mlp['batch_size']}; peer 32) "
-        f"| {rate(mlp['samples_per_s'])} | {rate(p_mlp_rate) if p_mlp_rate else missing} "
-        f"| {speedup(mlp['samples_per_s'], p_mlp_rate)} |",
-        f"| MLP: seconds per 60,000-image epoch{est} | {fmt_s(mlp['epoch_seconds'], '')} "
-        f"| {fmt_s(p_mlp_epoch, missing)} | {speedup(p_mlp_epoch, mlp['epoch_seconds'])} |",
-        f"| ConvNet: training samples/s (batch {cnn['batch_size']}; peer 32) "
-        f"| {rate(cnn['samples_per_s'])} | {rate(p_cnn_rate) if p_cnn_rate else missing} "
-        f"| {speedup(cnn['samples_per_s'], p_cnn_rate)} |",
-        f"| ConvNet: seconds per 60,000-image epoch{est} | {fmt_s(cnn['epoch_seconds'], '')} "
-        f"| {fmt_s(p_cnn_epoch, missing)}{' (est.)' if p_cnn_epoch else ''} "
-        f"| {speedup(p_cnn_epoch, cnn['epoch_seconds'])} |",
-        f"| Blog's experiment (ConvNet, first 1,000 images, {blog['epochs']} epochs; "
-        f"ours augmented): training seconds | {fmt_s(blog['train_seconds'], '')} "
-        f"| {fmt_s(p_cnn_s, missing)} | {speedup(p_cnn_s, blog['train_seconds'])} |",
-        f"| Blog's experiment: test accuracy on 10,000 images | {blog['test_accuracy']:.2%} "
-        f"| {p_acc} | |",
+        f"| | {' | '.join(precs)} | Keras peer (seed) | speed-up ({' / '.join(precs)}) |",
+        "|---|" + "---:|" * (len(precs) + 2),
+        f"| MLP: training samples/s (batch {by[precs[0]]['mlp']['batch_size']}; peer 32) | "
+        + cells(lambda b: b["mlp"]["samples_per_s"], rate, peer.get("mlp_rate"), True),
+        f"| MLP: seconds per 60,000-image epoch{est} | "
+        + cells(
+            lambda b: b["mlp"]["epoch_seconds"],
+            lambda v: fmt_s(v, ""),
+            peer.get("mlp_epoch"),
+            False,
+        ),
+        f"| ConvNet: training samples/s (batch {by[precs[0]]['cnn']['batch_size']}; peer 32) | "
+        + cells(lambda b: b["cnn"]["samples_per_s"], rate, peer.get("cnn_rate"), True),
+        f"| ConvNet: seconds per 60,000-image epoch{est} (peer: from the blog's) | "
+        + cells(
+            lambda b: b["cnn"]["epoch_seconds"],
+            lambda v: fmt_s(v, ""),
+            peer.get("cnn_epoch"),
+            False,
+        ),
+        f"| Blog's experiment (ConvNet, first 1,000 images, {blog_epochs} epochs; ours "
+        "augmented): training seconds | "
+        + cells(
+            lambda b: b["blog"]["train_seconds"], lambda v: fmt_s(v, ""), peer.get("blog_s"), False
+        ),
+        "| Blog's experiment: test accuracy on 10,000 images | "
+        + " | ".join(f"{by[p]['blog']['test_accuracy']:.2%}" for p in precs)
+        + f" | {peer['blog_accuracy']:.2%} | |"
+        if "blog_accuracy" in peer
+        else "| Blog's experiment: test accuracy on 10,000 images | "
+        + " | ".join(f"{by[p]['blog']['test_accuracy']:.2%}" for p in precs)
+        + f" | {missing} | |",
     ]
     return "\n".join(rows)
+
+
+def roofline_table(res: dict) -> str:
+    """Each network against its roofline in each precision, as a Markdown table."""
+    rows = [
+        "| network, precision | MFLOP/image forward / step | trains at GFLOP/s | own products "
+        "alone, best / median GFLOP/s | fraction of best / median |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    names = {"mlp": "MLP", "cnn": "ConvNet"}
+    for p, b in res["by_precision"].items():
+        for model in MODELS:
+            r = b[model]["roofline"]
+            rows.append(
+                f"| {names[model]} (batch {r['peak']['batch']}), {p} | {r['forward'] / 1e6:.2f} / "
+                f"{r['step'] / 1e6:.2f} | {r['achieved_flop_per_s'] / 1e9:.1f} | "
+                f"{r['peak']['flop_per_s'] / 1e9:.1f} / {r['peak']['median_flop_per_s'] / 1e9:.1f}"
+                f" | {r['fraction']:.0%} / {r['fraction_of_median']:.0%} |"
+            )
+    return "\n".join(rows)
+
+
+def default_precisions() -> list[str]:
+    """fp32, and bf16 too where training's auto takes it."""
+    return ["fp32"] + (["bf16"] if training_precision("auto") == "bf16" else [])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -309,101 +259,99 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=None, help="runs per figure (default 3)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--peer-python", default=None, help="a Python with keras and scikit-learn")
+    p.add_argument("--peer-script", type=Path, default=None, help="the peer's seed_keras.py")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument(
         "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="training precision (default: what training picks here); the roofline's "
-        "matrix products are measured in it",
+        action="append",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="a precision to train in (again for more; default: fp32, and bf16 where the "
+        "CPU has it natively)",
     )
     a = p.parse_args(argv)
-    precision = training_precision(a.precision)
+    precisions = list(dict.fromkeys(a.precision or default_precisions()))
 
     repeats = a.repeats or (1 if a.quick else 3)
     threads = a.threads or default_threads()
     n_epoch = 10_000 if a.quick else FULL
     blog_epochs = 20 if a.quick else 100
     busy = other_trainers()
+    load = round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
     print(
-        f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{threads} threads, medians of {repeats}, {precision}"
+        f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.backends.cpu.get_cpu_capability()}), {threads} threads, medians of "
+        f"{repeats}, {' and '.join(precisions)}, load average {load}"
     )
     if busy:
         print(f"warning: {len(busy)} other training process(es) running; figures are skewed:")
         for line in busy:
             print(f"  {line[:120]}")
 
-    train_split, test_split = mdata.load_split("train"), mdata.load_split("test")
+    splits = mdata.load_split("train"), mdata.load_split("test")
     # Warm-up: first calls build oneDNN kernels and fault in memory.
-    for model in ("mlp", "cnn"):
-        train(
-            TrainConfig(model=model, subset=512, epochs=1, eval_every=0, threads=threads),
-            train_split=train_split,
-            test_split=mdata.Split(test_split.images[:10], test_split.labels[:10]),
-        )
+    for precision in precisions:
+        for model in MODELS:
+            train(
+                TrainConfig(
+                    model=model,
+                    subset=512,
+                    epochs=1,
+                    eval_every=0,
+                    threads=threads,
+                    precision=precision,
+                ),
+                train_split=splits[0],
+                test_split=mdata.Split(splits[1].images[:10], splits[1].labels[:10]),
+            )
     res: dict = {
         "machine": cpu_name(),
         "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": threads,
         "repeats": repeats,
         "others_running": len(busy),
-        "precision": precision,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "load_average_start": load,
+        "precisions": precisions,
     }
-    for model in ("mlp", "cnn"):
-        res[model] = epoch_figures(
-            model, n_epoch, repeats, threads, train_split, test_split, precision
-        )
-        print(
-            f"{model}: {res[model]['samples_per_s']:,.0f} samples/s, "
-            f"{res[model]['epoch_seconds']:.2f} s per 60,000-image epoch "
-            f"(runs: {', '.join(f'{s:.2f}' for s in res[model]['runs'])} s)",
-            flush=True,
-        )
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    res["matmul"] = matmul_rate(threads, dtype=dtype)
-    for model in ("mlp", "cnn"):
-        flops = res[model]["flops"] = network_flops(model)
-        rate = res[model]["samples_per_s"] * flops["step"]
-        res[model]["flop_per_s"] = rate
-        print(
-            f"{model}: {flops['forward'] / 1e6:.2f} MFLOP forward, {flops['step'] / 1e6:.2f} "
-            f"MFLOP a training step per image; trains at {rate / 1e9:.1f} GFLOP/s "
-            f"({rate / res['matmul']['flop_per_s']:.0%} of the MLP-shaped {precision} "
-            "matrix-product peak)",
-            flush=True,
-        )
-    achieved = res["mlp"]["samples_per_s"] * MLP_FLOP_PER_SAMPLE
-    res["roofline"] = achieved / res["matmul"]["flop_per_s"]
-    # On a shared machine the two measurements see different loads: the fraction of the
-    # median round says how much of the gap is noise.
-    res["roofline_median"] = achieved / res["matmul"]["median_flop_per_s"]
-    print(
-        f"roofline: the MLP trains at {achieved / 1e9:.1f} GFLOP/s "
-        f"({MLP_FLOP_PER_SAMPLE / 1e6:.2f} MFLOP per sample, batch {MLP_BATCH}); its matrix "
-        f"products alone reach {res['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s here (median "
-        f"{res['matmul']['median_flop_per_s'] / 1e9:.1f}): {res['roofline']:.0%} of the best, "
-        f"{res['roofline_median']:.0%} of the median (goal >= 70%)",
-        flush=True,
-    )
-    res["blog"] = blog_figures(blog_epochs, repeats, threads, train_split, test_split, precision)
-    print(
-        f"blog experiment ({blog_epochs} epochs): {res['blog']['train_seconds']:.2f} s "
-        f"training, {res['blog']['wall_seconds']:.2f} s wall, test accuracy "
-        f"{res['blog']['test_accuracy']:.2%} (runs: "
-        + ", ".join(
-            f"{r['train_seconds']:.2f} s/{r['test_accuracy']:.2%}" for r in res["blog"]["runs"]
-        )
-        + ")",
-        flush=True,
-    )
+    epochs: dict = {(p, m): [] for p in precisions for m in MODELS}
+    blogs: dict = {p: [] for p in precisions}
+    for r in range(repeats):
+        for precision in precisions:  # in turns: the same load on each
+            for model in MODELS:
+                s = epoch_run(model, n_epoch, r, threads, precision, splits)
+                epochs[precision, model].append(s)
+                print(f"{precision} {model}: one {n_epoch:,}-image epoch in {s:.2f} s", flush=True)
+            run = blog_run(blog_epochs, r, threads, precision, splits)
+            blogs[precision].append(run)
+            print(
+                f"{precision} blog experiment ({blog_epochs} epochs, seed {r}): "
+                f"{run['train_seconds']:.2f} s training, test accuracy {run['test_accuracy']:.2%}",
+                flush=True,
+            )
+    res["by_precision"] = {}
+    for precision in precisions:
+        b = res["by_precision"][precision] = {}
+        for model in MODELS:
+            b[model] = summarise(model, n_epoch, epochs[precision, model])
+            b[model]["roofline"] = roofline(
+                model, b[model]["samples_per_s"], b[model]["batch_size"], precision
+            )
+        runs = blogs[precision]
+        b["blog"] = {
+            "epochs": blog_epochs,
+            "runs": runs,
+            "train_seconds": statistics.median(x["train_seconds"] for x in runs),
+            "wall_seconds": statistics.median(x["wall_seconds"] for x in runs),
+            "test_accuracy": statistics.median(x["test_accuracy"] for x in runs),
+        }
 
     res["peer_ran"] = False
+    script = peer_script(a.peer_script)
     if a.no_peer:
         print("peer: skipped (--no-peer)")
-    elif not PEER_SCRIPT.is_file():
-        print(f"peer: {PEER_SCRIPT} not found; our figures only")
+    elif script is None:
+        print(f"peer: {PEER} not found (--peer-script); our figures only")
     else:
         python, why = find_peer_python(a.peer_python)
         if python is None:
@@ -412,24 +360,33 @@ def main(argv: list[str] | None = None) -> None:
             res["peer_ran"] = True
             res["peer_python"] = python
             res["peer_cnn"] = run_peer(
-                python, "cnn", "--subset", "1000", "--epochs", str(blog_epochs)
+                python, script, "cnn", "--subset", "1000", "--epochs", str(blog_epochs)
             )
             print(f"peer cnn: {json.dumps(res['peer_cnn'])}", flush=True)
             res["peer_mlp"] = run_peer(
-                python, "mlp", "--epochs", "1", *(["--subset", str(n_epoch)] if a.quick else [])
+                python,
+                script,
+                "mlp",
+                "--epochs",
+                "1",
+                *(["--subset", str(n_epoch)] if a.quick else []),
             )
             print(f"peer mlp: {json.dumps(res['peer_mlp'])}", flush=True)
             for key in ("peer_cnn", "peer_mlp"):
                 if "error" in res[key]:
                     print(f"{key}: failed ({res[key]['error']}); left out of the table")
                     res[key] = None
+    res["load_average_end"] = round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
     print()
     print(table(res))
+    print()
+    print(roofline_table(res))
     print()
     print(
         f"Measured {time.strftime('%Y-%m-%d')} on {cpu_name()} ({threads} threads, "
         f"torch {torch.__version__}) with `python bench/bench_train.py"
-        f"{' --quick' if a.quick else ''}`; ours: medians of {repeats}, peer: one run."
+        f"{' --quick' if a.quick else ''}`; ours: medians of {repeats}, peer: one run; load "
+        f"average {res['load_average_start']} at the start, {res['load_average_end']} at the end."
     )
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,10 @@ paths train on real digits and the one used is recorded."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -50,6 +53,40 @@ def test_auto_takes_bf16_only_where_it_is_native_and_faster() -> None:
 def test_the_speed_check_runs_once_per_process() -> None:
     first = cpu.bf16_faster()
     assert cpu._BF16_FASTER is first and cpu.bf16_faster() is first
+
+
+def test_the_speed_check_times_both_kinds_of_product() -> None:
+    fp32, bf16 = cpu._time_mm(n=64, rounds=2)
+    assert 0 < fp32 < 1 and 0 < bf16 < 1
+
+
+# What auto decides in a fresh process, with the environment given.
+DECIDE = (
+    "import torch; from mnist_models import cpu; "
+    "native = cpu.has_native_bf16(torch.backends.cpu.get_cpu_capability(), cpu.cpu_flags()); "
+    "print(native, cpu.bf16_faster(), cpu.training_precision('auto', 'cpu'))"
+)
+
+
+def test_auto_takes_fp32_where_bf16_is_emulated(root) -> None:
+    # oneDNN kept to AVX2 computes bf16 in software on any x86 CPU, whatever its flags: the
+    # speed check sees it slower (about 30x on AVX-512 bf16 hardware) and auto takes fp32.
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run(
+        [sys.executable, "-c", DECIDE], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    native, faster, used = out.stdout.split()
+    assert (faster, used) == ("False", "fp32")
+
+
+def test_auto_takes_bf16_where_the_cpu_has_it(root) -> None:
+    out = subprocess.run([sys.executable, "-c", DECIDE], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    native, faster, used = out.stdout.split()
+    if native == "False":
+        pytest.skip("this CPU has no native bf16 (the fp32 path is tested above)")
+    assert (faster, used) == ("True", "bf16")
 
 
 def test_an_unknown_precision_is_refused_before_training() -> None:

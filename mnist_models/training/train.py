@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -24,7 +24,8 @@ from mnist_models.nets import networks
 from mnist_models.nets.evaluate import Cancelled
 from mnist_models.nets.evaluate import accuracy as eval_accuracy
 from mnist_models.training import settings
-from mnist_models.training.augment import STYLES, Style
+from mnist_models.training.augment import STYLES
+from mnist_models.training.batches import batches as epoch_batches
 
 __all__ = [
     "Cancelled",
@@ -296,13 +297,10 @@ def train(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
-        for b in range(batches):
+        now = None if style is None else style.at_epoch(epoch, cfg.epochs)
+        for b, (xb, yb) in enumerate(epoch_batches(perm, bs, x, y, now, x_drawn, g)):
             if should_stop is not None and should_stop():
                 raise Cancelled()
-            sel = perm[b * bs : (b + 1) * bs]
-            xb, yb = x[sel], y[sel]
-            if style is not None:
-                xb, yb = _augmented(style.at_epoch(epoch, cfg.epochs), sel, xb, yb, x_drawn, g)
             xb = xb.contiguous(memory_format=fmt)
             with autocast:
                 logits = model(xb)
@@ -378,22 +376,3 @@ def train(
         str(device),
         precision,
     )
-
-
-def _augmented(
-    style: Style,
-    sel: torch.Tensor,
-    xb: torch.Tensor,
-    yb: torch.Tensor,
-    x_drawn: torch.Tensor | None,
-    g: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch as the style augments it (longer, when the style adds drawn copies)."""
-    if style.extra > 0:
-        k = max(1, round(len(sel) * style.extra))
-        more = _augmented(replace(style, extra=0.0, share=1.0), sel[:k], xb[:k], yb[:k], x_drawn, g)
-        return torch.cat([STYLES["jitter"].apply(xb, g), more[0]]), torch.cat([yb, more[1]])
-    if x_drawn is not None and style.redrawn > 0:
-        pick = torch.rand(len(sel), generator=g) < style.redrawn
-        xb = torch.where(pick.to(xb.device).view(-1, 1, 1, 1), x_drawn[sel], xb)
-    return style.apply(xb, g), yb
