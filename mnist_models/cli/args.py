@@ -8,30 +8,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
 
 import torch
 
+from mnist_models.cli.parser import Parser as Parser  # re-exported for the commands
+from mnist_models.cli.parser import fail as fail
 from mnist_models.cpu import default_threads
 from mnist_models.training import settings
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit status 2, without the usage."""
-
-    def error(self, message: str) -> NoReturn:
-        fail(message)
-
-
-def fail(message: str) -> NoReturn:
-    """Print 'mnist_models: error: message' on stderr and exit with status 2."""
-    sys.stderr.write(f"mnist_models: error: {message}\n")
-    sys.exit(2)
 
 
 def _typed(bounds: settings.Setting) -> Callable[[str], int | float]:
