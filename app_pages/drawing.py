@@ -39,7 +39,9 @@ def _activate(arch: str, key: str, ids: dict[str, str]) -> None:
     except presenter_ui.NotPresenter as exc:
         st.session_state[f"{key}-error"] = str(exc)
     except (KeyError, ValueError, OSError) as exc:
-        st.session_state[f"{key}-error"] = f"This model cannot be put in use: {exc}"
+        st.session_state[f"{key}-error"] = (
+            f"This model cannot be put in use: {common.for_visitors(exc)}"
+        )
 
 
 def models_menu() -> None:
@@ -95,7 +97,8 @@ def models_or_error() -> dict[str, inuse.InUse] | None:
         return inuse.models_in_use()
     except (checkpoint.CheckpointError, KeyError) as exc:
         st.error(
-            f"The shipped weights cannot be loaded: {exc}. Restore the `weights/` folder "
+            f"The shipped weights cannot be loaded: {common.for_visitors(exc)}. "
+            "Restore the `weights/` folder "
             "(e.g. `git checkout weights/`) or retrain them: see the README."
         )
         return None

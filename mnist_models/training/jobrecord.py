@@ -191,9 +191,9 @@ def save_versions(finished: list[tuple[dict[str, Any], bytes]], job_seconds: flo
             )  # start to saving
             ids.append(f"trained/{path.stem}")
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-            checkpoint.meta_path(path).unlink(missing_ok=True)
+        for path in written:  # never raises: the error above is the one to tell
+            files.remove_quietly(path)
+            files.remove_quietly(checkpoint.meta_path(path))
         raise
     return ids
 

@@ -251,6 +251,8 @@ class JobManager:
         state = {"finished": JobState.DONE, "cancelled": JobState.CANCELLED}.get(
             end[0], JobState.FAILED
         )
+        if state == JobState.FAILED:  # the whole message, paths included: pages cut them
+            log.warning("training job %s failed: %s", job.status.id, end[1])
         with self._lock:
             job.status.state, job.status.current = state, None
             job.status.error = end[1] if state == JobState.FAILED else None
