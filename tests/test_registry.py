@@ -259,3 +259,69 @@ def test_restart_after_kill_during_save(home: Path) -> None:
     assert sorted(p.name for p in registry.versions_dir().iterdir()) == ["v1.pt"]
     v = mine()["trained/v1"]
     assert v.error == "v1.json: metadata file is missing"
+
+
+# --- at a server's start ---------------------------------------------------------
+
+
+def record_job(home: Path, pid: int) -> None:
+    (home / "jobs.json").write_text(
+        json.dumps({"id": "j1", "state": "running", "owner_pid": pid, "configs": []})
+    )
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+@pytest.mark.parametrize("job", ["none", "finished", "its server is gone"])
+def test_at_start_every_temporary_file_goes_when_no_job_runs(home: Path, job: str) -> None:
+    """A save killed a second ago left its file: with no job running, a restart removes it."""
+    from mnist_models.training import jobs
+
+    if job == "finished":
+        (home / "jobs.json").write_text(json.dumps({"state": "done", "owner_pid": os.getpid()}))
+    elif job == "its server is gone":
+        record_job(home, dead_pid())
+    vdir = registry.versions_dir()
+    vdir.mkdir(parents=True)
+    young = [vdir / ".v1.pt.abc.tmp", home / ".active.json.x.tmp"]
+    for p in young:
+        p.write_bytes(b"partial")
+    assert sorted(jobs.cleanup_at_start()) == sorted(young)
+    assert not any(p.exists() for p in young)
+
+
+def test_at_start_a_running_job_keeps_young_temporary_files(home: Path) -> None:
+    """Another server process on this home is training: its save may be under way."""
+    from mnist_models.training import jobs
+
+    record_job(home, os.getpid())  # alive
+    vdir = registry.versions_dir()
+    vdir.mkdir(parents=True)
+    young, old = vdir / ".v1.pt.abc.tmp", aged_file(vdir / ".v0.pt.def.tmp", 120)
+    young.write_bytes(b"partial")
+    assert jobs.cleanup_at_start() == [old]
+    assert young.exists()
+
+
+def aged_file(path: Path, seconds: float) -> Path:
+    path.write_bytes(b"partial")
+    return aged(path, seconds)
+
+
+def test_the_server_start_removes_a_fresh_temporary_file(home: Path, presenter) -> None:
+    from app_pages import startup
+
+    vdir = registry.versions_dir()
+    vdir.mkdir(parents=True)
+    left = vdir / ".v1.json.abc.tmp"
+    left.write_bytes(b"{")
+    startup.start_once.clear()
+    try:
+        startup.start_once()
+    finally:
+        startup.start_once.clear()
+    assert not left.exists()

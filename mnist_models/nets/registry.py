@@ -224,7 +224,8 @@ def cleanup(max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
 
     checkpoint.atomic_write names them ".<name>.<random>.tmp". Only those older
     than max_age seconds go, so a save in progress (in this or another server
-    process) keeps its file. Call once per server process, at start-up.
+    process) keeps its file. A server's start calls it through
+    training.jobs.cleanup_at_start, with max_age 0 when no training job runs.
     """
     cutoff = time.time() - max_age
     removed = []

@@ -155,6 +155,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def running_anywhere() -> bool:
+    """Whether a job runs in a server process on this home: recorded as running by a
+    process that is alive. An unreadable record counts as running (the careful answer)."""
+    try:
+        data = json.loads(path().read_text())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True
+    try:
+        return data["state"] == JobState.RUNNING and _pid_alive(int(data["owner_pid"]))
+    except (KeyError, TypeError, ValueError):
+        return True
+
+
 def read_lost() -> JobStatus | None:
     """The recorded job if it was running when its server process stopped, else None."""
     try:
