@@ -51,7 +51,12 @@ def models_menu() -> None:
         st.caption("Everyone here uses these models. Only the presenter can change them.")
     for arch, name in common.names().items():
         # Menu label -> version id (the id is added where two labels would clash).
-        usable = [v for v in registry.list_versions(arch, verify=False) if v.ok]
+        # Verified: each file is loaded once (per state of the file) to be offered at all.
+        found = registry.list_versions(arch)
+        usable = [v for v in found if v.ok]
+        for v in found:
+            if not v.ok and allowed:
+                st.caption(md_escape(f"Not offered: {v.label()}"))
         labels = [v.label() for v in usable]
         ids = {
             (lab if labels.count(lab) == 1 else f"{lab} [{v.id}]"): v.id
