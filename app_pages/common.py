@@ -22,11 +22,31 @@ import base64
 import gc
 import html
 import io
+import logging
+import os
 
 import streamlit as st
 from PIL import Image
 
+from mnist_models import files, text
 from mnist_models.nets import networks
+
+log = logging.getLogger("mnist_app")
+
+
+def for_visitors(error: object) -> str:
+    """An error as a page shows it: one line without the server's folders (a file's name at
+    most). The whole message, paths included, goes to the server's log."""
+    log.warning("shown on a page: %s", error)
+    return without_paths(error)
+
+
+def without_paths(message: object) -> str:
+    """for_visitors without the log line: for notes shown on every page view."""
+    message = str(message)
+    for folder in (files.home(), files.ROOT):  # also names with spaces in them
+        message = message.replace(f"{os.path.abspath(folder)}{os.sep}", "")
+    return text.without_paths(message)
 
 
 def names() -> dict[str, str]:

@@ -39,7 +39,9 @@ def _activate(arch: str, key: str, ids: dict[str, str]) -> None:
     except presenter_ui.NotPresenter as exc:
         st.session_state[f"{key}-error"] = str(exc)
     except (KeyError, ValueError, OSError) as exc:
-        st.session_state[f"{key}-error"] = f"This model cannot be put in use: {exc}"
+        st.session_state[f"{key}-error"] = (
+            f"This model cannot be put in use: {common.for_visitors(exc)}"
+        )
 
 
 def models_menu() -> None:
@@ -49,7 +51,12 @@ def models_menu() -> None:
         st.caption("Everyone here uses these models. Only the presenter can change them.")
     for arch, name in common.names().items():
         # Menu label -> version id (the id is added where two labels would clash).
-        usable = [v for v in registry.list_versions(arch, verify=False) if v.ok]
+        # Verified: each file is loaded once (per state of the file) to be offered at all.
+        found = registry.list_versions(arch)
+        usable = [v for v in found if v.ok]
+        for v in found:
+            if not v.ok and allowed:
+                st.caption(md_escape(f"Not offered: {v.label()}"))
         labels = [v.label() for v in usable]
         ids = {
             (lab if labels.count(lab) == 1 else f"{lab} [{v.id}]"): v.id
@@ -95,7 +102,8 @@ def models_or_error() -> dict[str, inuse.InUse] | None:
         return inuse.models_in_use()
     except (checkpoint.CheckpointError, KeyError) as exc:
         st.error(
-            f"The shipped weights cannot be loaded: {exc}. Restore the `weights/` folder "
+            f"The shipped weights cannot be loaded: {common.for_visitors(exc)}. "
+            "Restore the `weights/` folder "
             "(e.g. `git checkout weights/`) or retrain them: see the README."
         )
         return None

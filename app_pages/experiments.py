@@ -124,7 +124,8 @@ try:
     uses = inuse.models_in_use()
 except (OSError, ValueError, KeyError, checkpoint.CheckpointError, mdata.DataError) as exc:
     st.error(
-        f"The test images or the shipped weights cannot be read ({exc}). Restore the "
+        f"The test images or the shipped weights cannot be read ({common.for_visitors(exc)}). "
+        "Restore the "
         "`data/mnist` and `weights/` folders."
     )
     st.stop()

@@ -109,7 +109,10 @@ st.caption(
 try:
     uses = inuse.models_in_use()
 except (checkpoint.CheckpointError, KeyError) as exc:
-    st.error(f"The shipped weights cannot be loaded: {exc}. Restore the `weights/` folder.")
+    st.error(
+        f"The shipped weights cannot be loaded: {common.for_visitors(exc)}. "
+        "Restore the `weights/` folder."
+    )
     st.stop()
 for note in inuse.notes():
     st.warning(note)
@@ -118,7 +121,10 @@ versions = {k: u.version for k, u in uses.items()}
 try:
     images, labels = test_set()
 except (OSError, ValueError, mdata.DataError) as exc:
-    st.error(f"The MNIST test images cannot be read ({exc}). Restore the `data/mnist` folder.")
+    st.error(
+        f"The MNIST test images cannot be read ({common.for_visitors(exc)}). "
+        "Restore the `data/mnist` folder."
+    )
     st.stop()
 probs, preds, conf = {}, {}, {}
 for arch, u in uses.items():
@@ -127,7 +133,7 @@ for arch, u in uses.items():
             str(u.version.path), u.version.meta.get("sha256", ""), u.temperature
         )
     except checkpoint.CheckpointError as exc:
-        st.error(f"{u.version.id} cannot be loaded: {exc}")
+        st.error(f"{u.version.id} cannot be loaded: {common.for_visitors(exc)}")
         st.stop()
     preds[arch] = probs[arch].argmax(1)
     conf[arch] = probs[arch].max(1)

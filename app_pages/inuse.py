@@ -18,6 +18,7 @@ import streamlit as st
 import torch
 from torch import nn
 
+from app_pages import common
 from mnist_models import files
 from mnist_models.nets import checkpoint, networks, registry
 from mnist_models.reading import raster
@@ -155,7 +156,7 @@ def models_in_use() -> dict[str, InUse]:
 
 def notes() -> list[str]:
     """Why a chosen model is not the one in use, one sentence each (empty when all are)."""
-    return list(_resolve(_stamp()).notes)
+    return [common.without_paths(n) for n in _resolve(_stamp()).notes]
 
 
 def read_drawing(pre: raster.Preprocessed, uses: dict[str, InUse]) -> mread.Reading:

@@ -13,7 +13,7 @@ import os
 
 import streamlit as st
 
-from app_pages import browser_store
+from app_pages import browser_store, common
 from mnist_models import addresses, files, presenter
 from mnist_models.presenter import Gate, NotPresenter, Token, TooManyTries, WrongPasscode
 
@@ -146,7 +146,7 @@ def control(key: str = "presenter") -> None:
 def _control(key: str) -> None:
     if (why := problem()) is not None:
         with st.popover("Presenter rights off", icon=":material/warning:"):
-            st.warning(why)
+            st.warning(common.without_paths(why))
         return
     g = gate()
     t = token()

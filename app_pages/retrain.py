@@ -164,7 +164,7 @@ def shared_action(what: str, action, done: str | None = None) -> None:
     except presenter_ui.NotPresenter as exc:
         flash("error", str(exc))
     except (ValueError, KeyError, OSError) as exc:
-        flash("error", f"Could not {what}: {exc}")
+        flash("error", f"Could not {what}: {common.for_visitors(exc)}")
     st.rerun()
 
 
@@ -327,7 +327,8 @@ def job_panel() -> None:
         )
     else:
         st.error(
-            f"Training failed: {status.error}. Nothing was saved; the active models are unchanged.",
+            f"Training failed: {md_escape(common.without_paths(status.error))}. "
+            "Nothing was saved; the active models are unchanged.",
             icon=":material/error:",
         )
     specs = charts.training_curves(status.runs)

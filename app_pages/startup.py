@@ -17,9 +17,10 @@ def start_once() -> None:
     warm the models in use, so that the first drawing is answered at once."""
     # Imported here, not at the top: torch comes with them (see the module docstring).
     from app_pages import common, inuse, presenter_ui
-    from mnist_models.nets import checkpoint, registry
+    from mnist_models.nets import checkpoint
+    from mnist_models.training import jobs
 
-    registry.cleanup()
+    jobs.cleanup_at_start()
     presenter_ui.gate()
     try:
         inuse.models_in_use()  # each checkpoint is loaded and run once (inuse.load_model)

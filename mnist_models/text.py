@@ -24,6 +24,16 @@ WORD_JOINER = "\u2060"  # invisible, and not a space: a link or emoji needs one 
 _WWW = re.compile(r"(www)(?=\.)", re.IGNORECASE)
 
 
+# An absolute path (POSIX) in an error message: every folder up to its last part.
+_FOLDERS = re.compile(r"(?<![\w.~:/-])/(?:[^\s'\"/:;,()]+/)+(?=[^\s'\"/:;,()]*)")
+
+
+def without_paths(message: object, limit: int = 300) -> str:
+    """An error message for visitors: one plain line, every absolute path cut to its last
+    part (a file's name, never the server's folders); the whole message belongs in the log."""
+    return plain(_FOLDERS.sub("", str(message)), limit)
+
+
 def plain(value: object, limit: int = 120) -> str:
     """One line of plain text: hidden characters dropped, spaces collapsed, at most limit chars."""
     s = value if isinstance(value, str) else str(value)

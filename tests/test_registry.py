@@ -129,6 +129,7 @@ def test_verify_catches_replaced_weights(home: Path) -> None:
         mine()["trained/v1"].error == "v1.pt: sha256 does not match its metadata "
         "(corrupt or replaced)"
     )
+    registry._LOADED.clear()  # a fresh process: no load has found anything yet
     assert registry.list_versions(verify=False)[-1].ok  # no hashing without verify
 
 
@@ -259,3 +260,147 @@ def test_restart_after_kill_during_save(home: Path) -> None:
     assert sorted(p.name for p in registry.versions_dir().iterdir()) == ["v1.pt"]
     v = mine()["trained/v1"]
     assert v.error == "v1.json: metadata file is missing"
+
+
+# --- at a server's start ---------------------------------------------------------
+
+
+def record_job(home: Path, pid: int) -> None:
+    (home / "jobs.json").write_text(
+        json.dumps({"id": "j1", "state": "running", "owner_pid": pid, "configs": []})
+    )
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+@pytest.mark.parametrize("job", ["none", "finished", "its server is gone"])
+def test_at_start_every_temporary_file_goes_when_no_job_runs(home: Path, job: str) -> None:
+    """A save killed a second ago left its file: with no job running, a restart removes it."""
+    from mnist_models.training import jobs
+
+    if job == "finished":
+        (home / "jobs.json").write_text(json.dumps({"state": "done", "owner_pid": os.getpid()}))
+    elif job == "its server is gone":
+        record_job(home, dead_pid())
+    vdir = registry.versions_dir()
+    vdir.mkdir(parents=True)
+    young = [vdir / ".v1.pt.abc.tmp", home / ".active.json.x.tmp"]
+    for p in young:
+        p.write_bytes(b"partial")
+    assert sorted(jobs.cleanup_at_start()) == sorted(young)
+    assert not any(p.exists() for p in young)
+
+
+def test_at_start_a_running_job_keeps_young_temporary_files(home: Path) -> None:
+    """Another server process on this home is training: its save may be under way."""
+    from mnist_models.training import jobs
+
+    record_job(home, os.getpid())  # alive
+    vdir = registry.versions_dir()
+    vdir.mkdir(parents=True)
+    young, old = vdir / ".v1.pt.abc.tmp", aged_file(vdir / ".v0.pt.def.tmp", 120)
+    young.write_bytes(b"partial")
+    assert jobs.cleanup_at_start() == [old]
+    assert young.exists()
+
+
+def aged_file(path: Path, seconds: float) -> Path:
+    path.write_bytes(b"partial")
+    return aged(path, seconds)
+
+
+def test_the_server_start_removes_a_fresh_temporary_file(home: Path, presenter) -> None:
+    from app_pages import startup
+
+    vdir = registry.versions_dir()
+    vdir.mkdir(parents=True)
+    left = vdir / ".v1.json.abc.tmp"
+    left.write_bytes(b"{")
+    startup.start_once.clear()
+    try:
+        startup.start_once()
+    finally:
+        startup.start_once.clear()
+    assert not left.exists()
+
+
+# --- weights that cannot be loaded --------------------------------------------------
+
+
+def with_weights(path: Path, blob: bytes) -> None:
+    """Replace a version's weights, and record their sha256 and size as if they were fine."""
+    import hashlib
+
+    path.write_bytes(blob)
+    edit(path, sha256=hashlib.sha256(blob).hexdigest())
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/should-never-run",))
+
+
+def unloadable(kind: str) -> Path:
+    path = trained()
+    if kind == "another network's weights":
+        buf = io.BytesIO()
+        torch.save(build("cnn").state_dict(), buf)
+        with_weights(path, buf.getvalue())
+    elif kind == "a pickle payload":
+        buf = io.BytesIO()
+        torch.save({"state": build("mlp").state_dict(), "x": Payload()}, buf)
+        with_weights(path, buf.getvalue())
+    else:  # cut short, with the sha256 of what is left
+        with_weights(path, path.read_bytes()[:5000])
+    return path
+
+
+KINDS = ["another network's weights", "a pickle payload", "a cut file"]
+REASONS = {
+    "another network's weights": "v1.pt: weights do not fit architecture 'mlp'",
+    "a pickle payload": "v1.pt: not a loadable state_dict",
+    "a cut file": "v1.pt: not a loadable state_dict",
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_weights_that_cannot_be_loaded_are_listed_broken_with_the_reason(home, kind) -> None:
+    unloadable(kind)
+    v = mine()["trained/v1"]
+    assert not v.ok and v.error.startswith(REASONS[kind]), v.error
+    assert str(home) not in v.error
+    assert v.label().startswith("trained/v1 (broken: ")
+    # Once a load found it, the cheap listing of every render says so too.
+    assert not registry.get_version("trained/v1", verify=False).ok
+    with pytest.raises(ValueError, match="is broken and cannot be activated"):
+        registry.set_active("mlp", "trained/v1")
+    assert not Path("/tmp/should-never-run").exists()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_chosen_version_that_cannot_be_loaded_is_not_quietly_replaced(home, kind) -> None:
+    """Chosen while it was fine, then spoiled: the shipped model answers, and says why."""
+    from mnist_models.reading import read as mread
+
+    registry.set_active("mlp", f"trained/{trained().stem}")
+    unloadable(kind)
+    v, warning = registry.active_version("mlp")
+    assert v.id == "shipped/mlp"
+    assert warning.startswith(f"trained/v1 cannot be used ({REASONS[kind]}")
+    models, warnings = mread.load_active()
+    assert models["mlp"][1].id == "shipped/mlp"
+    assert any(w.startswith("trained/v1 cannot be used") for w in warnings), warnings
+
+
+def test_a_spoiled_file_is_loaded_again(home) -> None:
+    """The load check is kept per state of the file: mending the file mends the version."""
+    path = trained()
+    good = path.read_bytes()
+    unloadable("a cut file")
+    assert not mine()["trained/v1"].ok
+    with_weights(path, good)
+    assert mine()["trained/v1"].ok

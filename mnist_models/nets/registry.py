@@ -81,17 +81,49 @@ class Version:
         return " · ".join(bits)
 
 
+# What loading each checkpoint file found: (path, size, mtime_ns, sha256 in its metadata)
+# -> the error, or None for one that loads. A file changed in any way is loaded again.
+_LOADED: dict[tuple, str | None] = {}
+
+
+def _file_key(path: Path, meta: dict[str, Any]) -> tuple:
+    st = path.stat()
+    return (str(path), st.st_size, st.st_mtime_ns, meta.get("sha256"))
+
+
+def _load_check(path: Path, meta: dict[str, Any], verify: bool) -> None:
+    """CheckpointError if the weights cannot be loaded into their architecture (a pickle,
+    a cut file whose sha256 was recorded as it is, another network's weights). With verify
+    the file is loaded (once per state of the file: size, sha256, weights_only load, strict
+    load_state_dict); without, only what a load already found is told."""
+    try:
+        key = _file_key(path, meta)
+    except OSError as exc:
+        raise checkpoint.CheckpointError(f"{path}: cannot be read ({exc.strerror})") from None
+    if key not in _LOADED:
+        if not verify:
+            return
+        try:
+            checkpoint.load(path)
+            _LOADED[key] = None
+        except checkpoint.CheckpointError as exc:
+            _LOADED[key] = str(exc)
+    if _LOADED[key] is not None:
+        raise checkpoint.CheckpointError(_LOADED[key])
+
+
 def _check(vid: str, path: Path, verify: bool) -> Version:
-    """The version at path, with the reason it is broken if it is; never reads an oversized file."""
+    """The version at path, with the reason it is broken if it is; never reads an oversized file.
+
+    verify loads the weights (once per state of the file, see _load_check); without it, a
+    stat (cheap enough for every render) and what an earlier load found."""
     meta: dict[str, Any] = {}  # kept when only the weights are at fault
     try:
         meta = checkpoint.read_metadata(path)
         if not path.is_file():
             return Version(vid, path, meta, f"{path.name}: weights file is missing")
-        if verify:
-            checkpoint.read_weights(path, meta)  # size, then sha256
-        else:
-            checkpoint.check_weights_size(path, meta)  # one stat: cheap enough for every render
+        checkpoint.check_weights_size(path, meta)
+        _load_check(path, meta, verify)
     except checkpoint.CheckpointError as exc:
         # Visitors read this: name the file, never the server's folders.
         why = text.plain(str(exc).replace(f"{path.parent}{os.sep}", ""), 300)
@@ -224,7 +256,8 @@ def cleanup(max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
 
     checkpoint.atomic_write names them ".<name>.<random>.tmp". Only those older
     than max_age seconds go, so a save in progress (in this or another server
-    process) keeps its file. Call once per server process, at start-up.
+    process) keeps its file. A server's start calls it through
+    training.jobs.cleanup_at_start, with max_age 0 when no training job runs.
     """
     cutoff = time.time() - max_age
     removed = []

@@ -46,7 +46,7 @@ def private_value(path: Path, make: Callable[[], str], check: Callable[[str], bo
             except FileExistsError:
                 pass  # another server on this home made it first: use theirs
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            files.remove_quietly(Path(tmp))  # never raises over the error being handled
     if path.stat().st_mode & 0o077:
         os.chmod(path, 0o600)  # someone widened it: only the owner may read a secret
     text = path.read_text(encoding="utf-8", errors="replace").strip()

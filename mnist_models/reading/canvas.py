@@ -80,17 +80,22 @@ def _loads(text: str | bytes | bytearray, max_bytes: int, max_depth: int) -> obj
             raise DrawingRejected(MALFORMED) from None
     elif len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise DrawingRejected(_TOO_LARGE)
-    # The nesting is the most brackets open at once outside strings. (Bytes of
-    # characters beyond ASCII are all >= 0x80, so they never count as brackets.)
-    bare = _JSON_STRING.sub('""', text).encode("utf-8", "surrogatepass")
-    codes = np.frombuffer(bare, dtype=np.uint8)
-    step = np.isin(codes, _OPENS).astype(np.int32) - np.isin(codes, _CLOSES)
-    if len(step) and int(step.cumsum().max()) > max_depth:
+    if json_depth(text) > max_depth:
         raise DrawingRejected(MALFORMED)
     try:
         return json.loads(text)
     except ValueError:  # not JSON (or an integer too long for Python to read)
         raise DrawingRejected(MALFORMED) from None
+
+
+def json_depth(text: str) -> int:
+    """How deeply JSON text nests: the most brackets open at once outside strings, counted
+    without parsing (json.loads recurses, and fails on deep nesting with RecursionError)."""
+    # Bytes of characters beyond ASCII are all >= 0x80, so they never count as brackets.
+    bare = _JSON_STRING.sub('""', text).encode("utf-8", "surrogatepass")
+    codes = np.frombuffer(bare, dtype=np.uint8)
+    step = np.isin(codes, _OPENS).astype(np.int32) - np.isin(codes, _CLOSES)
+    return int(step.cumsum().max()) if len(step) else 0
 
 
 def _number(v: object, default: float | None = None) -> float:

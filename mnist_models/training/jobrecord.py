@@ -155,6 +155,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def running_anywhere() -> bool:
+    """Whether a job runs in a server process on this home: recorded as running by a
+    process that is alive. An unreadable record counts as running (the careful answer)."""
+    try:
+        data = json.loads(path().read_text())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True
+    try:
+        return data["state"] == JobState.RUNNING and _pid_alive(int(data["owner_pid"]))
+    except (KeyError, TypeError, ValueError):
+        return True
+
+
 def read_lost() -> JobStatus | None:
     """The recorded job if it was running when its server process stopped, else None."""
     try:
@@ -191,9 +206,9 @@ def save_versions(finished: list[tuple[dict[str, Any], bytes]], job_seconds: flo
             )  # start to saving
             ids.append(f"trained/{path.stem}")
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-            checkpoint.meta_path(path).unlink(missing_ok=True)
+        for path in written:  # never raises: the error above is the one to tell
+            files.remove_quietly(path)
+            files.remove_quietly(checkpoint.meta_path(path))
         raise
     return ids
 

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import asdict, replace
 
 from mnist_models.cpu import default_threads
-from mnist_models.nets import networks
+from mnist_models.nets import networks, registry
 from mnist_models.training import jobrecord as record
 from mnist_models.training import worker
 from mnist_models.training.estimates import (
@@ -40,6 +40,7 @@ __all__ = [
     "JobStatus",
     "RunStatus",
     "cancel",
+    "cleanup_at_start",
     "clear",
     "curve_every",
     "estimate_total",
@@ -251,6 +252,8 @@ class JobManager:
         state = {"finished": JobState.DONE, "cancelled": JobState.CANCELLED}.get(
             end[0], JobState.FAILED
         )
+        if state == JobState.FAILED:  # the whole message, paths included: pages cut them
+            log.warning("training job %s failed: %s", job.status.id, end[1])
         with self._lock:
             job.status.state, job.status.current = state, None
             job.status.error = end[1] if state == JobState.FAILED else None
@@ -325,6 +328,14 @@ class JobManager:
 # --- the server's manager --------------------------------------------------
 
 MANAGER = JobManager()
+
+
+def cleanup_at_start() -> list:
+    """Remove the temporary files killed saves left in the app home, at a server's start:
+    every one of them when no job runs on this home (only a job's save takes long), else
+    only those older than registry.STALE_TEMP_SECONDS. Returns the files removed."""
+    running = MANAGER.status().running or record.running_anywhere()
+    return registry.cleanup(registry.STALE_TEMP_SECONDS if running else 0.0)
 
 
 def start(configs: list[TrainConfig] | TrainConfig, started_by: str | None = None) -> JobStatus:
