@@ -1,0 +1,85 @@
+"""Heavy pages cost a visitor's share: a session's reruns are paced, the results shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_pages import common
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = str(ROOT / "app_pages" / "experiments.py")
+EXPLORER = str(ROOT / "app_pages" / "explorer.py")
+
+
+class Clock:
+    """time for common.pace: a clock that only sleeps move."""
+
+    def __init__(self) -> None:
+        self.now = 1024.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.now += s
+
+
+def paced_app() -> None:
+    from app_pages import common
+
+    common.pace("test-page")
+
+
+def test_a_session_that_reruns_at_once_waits_for_its_turn(monkeypatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(common, "time", clock)
+    at = AppTest.from_function(paced_app).run()
+    assert clock.slept == []  # the first run never waits
+    at.run()  # at once: waits out the interval
+    assert clock.slept == [pytest.approx(common.HEAVY_RUN_INTERVAL)]
+    clock.now += 0.1
+    at.run()
+    assert clock.slept[-1] == pytest.approx(common.HEAVY_RUN_INTERVAL - 0.1)
+    clock.now += 10
+    at.run()  # a while later: no wait
+    assert len(clock.slept) == 2
+    other = AppTest.from_function(paced_app).run()  # another session has its own pace
+    assert not other.exception and len(clock.slept) == 2
+
+
+def test_the_heavy_pages_are_paced_and_cached(monkeypatch) -> None:
+    """A rerun of Experiments or the Explorer waits its turn and computes nothing again."""
+    import torch
+
+    from mnist_models.training import calibration
+
+    clock = Clock()
+    monkeypatch.setattr(common, "time", clock)
+    calls: list[str] = []
+    real_reliability = calibration.reliability
+    real_softmax = torch.softmax
+
+    def counted_reliability(*a, **k):
+        calls.append("reliability")
+        return real_reliability(*a, **k)
+
+    def counted_softmax(*a, **k):
+        calls.append("softmax")
+        return real_softmax(*a, **k)
+
+    monkeypatch.setattr(calibration, "reliability", counted_reliability)
+    monkeypatch.setattr(torch, "softmax", counted_softmax)
+    for page in (EXPERIMENTS, EXPLORER):
+        at = AppTest.from_file(page, default_timeout=120).run()
+        assert not at.exception
+        calls.clear()
+        slept = len(clock.slept)
+        at.run()
+        assert not at.exception
+        assert len(clock.slept) == slept + 1  # paced
+        assert calls == [], calls  # nothing computed again: it comes from the shared caches
