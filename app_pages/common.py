@@ -24,7 +24,6 @@ import html
 import io
 import logging
 import os
-import time
 
 import streamlit as st
 from PIL import Image
@@ -48,22 +47,6 @@ def without_paths(message: object) -> str:
     for folder in (files.home(), files.ROOT):  # also names with spaces in them
         message = message.replace(f"{os.path.abspath(folder)}{os.sep}", "")
     return text.without_paths(message)
-
-
-HEAVY_RUN_INTERVAL = 0.4  # seconds: a heavy page reruns at most 2.5 times a second a session
-
-
-def pace(page: str, interval: float = HEAVY_RUN_INTERVAL) -> None:
-    """Hold this session's run of a heavy page until `interval` seconds have passed since its
-    last one. A waiting run holds only its own session's script thread, no CPU: a visitor
-    who reruns the page as fast as the server answers gets a few runs a second, and what
-    those runs send again comes from the caches every session shares."""
-    key = f"_pace-{page}"
-    now = time.monotonic()
-    wait = st.session_state.get(key, -interval) + interval - now
-    if wait > 0:
-        time.sleep(wait)
-    st.session_state[key] = time.monotonic()
 
 
 def names() -> dict[str, str]:

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from app_pages import charts, common, inuse
+from app_pages import charts, common, inuse, pace
 from mnist_models import data as mdata
 from mnist_models.nets import checkpoint, registry
 from mnist_models.reading.predict import NOT_SURE_BELOW
@@ -121,7 +121,7 @@ DEFINITIONS = (
 )
 
 
-common.pace("experiments")  # a session reruns this page a few times a second at most
+pace.pace()  # one client reruns the heavy pages a few times a second at most
 st.title("Experiments")
 
 # ---------------------------------------------------------------- learning curves

@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from app_pages import charts, common, inuse, styles
+from app_pages import charts, common, inuse, pace, styles
 from mnist_models import data as mdata
 from mnist_models.nets import checkpoint, networks
 from mnist_models.nets.evaluate import confusion_matrix
@@ -122,7 +122,7 @@ EVERY = common.both(len(NAMES))  # "both", "all 3"
 BY_ANY = "either network" if len(NAMES) == 2 else "any network"
 BY_ONE = {f"the {name}": k for k, name in NAMES.items()}  # filter label -> network
 BY_ALL = f"{EVERY} networks"
-common.pace("explorer")  # a session reruns this page a few times a second at most
+pace.pace()  # one client reruns the heavy pages a few times a second at most
 styles.put_style("explorer.css")
 st.title("Test-set explorer")
 st.caption(

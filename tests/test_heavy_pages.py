@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_pages import common
+from app_pages import pace
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = str(ROOT / "app_pages" / "experiments.py")
@@ -15,7 +15,7 @@ EXPLORER = str(ROOT / "app_pages" / "explorer.py")
 
 
 class Clock:
-    """time for common.pace: a clock that only sleeps move."""
+    """time for pace.pace: a clock that only sleeps move."""
 
     def __init__(self) -> None:
         self.now = 1024.0
@@ -30,21 +30,22 @@ class Clock:
 
 
 def paced_app() -> None:
-    from app_pages import common
+    from app_pages import pace
 
-    common.pace("test-page")
+    pace.pace()
 
 
 def test_a_session_that_reruns_at_once_waits_for_its_turn(monkeypatch) -> None:
+    monkeypatch.setattr(pace, "_next", {})
     clock = Clock()
-    monkeypatch.setattr(common, "time", clock)
+    monkeypatch.setattr(pace, "time", clock)
     at = AppTest.from_function(paced_app).run()
     assert clock.slept == []  # the first run never waits
     at.run()  # at once: waits out the interval
-    assert clock.slept == [pytest.approx(common.HEAVY_RUN_INTERVAL)]
+    assert clock.slept == [pytest.approx(pace.RUN_INTERVAL)]
     clock.now += 0.1
     at.run()
-    assert clock.slept[-1] == pytest.approx(common.HEAVY_RUN_INTERVAL - 0.1)
+    assert clock.slept[-1] == pytest.approx(pace.RUN_INTERVAL - 0.1)
     clock.now += 10
     at.run()  # a while later: no wait
     assert len(clock.slept) == 2
@@ -59,7 +60,7 @@ def test_the_heavy_pages_are_paced_and_cached(monkeypatch) -> None:
     from mnist_models.training import calibration
 
     clock = Clock()
-    monkeypatch.setattr(common, "time", clock)
+    monkeypatch.setattr(pace, "time", clock)
     calls: list[str] = []
     real_reliability = calibration.reliability
     real_softmax = torch.softmax
@@ -83,3 +84,33 @@ def test_the_heavy_pages_are_paced_and_cached(monkeypatch) -> None:
         assert not at.exception
         assert len(clock.slept) == slept + 1  # paced
         assert calls == [], calls  # nothing computed again: it comes from the shared caches
+
+
+def test_one_client_shares_its_turns_across_its_sessions(monkeypatch) -> None:
+    """Four sockets from one address get the turns of one client, not four."""
+    clock = Clock()
+    monkeypatch.setattr(pace, "time", clock)
+    monkeypatch.setattr(pace, "_next", {})
+    for _ in range(4):
+        pace.pace("203.0.113.7")
+    assert clock.slept == [pytest.approx(pace.RUN_INTERVAL)] * 3
+    pace.pace("198.51.100.1")  # someone else: no wait
+    assert len(clock.slept) == 3
+
+
+def test_a_client_too_far_behind_is_told_so(monkeypatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(pace, "time", clock)
+    monkeypatch.setattr(pace, "_next", {"127.0.0.1": clock.now + pace.MAX_WAIT + 1})
+
+    def app() -> None:
+        from app_pages import pace
+
+        pace.pace("127.0.0.1")
+        import streamlit as st
+
+        st.write("computed")
+
+    at = AppTest.from_function(app).run()
+    assert [i.value for i in at.info] == [pace.BUSY]
+    assert not at.markdown and clock.slept == []
