@@ -96,9 +96,10 @@ def curves_view(path: str, mtime: float, points: tuple, dark: bool) -> tuple[dic
 POINT_COLUMNS = ["title", "network", "images", "accuracy", "kind"]
 
 
-def version_points() -> tuple[tuple, ...]:
+@st.cache_resource(max_entries=4, show_spinner=False)
+def version_points(stamp: tuple) -> tuple[tuple, ...]:
     """Every usable checkpoint with a training-set size and a test accuracy, as chart points
-    (rows of POINT_COLUMNS)."""
+    (rows of POINT_COLUMNS), for one state of the versions (inuse.stamp)."""
     return tuple(
         (
             v.title,
@@ -134,7 +135,7 @@ if not data or not data.get("runs"):
     )
 else:
     spec, summary, download = curves_view(
-        str(CURVES_FILE), CURVES_FILE.stat().st_mtime, version_points(), DARK
+        str(CURVES_FILE), CURVES_FILE.stat().st_mtime, version_points(inuse.stamp()), DARK
     )
     st.markdown(charts.curves_legend(), unsafe_allow_html=True)
     st.vega_lite_chart(spec=spec, width="stretch")

@@ -133,7 +133,7 @@ def main() -> None:
     ]
     roots = [ROOT, *a.root]
     results: dict[Path, dict[str, list]] = {r: {"alone": [], "with": [], "runs": []} for r in roots}
-    page = "test-set_explorer" if a.page == "explorer" else a.page
+    page = a.page  # the pages' URL paths
     for root in roots:
         with (
             tempfile.TemporaryDirectory() as home,
