@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from app_pages import charts, common, inuse
+from app_pages import charts, common, inuse, pace
 from mnist_models import data as mdata
 from mnist_models.nets import checkpoint, registry
 from mnist_models.reading.predict import NOT_SURE_BELOW
@@ -38,21 +38,79 @@ def test_logits(path: str, sha256: str) -> np.ndarray:
     return calibration.test_logits(model).numpy()
 
 
-def version_points() -> pd.DataFrame:
-    """Every usable checkpoint with a training-set size and a test accuracy, as chart points."""
+# What the page shows is computed once per model version (checkpoint, sha256 and
+# temperature) and theme, and shared by every session: a rerun only sends it again.
+# Charts are kept as Vega-Lite specs (Altair validates a chart on every to_dict).
+
+
+@st.cache_resource(max_entries=16, show_spinner="Reading the 10,000 test digits…")
+def calibration_view(
+    path: str, sha256: str, temperature: float, title: str, colour: str, dark: bool
+) -> tuple[dict, list[dict], list[dict]]:
+    """(reliability diagram spec, the figures' rows, the threshold table's rows) of one
+    checkpoint at its temperature."""
+    lg = torch.from_numpy(test_logits(path, sha256))
+    labels = mdata.load_split("test").labels
+    t = temperature
+    spec = charts.reliability_chart(
+        calibration.reliability(torch.softmax(lg.double() / t, 1), labels), title, colour, dark
+    ).to_dict()
     rows = []
-    for v in registry.list_versions(verify=False):
-        if v.ok and v.subset and v.test_accuracy is not None:
-            rows.append(
-                {
-                    "title": v.title,
-                    "network": NAMES.get(v.architecture, "?"),
-                    "images": v.subset,
-                    "accuracy": v.test_accuracy,
-                    "kind": "shipped" if v.shipped else "trained on the Retrain page",
-                }
-            )
-    return pd.DataFrame(rows, columns=["title", "network", "images", "accuracy", "kind"])
+    for temp, when in ((1.0, "raw"), (t, "as used (stored T)")):
+        f = calibration.figures(lg, labels, temp)
+        rows.append(
+            {
+                "probabilities": when,
+                "T": f"{temp:.3f}",
+                "accuracy": f"{f.accuracy:.2%}",
+                "ECE (15 bins)": f"{f.ece:.3%}",
+                "NLL": f"{f.nll:.4f}",
+                "Brier": f"{f.brier:.4f}",
+            }
+        )
+        if math.isclose(temp, t) and t == 1.0:
+            break
+    thresholds = [
+        {
+            "threshold": f"{r['threshold']:.0%}"
+            + (" (in use)" if math.isclose(r["threshold"], NOT_SURE_BELOW) else ""),
+            "not sure": f"{r['not_sure']:.2%}",
+            "wrong when sure": f"{r['wrong_when_sure']:.3%}",
+            "errors flagged": f"{r['wrong_caught']:.0%}",
+        }
+        for r in calibration.threshold_table(lg, labels, t)
+    ]
+    return spec, rows, thresholds
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def curves_view(path: str, mtime: float, points: tuple, dark: bool) -> tuple[dict, str, str]:
+    """(the curves chart's spec, the summary table, curves.json to download) for one state of
+    the curves file and of the versions marked on it."""
+    data = read_curves(path, mtime)
+    frame = pd.DataFrame(list(points), columns=POINT_COLUMNS)
+    spec = charts.curves_chart(data, frame, dark).to_dict()
+    return spec, curves.summary_table(curves.summarise(data)), json.dumps(data, indent=1)
+
+
+POINT_COLUMNS = ["title", "network", "images", "accuracy", "kind"]
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def version_points(stamp: tuple) -> tuple[tuple, ...]:
+    """Every usable checkpoint with a training-set size and a test accuracy, as chart points
+    (rows of POINT_COLUMNS), for one state of the versions (inuse.stamp)."""
+    return tuple(
+        (
+            v.title,
+            NAMES.get(v.architecture, "?"),
+            v.subset,
+            v.test_accuracy,
+            "shipped" if v.shipped else "trained on the Retrain page",
+        )
+        for v in registry.list_versions(verify=False)
+        if v.ok and v.subset and v.test_accuracy is not None
+    )
 
 
 DEFINITIONS = (
@@ -64,6 +122,7 @@ DEFINITIONS = (
 )
 
 
+pace.pace()  # one client reruns the heavy pages a few times a second at most
 st.title("Experiments")
 
 # ---------------------------------------------------------------- learning curves
@@ -75,9 +134,11 @@ if not data or not data.get("runs"):
         "Make them with `python -m mnist_models curves`."
     )
 else:
-    points = version_points()
+    spec, summary, download = curves_view(
+        str(CURVES_FILE), CURVES_FILE.stat().st_mtime, version_points(inuse.stamp()), DARK
+    )
     st.markdown(charts.curves_legend(), unsafe_allow_html=True)
-    st.altair_chart(charts.curves_chart(data, points, DARK), width="stretch")
+    st.vega_lite_chart(spec=spec, width="stretch")
     eps = ", ".join(
         f"{int(n):,}: {e}"
         for n, e in sorted(data["epochs_per_size"].items(), key=lambda kv: int(kv[0]))
@@ -94,7 +155,7 @@ else:
         f"epochs per size: {eps}. Training-set subsets are class-balanced random samples "
         f"drawn with each seed."
     )
-    st.markdown(curves.summary_table(curves.summarise(data)))
+    st.markdown(summary)
     with st.expander("How this was made"):
         st.markdown(
             f"Command (resumable: runs already in the file are skipped):\n\n"
@@ -104,7 +165,7 @@ else:
         )
         st.download_button(
             "Download curves.json",
-            json.dumps(data, indent=1),
+            download,
             file_name="curves.json",
             mime="application/json",
         )
@@ -133,54 +194,27 @@ rows = []
 cols = st.columns(len(uses))
 for note in inuse.notes():
     st.warning(note)
+views = {
+    arch: calibration_view(
+        str(u.version.path),
+        u.version.meta.get("sha256", ""),
+        u.temperature,
+        f"{NAMES[arch]} (T = {u.temperature:.3g})",
+        COLOURS[NAMES[arch]],
+        DARK,
+    )
+    for arch, u in uses.items()
+}
 for col, (arch, u) in zip(cols, uses.items()):
-    v = u.version
-    lg = torch.from_numpy(test_logits(str(v.path), v.meta.get("sha256", "")))
-    t = u.temperature
     with col:
-        st.altair_chart(
-            charts.reliability_chart(
-                calibration.reliability(torch.softmax(lg.double() / t, 1), test_labels),
-                f"{NAMES[arch]} (T = {t:.3g})",
-                COLOURS[NAMES[arch]],
-                DARK,
-            )
-        )
-        st.caption(md_escape(v.label()))
-    for temp, when in ((1.0, "raw"), (t, "as used (stored T)")):
-        f = calibration.figures(lg, test_labels, temp)
-        rows.append(
-            {
-                "network": NAMES[arch],
-                "probabilities": when,
-                "T": f"{temp:.3f}",
-                "accuracy": f"{f.accuracy:.2%}",
-                "ECE (15 bins)": f"{f.ece:.3%}",
-                "NLL": f"{f.nll:.4f}",
-                "Brier": f"{f.brier:.4f}",
-            }
-        )
-        if math.isclose(temp, t) and t == 1.0:
-            break
+        st.vega_lite_chart(spec=views[arch][0])
+        st.caption(md_escape(u.version.label()))
+    rows += [{"network": NAMES[arch], **r} for r in views[arch][1]]
 st.table(pd.DataFrame(rows).set_index("network"))
 st.markdown(DEFINITIONS)
 
 st.subheader("Where to say “not sure”")
-thr_rows = []
-for arch, u in uses.items():
-    v = u.version
-    lg = torch.from_numpy(test_logits(str(v.path), v.meta.get("sha256", "")))
-    for r in calibration.threshold_table(lg, test_labels, u.temperature):
-        thr_rows.append(
-            {
-                "network": NAMES[arch],
-                "threshold": f"{r['threshold']:.0%}"
-                + (" (in use)" if math.isclose(r["threshold"], NOT_SURE_BELOW) else ""),
-                "not sure": f"{r['not_sure']:.2%}",
-                "wrong when sure": f"{r['wrong_when_sure']:.3%}",
-                "errors flagged": f"{r['wrong_caught']:.0%}",
-            }
-        )
+thr_rows = [{"network": NAMES[arch], **r} for arch in uses for r in views[arch][2]]
 st.table(pd.DataFrame(thr_rows).set_index("network"))  # in full: no scroll box
 st.caption(
     f"The drawing page marks an answer **not sure** below {NOT_SURE_BELOW:.0%}. "

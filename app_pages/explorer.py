@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 import torch
 from PIL import Image
 
-from app_pages import charts, common, inuse, styles
+from app_pages import charts, common, inuse, pace, styles
 from mnist_models import data as mdata
 from mnist_models.nets import checkpoint, networks
 from mnist_models.nets.evaluate import confusion_matrix
@@ -18,24 +20,46 @@ PER_PAGE = 30
 COLS = 6
 
 
-@st.cache_data(max_entries=8, show_spinner="Reading the 10,000 test digits…")
+# Computed once per model version (checkpoint, sha256, temperature) and shared, read-only,
+# by every session without a copy: a rerun of this page only sends what they hold again.
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+@st.cache_resource(max_entries=8, show_spinner="Reading the 10,000 test digits…")
 def test_probs(path: str, sha256: str, temperature: float) -> np.ndarray:
     """(10000, 10) test-set probabilities of one checkpoint (cached by its sha256)."""
     model, _ = inuse.load_model(path, sha256)
     logits = model_logits(model, mdata.load_split("test").images)
-    return torch.softmax(logits / temperature, dim=1).numpy()
+    return _frozen(torch.softmax(logits / temperature, dim=1).numpy())
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)
 def test_set() -> tuple[np.ndarray, np.ndarray]:
     """Test images (10000, 28, 28) uint8 and labels."""
     t = mdata.load_split("test")
-    return t.images.numpy(), t.labels.numpy()
+    return _frozen(t.images.numpy().copy()), _frozen(t.labels.numpy().copy())
 
 
-def digit_img_tag(img: np.ndarray, alt: str, side: int = 84) -> str:
-    """A 28x28 uint8 digit as an <img> (dark ink on white, hard pixel edges) with alt text."""
-    return common.image_html(Image.fromarray(255 - img), alt, side)
+@st.cache_resource(max_entries=16, show_spinner=False)
+def confusion_view(
+    path: str, sha256: str, temperature: float, title: str, colour: str
+) -> tuple[dict, int]:
+    """(the confusion matrix chart's Vega-Lite spec, how many test digits it gets wrong)."""
+    _, labels = test_set()
+    preds = test_probs(path, sha256, temperature).argmax(1)
+    cm = confusion_matrix(torch.from_numpy(labels.copy()), torch.from_numpy(preds)).numpy()
+    wrong = int(cm.sum() - np.trace(cm))
+    return charts.confusion_chart(cm, f"{title}: {wrong} wrong of 10,000", colour).to_dict(), wrong
+
+
+@functools.lru_cache(maxsize=2048)
+def digit_img_tag(index: int, alt: str, side: int = 84) -> str:
+    """Test digit `index` as an <img> (dark ink on white, hard pixel edges) with alt text."""
+    return common.image_html(Image.fromarray(255 - test_set()[0][index]), alt, side)
 
 
 def open_in_draw(index: int) -> None:
@@ -70,7 +94,7 @@ def gallery(indices: np.ndarray, key: str) -> None:
                 alt_text = f"Test digit #{i}, labelled {labels[i]}"
                 st.html(
                     f'<div class="tile" id="tile-{key}-{i}">'
-                    f"{digit_img_tag(images[i], alt_text)}<br>{'<br>'.join(lines)}</div>"
+                    f"{digit_img_tag(int(i), alt_text)}<br>{'<br>'.join(lines)}</div>"
                 )
                 if st.button("Compare", key=f"{key}-{i}", help="Open on the drawing page"):
                     open_in_draw(i)
@@ -98,6 +122,7 @@ EVERY = common.both(len(NAMES))  # "both", "all 3"
 BY_ANY = "either network" if len(NAMES) == 2 else "any network"
 BY_ONE = {f"the {name}": k for k, name in NAMES.items()}  # filter label -> network
 BY_ALL = f"{EVERY} networks"
+pace.pace()  # one client reruns the heavy pages a few times a second at most
 styles.put_style("explorer.css")
 st.title("Test-set explorer")
 st.caption(
@@ -141,12 +166,12 @@ for arch, u in uses.items():
 st.subheader("Confusion matrices")
 cols = st.columns(len(COLOURS))
 for col, (arch, colour) in zip(cols, COLOURS.items()):
-    cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(preds[arch])).numpy()
-    wrong = int(cm.sum() - np.trace(cm))
+    u = uses[arch]
+    spec, _ = confusion_view(
+        str(u.version.path), u.version.meta.get("sha256", ""), u.temperature, NAMES[arch], colour
+    )
     with col:
-        st.altair_chart(
-            charts.confusion_chart(cm, f"{NAMES[arch]}: {wrong} wrong of 10,000", colour)
-        )
+        st.vega_lite_chart(spec=spec)
         st.caption(
             f"{md_escape(versions[arch].label())}. Rows: true digit; columns: the network's answer."
         )

@@ -88,6 +88,11 @@ def _stat(path: os.PathLike | str) -> tuple[int, int] | None:
     return s.st_mtime_ns, s.st_size
 
 
+def stamp() -> tuple:
+    """What the versions and the models in use depend on, in two stat calls (see _stamp)."""
+    return _stamp()
+
+
 def _stamp() -> tuple:
     """What the models in use depend on, read with two stat calls and no file contents.
 

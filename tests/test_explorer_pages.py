@@ -166,8 +166,10 @@ def test_a_corrupt_mnist_file_gives_a_message_not_a_traceback(page, tmp_path, mo
     images.write_bytes(images.read_bytes()[:5000])
     monkeypatch.setenv(mdata.DATA_DIR_ENV, str(broken))
     st.cache_data.clear()  # the pages cache the test set per process
+    st.cache_resource.clear()
     at = AppTest.from_file(page, default_timeout=TIMEOUT)
     at.run()
     st.cache_data.clear()
+    st.cache_resource.clear()
     assert not at.exception
     assert any("cannot be read" in e.value and "data/mnist" in e.value for e in at.error)
