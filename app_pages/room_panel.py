@@ -25,7 +25,7 @@ from mnist_models.rooms import join as room_join
 from mnist_models.rooms import store as room_store
 
 VIEW = "presenter"  # ?view= of the panel
-REFRESH_S = 1.0
+REFRESH_S = rules.WALL_REFRESH_S
 LATEST = 12  # the latest drawings offered to hide
 HIDDEN_SHOWN = 24  # hidden drawings offered to show again, newest first
 ERROR_KEY = "wall-error"

@@ -39,8 +39,8 @@ from mnist_models.rooms import rules
 from mnist_models.rooms import store as room_store
 
 PEN = 28
-FOLLOW_S = 2.0  # how often a phone looks at its room (paused, closed, hidden drawings)
-ROOM_TTL_S = 0.5  # a room's state is read at most this often per server, for all phones
+FOLLOW_S = rules.PHONE_FOLLOW_S  # how often a phone looks at its room (paused, closed, hidden)
+ROOM_TTL_S = rules.ROOM_TTL_S  # a room's state is read at most this often per server
 HIDDEN_NOTICE_S = 30.0  # "the presenter hid your drawing" stays this long
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from mnist_models.rooms import join as room_join
 from mnist_models.rooms import rules, scoreboard
 
 TILES = 12  # the newest drawings shown as tiles: three rows of four fit a 1920x1080 wall
-REFRESH_S = 1.0  # the wall reads new drawings this often (the goal: on the wall within 2 s)
+REFRESH_S = rules.WALL_REFRESH_S  # the wall reads new drawings this often
 store = room_panel.store
 
 

@@ -56,7 +56,15 @@ class Phone:
 
     def draw(self, strokes) -> float:
         """Draw strokes (28-px units) across the middle of the canvas; returns pen-up time."""
-        box = self.page.locator("canvas").last.bounding_box()
+        canvas = self.page.locator("canvas").last
+        # After a Send the page puts up a fresh canvas: draw once it is there and laid out.
+        canvas.wait_for(state="visible", timeout=30_000)
+        box = canvas.bounding_box()
+        deadline = time.monotonic() + 30
+        while box is None and time.monotonic() < deadline:
+            self.page.wait_for_timeout(100)
+            box = canvas.bounding_box()
+        assert box is not None, "the canvas never got a place on the page"
         placed = synth.place_strokes(
             strokes, 0.6 * box["height"], 0.25 * box["width"], 0.2 * box["height"]
         )

@@ -43,6 +43,13 @@ ADDRESS_INTERVAL_ENV = "MNIST_ROOM_ADDRESS_INTERVAL"  # seconds between drawings
 NEW_PER_MINUTE_ENV = "MNIST_ROOM_NEW_PER_MINUTE"  # new participants per address a minute
 NEW_WINDOW = 60.0  # seconds over which new participants per address are counted
 IMAGE_BYTES = 28 * 28
+# How often the pages look at a room. The goals: a drawing on every wall within 2 s of its
+# Send, of its hiding or of its showing again; every phone told of a pause or a close
+# within 3 s, with no tap (a wall reads every WALL_REFRESH_S, a phone every
+# PHONE_FOLLOW_S a room state at most ROOM_TTL_S old).
+WALL_REFRESH_S = 1.0  # a wall and the presenter's panel read new drawings this often
+PHONE_FOLLOW_S = 2.0  # a phone looks at its room's state this often
+ROOM_TTL_S = 0.5  # a server reads a room's state for all its phones at most this often
 
 
 class RoomError(ValueError):
