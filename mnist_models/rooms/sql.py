@@ -129,6 +129,9 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(getattr(exc, "orig", None) or exc).split())
 
 
+_PREPARED: dict[tuple[str, str], sa.Executable] = {}  # (dialect, name) -> statement
+
+
 class _Tx:
     """backend.Tx on one connection inside one transaction."""
 
@@ -218,14 +221,41 @@ class _Tx:
         )
         return self.conn.execute(q).scalar()
 
+    def _prepared(self, name: str) -> sa.Executable:
+        """One of the upserts a drawing makes, built once per dialect with bound parameters:
+        building an upsert anew (its `excluded` columns most of all) cost more than running
+        it."""
+        key = (self.conn.dialect.name, name)
+        stmt = _PREPARED.get(key)
+        if stmt is None:
+            p = sa.bindparam
+            if name == "address-turn":
+                stmt = self._insert(senders).values(
+                    room=p("v_room"), client=p("v_client"), last_drawing=p("v_now")
+                )
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["room", "client"],
+                    set_={"last_drawing": p("v_now")},
+                    where=senders.c.last_drawing <= p("v_cutoff"),
+                ).execution_options(preserve_rowcount=True)
+            else:  # "join"
+                stmt = self._insert(participants).values(
+                    room=p("v_room"),
+                    participant=p("v_participant"),
+                    nickname=p("v_nickname"),
+                    joined=p("v_now"),
+                    address=p("v_client"),
+                )
+                keep = sa.func.coalesce(stmt.excluded.nickname, participants.c.nickname)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["room", "participant"], set_={"nickname": keep}
+                )
+            _PREPARED[key] = stmt
+        return stmt
+
     def take_address_turn(self, code: str, client: str, now: float, cutoff: float) -> bool:
-        stmt = self._insert(senders).values(room=code, client=client, last_drawing=now)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["room", "client"],
-            set_={"last_drawing": now},
-            where=senders.c.last_drawing <= cutoff,
-        )
-        return self.conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount == 1
+        params = {"v_room": code, "v_client": client, "v_now": now, "v_cutoff": cutoff}
+        return self.conn.execute(self._prepared("address-turn"), params).rowcount == 1
 
     def join(
         self,
@@ -235,14 +265,14 @@ class _Tx:
         now: float,
         client: str | None = None,
     ) -> None:
-        stmt = self._insert(participants).values(
-            room=code, participant=participant, nickname=nickname, joined=now, address=client
-        )
-        keep = sa.func.coalesce(stmt.excluded.nickname, participants.c.nickname)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["room", "participant"], set_={"nickname": keep}
-        )
-        self.conn.execute(stmt)
+        params = {
+            "v_room": code,
+            "v_participant": participant,
+            "v_nickname": nickname,
+            "v_now": now,
+            "v_client": client,
+        }
+        self.conn.execute(self._prepared("join"), params)
 
     def participants(self, code: str) -> int:
         count = sa.select(sa.func.count()).select_from(participants)
