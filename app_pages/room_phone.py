@@ -42,6 +42,12 @@ PEN = 28
 FOLLOW_S = rules.PHONE_FOLLOW_S  # how often a phone looks at its room (paused, closed, hidden)
 ROOM_TTL_S = rules.ROOM_TTL_S  # a room's state is read at most this often per server
 HIDDEN_NOTICE_S = 30.0  # "the presenter hid your drawing" stays this long
+# A Send the room's database refused (away for a moment): the drawing stays on the canvas
+# and in the browser (room_keep), so nothing is lost.
+STORE_AWAY = (
+    "Not sent: the room's database is not answering right now. Your drawing is kept here: "
+    "press Send again in a moment."
+)
 log = logging.getLogger(__name__)
 
 
@@ -116,6 +122,9 @@ def send(code: str) -> None:
             not_digit=not_digit,
             client=room_visitor.client_address(),
         )
+    except rules.StoreUnavailable:
+        st.session_state["room-error"] = STORE_AWAY
+        return
     except rules.RoomError as exc:
         st.session_state["room-error"] = str(exc)
         return

@@ -43,6 +43,12 @@ def new_drawings(code: str) -> tuple[rules.Room, list[rules.Drawing]]:
     return room, seen["drawings"]
 
 
+WAITING = (
+    "Waiting for the room's database: drawings sent now wait on the phones, and the wall "
+    "catches up by itself."
+)
+
+
 def board_of(room: rules.Room, drawings: list[rules.Drawing]) -> scoreboard.Scoreboard:
     """The scoreboard, computed again only when a drawing arrived or was hidden or shown."""
     key = (room.code, room.revision, drawings[-1].id if drawings else 0)
@@ -59,6 +65,15 @@ def live(code: str) -> None:
     try:
         room, drawings = new_drawings(code)
         people = store().participants(code)
+        st.session_state["wall-last"] = (room, people)
+    except rules.StoreUnavailable:
+        # The database is away for a moment: say so, keep showing what this wall last
+        # read, and catch up by itself at a later look.
+        st.html(f'<div class="wall-waiting" id="wall-waiting" role="status">{WAITING}</div>')
+        seen, last = st.session_state.get("wall-seen"), st.session_state.get("wall-last")
+        if not seen or seen["code"] != code or not last or last[0].code != code:
+            return
+        (room, people), drawings = last, seen["drawings"]
     except rules.RoomError as exc:
         st.error(room_visitor.plain(exc))
         return

@@ -40,8 +40,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_room  # noqa: E402  (bench/ is not a package)
 import through  # noqa: E402
 
-# What a phone shows when the database refuses a Send (rules.StoreUnavailable's message).
-UNAVAILABLE = "cannot be used right now"
+# What a phone shows when the database refuses a Send (room_phone.STORE_AWAY), and what
+# the wall shows meanwhile (room_wall.WAITING).
+UNAVAILABLE = "database is not answering right now"
+WALL_WAITING = "Waiting for the room"
 
 
 def hall(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -170,7 +172,7 @@ class Wall(bench_room.Wall):
 
     def record(self, els: list) -> None:
         super().record(els)
-        self.said_unavailable |= UNAVAILABLE in bench_room.streamed_html(els)
+        self.said_unavailable |= WALL_WAITING in bench_room.streamed_html(els)
 
 
 async def room_under_load(h: Hall, phones: int, seconds: float, during=None) -> dict:

@@ -385,3 +385,63 @@ def test_phone_sends_the_drawing_as_the_canvas_rules_encode_it(store) -> None:
         at = page(PHONE, code)
     assert not at.exception
     assert texts(at, "error") == [f"This drawing cannot be read: {canvas.MALFORMED}"]
+
+
+def away() -> rules.StoreUnavailable:
+    """What the store raises while its database is away (sql.CANNOT_USE, with a detail)."""
+    return rules.StoreUnavailable(
+        "The room store cannot be used right now: try again in a moment.",
+        "postgresql://db/rooms: connection refused",
+    )
+
+
+def test_the_wall_waits_for_the_database_and_keeps_what_it_showed(store) -> None:
+    code = store.create_room("Outage").code
+    probs = tuple(0.91 if d == 4 else 0.01 for d in range(10))
+    answers = {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "s/c")}
+    d = store.add_drawing(code, "p1", bytes(784), "[[[1,2],[3,4]]]", answers, label=4)
+    at = page(WALL, code)
+    assert f'id="tile-{d.id}"' in html_of(at) and 'id="wall-waiting"' not in html_of(at)
+    with (
+        mock.patch.object(room_store.Rooms, "get_room", side_effect=away()),
+        mock.patch.object(room_store.Rooms, "drawings", side_effect=away()),
+    ):
+        at.run()
+    assert not at.exception and not at.error  # no alert in Streamlit's small type
+    body = html_of(at)
+    # Said in the wall's own large type, over what the wall last read (its tile, its count).
+    assert 'id="wall-waiting"' in body and "Waiting for the room's database" in body
+    assert f'id="tile-{d.id}"' in body and 'data-drawings="1"' in body
+    assert "connection refused" not in body  # the detail is for the server's log
+    # Back by itself: a drawing sent meanwhile shows at the next look.
+    later = store.add_drawing(code, "p2", bytes(784), "[[[1,2],[3,4]]]", answers, label=4)
+    at.run()
+    body = html_of(at)
+    assert 'id="wall-waiting"' not in body and f'id="tile-{later.id}"' in body
+
+
+def test_a_send_the_database_refuses_is_kept_and_goes_later(store) -> None:
+    code = store.create_room("Outage").code
+    page(PHONE, code)  # registers the canvas component, so that it can be patched
+    test = data.load_split("test")
+    seven = next(test.images[i].numpy() for i in range(100) if int(test.labels[i]) == 7)
+    drawn = types.SimpleNamespace(
+        json_data=fabric(synth.place_strokes(synth.digit_strokes(seven), 250, 80, 60))
+    )
+    with mock.patch("streamlit_drawable_canvas.st_canvas", return_value=drawn):
+        at = page(PHONE, code)
+        send = next(b for b in at.button if b.label == "Send")
+        with mock.patch.object(room_store.Rooms, "add_drawing", side_effect=away()):
+            send.click().run()
+        assert not at.exception
+        [error] = texts(at, "error")
+        assert error.startswith("Not sent") and "database is not answering right now" in error
+        assert "kept" in error and "connection refused" not in error
+        assert store.drawings(code) == []
+        # The drawing is still there, answered, and Send works once the database is back.
+        assert 'id="answer-cnn"' in html_of(at)
+        send = next(b for b in at.button if b.label == "Send")
+        assert not send.disabled
+        send.click().run()
+        assert not at.exception and not at.error
+    assert len(store.drawings(code)) == 1
