@@ -302,8 +302,8 @@ class Phone:
         else:
             self.errors.append(re.sub(r"<[^>]+>", "", body)[:120] or "no confirmation")
 
-    async def loop(self, until: float, period: float) -> None:
-        following = asyncio.create_task(self.follow(until))
+    async def loop(self, until: float, period: float, follow: bool = True) -> None:
+        following = asyncio.create_task(self.follow(until if follow else 0.0))
         try:
             await self.draw_loop(until, period)
         finally:
@@ -418,6 +418,7 @@ async def one_run(
     browsers: int = 0,
     singles: list | None = None,
     via_proxy: bool = False,
+    follow: bool = True,
 ) -> dict:
     import threading
 
@@ -447,7 +448,7 @@ async def one_run(
     real["until"] = until
     real["go"].set()
     wall_task = asyncio.create_task(wall.loop())
-    await asyncio.gather(*(p.loop(until, period) for p in phones))
+    await asyncio.gather(*(p.loop(until, period, follow) for p in phones))
     if browsers:
         await asyncio.to_thread(thread.join)
     wall.stop_at = time.monotonic() + 3.0
@@ -518,6 +519,13 @@ def main() -> None:
         "from pen-up to both answers on screen",
     )
     ap.add_argument(
+        "--no-follow",
+        dest="follow",
+        action="store_false",
+        help="phones that never rerun their room line (a browser does, every 2 s): to see "
+        "what following the room costs the server",
+    )
+    ap.add_argument(
         "--through",
         metavar="URL",
         help="servers already running behind this proxy (deploy/hall.sh) instead of one "
@@ -545,7 +553,18 @@ def main() -> None:
     for n in a.phones:
         if a.through:
             r = asyncio.run(
-                one_run(a.through, 0, n, a.seconds, a.period, digits, a.browsers, singles, True)
+                one_run(
+                    a.through,
+                    0,
+                    n,
+                    a.seconds,
+                    a.period,
+                    digits,
+                    a.browsers,
+                    singles,
+                    True,
+                    a.follow,
+                )
             )
         else:
             home = tempfile.mkdtemp(prefix="bench-room-")
@@ -553,7 +572,18 @@ def main() -> None:
             with streamlit_server(env={"MNIST_APP_HOME": home}) as url:
                 port = int(url.rsplit(":", 1)[1])
                 r = asyncio.run(
-                    one_run(url, port, n, a.seconds, a.period, digits, a.browsers, singles)
+                    one_run(
+                        url,
+                        port,
+                        n,
+                        a.seconds,
+                        a.period,
+                        digits,
+                        a.browsers,
+                        singles,
+                        False,
+                        a.follow,
+                    )
                 )
         print(
             f"{r['phones']:>6} {r['sent']:>5} {r['stored']:>6} {r['shown']:>5} "
