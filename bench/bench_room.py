@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import json
 import os
 import random
 import re
@@ -40,6 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,32 +62,68 @@ TILE = re.compile(r'id="tile-(\d+)"')
 
 
 class Session:
-    """One Streamlit session over the websocket, as a browser tab would hold it."""
+    """One Streamlit session over the websocket, as a browser tab would hold it.
 
-    def __init__(self, url: str, page: str, query: str) -> None:
-        self.url, self.page, self.query = url, page, query
+    It keeps what a browser keeps for the page: the cookies the page writes (through
+    app_pages/browser_store, sent again on the next connection), the page's localStorage
+    (app_pages/room_keep), and the state each of the page's components reported; and it
+    answers those components as their scripts in a browser would (assets/browser_store.js,
+    assets/room-keep.js), with the rerun that each answer causes there. It connects from
+    `source` (a loopback address of its own: one device, one client address) when given,
+    and sends the Origin header a browser sends on a websocket.
+    """
+
+    def __init__(self, url: str, page: str, query: str, source: str | None = None) -> None:
+        self.url, self.page, self.query, self.source = url, page, query, source
         self.widgets: dict[str, str] = {}  # key suffix -> full widget id
+        self.where: dict[str, str] = {}  # key suffix -> the fragment its element is in
         self.fragments: set[str] = set()
+        self.every: dict[str, float] = {}  # fragment -> seconds between its auto-reruns
         self.page_hash = ""
         self.ws = None
         self.headers: dict[str, str] = {}  # for the handshake (--through: the proxy's cookie)
         self.server = ""  # host:port of the server behind a proxy, as the proxy names it
+        self.cookies: dict[str, str] = {}  # name -> value the page had this browser keep
+        self.local: dict[str, str] = {}  # this browser's localStorage
+        self.states: dict[str, object] = {}  # widget id -> a component's reported state
+        self.lock = asyncio.Lock()  # one run at a time, as a browser tab sends them
+
+    def origin(self) -> str:
+        parts = urllib.parse.urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     async def connect(self) -> None:
         import websockets
 
         ws_url = self.url.replace("http", "ws", 1) + "/_stcore/stream"
+        headers = {**self.headers, "Origin": self.origin()}
+        jar = [c for c in [headers.pop("Cookie", "")] if c]
+        jar += [f"{k}={urllib.parse.quote(v)}" for k, v in self.cookies.items()]
+        if jar:
+            headers["Cookie"] = "; ".join(jar)
         self.ws = await websockets.connect(
             ws_url,
             subprotocols=["streamlit"],
             max_size=None,
             open_timeout=60,
-            additional_headers=self.headers or None,
+            additional_headers=headers,
+            **({"local_addr": (self.source, 0)} if self.source else {}),
         )
         self.server = self.ws.response.headers.get(through.SERVER_HEADER, "")
 
     async def run(self, states: list, fragment: str = "", auto: bool = False) -> list:
-        """Send one rerun with these widget states; return the elements it produced."""
+        """Send one rerun with these widget states; return the elements it produced, and
+        those of the reruns that the page's components then caused (as in a browser)."""
+        async with self.lock:
+            out, replies = await self._run(states, fragment, auto)
+            for _ in range(3):  # an answer's run may ask again (a new write): answer it too
+                if not replies:
+                    break
+                again, replies = await self._run(*replies)
+                out += again
+            return out
+
+    async def _run(self, states: list, fragment: str, auto: bool) -> tuple[list, tuple | None]:
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -95,16 +134,20 @@ class Session:
         cs.page_script_hash = self.page_hash
         cs.fragment_id = fragment
         cs.is_auto_rerun = auto
-        for st in states:
+        sent = {st.id for st in states}
+        for st in [*states, *(v for k, v in self.states.items() if k not in sent)]:
             cs.widget_states.widgets.append(st)
         await self.ws.send(msg.SerializeToString())
         out = []
+        answers: list = []  # (fragment, widget state): what the components say back
         while True:
             fm = ForwardMsg()
             fm.ParseFromString(await self.ws.recv())
             kind = fm.WhichOneof("type")
             if kind == "new_session":
                 self.page_hash = fm.new_session.page_script_hash or self.page_hash
+            elif kind == "auto_rerun":
+                self.every[fm.auto_rerun.fragment_id] = fm.auto_rerun.interval
             elif kind == "delta":
                 d = fm.delta
                 if d.fragment_id:
@@ -115,12 +158,59 @@ class Session:
                     sub = getattr(el, which) if which else None
                     wid = getattr(sub, "id", "") if sub is not None else ""
                     if wid.startswith("$$ID-"):
-                        self.widgets[wid.split("-", 2)[2]] = wid
+                        key = wid.split("-", 2)[2]
+                        self.widgets[key] = wid
+                        self.where[key] = d.fragment_id
+                    if which == "bidi_component":
+                        answers += [(d.fragment_id, a) for a in self._component(sub)]
                     out.append((which, sub))
             elif kind == "script_finished":
                 # A run that ends in st.rerun is followed at once by the new run.
                 if fm.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                    return out
+                    if not answers:
+                        return out, None
+                    # One rerun carries every answer, in the scope of the first one's part.
+                    return out, ([a for _, a in answers], answers[0][0], False)
+
+    def _component(self, el) -> list:
+        """What this page's component would do in a browser with the data it was given:
+        the widget states it reports back (each causes a rerun there)."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        try:
+            data = json.loads(el.json) if el.WhichOneof("data") == "json" else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            return []
+        name = el.component_name
+        if name.endswith("mnist_browser_store") and isinstance(data.get("ops"), list):
+            for op in data["ops"]:  # assets/browser_store.js: cookies, then "done"
+                if op.get("value") is None or not op.get("max_age"):
+                    self.cookies.pop(op["name"], None)
+                else:
+                    self.cookies[op["name"]] = op["value"]
+            events = json.dumps([{"event": "done", "value": data.get("batch")}])
+            trigger = f"$$STREAMLIT_INTERNAL_KEY_{el.id}__events"
+            return [WidgetState(id=trigger, json_trigger_value=events)]
+        if name.endswith("mnist_room_keep"):  # assets/room-keep.js, storage that works
+            op = data.get("op")
+            if op == "save":
+                self.local["room-unsent"] = json.dumps(
+                    {"room": data.get("room"), "strokes": data.get("strokes")}
+                )
+            elif op == "clear":
+                self.local.pop("room-unsent", None)
+            elif op == "ask":
+                kept = json.loads(self.local.get("room-unsent", "null")) or {}
+                mine = kept.get("room") == data.get("room") and isinstance(kept.get("strokes"), str)
+                reply = {"ask": data.get("ask"), "kept": kept["strokes"] if mine else ""}
+                reply["failed"] = False
+                state = WidgetState(id=el.id, json_value=json.dumps({"reply": reply}))
+                if self.states.get(el.id) != state:
+                    self.states[el.id] = state
+                    return [state]
+        return []
 
     def widget(self, key: str):
         from streamlit.proto.WidgetStates_pb2 import WidgetState
@@ -132,9 +222,26 @@ class Session:
             await self.ws.close()
 
 
+def device_address(url: str, i: int) -> str | None:
+    """A loopback address of phone `i`'s own (127.1.x.y), as each phone in a hall is its
+    own device with its own address, when `url` is on this machine's loopback; None (the
+    system's choice) otherwise. Every limit per client address applies to it as to a phone."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback or ":" in host:
+        return None
+    return f"127.1.{i // 254 % 256}.{i % 254 + 1}"
+
+
 class Phone:
+    """A phone on the join page: it draws, reads both answers, labels and sends, and
+    follows the room as the page's browser does (its `follow` part every FOLLOW_S)."""
+
     def __init__(self, url: str, code: str, i: int, digits: list) -> None:
-        self.s = Session(url, "join", f"room={code}")
+        self.s = Session(url, "join", f"room={code}", device_address(url, i))
         self.nick = f"phone-{i}"
         self.digits = digits
         self.gen = 0
@@ -164,7 +271,18 @@ class Phone:
     async def start(self) -> None:
         await self.s.connect()
         await self.s.run([])
-        self.fragment = next(iter(self.s.fragments))
+        self.fragment = self.s.where["room-canvas-0"]  # the part that draws and sends
+
+    async def follow(self, until: float) -> None:
+        """As the browser reruns each part of the page that asked to be rerun every so
+        often (the room's line, every room_phone.FOLLOW_S seconds)."""
+        every = {f: t for f, t in self.s.every.items() if f != self.fragment and t > 0}
+        due = {f: time.monotonic() + t for f, t in every.items()}
+        while due and time.monotonic() < until:
+            f = min(due, key=due.get)
+            await asyncio.sleep(max(0.0, due[f] - time.monotonic()))
+            await self.s.run([], f, auto=True)
+            due[f] = time.monotonic() + every[f]
 
     async def draw_and_send(self, strokes, label: int) -> None:
         canvas = canvas_value(strokes)
@@ -184,7 +302,14 @@ class Phone:
         else:
             self.errors.append(re.sub(r"<[^>]+>", "", body)[:120] or "no confirmation")
 
-    async def loop(self, until: float, period: float) -> None:
+    async def loop(self, until: float, period: float, follow: bool = True) -> None:
+        following = asyncio.create_task(self.follow(until if follow else 0.0))
+        try:
+            await self.draw_loop(until, period)
+        finally:
+            following.cancel()
+
+    async def draw_loop(self, until: float, period: float) -> None:
         await asyncio.sleep(random.uniform(0, period))
         k = 0
         while time.monotonic() < until:
@@ -199,6 +324,7 @@ class Wall:
     def __init__(self, url: str, code: str) -> None:
         self.s = Session(url, "wall", f"room={code}")
         self.first_seen: dict[int, float] = {}
+        self.tiles: list[int] = []
         self.stats = ""
 
     async def start(self) -> None:
@@ -209,8 +335,11 @@ class Wall:
     def record(self, els: list) -> None:
         now = time.monotonic()
         body = streamed_html(els)
-        for i in TILE.findall(body):
-            self.first_seen.setdefault(int(i), now)
+        tiles = [int(i) for i in TILE.findall(body)]
+        for i in tiles:
+            self.first_seen.setdefault(i, now)
+        if tiles:
+            self.tiles = tiles  # as the wall shows them now, newest first
         if m := re.search(r'data-drawings="(\d+)"', body):
             self.stats = m.group(1)
 
@@ -289,6 +418,7 @@ async def one_run(
     browsers: int = 0,
     singles: list | None = None,
     via_proxy: bool = False,
+    follow: bool = True,
 ) -> dict:
     import threading
 
@@ -305,7 +435,7 @@ async def one_run(
     wall = Wall(url, code)
     phones = [Phone(url, code, i, digits[i % 7 :: 7]) for i in range(n)]
     for s in ([wall.s] + [p.s for p in phones]) if via_proxy else []:
-        s.headers = (await asyncio.to_thread(through.first_visit, url))[0]
+        s.headers = (await asyncio.to_thread(through.first_visit, url, s.source))[0]
     await wall.start()
     for p in phones:  # join one after another, as a room fills up
         await p.start()
@@ -318,7 +448,7 @@ async def one_run(
     real["until"] = until
     real["go"].set()
     wall_task = asyncio.create_task(wall.loop())
-    await asyncio.gather(*(p.loop(until, period) for p in phones))
+    await asyncio.gather(*(p.loop(until, period, follow) for p in phones))
     if browsers:
         await asyncio.to_thread(thread.join)
     wall.stop_at = time.monotonic() + 3.0
@@ -389,6 +519,13 @@ def main() -> None:
         "from pen-up to both answers on screen",
     )
     ap.add_argument(
+        "--no-follow",
+        dest="follow",
+        action="store_false",
+        help="phones that never rerun their room line (a browser does, every 2 s): to see "
+        "what following the room costs the server",
+    )
+    ap.add_argument(
         "--through",
         metavar="URL",
         help="servers already running behind this proxy (deploy/hall.sh) instead of one "
@@ -416,7 +553,18 @@ def main() -> None:
     for n in a.phones:
         if a.through:
             r = asyncio.run(
-                one_run(a.through, 0, n, a.seconds, a.period, digits, a.browsers, singles, True)
+                one_run(
+                    a.through,
+                    0,
+                    n,
+                    a.seconds,
+                    a.period,
+                    digits,
+                    a.browsers,
+                    singles,
+                    True,
+                    a.follow,
+                )
             )
         else:
             home = tempfile.mkdtemp(prefix="bench-room-")
@@ -424,7 +572,18 @@ def main() -> None:
             with streamlit_server(env={"MNIST_APP_HOME": home}) as url:
                 port = int(url.rsplit(":", 1)[1])
                 r = asyncio.run(
-                    one_run(url, port, n, a.seconds, a.period, digits, a.browsers, singles)
+                    one_run(
+                        url,
+                        port,
+                        n,
+                        a.seconds,
+                        a.period,
+                        digits,
+                        a.browsers,
+                        singles,
+                        False,
+                        a.follow,
+                    )
                 )
         print(
             f"{r['phones']:>6} {r['sent']:>5} {r['stored']:>6} {r['shown']:>5} "

@@ -9,20 +9,37 @@ PostgreSQL reached over a unix socket by the lock file beside its socket.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 SERVER_HEADER = "X-Hall-Server"
 
 
-def first_visit(url: str) -> tuple[dict[str, str], str]:
-    """GET the app's page as a browser's first visit: (headers for the websocket, the
-    server that answered, as host:port; "" when no proxy named one)."""
-    with urllib.request.urlopen(url.rstrip("/") + "/", timeout=30) as r:
-        cookies = [c.split(";", 1)[0].strip() for c in r.headers.get_all("Set-Cookie") or []]
-        server = r.headers.get(SERVER_HEADER, "")
+def first_visit(url: str, source: str | None = None) -> tuple[dict[str, str], str]:
+    """GET the app's page as a browser's first visit (from the address `source` when
+    given, as Session connects): (headers for the websocket, the server that answered, as
+    host:port; "" when no proxy named one)."""
+    parts = urllib.parse.urlsplit(url)
+    if source and parts.scheme == "http":
+        conn = http.client.HTTPConnection(
+            parts.hostname, parts.port or 80, timeout=30, source_address=(source, 0)
+        )
+        try:
+            conn.request("GET", (parts.path.rstrip("/") or "") + "/")
+            r = conn.getresponse()
+            r.read()
+            cookies = [c.split(";", 1)[0].strip() for c in r.headers.get_all("Set-Cookie") or []]
+            server = r.headers.get(SERVER_HEADER, "")
+        finally:
+            conn.close()
+    else:
+        with urllib.request.urlopen(url.rstrip("/") + "/", timeout=30) as r:
+            cookies = [c.split(";", 1)[0].strip() for c in r.headers.get_all("Set-Cookie") or []]
+            server = r.headers.get(SERVER_HEADER, "")
     return ({"Cookie": "; ".join(cookies)} if cookies else {}), server
 
 

@@ -172,9 +172,12 @@ print(c[:4] + "-" + c[4:])')}
 		(
 			cd "$ROOT"
 			unset MNIST_LOCAL_MODE # behind a proxy nobody is "this machine"
+			# FORWARDED_ALLOW_IPS="": uvicorn keeps the real peer (the proxy), and the app takes
+			# the client's address from the proxy it trusts (as scripts/serve.py does), so
+			# each phone has its own per-address limits (docs/network.md).
 			export MNIST_APP_HOME=$STATE/home MNIST_ROOM_DB=$DB_URL MNIST_PUBLIC_URL=$PUBLIC_URL \
 				MNIST_PRESENTER_PASSCODE=$passcode MNIST_TRUSTED_PROXIES=127.0.0.1 \
-				STREAMLIT_SERVER_COOKIE_SECRET=$cookie
+				STREAMLIT_SERVER_COOKIE_SECRET=$cookie FORWARDED_ALLOW_IPS=
 			exec setsid "$PY" -m streamlit run app.py --server.port "$port" \
 				--server.address 127.0.0.1 --server.headless true \
 				--server.fileWatcherType none --browser.gatherUsageStats false \
@@ -260,6 +263,8 @@ print(lan_address() or "localhost")')
 from mnist_models.rooms import rules, store
 try:
     store.open_store().close()
+except rules.StoreUnavailable as exc:
+    sys.exit(exc.full())  # for this terminal: the sentence and why
 except rules.RoomError as exc:
     sys.exit(str(exc))') 2>"$STATE/db-check.log" || die "$(tail -n 1 "$STATE/db-check.log")"
 	{

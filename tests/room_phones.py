@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import time
+from collections.abc import Iterator
 
 from mnist_models import data
 from mnist_models.drawings import synth
@@ -37,8 +40,10 @@ def digit_strokes(label: int, skip: int = 0):
 class Phone:
     """One phone: a touch context on the join page, drawing with real touch events."""
 
-    def __init__(self, browser, url: str, code: str, nickname: str | None = None) -> None:
-        self.context = browser.new_context(**PHONE)
+    def __init__(
+        self, browser, url: str, code: str, nickname: str | None = None, **context
+    ) -> None:
+        self.context = browser.new_context(**{**PHONE, **context})
         self.page = self.context.new_page()
         self.cdp = self.context.new_cdp_session(self.page)
         self.page.goto(f"{url}/join?room={code}")
@@ -51,7 +56,15 @@ class Phone:
 
     def draw(self, strokes) -> float:
         """Draw strokes (28-px units) across the middle of the canvas; returns pen-up time."""
-        box = self.page.locator("canvas").last.bounding_box()
+        canvas = self.page.locator("canvas").last
+        # After a Send the page puts up a fresh canvas: draw once it is there and laid out.
+        canvas.wait_for(state="visible", timeout=30_000)
+        box = canvas.bounding_box()
+        deadline = time.monotonic() + 30
+        while box is None and time.monotonic() < deadline:
+            self.page.wait_for_timeout(100)
+            box = canvas.bounding_box()
+        assert box is not None, "the canvas never got a place on the page"
         placed = synth.place_strokes(
             strokes, 0.6 * box["height"], 0.25 * box["width"], 0.2 * box["height"]
         )
@@ -96,3 +109,104 @@ class Phone:
 
     def close(self) -> None:
         self.context.close()
+
+
+# ---------------------------------------------------------------- looking at the pages
+
+# Every visible text on the page with its computed font size (an element hidden from
+# view, such as the 1-pixel "skip to content" link, is not text anyone reads).
+TEXT_SIZES = """() => {
+  const out = []; const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  let n;
+  while ((n = w.nextNode())) {
+    const t = n.textContent.trim(); const el = n.parentElement;
+    if (!t || !el || !el.checkVisibility({visibilityProperty: true})) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width <= 1 || r.height <= 1 || r.bottom <= 0 || r.top >= innerHeight) continue;
+    out.push([t.slice(0, 40), parseFloat(getComputedStyle(el).fontSize)]);
+  }
+  return out; }"""
+
+# Each matching element's box, and the window's size and scroll position.
+BOXES = """(sel) => ({boxes: [...document.querySelectorAll(sel)].map(e => {
+  const r = e.getBoundingClientRect();
+  return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; }),
+  w: innerWidth, h: innerHeight, y: scrollY})"""
+
+
+def out_of_view(page, selector: str) -> list[dict]:
+    """The boxes of the elements matching `selector` not wholly in the window as it is."""
+    got = page.evaluate(BOXES, selector)
+    assert got["boxes"], f"nothing matches {selector}"
+    return [
+        b
+        for b in got["boxes"]
+        if b["top"] < 0 or b["left"] < 0 or b["bottom"] > got["h"] or b["right"] > got["w"]
+    ]
+
+
+def unlock(page, passcode: str) -> None:
+    """Unlock the presenter's controls with the passcode, as the presenter would."""
+    page.get_by_test_id("stPopoverButton").filter(has_text="Presenter").click()
+    page.get_by_label("Passcode").fill(passcode)
+    page.get_by_role("button", name="Unlock").click()
+    page.get_by_test_id("stPopoverButton").filter(has_text="Presenter:").wait_for(timeout=30_000)
+    page.keyboard.press("Escape")  # close the popover
+
+
+@contextlib.contextmanager
+def server_on(port: int, env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run app.py` on this port (to start it again on the same one, as a
+    restart of the server would); yields its URL."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from browser_utils import ROOT
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with status {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer on {url}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

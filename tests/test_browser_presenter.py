@@ -24,22 +24,30 @@ pytestmark = pytest.mark.browser
 PASSCODE = "presenter-pass-1"
 NAME = "Test presenter"
 UNLOCKED = f"Presenter: {NAME}"
-LOCKED_CAPTION = "The presenter opens, pauses and closes rooms, after unlocking."
+LOCKED_CAPTION = "The presenter opens, pauses and closes rooms and hides drawings, after unlocking."
 
 
 def presenter_button(page):
     return page.get_by_test_id("stPopoverButton").filter(has_text="Presenter")
 
 
+def controls(page):
+    """What only the presenter gets: a room's controls on its panel, or (the lobby) the
+    button that opens a room."""
+    return page.get_by_role("button", name="Export the room (zip)").or_(
+        page.get_by_role("button", name="Open a new room")
+    )
+
+
 def wait_unlocked(page, name: str = NAME, timeout: int = 90_000) -> None:
     presenter_button(page).filter(has_text=f"Presenter: {name}").wait_for(timeout=timeout)
-    page.get_by_text("Room controls").wait_for(timeout=30_000)
+    controls(page).first.wait_for(timeout=30_000)
 
 
 def wait_locked(page, timeout: int = 90_000) -> None:
     page.get_by_text(LOCKED_CAPTION).wait_for(timeout=timeout)
     assert presenter_button(page).filter(has_text="Presenter:").count() == 0
-    assert page.get_by_text("Room controls").count() == 0
+    assert controls(page).count() == 0
 
 
 def kept(ctx) -> list[dict]:
@@ -80,7 +88,7 @@ def test_an_unlock_outlasts_reloads_rooms_and_a_restart_until_locked(tmp_path, m
         page = ctx.new_page()
         watch = Watch(page)
         with streamlit_process(env=env) as (url, _):
-            page.goto(f"{url}/wall?room={one}")
+            page.goto(f"{url}/wall?room={one}&view=presenter")  # the presenter's panel
             wait_locked(page)
             unlock(page)
             (cookie,) = wait_kept(ctx, True)
@@ -90,7 +98,7 @@ def test_an_unlock_outlasts_reloads_rooms_and_a_restart_until_locked(tmp_path, m
             assert cookie["value"] not in page.content() and "mnist_presenter" not in page.url
             page.reload()
             wait_unlocked(page)
-            page.goto(f"{url}/wall?room={two}")  # another room, by its URL
+            page.goto(f"{url}/wall?room={two}&view=presenter")  # another room, by its URL
             wait_unlocked(page)
             # A visitor with a copy of the wall's URL is a visitor.
             visitor_ctx = browser.new_context(**WALL)

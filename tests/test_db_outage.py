@@ -45,8 +45,8 @@ def silent_port() -> Iterator[int]:
 
 
 def refusal_after(url: str, bound: float = 30.0) -> tuple[float, str]:
-    """(seconds until open_store(url) gave up, its message); fails if it was still waiting
-    after `bound` seconds."""
+    """(seconds until open_store(url) gave up, its sentence with the detail the server's log
+    gets); fails if it was still waiting after `bound` seconds."""
     out: dict = {}
 
     def attempt() -> None:
@@ -55,7 +55,7 @@ def refusal_after(url: str, bound: float = 30.0) -> tuple[float, str]:
             open_store(url).close()
             out["message"] = "opened"
         except StoreUnavailable as exc:
-            out["message"] = str(exc)
+            out["message"] = exc.full()  # the sentence, and (for the log) why
         out["seconds"] = time.monotonic() - t
 
     worker = threading.Thread(target=attempt, daemon=True)

@@ -54,6 +54,27 @@ def test_scoreboard_counts_accuracy_digits_confusions_and_highlights() -> None:
     assert scoreboard.scoreboard([], ["mlp"]).nets["mlp"].accuracy is None
 
 
+def test_scoreboard_counts_not_digits_apart_and_says_when_mistakes_tie() -> None:
+    from dataclasses import replace
+
+    # Five different mistakes of the MLP, once each: three are shown, two more tie.
+    plan = [(1, 7, 1), (2, 5, 2), (3, 8, 3), (4, 9, 4), (6, 0, 6), (5, 5, 5)]
+    shown = [drawing(i, label, m, c) for i, (label, m, c) in enumerate(plan)]
+    star = replace(drawing(9, 4, 1, 2), not_digit=True)  # labelled, but not a digit
+    house = replace(drawing(10, None, 3, 3), not_digit=True)
+    board = scoreboard.scoreboard([*shown, star, house], ["mlp", "cnn"])
+    assert (board.drawings, board.labelled, board.not_digits) == (8, 6, 2)
+    mlp, cnn = board.nets["mlp"], board.nets["cnn"]
+    assert (mlp.right, mlp.labelled) == (1, 6) and (cnn.right, cnn.labelled) == (6, 6)
+    assert mlp.confused == [((1, 7), 1), ((2, 5), 1), ((3, 8), 1)] and mlp.confused_tied == 2
+    assert 4 in mlp.per_digit and mlp.per_digit[4] == (0, 1)  # the star is not in it
+    assert cnn.confused == [] and cnn.confused_tied == 0
+    assert star not in board.only_one_right + board.both_wrong
+    # No tie: nothing more to say.
+    two = scoreboard.scoreboard([drawing(0, 1, 7, 1), drawing(1, 1, 7, 1)], ["mlp"])
+    assert two.nets["mlp"].confused == [((1, 7), 2)] and two.nets["mlp"].confused_tied == 0
+
+
 def test_strokes_are_rounded_and_limited() -> None:
     text = canvas.encode_strokes([[(10, 10), (20, 40.55), (30, 80)], [(5, 5), (6, 9)]])
     assert json.loads(text) == [[[10, 10], [20, 40.5], [30, 80]], [[5, 5], [6, 9]]]

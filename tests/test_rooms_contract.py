@@ -85,6 +85,58 @@ def test_wrong_codes_get_clear_messages(room_store) -> None:
         room_store.join("ACDE", "p1")
 
 
+def test_codes_say_which_letters_they_never_use(room_store) -> None:
+    with pytest.raises(RoomNotFound, match="Z is never used in codes") as err:
+        room_store.get_room("ZZZZ")
+    assert " ".join(rules.CODE_LETTERS) in str(err.value)
+    with pytest.raises(RoomNotFound, match="B, O are never used"):
+        room_store.get_room("BOAT")
+    with pytest.raises(RoomNotFound, match="letters only"):
+        room_store.get_room("AC1E")
+    with pytest.raises(RoomNotFound, match="6 letters"):
+        room_store.get_room("ACDEF")
+    room = room_store.create_room()
+    assert len(room.code) == 6 and rules.CODE_LENGTH == 6
+    assert len(rules.CODE_LETTERS) ** rules.CODE_LENGTH == 64_000_000
+    # Read off the wall as two groups of three, typed with a space or a dash.
+    shown = rules.shown_code(room.code)
+    assert shown == f"{room.code[:3]} {room.code[3:]}"
+    assert room_store.get_room(shown.lower()) == room
+    assert room_store.get_room(shown.replace(" ", "-")) == room
+    old = room_store.create_room(code="ACDE")  # four-letter rooms made before keep working
+    assert room_store.get_room("acde") == old and rules.shown_code("ACDE") == "ACDE"
+
+
+def test_wrong_codes_are_throttled_per_client_address(room_store, monkeypatch) -> None:
+    import itertools
+    import time
+
+    room = room_store.create_room()
+    codes = ("".join(c) for c in itertools.product(rules.CODE_LETTERS, repeat=6))
+    unknown = (c for c in codes if c != room.code)
+    for _ in range(rules.MAX_WRONG_CODES):
+        with pytest.raises(RoomNotFound, match="There is no room"):
+            room_store.find_room(next(unknown), "203.0.113.7")
+    # The address is held for the rest of its window, even for the right code.
+    with pytest.raises(rules.TooManyTries, match="Too many wrong room codes") as err:
+        room_store.find_room(room.code, "203.0.113.7")
+    assert str(err.value).endswith(".") and "\n" not in str(err.value)
+    assert room_store.find_room(room.code, "203.0.113.8") == room  # another address is not
+    for typo in ("ZZZZ", "ACD", "<b>"):  # malformed codes cannot hit a room: not counted
+        with pytest.raises(RoomNotFound):
+            room_store.find_room(typo, "203.0.113.9")
+    for _ in range(rules.MAX_WRONG_CODES):
+        with pytest.raises(RoomNotFound):
+            room_store.find_room("ZZZZZZ", "203.0.113.9")
+    assert room_store.find_room(room.code, "203.0.113.9") == room
+    monkeypatch.setattr(rules, "WRONG_CODE_WINDOW", 0.2)
+    time.sleep(0.25)
+    assert room_store.find_room(room.code, "203.0.113.7") == room  # the window is over
+    with pytest.raises(RoomNotFound):  # and it counts again from one
+        room_store.find_room(next(unknown), "203.0.113.7")
+    assert room_store.find_room(room.code, "203.0.113.7") == room
+
+
 def test_a_drawing_is_stored_whole(room_store) -> None:
     room = room_store.create_room("Maths class")
     d = send(room_store, room.code, label=7, nickname="  Ada\x00 <b>L</b>  ", mlp=7, cnn=1)
@@ -170,6 +222,72 @@ def test_rate_limit_is_one_drawing_a_second_per_participant(room_store) -> None:
     assert len(room_store.drawings(code)) == 3
 
 
+def test_participant_tokens_are_signed_by_the_store_and_every_server_reads_them(
+    room_databases,
+) -> None:
+    where = room_databases()
+    one, two = open_store(where), open_store(where)  # two servers of one deployment
+    pid, token = one.new_participant()
+    assert token.startswith(pid + ".") and len(pid) == 16 and len(token) <= 64
+    assert two.participant_of(token) == pid
+    other_pid, other_token = two.new_participant()
+    assert other_pid != pid and one.participant_of(other_token) == other_pid
+    # An id seen somewhere (an export) cannot be sent as without its signature.
+    signature = token.split(".")[1]
+    for forged in (pid, f"{other_pid}.{signature}", token[:-1] + "x", token + "x", None, 5):
+        assert one.participant_of(forged) is None
+    elsewhere = open_store(room_databases())  # another deployment: another key
+    assert elsewhere.participant_of(token) is None
+    one.close()
+    two.close()
+    restarted = open_store(where)
+    assert restarted.participant_of(token) == pid  # the key is kept in the store
+    restarted.close()
+    elsewhere.close()
+
+
+def test_one_address_is_held_to_the_rate_limit_whatever_ids_it_sends_as(room_store) -> None:
+    code = room_store.create_room().code
+    here, there = "198.51.100.1", "198.51.100.2"
+    send(room_store, code, "a", now=100.0, client=here)
+    with pytest.raises(RateLimited, match="this network address"):
+        send(room_store, code, "b", now=100.5, client=here)  # a fresh id, the same address
+    send(room_store, code, "c", now=100.5, client=there)
+    send(room_store, code, "b", now=101.0, client=here)  # the refusal took no turn of b's
+    with pytest.raises(RateLimited, match="One drawing a second"):
+        send(room_store, code, "b", now=101.5, client=there)  # nor does a new address help b
+    assert [d.participant for d in room_store.drawings(code)] == ["a", "c", "b"]
+    assert room_store.participants(code) == 3
+    room_store.limits = rules.AddressLimits(interval=0)  # switched off: ids alone count
+    send(room_store, code, "d", now=101.2, client=here)
+
+
+def test_an_address_makes_only_so_many_new_participants_a_minute(room_store) -> None:
+    code = room_store.create_room().code
+    room_store.limits = rules.AddressLimits(new_per_minute=3)
+    for i in range(3):
+        room_store.join(code, f"p{i}", client="192.0.2.9")
+    with pytest.raises(rules.TooManyNew, match="Too many new people") as err:
+        room_store.join(code, "p3", client="192.0.2.9")
+    assert str(err.value).endswith(".")
+    room_store.join(code, "p0", nickname="Ann", client="192.0.2.9")  # returning: not new
+    assert room_store.nickname(code, "p0") == "Ann"
+    with pytest.raises(rules.TooManyNew):
+        send(room_store, code, "p4", now=50.0, client="192.0.2.9")
+    room_store.join(code, "p3", client="192.0.2.10")
+    assert room_store.participants(code) == 4
+    assert room_store.drawings(code) == []
+
+
+def test_address_limits_come_from_the_environment() -> None:
+    assert rules.address_limits({}) == rules.AddressLimits(rules.MIN_INTERVAL, 20)
+    env = {rules.ADDRESS_INTERVAL_ENV: "0", rules.NEW_PER_MINUTE_ENV: "200"}
+    assert rules.address_limits(env) == rules.AddressLimits(0.0, 200)
+    for bad in ({rules.ADDRESS_INTERVAL_ENV: "fast"}, {rules.NEW_PER_MINUTE_ENV: "-1"}):
+        with pytest.raises(RoomError, match=rules.ADDRESS_INTERVAL_ENV):
+            rules.address_limits(bad)
+
+
 def test_paused_and_closed_rooms_refuse_drawings_and_reopen(room_store) -> None:
     code = room_store.create_room().code
     assert room_store.set_state(code, "paused").state == "paused"
@@ -197,9 +315,17 @@ def test_hidden_drawings_leave_the_wall_and_bump_the_revision(room_store) -> Non
     assert room_store.get_room(code).revision == rev + 1
     assert [d.id for d in room_store.drawings(code, after=a.id)] == [b.id]
     assert [d.id for d in room_store.drawings(code, include_hidden=True, limit=1)] == [a.id]
+    assert [d.id for d in room_store.drawings(code, hidden_only=True)] == [a.id]
+    assert room_store.hidden(code) == {a.id: "a"}
+    assert [d.id for d in room_store.drawings(code, include_hidden=True, newest_first=True)] == [
+        b.id,
+        a.id,
+    ]
+    assert [d.id for d in room_store.drawings(code, newest_first=True, limit=1)] == [b.id]
     room_store.set_hidden(code, a.id, hidden=False)
     assert [d.id for d in room_store.drawings(code)] == [a.id, b.id]
     assert room_store.get_room(code).revision == rev + 2
+    assert room_store.hidden(code) == {}
     other = room_store.create_room().code
     with pytest.raises(RoomError):  # a drawing of another room
         room_store.set_hidden(other, b.id)
@@ -332,6 +458,7 @@ def test_export_then_import_round_trips(room_store, room_databases) -> None:
             now=10.0 + i * 2,
             mlp=i % 10,
             cnn=(i + 1) % 10,
+            not_digit=[None, False, True][i % 3],
         )
         for i in range(12)
     ]
@@ -363,6 +490,7 @@ def test_export_then_import_round_trips(room_store, room_databases) -> None:
             assert b.answers[net].version == a.answers[net].version
             assert b.answers[net].probs == pytest.approx(a.answers[net].probs, abs=1e-6)
     assert [d.hidden for d in got] == [i == 5 for i in range(12)]
+    assert [d.not_digit for d in got] == [[None, False, True][i % 3] for i in range(12)]
     assert fresh.participants(room.code) == 3
     # Importing again keeps the first copy and gives the second a new code.
     again = exchange.import_room(fresh, data)

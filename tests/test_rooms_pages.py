@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import types
 from pathlib import Path
 from unittest import mock
@@ -63,7 +64,7 @@ def test_phone_joins_an_open_room_and_counts_the_participant(store) -> None:
     code = store.create_room("Year 10").code
     at = page(PHONE, code.lower())
     assert not at.exception and not at.error
-    assert f"Room <code>{code}</code> · Year 10" in html_of(at)
+    assert f"Room <code>{rules.shown_code(code)}</code> · Year 10" in html_of(at)
     assert [b.label for b in at.button] == ["Send"] and at.button[0].disabled
     assert store.participants(code) == 1
     at.run()  # a rerun of the same session is not a second participant
@@ -87,6 +88,42 @@ def test_phone_with_a_wrong_or_missing_code_asks_for_one(store, code, message) -
     assert "<img" not in html_of(at)
 
 
+def test_wrong_codes_typed_on_the_phone_are_throttled(store) -> None:
+    room = store.create_room()
+    at = page(PHONE)
+    for i in range(rules.MAX_WRONG_CODES):
+        at.text_input[0].input("ACDEF" + rules.CODE_LETTERS[i])
+        at.button[0].click().run()
+    assert any("There is no room" in e for e in texts(at, "error"))
+    at.text_input[0].input(room.code)
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Too many wrong room codes" in e for e in texts(at, "error"))
+    assert not any(b.label == "Send" for b in at.button)
+    wall = page(WALL, room.code)  # the wall's ?room= is the same door
+    assert any("Too many wrong room codes" in e for e in texts(wall, "error"))
+
+
+def test_a_phone_is_one_participant_and_an_address_makes_few_new_ones(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    monkeypatch.setenv(rules.NEW_PER_MINUTE_ENV, "2")
+    s = room_store.open_store()
+    code = s.create_room().code
+    first = page(PHONE, code)
+    first.run()  # a rerun of one session is the same participant
+    assert s.participants(code) == 1
+    page(PHONE, code)  # a session with no kept id: a new participant, from the same address
+    assert s.participants(code) == 2
+    third = page(PHONE, code)
+    assert not third.exception
+    assert any("Too many new people" in e for e in texts(third, "error"))
+    assert not any(b.label == "Send" for b in third.button)
+    assert s.participants(code) == 2
+    s.close()
+
+
 def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
     code = store.create_room().code
     store.set_state(code, "closed")
@@ -95,7 +132,7 @@ def test_phone_in_a_closed_room_says_so_and_a_paused_one_warns(store) -> None:
     assert not any(b.label == "Send" for b in at.button)
     store.set_state(code, "paused")
     at = page(PHONE, code)
-    assert any("paused" in w for w in texts(at, "warning"))
+    assert 'data-state="paused"' in html_of(at) and "Paused by the presenter" in html_of(at)
 
 
 def test_phone_headline_follows_the_same_rule_as_the_drawing_page(store) -> None:
@@ -130,7 +167,7 @@ def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None
     at = page(WALL, room.code)
     assert not at.exception and not at.error
     body = html_of(at)
-    assert f'id="wall-code">{room.code}<' in body
+    assert f'id="wall-code">{rules.shown_code(room.code)}<' in body
     assert f"https://talk.example.org/mnist/join?room={room.code}" in body
     assert 'src="data:image/svg+xml;base64,' in body
     assert "<script>" not in body and "&lt;script&gt;" in body
@@ -140,31 +177,45 @@ def test_wall_shows_code_qr_url_and_escaped_drawings(store, monkeypatch) -> None
     assert not texts(at, "warning")  # the public URL is set: phones reach it through that
 
 
-def test_wall_warns_when_the_server_listens_on_this_machine_only(store) -> None:
-    code = store.create_room().code
+def panel(code: str) -> AppTest:
+    """The presenter's panel of a room (not yet unlocked)."""
     at = AppTest.from_file(WALL, default_timeout=60)
     at.query_params["room"] = code
+    at.query_params["view"] = "presenter"
+    return at.run()
+
+
+def test_the_setup_warning_is_on_the_presenters_panel_not_the_audience_wall(store) -> None:
+    code = store.create_room().code
     from streamlit import config
 
     before = config.get_option("server.address")
     config.set_option("server.address", "127.0.0.1")
     try:
-        at.run()
+        wall = page(WALL, code)
+        at = unlock(panel(code))
     finally:
         config.set_option("server.address", before)
+    assert not wall.exception and not texts(wall, "warning") and not wall.code
     assert any("Phones cannot reach this server" in w for w in texts(at, "warning"))
     assert [c.value for c in at.code] == [room_join.OPEN_COMMAND]
-    assert any("passcode" in c for c in texts(at, "caption"))  # the controls stay locked
+    # The command exactly as the README gives it.
+    readme = (ROOT / "README.md").read_text()
+    assert f"{room_join.OPEN_COMMAND}   #" in readme or f"{room_join.OPEN_COMMAND}\n" in readme
 
 
-def test_visitors_get_no_room_controls(store) -> None:
+def test_the_audience_wall_has_no_controls_and_visitors_cannot_use_the_panel(store) -> None:
     code = store.create_room().code
-    at = page(WALL, code)
-    assert not at.exception
+    wall = page(WALL, code)
+    assert not wall.exception
+    assert [b.label for b in wall.button] == [] and not wall.get("download_button")
+    assert 'id="wall-code"' in html_of(wall) and 'id="tiles"' in html_of(wall)
+    at = panel(code)
     labels = {b.label for b in at.button}
     assert "Unlock" in labels
-    assert not labels & {"Pause sending", "Close the room", "Hide it", "Open a new room"}
+    assert not labels & {"Pause sending", "Close the room", "Open a new room"}
     assert not at.get("download_button")
+    assert any("after unlocking" in c for c in texts(at, "caption"))
     at.text_input(key="wall-presenter-code").input("not-the-passcode")
     next(b for b in at.button if b.label == "Unlock").click().run()
     assert any("passcode" in e.lower() for e in texts(at, "error"))
@@ -179,6 +230,7 @@ def test_wall_controls_open_pause_close_and_reopen_a_room(store) -> None:
     next(b for b in at.button if b.label == "Open a new room").click().run()
     [room] = store.list_rooms()
     assert room.title == "Friday demo" and at.query_params["room"] == room.code
+    assert at.query_params["view"] == "presenter"  # the presenter's panel of the new room
     at.run()
     assert not at.exception
     by_label = {b.label: b for b in at.button}
@@ -196,7 +248,7 @@ def test_wall_for_an_unknown_room_says_so(store) -> None:
     assert any("There is no room QQQQ" in e for e in texts(at, "error"))
 
 
-def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
+def test_the_presenter_hides_a_drawing_from_its_tile_and_shows_it_again(store) -> None:
     code = store.create_room().code
     probs = tuple(0.91 if d == 2 else 0.01 for d in range(10))
     ids = [
@@ -210,15 +262,42 @@ def test_wall_hides_a_drawing_from_tiles_and_scores(store) -> None:
         ).id
         for i in range(2)
     ]
-    at = unlock(page(WALL, code))
-    assert 'data-drawings="2"' in html_of(at)
-    hide = next(s for s in at.selectbox if s.label == "Hide a drawing")
-    hide.select(ids[0]).run()
-    next(b for b in at.button if b.label == "Hide it").click().run()
+    at = unlock(panel(code))
+    assert f'id="tile-{ids[0]}"' in html_of(at) and f'id="tile-{ids[1]}"' in html_of(at)
+    next(b for b in at.button if b.label == f"Hide #{ids[0]}").click().run()
     assert not at.exception
     assert [d.id for d in store.drawings(code)] == [ids[1]]
-    body = html_of(at)
+    assert f'id="hidden-{ids[0]}"' in html_of(at) and "Hidden drawings (1)" in html_of(at)
+    wall = page(WALL, code)
+    body = html_of(wall)
     assert 'data-drawings="1"' in body and f'id="tile-{ids[0]}"' not in body
+    assert 'data-right="1" data-labelled="1"' in body  # the scoreboard without it
+    next(b for b in at.button if b.label == f"Show #{ids[0]} again").click().run()
+    assert [d.id for d in store.drawings(code)] == ids
+    assert 'data-drawings="2"' in html_of(page(WALL, code))
+    # The export keeps hidden drawings, marked hidden.
+    store.set_hidden(code, ids[1])
+    from mnist_models.rooms import exchange
+
+    data = exchange.export_room(store, code)
+    room, drawings = exchange.read_export(data)
+    assert [d.hidden for d in drawings] == [False, True]
+
+
+def test_new_marks_only_the_newest_few_of_the_last_seconds() -> None:
+    from app_pages import room_tiles
+
+    def made(i: int, created: float) -> rules.Drawing:
+        return rules.Drawing(i, "ACDE", created, "p", None, "[]", bytes(784), None, {})
+
+    now = 10_000.0
+    burst = [made(100 - i, now - 0.01 * i) for i in range(30)]  # 30 in the last second
+    assert room_tiles.new_ids(burst, now) == {100, 99, 98}
+    assert len(room_tiles.new_ids(burst, now)) == room_tiles.NEW_MAX
+    old = [made(5, now - room_tiles.NEW_S - 1), made(4, now - 60)]
+    assert room_tiles.new_ids(old, now) == set()
+    mixed = [made(7, now - 1), made(6, now - room_tiles.NEW_S - 0.5)]
+    assert room_tiles.new_ids(mixed, now) == {7}
 
 
 def test_a_damaged_store_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch) -> None:
@@ -230,6 +309,25 @@ def test_a_damaged_store_gives_a_sentence_not_a_traceback(tmp_path, monkeypatch)
         at = page(path, "ACDE")
         assert not at.exception
         assert any("room store" in e and "cannot be opened" in e for e in texts(at, "error"))
+        # One sentence for visitors: the path is for the server's log only.
+        assert not any(str(home) in e or "sqlite3" in e for e in texts(at, "error"))
+
+
+MARKDOWN_TITLE = "![x](http://evil.example/i.png) [click](http://evil.example) **big**"
+
+
+def test_no_markdown_from_data_on_the_room_pages(store) -> None:
+    room = store.create_room(MARKDOWN_TITLE)
+    store.set_state(room.code, "closed")
+    at = page(PHONE, room.code)
+    assert not at.exception
+    # The title is plain text: escaped inside HTML, never in a markdown element.
+    assert "&lt;" not in MARKDOWN_TITLE and html.escape(room.title) in html_of(at)
+    assert not any("evil.example" in m.value for m in at.markdown)
+    # What a visitor typed comes back as written, not as a link or an image.
+    at = page(PHONE, "![x](http://evil.example/i.png)")
+    [error] = texts(at, "error")
+    assert "is not a room code" in error and "![" not in error and "](" not in error
 
 
 def test_the_pages_use_the_database_in_mnist_room_db(postgres, tmp_path, monkeypatch) -> None:
@@ -287,3 +385,63 @@ def test_phone_sends_the_drawing_as_the_canvas_rules_encode_it(store) -> None:
         at = page(PHONE, code)
     assert not at.exception
     assert texts(at, "error") == [f"This drawing cannot be read: {canvas.MALFORMED}"]
+
+
+def away() -> rules.StoreUnavailable:
+    """What the store raises while its database is away (sql.CANNOT_USE, with a detail)."""
+    return rules.StoreUnavailable(
+        "The room store cannot be used right now: try again in a moment.",
+        "postgresql://db/rooms: connection refused",
+    )
+
+
+def test_the_wall_waits_for_the_database_and_keeps_what_it_showed(store) -> None:
+    code = store.create_room("Outage").code
+    probs = tuple(0.91 if d == 4 else 0.01 for d in range(10))
+    answers = {"mlp": rules.Answer(probs, "shipped/mlp"), "cnn": rules.Answer(probs, "s/c")}
+    d = store.add_drawing(code, "p1", bytes(784), "[[[1,2],[3,4]]]", answers, label=4)
+    at = page(WALL, code)
+    assert f'id="tile-{d.id}"' in html_of(at) and 'id="wall-waiting"' not in html_of(at)
+    with (
+        mock.patch.object(room_store.Rooms, "get_room", side_effect=away()),
+        mock.patch.object(room_store.Rooms, "drawings", side_effect=away()),
+    ):
+        at.run()
+    assert not at.exception and not at.error  # no alert in Streamlit's small type
+    body = html_of(at)
+    # Said in the wall's own large type, over what the wall last read (its tile, its count).
+    assert 'id="wall-waiting"' in body and "Waiting for the room's database" in body
+    assert f'id="tile-{d.id}"' in body and 'data-drawings="1"' in body
+    assert "connection refused" not in body  # the detail is for the server's log
+    # Back by itself: a drawing sent meanwhile shows at the next look.
+    later = store.add_drawing(code, "p2", bytes(784), "[[[1,2],[3,4]]]", answers, label=4)
+    at.run()
+    body = html_of(at)
+    assert 'id="wall-waiting"' not in body and f'id="tile-{later.id}"' in body
+
+
+def test_a_send_the_database_refuses_is_kept_and_goes_later(store) -> None:
+    code = store.create_room("Outage").code
+    page(PHONE, code)  # registers the canvas component, so that it can be patched
+    test = data.load_split("test")
+    seven = next(test.images[i].numpy() for i in range(100) if int(test.labels[i]) == 7)
+    drawn = types.SimpleNamespace(
+        json_data=fabric(synth.place_strokes(synth.digit_strokes(seven), 250, 80, 60))
+    )
+    with mock.patch("streamlit_drawable_canvas.st_canvas", return_value=drawn):
+        at = page(PHONE, code)
+        send = next(b for b in at.button if b.label == "Send")
+        with mock.patch.object(room_store.Rooms, "add_drawing", side_effect=away()):
+            send.click().run()
+        assert not at.exception
+        [error] = texts(at, "error")
+        assert error.startswith("Not sent") and "database is not answering right now" in error
+        assert "kept" in error and "connection refused" not in error
+        assert store.drawings(code) == []
+        # The drawing is still there, answered, and Send works once the database is back.
+        assert 'id="answer-cnn"' in html_of(at)
+        send = next(b for b in at.button if b.label == "Send")
+        assert not send.disabled
+        send.click().run()
+        assert not at.exception and not at.error
+    assert len(store.drawings(code)) == 1

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
 
-from mnist_models.rooms import exchange, rules
+from mnist_models import files
+from mnist_models.rooms import archive, exchange, rules
 from mnist_models.rooms import store as room_store
 
+# The store logs its failures for a server's log; here _fail prints them, on one line.
+logging.getLogger("mnist_models.rooms").addHandler(logging.NullHandler())
 
-def _fail(message: str) -> None:
+
+def _fail(message: str | rules.RoomError) -> None:
+    if isinstance(message, rules.StoreUnavailable):
+        message = message.full()  # whoever runs the command runs the store: where and why
     sys.stderr.write(f"mnist_models room: error: {message}\n")
     sys.exit(2)
 
@@ -20,7 +27,7 @@ def _store(a: argparse.Namespace) -> room_store.Rooms:
     try:
         return room_store.open_store(a.store)
     except rules.RoomError as exc:  # an unreadable file, an unreachable database: one line
-        _fail(str(exc))
+        _fail(exc)
         raise  # unreachable
 
 
@@ -37,6 +44,8 @@ def cmd_list(a: argparse.Namespace) -> None:
                 f"{r.code}  {r.state:<6}  {when}  {store.participants(r.code):>4} people  "
                 f"{n:>5} drawings  {r.title}"
             )
+    except rules.RoomError as exc:
+        _fail(exc)
     except Exception as exc:
         _fail(f"cannot read the room store: {exc}")
     finally:
@@ -51,7 +60,7 @@ def cmd_open(a: argparse.Namespace) -> None:
         else:
             room = store.create_room(a.title or "")
     except rules.RoomError as exc:
-        _fail(str(exc))
+        _fail(exc)
     finally:
         store.close()
     print(f"{room.code}  open  {room.title}")
@@ -67,30 +76,28 @@ def cmd_export(a: argparse.Namespace) -> None:
     try:
         data = exchange.export_room(store, a.code)
     except rules.RoomError as exc:
-        _fail(str(exc))
+        _fail(exc)
     finally:
         store.close()
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        tmp.write_bytes(data)
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        files.atomic_write(out, data)  # a temporary file and a rename: whole or not at all
+    except OSError as exc:  # a read-only mount, a full disk, no permission
         _fail(f"cannot write {out}: {exc.strerror or exc}")
     print(f"exported room {rules.clean_code(a.code)} to {out} ({len(data):,} bytes)")
 
 
 def cmd_import(a: argparse.Namespace) -> None:
     try:
-        data = a.file.read_bytes()
-    except OSError as exc:
-        _fail(f"cannot read {a.file}: {exc.strerror or exc}")
+        # Checked before the store is opened: a refused file leaves no trace in it.
+        room_data, drawings = exchange.read_export(archive.read_file(a.file))
+    except rules.RoomError as exc:
+        _fail(exc)
     store = _store(a)
     try:
-        room = exchange.import_room(store, data)
+        room = store.import_room(room_data, drawings)
         n = len(store.drawings(room.code, include_hidden=True))
     except rules.RoomError as exc:
-        _fail(str(exc))
+        _fail(exc)
     finally:
         store.close()
     print(f"imported room {room.code} ({room.state}, {n} drawings): {room.title}")

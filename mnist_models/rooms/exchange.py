@@ -8,11 +8,13 @@ Export format (``export_room``): one zip holding
   str (K,), the network keys in the order of ``probs``' second axis;
 - ``room.json``: ``{"format": "mnist-room", "version": 1, "room": {code,
   title, state, created}, "networks": [...], "drawings": [{id, created,
-  participant, nickname, label, hidden, versions: {net: version id},
+  participant, nickname, label, hidden, not_digit (true, false or null: the
+  not-a-digit check's verdict), versions: {net: version id},
   strokes: [[[x, y], ...], ...]}, ...]}``, the drawings in the npz's order;
   times are Unix seconds, strokes are canvas pixels.
 
-``import_room`` reads that zip into a store.
+``import_room`` reads that zip into a store, all or nothing; ``read_export`` checks it
+first (sizes before reading, by ``archive``; then every value's type and bounds).
 """
 
 from __future__ import annotations
@@ -25,11 +27,9 @@ import numpy as np
 
 from mnist_models.nets import networks
 from mnist_models.reading import canvas
-from mnist_models.rooms import rules
+from mnist_models.rooms import archive, rules
 from mnist_models.rooms.rules import Answer, Drawing, Room, RoomError
 from mnist_models.rooms.store import Rooms
-
-MAX_IMPORT_BYTES = 200_000_000  # uncompressed size of an imported zip's members
 
 
 def export_room(store: Rooms, code: str) -> bytes:
@@ -75,6 +75,7 @@ def export_room(store: Rooms, code: str) -> bytes:
                 "nickname": d.nickname,
                 "label": d.label,
                 "hidden": d.hidden,
+                "not_digit": d.not_digit,
                 "versions": {k: a.version for k, a in d.answers.items()},
                 "strokes": json.loads(d.strokes),
             }
@@ -84,7 +85,8 @@ def export_room(store: Rooms, code: str) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("room.npz", npz.getvalue())
-        z.writestr("room.json", json.dumps(meta, separators=(",", ":")))
+        # Strict JSON: every time is finite, so allow_nan=False never refuses a real room.
+        z.writestr("room.json", json.dumps(meta, separators=(",", ":"), allow_nan=False))
     return out.getvalue()
 
 
@@ -101,74 +103,98 @@ def _strokes(strokes: object) -> str:
         raise RoomError(f"A drawing in the export cannot be stored: {exc}") from None
 
 
+def _get(d: dict, key: str, kinds: tuple[type, ...], where: str, optional: bool = False):
+    """d[key] if it is one of `kinds` (never a bool standing in for a number), else RoomError."""
+    if key not in d:
+        if optional:
+            return None
+        raise RoomError(f"The room export is incomplete: {where} has no {key!r}.")
+    value = d[key]
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise RoomError(
+            f"The room export is malformed: {where}'s {key!r} is {type(value).__name__}, "
+            f"not {' or '.join(k.__name__ for k in kinds)}."
+        )
+    return value
+
+
+def read_export(data: bytes) -> tuple[Room, list[Drawing]]:
+    """An export's room and drawings, every value checked for its type and bounds; every
+    size checked before it is read (``archive``). RoomError (one sentence) otherwise."""
+    z = archive.open_zip(data, {"room.npz", "room.json"}, "the file")
+    with z:
+        meta = archive.loads(archive.member(z, "room.json", archive.MAX_JSON_BYTES))
+        if not isinstance(meta, dict) or meta.get("format") != "mnist-room":
+            raise RoomError("This file is not a room export (format is not mnist-room).")
+        version = meta.get("version")
+        if type(version) is not int or version != 1:
+            raise RoomError(f"Room export version {str(version)[:20]!r} is not supported.")
+        info = _get(meta, "room", (dict,), "the export")
+        nets = _get(meta, "networks", (list,), "the export")
+        rows = _get(meta, "drawings", (list,), "the export")
+        if len(rows) > archive.MAX_DRAWINGS or len(nets) > archive.MAX_NETWORKS:
+            raise RoomError(
+                f"This room export is too large to import ({len(rows):,} drawings, "
+                f"{len(nets)} networks; at most {archive.MAX_DRAWINGS:,} and "
+                f"{archive.MAX_NETWORKS})."
+            )
+        if not all(isinstance(k, str) and 0 < len(k) <= archive.MAX_NETWORK_NAME for k in nets):
+            raise RoomError("The room export is malformed: its networks are not names.")
+        arrays = archive.read_npz(
+            archive.member(z, "room.npz", archive.MAX_NPZ_BYTES), len(rows), len(nets)
+        )
+    if [str(x) for x in arrays["networks"]] != nets:
+        raise RoomError("The room export's arrays do not match its networks.")
+    if not np.isin(arrays["labels"], range(-1, 10)).all():
+        raise RoomError("The room export's labels are malformed.")
+    code = _get(info, "code", (str,), "the room", optional=True)
+    room = Room(
+        code or "",
+        _get(info, "title", (str,), "the room"),
+        rules.check_state(_get(info, "state", (str,), "the room")),
+        rules.check_time(_get(info, "created", (int, float), "the room")),
+    )
+    return room, [_drawing(row, i, nets, arrays) for i, row in enumerate(rows)]
+
+
+def _drawing(row: object, i: int, nets: list[str], arrays: dict[str, np.ndarray]) -> Drawing:
+    """Drawing i of the export, from its JSON row and the npz's arrays."""
+    where = f"drawing {i + 1}"
+    if not isinstance(row, dict):
+        raise RoomError(f"The room export is malformed: {where} is not an object.")
+    versions = _get(row, "versions", (dict,), where)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in versions.items()):
+        raise RoomError(f"The room export is malformed: {where}'s versions are not names.")
+    label = int(arrays["labels"][i])
+    given = _get(row, "label", (int,), where, optional=True)
+    if given is not None and given != label:
+        raise RoomError(f"The room export is malformed: {where}'s label differs in its arrays.")
+    answers = rules.check_answers(
+        {
+            net: Answer(tuple(float(p) for p in arrays["probs"][i, j]), versions[net])
+            for j, net in enumerate(nets)
+            if net in versions
+        }
+    )
+    return Drawing(
+        0,
+        "",
+        rules.check_time(_get(row, "created", (int, float), where)),
+        rules.clean_participant(_get(row, "participant", (str,), where)),
+        rules.clean_nickname(_get(row, "nickname", (str,), where, optional=True)),
+        _strokes(_get(row, "strokes", (list,), where)),
+        arrays["images"][i].tobytes(),
+        None if label < 0 else label,
+        answers,
+        bool(_get(row, "hidden", (bool,), where, optional=True)),
+        _get(row, "not_digit", (bool,), where, optional=True),
+    )
+
+
 def import_room(store: Rooms, data: bytes) -> Room:
-    """Read an exported room into `store` under its code (a new code if that one is taken)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            names = set(z.namelist())
-            if not {"room.npz", "room.json"} <= names:
-                raise RoomError("This zip is not a room export (it needs room.npz and room.json).")
-            if sum(z.getinfo(m).file_size for m in ("room.npz", "room.json")) > MAX_IMPORT_BYTES:
-                raise RoomError("This room export is too large to import.")
-            meta = json.loads(z.read("room.json"))
-            if not isinstance(meta, dict) or meta.get("format") != "mnist-room":
-                raise RoomError("This file is not a room export (format is not mnist-room).")
-            if meta.get("version") != 1:
-                raise RoomError(f"Room export version {meta.get('version')!r} is not supported.")
-            with np.load(io.BytesIO(z.read("room.npz")), allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in ("ids", "images", "labels", "probs", "networks")}
-    except RoomError:
-        raise
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as exc:
-        raise RoomError(f"This file is not a readable room export ({exc}).") from None
-    try:
-        info, rows = meta["room"], meta["drawings"]
-        nets = [str(x) for x in arrays["networks"]]
-        n = len(rows)
-        if not (
-            arrays["images"].shape == (n, 28, 28)
-            and arrays["labels"].shape == (n,)
-            and arrays["probs"].shape == (n, len(nets), 10)
-        ):
-            raise RoomError("The room export's arrays do not match its drawings.")
-        if arrays["images"].dtype != np.uint8 or not np.isin(arrays["labels"], range(-1, 10)).all():
-            raise RoomError("The room export's images or labels are malformed.")
-        drawings = []
-        for i, row in enumerate(rows):
-            answers = rules.check_answers(
-                {
-                    net: Answer(
-                        tuple(float(p) for p in arrays["probs"][i, j]), row["versions"][net]
-                    )
-                    for j, net in enumerate(nets)
-                    if net in row["versions"]
-                }
-            )
-            label = int(arrays["labels"][i])
-            drawings.append(
-                Drawing(
-                    0,
-                    "",
-                    float(row["created"]),
-                    rules.clean_participant(row["participant"]),
-                    rules.clean_nickname(row.get("nickname")),
-                    _strokes(row["strokes"]),
-                    arrays["images"][i].tobytes(),
-                    None if label < 0 else label,
-                    answers,
-                    bool(row.get("hidden")),
-                )
-            )
-    except RoomError:
-        raise
-    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
-        raise RoomError(f"The room export is incomplete or malformed ({exc!r}).") from None
-    # Everything is checked before the room is made, so a bad file leaves no half room.
-    try:
-        room = store.create_room(str(info.get("title", "")), info.get("code"))
-    except RoomError:
-        room = store.create_room(str(info.get("title", "")))
-    store.import_drawings(room.code, drawings)
-    if info.get("state") in rules.STATES and info["state"] != "open":
-        store.set_state(room.code, info["state"])
-    return store.get_room(room.code)
+    """Read an exported room into `store` under its code (a new code if that one is taken),
+    with its title, state and creation time; all of it in one transaction, or nothing."""
+    room, drawings = read_export(data)
+    return store.import_room(room, drawings)

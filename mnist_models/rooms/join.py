@@ -43,7 +43,7 @@ def lan_address() -> str | None:
     return None
 
 
-OPEN_COMMAND = "streamlit run app.py --server.address 0.0.0.0"
+OPEN_COMMAND = ".venv/bin/streamlit run app.py --server.address 0.0.0.0"  # as the README has it
 
 
 def public_url() -> str | None:

@@ -8,7 +8,8 @@ for digits), a title, a state (open, paused, closed; a closed room can be
 reopened) and a creation time. A drawing records its room, the time, an
 anonymous participant id, an optional nickname, the strokes (vector, JSON),
 the 28x28 image (784 uint8 bytes, ink = 255), an optional label, each
-network's ten probabilities and the model version it used, and a hidden flag.
+network's ten probabilities and the model version it used, whether the not-a-digit
+check flagged it, and a hidden flag.
 The strokes are checked by the canvas rules (``reading.canvas``), the same the
 drawing page applies; names by ``MAX_NICKNAME``; the rate limit is one drawing per
 ``MIN_INTERVAL`` seconds per participant.
@@ -27,13 +28,28 @@ import numpy as np
 from mnist_models.reading import canvas
 
 CODE_LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # no B/8, I/L/1, O/0, S/5, Z/2
-CODE_LENGTH = 4
+# 20**6 = 64 million codes: with MAX_WRONG_CODES a minute, one address needs years to hit
+# a room by guessing. Rooms made with four letters (before) keep working.
+CODE_LENGTH = 6
+CODE_LENGTHS = (4, CODE_LENGTH)
+MAX_WRONG_CODES = 10  # unknown codes one client address may try per WRONG_CODE_WINDOW
+WRONG_CODE_WINDOW = 60.0  # seconds
 STATES = ("open", "paused", "closed")
 MAX_TITLE = 80
 MAX_NICKNAME = 24  # characters
 MAX_PARTICIPANT = 64  # characters of an anonymous participant id
 MIN_INTERVAL = 1.0  # seconds between two drawings of one participant
+ADDRESS_INTERVAL_ENV = "MNIST_ROOM_ADDRESS_INTERVAL"  # seconds between drawings per address
+NEW_PER_MINUTE_ENV = "MNIST_ROOM_NEW_PER_MINUTE"  # new participants per address a minute
+NEW_WINDOW = 60.0  # seconds over which new participants per address are counted
 IMAGE_BYTES = 28 * 28
+# How often the pages look at a room. The goals: a drawing on every wall within 2 s of its
+# Send, of its hiding or of its showing again; every phone told of a pause or a close
+# within 3 s, with no tap (a wall reads every WALL_REFRESH_S, a phone every
+# PHONE_FOLLOW_S a room state at most ROOM_TTL_S old).
+WALL_REFRESH_S = 1.0  # a wall and the presenter's panel read new drawings this often
+PHONE_FOLLOW_S = 2.0  # a phone looks at its room's state this often
+ROOM_TTL_S = 0.5  # a server reads a room's state for all its phones at most this often
 
 
 class RoomError(ValueError):
@@ -52,8 +68,56 @@ class RateLimited(RoomError):
     """The participant sent again within MIN_INTERVAL seconds."""
 
 
+class TooManyTries(RoomError):
+    """This client address tried too many unknown room codes."""
+
+
+class TooManyNew(RoomError):
+    """This client address made too many new participants in a minute."""
+
+
+@dataclass(frozen=True)
+class AddressLimits:
+    """What one client address may do in a room, whatever sessions or ids it uses."""
+
+    interval: float = MIN_INTERVAL  # seconds between two of its drawings; 0: no limit
+    new_per_minute: int = 20  # new participants it may make; 0: no limit
+
+
+def address_limits(env: dict[str, str] | Any) -> AddressLimits:
+    """The per-address limits, $MNIST_ROOM_ADDRESS_INTERVAL and $MNIST_ROOM_NEW_PER_MINUTE
+    overriding the defaults (a class reaching a distant server through one address needs
+    them higher); RoomError, one sentence, for a value that is not a number."""
+    base = AddressLimits()
+    try:
+        interval = float(env.get(ADDRESS_INTERVAL_ENV) or base.interval)
+        new = int(env.get(NEW_PER_MINUTE_ENV) or base.new_per_minute)
+    except ValueError:
+        raise RoomError(
+            f"{ADDRESS_INTERVAL_ENV} is a number of seconds and {NEW_PER_MINUTE_ENV} a whole "
+            "number."
+        ) from None
+    if not (0 <= interval <= 3600 and 0 <= new <= 1_000_000):
+        raise RoomError(
+            f"{ADDRESS_INTERVAL_ENV} is 0 to 3600 seconds and {NEW_PER_MINUTE_ENV} 0 or more."
+        )
+    return AddressLimits(interval, new)
+
+
 class StoreUnavailable(RoomError):
-    """The database cannot be used (locked, full, damaged, unreachable)."""
+    """The database cannot be used (locked, full, damaged, unreachable).
+
+    str() is one sentence for visitors, naming no path or server; ``detail`` says where
+    and why, for the server's log and the terminal.
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    def full(self) -> str:
+        """The sentence and the detail, for the terminal of whoever runs the store."""
+        return f"{self} ({self.detail})" if self.detail else str(self)
 
 
 @dataclass(frozen=True)
@@ -93,6 +157,7 @@ class Drawing:
     label: int | None
     answers: dict[str, Answer] = field(default_factory=dict)
     hidden: bool = False
+    not_digit: bool | None = None  # the not-a-digit check's verdict; None: not checked
 
     def pixels(self) -> np.ndarray:
         """The 28x28 image as uint8 (ink = 255)."""
@@ -109,14 +174,37 @@ class Drawing:
 
 
 def clean_code(code: Any) -> str:
-    """A room code as typed (any case, spaces) -> its canonical form; RoomNotFound if malformed."""
-    text = "".join(str(code or "").split()).upper()
-    if len(text) != CODE_LENGTH or any(c not in CODE_LETTERS for c in text):
-        shown = str(code or "")[:20]
+    """A room code as typed (any case, spaces, a dash) -> its canonical form; RoomNotFound,
+    saying what is wrong with it, if malformed."""
+    typed = str(code or "")
+    text = "".join(typed.replace("-", " ").split()).upper()
+    shown = text_of(typed)
+    unused = sorted({c for c in text if c not in CODE_LETTERS})
+    if unused and all(c.isascii() and c.isalpha() for c in unused):
+        letters = ", ".join(unused)
+        raise RoomNotFound(
+            f"“{shown}” is not a room code: {letters} {'is' if len(unused) == 1 else 'are'} "
+            f"never used in codes (they use only {' '.join(CODE_LETTERS)})."
+        )
+    if unused:
+        raise RoomNotFound(
+            f"“{shown}” is not a room code: codes are letters only, as shown on the wall."
+        )
+    if len(text) not in CODE_LENGTHS:
         raise RoomNotFound(
             f"“{shown}” is not a room code: codes are {CODE_LENGTH} letters, as shown on the wall."
         )
     return text
+
+
+def text_of(typed: str, limit: int = 20) -> str:
+    """What a visitor typed, cut short and printable, to quote it back to them."""
+    return _printable(typed)[:limit]
+
+
+def shown_code(code: str) -> str:
+    """A code as the wall shows it: six letters in two groups of three (easier to read out)."""
+    return f"{code[:3]} {code[3:]}" if len(code) == 6 else code
 
 
 def new_code() -> str:
@@ -149,6 +237,16 @@ def clean_participant(pid: Any) -> str:
     return text
 
 
+MAX_CLIENT = 100  # characters of a client address (an IPv6 address is at most 45)
+
+
+def clean_client(client: Any) -> str:
+    """A client address as the limits count it: text, at most MAX_CLIENT characters."""
+    if not isinstance(client, str) or not client:
+        raise RoomError("A client address is text.")
+    return client[:MAX_CLIENT]
+
+
 # ---------------------------------------------------------------- room states
 
 
@@ -162,6 +260,14 @@ def check_state(state: Any) -> str:
 def not_found(code: str) -> RoomNotFound:
     """The error for a well-formed code that names no room."""
     return RoomNotFound(f"There is no room {code}: check the code on the wall.")
+
+
+def too_many_tries() -> TooManyTries:
+    """The error for a client address that tried MAX_WRONG_CODES unknown codes in a row."""
+    return TooManyTries(
+        "Too many wrong room codes from this network address: wait a minute, then type "
+        "the code shown on the wall."
+    )
 
 
 def check_open(room: Room | None, code: str) -> Room:
@@ -188,7 +294,34 @@ def rate_limited() -> RateLimited:
     return RateLimited("One drawing a second, please: send again in a moment.")
 
 
+def address_limited() -> RateLimited:
+    """The error for a drawing sent too soon after the last one from the same address."""
+    return RateLimited(
+        "Drawings from this network address are coming too fast: send again in a moment."
+    )
+
+
+def too_many_new() -> TooManyNew:
+    """The error for an address that made too many new participants in a minute."""
+    return TooManyNew(
+        "Too many new people joined from this network address in the last minute: wait a "
+        "minute, then reload this page."
+    )
+
+
 # ---------------------------------------------------------------- a drawing's parts
+
+
+MAX_TIME = 1e11  # Unix seconds: the year 5138; anything later is not a time
+
+
+def check_time(t: Any) -> float:
+    """A finite time in Unix seconds (0 to MAX_TIME) as a float, else RoomError."""
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)):
+        raise RoomError(f"A time is a number of seconds, not {type(t).__name__}.")
+    if not 0 <= t <= MAX_TIME:  # also NaN and infinities
+        raise RoomError(f"A time is a finite number of seconds, not {t!r}.")
+    return float(t)
 
 
 def stored_strokes(text: object) -> str:
@@ -211,6 +344,15 @@ def image_bytes(image: np.ndarray) -> bytes:
     if a.dtype != np.uint8:
         a = np.clip(np.nan_to_num(a.astype(np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
     return a.tobytes()
+
+
+def check_flag(value: Any, what: str) -> bool | None:
+    """None, True or False (numpy's too) as a plain bool, else RoomError."""
+    if value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise RoomError(f"{what} is true or false, not {type(value).__name__}.")
+    return bool(value)
 
 
 def check_image(image: Any) -> bytes:

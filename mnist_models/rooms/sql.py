@@ -1,6 +1,6 @@
 """The rooms' rows in SQLite or PostgreSQL, through SQLAlchemy Core: the same code on both.
 
-A ``store.Backend``: it keeps and finds rows; the room rules are ``store.Rooms``'.
+A ``backend.Backend``: it keeps and finds rows; the room rules are ``store.Rooms``'.
 Each process has one engine (and connection pool) per database URL, shared by every
 store handle on it. SQLite keeps its file in WAL mode with a busy timeout and foreign
 keys on, and takes a write transaction at once (BEGIN IMMEDIATE) so writers queue
@@ -12,6 +12,7 @@ for. Opening a store creates or upgrades its tables (``schema``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from mnist_models.rooms import rules, schema
 from mnist_models.rooms.rules import Drawing, Room, StoreUnavailable
-from mnist_models.rooms.schema import drawings, participants, rooms
+from mnist_models.rooms.schema import code_tries, drawings, participants, rooms, secrets, senders
 
 BUSY_TIMEOUT = 15.0  # seconds an SQLite writer waits for another one
 POOL_SIZE = 8  # connections kept open per engine
@@ -43,6 +44,10 @@ PG_CONNECT = {
     "tcp_user_timeout": 15_000,  # ms that sent data may stay unacknowledged
 }
 
+log = logging.getLogger(__name__)
+CANNOT_OPEN = "The room store cannot be opened: tell the presenter (the server's log says why)."
+CANNOT_USE = "The room store cannot be used right now: try again in a moment."
+
 _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -56,13 +61,16 @@ def database_url(where: Path | str) -> sa.URL:
     try:
         url = sa.make_url(text)
     except (sa.exc.ArgumentError, ValueError) as exc:  # the text may hold a password: not shown
-        raise StoreUnavailable(f"The room store's address is not a database URL ({exc}).") from None
+        raise _unavailable(
+            CANNOT_OPEN, f"the room store's address is not a database URL: {exc}"
+        ) from None
     if url.drivername == "postgresql":  # plain postgresql:// means the driver installed
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in _INSERTS or (url.drivername == "sqlite" and not url.database):
-        raise StoreUnavailable(
-            "The room store is an SQLite file or a postgresql+psycopg:// URL, "
-            f"not {url.render_as_string(hide_password=True)}."
+        raise _unavailable(
+            CANNOT_OPEN,
+            "the room store is an SQLite file or a postgresql+psycopg:// URL, "
+            f"not {url.render_as_string(hide_password=True)}",
         )
     return url
 
@@ -110,13 +118,22 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _unavailable(message: str, detail: str) -> StoreUnavailable:
+    """The error for pages (no path, no server) with its detail in the server's log."""
+    log.warning("%s (%s)", message, detail)
+    return StoreUnavailable(message, detail)
+
+
 def _reason(exc: BaseException) -> str:
     """The driver's message on one line, without SQLAlchemy's links."""
     return " ".join(str(getattr(exc, "orig", None) or exc).split())
 
 
+_PREPARED: dict[tuple[str, str], sa.Executable] = {}  # (dialect, name) -> statement
+
+
 class _Tx:
-    """store.Tx on one connection inside one transaction."""
+    """backend.Tx on one connection inside one transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
@@ -154,15 +171,108 @@ class _Tx:
         stmt = sa.update(rooms).where(rooms.c.code == code).values(revision=rooms.c.revision + 1)
         self.conn.execute(stmt)
 
-    def join(self, code: str, participant: str, nickname: str | None, now: float) -> None:
-        stmt = self._insert(participants).values(
-            room=code, participant=participant, nickname=nickname, joined=now
+    def wrong_tries(self, client: str, cutoff: float) -> int:
+        q = sa.select(code_tries.c.tries).where(
+            code_tries.c.client == client, code_tries.c.since > cutoff
         )
-        keep = sa.func.coalesce(stmt.excluded.nickname, participants.c.nickname)
+        return int(self.conn.execute(q).scalar() or 0)
+
+    def add_wrong_try(self, client: str, now: float, cutoff: float) -> None:
+        stale = code_tries.c.since <= cutoff  # the window is over: count again from one
+        stmt = self._insert(code_tries).values(client=client, since=now, tries=1)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["room", "participant"], set_={"nickname": keep}
+            index_elements=["client"],
+            set_={
+                "tries": sa.case((stale, 1), else_=code_tries.c.tries + 1),
+                "since": sa.case((stale, now), else_=code_tries.c.since),
+            },
         )
         self.conn.execute(stmt)
+
+    def secret(self, name: str) -> str | None:
+        q = sa.select(secrets.c.value).where(secrets.c.name == name)
+        return self.conn.execute(q).scalar()
+
+    def add_secret(self, name: str, value: str) -> None:
+        stmt = self._insert(secrets).values(name=name, value=value)
+        self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+
+    def is_participant(self, code: str, participant: str) -> bool:
+        q = sa.select(participants.c.joined).where(
+            participants.c.room == code, participants.c.participant == participant
+        )
+        return self.conn.execute(q).first() is not None
+
+    def new_participants(self, code: str, client: str, since: float) -> int:
+        q = (
+            sa.select(sa.func.count())
+            .select_from(participants)
+            .where(
+                participants.c.room == code,
+                participants.c.address == client,
+                participants.c.joined > since,
+            )
+        )
+        return int(self.conn.execute(q).scalar_one())
+
+    def nickname(self, code: str, participant: str) -> str | None:
+        q = sa.select(participants.c.nickname).where(
+            participants.c.room == code, participants.c.participant == participant
+        )
+        return self.conn.execute(q).scalar()
+
+    def _prepared(self, name: str) -> sa.Executable:
+        """One of the upserts a drawing makes, built once per dialect with bound parameters:
+        building an upsert anew (its `excluded` columns most of all) cost more than running
+        it."""
+        key = (self.conn.dialect.name, name)
+        stmt = _PREPARED.get(key)
+        if stmt is None:
+            p = sa.bindparam
+            if name == "address-turn":
+                stmt = self._insert(senders).values(
+                    room=p("v_room"), client=p("v_client"), last_drawing=p("v_now")
+                )
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["room", "client"],
+                    set_={"last_drawing": p("v_now")},
+                    where=senders.c.last_drawing <= p("v_cutoff"),
+                ).execution_options(preserve_rowcount=True)
+            else:  # "join"
+                stmt = self._insert(participants).values(
+                    room=p("v_room"),
+                    participant=p("v_participant"),
+                    nickname=p("v_nickname"),
+                    joined=p("v_now"),
+                    address=p("v_client"),
+                )
+                keep = sa.func.coalesce(stmt.excluded.nickname, participants.c.nickname)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["room", "participant"], set_={"nickname": keep}
+                )
+            _PREPARED[key] = stmt
+        return stmt
+
+    def take_address_turn(self, code: str, client: str, now: float, cutoff: float) -> bool:
+        params = {"v_room": code, "v_client": client, "v_now": now, "v_cutoff": cutoff}
+        return self.conn.execute(self._prepared("address-turn"), params).rowcount == 1
+
+    def join(
+        self,
+        code: str,
+        participant: str,
+        nickname: str | None,
+        now: float,
+        client: str | None = None,
+    ) -> None:
+        params = {
+            "v_room": code,
+            "v_participant": participant,
+            "v_nickname": nickname,
+            "v_now": now,
+            "v_client": client,
+        }
+        self.conn.execute(self._prepared("join"), params)
 
     def participants(self, code: str) -> int:
         count = sa.select(sa.func.count()).select_from(participants)
@@ -192,16 +302,25 @@ class _Tx:
             label=d.label,
             answers=rules.answers_json(d.answers),
             hidden=d.hidden,
+            not_digit=d.not_digit,
         )
         return int(self.conn.execute(stmt).inserted_primary_key[0])
 
     def drawings(
-        self, code: str, after: int, include_hidden: bool, limit: int | None
+        self,
+        code: str,
+        after: int,
+        include_hidden: bool,
+        limit: int | None,
+        hidden_only: bool = False,
+        newest_first: bool = False,
     ) -> list[Drawing]:
         q = sa.select(drawings).where(drawings.c.room == code, drawings.c.id > after)
-        if not include_hidden:
+        if hidden_only:
+            q = q.where(drawings.c.hidden == sa.true())
+        elif not include_hidden:
             q = q.where(drawings.c.hidden == sa.false())
-        q = q.order_by(drawings.c.id)
+        q = q.order_by(drawings.c.id.desc() if newest_first else drawings.c.id)
         if limit is not None:
             q = q.limit(limit)
         return [
@@ -216,9 +335,16 @@ class _Tx:
                 None if r.label is None else int(r.label),
                 rules.answers_from_json(r.answers),
                 bool(r.hidden),
+                None if r.not_digit is None else bool(r.not_digit),
             )
             for r in self.conn.execute(q)
         ]
+
+    def hidden(self, code: str) -> list[tuple[int, str]]:
+        q = sa.select(drawings.c.id, drawings.c.participant).where(
+            drawings.c.room == code, drawings.c.hidden == sa.true()
+        )
+        return [(int(r.id), r.participant) for r in self.conn.execute(q)]
 
     def set_hidden(self, code: str, drawing_id: int, hidden: bool) -> bool:
         stmt = (
@@ -230,7 +356,7 @@ class _Tx:
 
 
 class SQLBackend:
-    """store.Backend on an SQLite file or a PostgreSQL database; many threads at once."""
+    """backend.Backend on an SQLite file or a PostgreSQL database; many threads at once."""
 
     def __init__(self, where: Path | str) -> None:
         url = database_url(where)
@@ -246,9 +372,7 @@ class SQLBackend:
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
                 schema.upgrade(conn)
         except (sa.exc.SQLAlchemyError, OSError, ImportError) as exc:  # ImportError: no driver
-            raise StoreUnavailable(
-                f"The room store {self.where} cannot be opened ({_reason(exc)})."
-            ) from exc
+            raise _unavailable(CANNOT_OPEN, f"{self.where}: {_reason(exc)}") from exc
 
     @contextlib.contextmanager
     def _unit(self, write: bool) -> Iterator[sa.Connection]:
@@ -264,9 +388,7 @@ class SQLBackend:
             with self._unit(write) as conn:
                 yield _Tx(conn)
         except sa.exc.SQLAlchemyError as exc:  # locked, full, damaged or unreachable
-            raise StoreUnavailable(
-                f"The room store cannot be used right now ({_reason(exc)})."
-            ) from exc
+            raise _unavailable(CANNOT_USE, f"{self.where}: {_reason(exc)}") from exc
 
     def reading(self) -> contextlib.AbstractContextManager[_Tx]:
         """A unit of work that only reads (on SQLite one snapshot, never waiting for writers)."""
