@@ -25,7 +25,6 @@ import zipfile
 
 import numpy as np
 
-from mnist_models.nets import networks
 from mnist_models.reading import canvas
 from mnist_models.rooms import archive, rules
 from mnist_models.rooms.rules import Answer, Drawing, Room, RoomError
@@ -91,6 +90,10 @@ def export_room(store: Rooms, code: str) -> bytes:
 
 
 def _net_order(key: str) -> tuple[int, str]:
+    # Imported here: the network table loads PyTorch, which listing, opening and
+    # importing rooms from the command line do not need.
+    from mnist_models.nets import networks
+
     order = networks.keys()
     return (order.index(key) if key in order else len(order), key)
 
