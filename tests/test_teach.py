@@ -80,7 +80,8 @@ def test_teach_measures_before_and_after_and_what_changed(
     store, code = make_room(tmp_path, test_split, style=slanted)
     data = roomdata.from_drawings(store.drawings(code, include_hidden=True), f"room {code}")
     start = registry.get_version("shipped/mlp").path
-    cfg = teach.config("mlp", subset=300, epochs=2, threads=1)
+    cfg = teach.config("mlp", start, subset=300, epochs=2, threads=1)
+    assert cfg.label_smoothing == checkpoint.read_metadata(start)["train_config"]["label_smoothing"]
     t = teach.teach(data, start, cfg, 0.5, train_split=train_split, test_split=test_split)
     model, meta = checkpoint.load(start)
     labels = data.held_labels
@@ -244,3 +245,34 @@ def test_bad_labels_and_unreadable_images_are_counted_in_the_summary(
     )
     assert status == 0, err
     assert "left out: 1 unlabelled, 1 with an unreadable image" in out
+
+
+@pytest.mark.slow  # starts a training process
+def test_a_teach_job_runs_through_the_job_runner_and_saves_new_versions(
+    tmp_path, app_home, test_split
+) -> None:
+    from mnist_models.training import jobs
+
+    store, code = make_room(tmp_path, test_split, style=slanted)
+    data = roomdata.from_drawings(store.drawings(code, include_hidden=True), f"room {code}")
+    starts = [str(registry.active_version(a)[0].path) for a in ("mlp", "cnn")]
+    spec = teach.TeachJob(data, starts, 0.4, room=code)
+    configs = [teach.config(a, p, subset=200, epochs=2) for a, p in zip(("mlp", "cnn"), starts)]
+    manager = jobs.JobManager()
+    with pytest.raises(ValueError, match="one starting checkpoint per network"):
+        manager.start(configs, teach=teach.TeachJob(data, starts[:1], 0.4))
+    first = manager.start(configs, started_by="Presenter", teach=spec)
+    assert first.runs[0].room == code and first.runs[0].title == f"MLP taught room {code}"
+    status = manager.wait(timeout=600)
+    assert status.state == "done", status.error
+    for run in status.runs:
+        t = run.taught
+        assert t["model"] == run.model and t["held_out"] == len(data.held_ids)
+        answers = {i: (y, b, a) for i, y, b, a in t["answers"]}
+        assert sorted(answers) == sorted(data.held_ids)
+        assert t["fixed"] == [i for i, (y, b, a) in answers.items() if a == y != b]
+        assert t["broken"] == [i for i, (y, b, a) in answers.items() if b == y != a]
+        assert len(run.history) == 2  # a curve point each epoch
+        v = registry.get_version(run.version_id)
+        assert v.meta["taught"]["room"]["source"] == f"room {code}"
+        assert registry.active_id(run.model) != run.version_id  # not in use until asked

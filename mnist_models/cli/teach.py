@@ -142,6 +142,7 @@ def cmd_teach(a: argparse.Namespace) -> None:
     for arch in models:
         cfg = teach.config(
             arch,
+            start[arch][1],
             subset=a.subset or teach.SUBSET,
             epochs=a.epochs or teach.EPOCHS,
             seed=a.seed,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -32,10 +32,28 @@ from mnist_models.training.train import Progress, TrainConfig
 # the network's own.
 SUBSET = 3_000
 EPOCHS = 3
-MIX = 0.3
+MIX = 0.15
 LR_SCALE = 0.3
 MIX_RANGE = (0.01, 0.9)
 MONITOR = 1_000  # test images of the curve's one point (the final figure uses all)
+
+
+@dataclass
+class TeachJob:
+    """What a teach job sends its training process: the room's data, the checkpoint each
+    run starts from (in the order of the job's configs), and the mix."""
+
+    data: RoomData
+    starts: list[str]
+    mix: float = MIX
+    room: str = ""  # the room's code, for the pages
+
+    def estimate_config(self, cfg: TrainConfig) -> TrainConfig:
+        """cfg with the images an epoch really has (MNIST and the oversampled room), for
+        the duration estimate."""
+        k = oversample_for(cfg.subset, len(self.data.train_ids), self.mix)
+        total = cfg.subset + k * len(self.data.train_ids)
+        return replace(cfg, subset=min(total, mdata.SIZES["train"]))
 
 
 def check_mix(mix: float) -> float:
@@ -64,28 +82,45 @@ def mix_used(subset: int, room_images: int, oversample: int) -> float:
 
 def config(
     model: str,
-    subset: int = SUBSET,
-    epochs: int = EPOCHS,
+    start: str | os.PathLike | None = None,
+    subset: int | None = None,
+    epochs: int | None = None,
     seed: int = 0,
     lr: float | None = None,
     threads: int | None = None,
     augment: bool = True,
     **more: Any,
 ) -> TrainConfig:
-    """The fine-tuning run's settings: the network's defaults, a gentler peak learning rate
-    (LR_SCALE of its own, unless lr is given), jitter augmentation (room drawings are
-    already drawn; the redrawn MNIST style would cost a redraw of the subset)."""
+    """The fine-tuning run's settings. From the starting checkpoint's own training (else
+    the network's defaults): its label smoothing (a change would reshape every answer's
+    confidence) and LR_SCALE of its peak learning rate, a gentler fine-tune; lr given
+    overrides it. Jitter augmentation (room drawings are already drawn; the redrawn MNIST
+    style would cost a redraw of the subset) and a curve point each epoch. subset and
+    epochs: SUBSET and EPOCHS unless given."""
+    subset = SUBSET if subset is None else subset
+    epochs = EPOCHS if epochs is None else epochs
     d = networks.get(model).training_defaults(subset)
+    own: dict[str, Any] = {}
+    if start is not None:
+        try:
+            own = checkpoint.read_metadata(start).get("train_config") or {}
+        except checkpoint.CheckpointError:
+            own = {}  # teach() reports the unreadable checkpoint
+    base_lr = own.get("lr") if isinstance(own.get("lr"), (int, float)) else d["lr"]
+    smoothing = own.get("label_smoothing")
+    if not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
+        smoothing = d["label_smoothing"]
     return TrainConfig(
         model=model,
         subset=subset,
         epochs=epochs,
         seed=seed,
-        lr=lr if lr is not None else d["lr"] * LR_SCALE,
+        lr=lr if lr is not None else base_lr * LR_SCALE,
+        label_smoothing=float(smoothing),
         augment=augment,
         augment_style="jitter",
         threads=threads,
-        eval_every=0,
+        eval_every=1,
         **more,
     )
 
@@ -138,6 +173,7 @@ class Taught:
             "fixed": list(self.fixed),
             "broken": list(self.broken),
             "train_seconds": round(self.train_seconds, 2),
+            "held_out": len(self.answers),
         }
 
 
@@ -173,7 +209,7 @@ def teach(
         raise ValueError(f"{start} holds {have} weights, not {want} ones")
     train_split = train_split or mdata.load_split("train")
     test_split = test_split or mdata.load_split("test")
-    if monitor is None:  # the last epoch's figure only (eval_every=0): a sample will do
+    if monitor is None:  # the curve's points: a sample will do (the final figure: all)
         pick = mdata.select_subset(test_split.labels, MONITOR, first=False, seed=0)
         monitor = mdata.Split(test_split.images[pick], test_split.labels[pick])
     before = predictions(before_model, cfg.model, data.held_images)
