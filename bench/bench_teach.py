@@ -107,7 +107,7 @@ def styled_room(test: mdata.Split, n_pool: int, n_held: int) -> roomdata.RoomDat
 
     def side(lo: int, n: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         imgs = styled(test.images[lo : lo + n].numpy())
-        inked = imgs.reshape(len(imgs), -1).any(1)  # a digit with nothing to trace is left out
+        inked = imgs.reshape(len(imgs), 28 * 28).any(1)  # a digit with nothing to trace is left out
         ids = [lo + i for i in np.flatnonzero(inked).tolist()]
         return torch.from_numpy(imgs[inked]), test.labels[ids].clone(), ids
 

@@ -25,7 +25,7 @@ from mnist_models.training.train import Diverged
 
 NO_DETECTOR = (
     "The new models have no not-a-digit check yet: fit one with "
-    "`python -m mnist_models ood fit CHECKPOINT` (about a minute each), or pass --ood."
+    "`python -m mnist_models ood fit CHECKPOINT` (minutes each), or pass --ood."
 )
 
 
@@ -246,6 +246,6 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--ood",
         action="store_true",
-        help="also fit the not-a-digit detector of each saved model (about a minute each)",
+        help="also fit the not-a-digit detector of each saved model (minutes each)",
     )
     g.add_argument("--ood-dir", type=Path, default=ood.OOD_DIR, help="folder of the detectors")
