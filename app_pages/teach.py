@@ -212,7 +212,7 @@ def section(presenter: bool) -> None:
             spec = teach.TeachJob(data, paths, mix, room=code)
             est = jobs.estimate_total([spec.estimate_config(c) for c in configs])
             st.info(
-                f"Estimated duration on this machine: about {est:.0f} s for both networks, "
+                f"Teaching should take about {est:.0f} s on this machine for both networks, "
                 f"{teach.SUBSET:,} MNIST images and the room's {len(data.train_ids)} drawings, "
                 f"{teach.EPOCHS} epochs.",
                 icon=":material/timer:",
