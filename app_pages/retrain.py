@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages import charts, common, presenter_ui
+from app_pages import charts, common, presenter_ui, teach
 from mnist_models.nets import networks, registry
 from mnist_models.text import md_escape
 from mnist_models.training import jobs, settings
@@ -551,4 +551,5 @@ with st.container(border=True):
         st.rerun()
 
 
+teach.section(PRESENTER)  # app_pages/teach.py: teach the room's handwriting
 versions_section()

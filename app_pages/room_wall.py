@@ -15,7 +15,7 @@ import html
 
 import streamlit as st
 
-from app_pages import room_panel, room_tiles, room_visitor, styles
+from app_pages import room_panel, room_teach, room_tiles, room_visitor, styles
 from mnist_models.nets import networks
 from mnist_models.rooms import join as room_join
 from mnist_models.rooms import rules, scoreboard
@@ -86,6 +86,7 @@ def live(code: str) -> None:
         room_tiles.stats_html(room, board, people, last)
         + room_tiles.score_html(board, nets)
         + room_tiles.highlights_html(board, nets)
+        + room_teach.result_html(room.code)  # the last teach job of this room, if any
     )
 
 

@@ -17,11 +17,14 @@ from mnist_models.cli.args import (
     whole_number,
     writable_problem,
 )
+from mnist_models.cli.teach import add_arguments as teach_arguments
+from mnist_models.cli.teach import cmd_teach
 from mnist_models.cpu import PRECISIONS, default_threads
 from mnist_models.nets import checkpoint, networks
 from mnist_models.nets.evaluate import evaluate
 from mnist_models.reading import ood
 from mnist_models.training import calibration, curves, ood_fit, pipeline, settings
+from mnist_models.training import teach as teach_run
 from mnist_models.training.augment import STYLES
 from mnist_models.training.train import OPTIMIZERS, Diverged, Progress, TrainConfig
 
@@ -56,11 +59,19 @@ class _Bar:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
+    if a.room is not None or a.extra is not None:
+        cmd_teach(a)
+        return
+    if a.model == "both":
+        fail("--model both teaches both networks a room: give --room or --extra")
+    for flag, value in (("--from", a.start), ("--store", a.store), ("--ood", a.ood or None)):
+        if value is not None:
+            fail(f"{flag} is for teaching a room: give --room or --extra")
     cfg = TrainConfig(
         model=a.model,
-        subset=a.subset,
+        subset=a.subset or settings.default("subset"),
         first=a.first,
-        epochs=a.epochs,
+        epochs=a.epochs or settings.default("epochs"),
         batch_size=a.batch_size,
         optimizer=a.optimizer,
         lr=a.lr,
@@ -252,10 +263,21 @@ def cmd_ood_fit(a: argparse.Namespace) -> None:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """The training commands' subparsers, every argument checked as it is read."""
     t = sub.add_parser("train", help="train a network and save a checkpoint")
-    t.add_argument("--model", required=True, choices=networks.keys())
+    t.add_argument(
+        "--model",
+        required=True,
+        choices=[*networks.keys(), "both"],
+        help="the network; both: every network, when teaching a room",
+    )
     for name, flag in (("subset", "--subset"), ("epochs", "--epochs")):
         s = settings.get(name)
-        t.add_argument(flag, type=setting(name), default=s.default, help=s.help)
+        t.add_argument(
+            flag,
+            type=setting(name),
+            default=None,
+            help=f"{s.help}; default {s.default:,}, or {getattr(teach_run, name.upper()):,} "
+            "when teaching a room",
+        )
     t.add_argument(
         "--first",
         action="store_true",
@@ -299,6 +321,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--title", default=None, help="a name shown in the app")
     t.add_argument("--out", type=Path, default=None, help="where to save (.pt)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
+    teach_arguments(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="test accuracy of a checkpoint")

@@ -18,7 +18,7 @@ import torch
 from mnist_models import data as mdata
 from mnist_models.nets import checkpoint, networks
 from mnist_models.nets.evaluate import Cancelled, evaluate
-from mnist_models.training import pipeline
+from mnist_models.training import pipeline, teach
 from mnist_models.training.estimates import MONITOR_TEST_IMAGES
 from mnist_models.training.train import Progress, TrainConfig
 
@@ -40,7 +40,8 @@ def run(conn: Any, cancel: Any, parent_pid: int, measure: list[str]) -> None:
         msg = conn.recv()
     except (EOFError, OSError):  # the server went away before giving a job
         return
-    _, configs, baselines, job_id = msg
+    _, configs, baselines, job_id, *more = msg
+    teach_job = more[0] if more else None
 
     def should_stop() -> bool:
         # A cancel request, or a server that died (this process was orphaned).
@@ -50,7 +51,7 @@ def run(conn: Any, cancel: Any, parent_pid: int, measure: list[str]) -> None:
         if isinstance(splits, Exception):
             raise splits
         for i, cfg in enumerate(configs):
-            _run(conn, i, cfg, baselines[i], splits, should_stop, job_id)
+            _run(conn, i, cfg, baselines[i], splits, should_stop, job_id, teach_job)
         conn.send(("finished",))
     except (EOFError, BrokenPipeError):
         return
@@ -74,8 +75,10 @@ def _run(
     splits: tuple[mdata.Split, mdata.Split],
     should_stop: Any,
     job_id: str,
+    teach_job: Any = None,
 ) -> None:
-    """Train, evaluate and send back one network of the job."""
+    """Train, evaluate and send back one network of the job (a teach job's network: taught
+    the room from its starting checkpoint, measured before and after)."""
     train_split, test_split = splits
     pick = mdata.select_subset(test_split.labels, MONITOR_TEST_IMAGES, first=False, seed=0)
     monitor = mdata.Split(test_split.images[pick], test_split.labels[pick])
@@ -108,17 +111,26 @@ def _run(
             fields["history"] = [asdict(h) for h in p.history]
         conn.send(("progress", i, fields))
 
-    fitted = pipeline.fit(
-        cfg,
-        train_split=train_split,
-        test_split=test_split,
-        monitor=monitor,
-        on_progress=on_progress,
-        should_stop=should_stop,
-        on_evaluating=lambda: conn.send(("evaluating", i)),
-        source="app",
-        fields={"job_id": job_id, "history_test_images": MONITOR_TEST_IMAGES},
-    )
+    common = {
+        "train_split": train_split,
+        "test_split": test_split,
+        "monitor": monitor,
+        "on_progress": on_progress,
+        "should_stop": should_stop,
+        "on_evaluating": lambda: conn.send(("evaluating", i)),
+        "source": "app",
+        "fields": {"job_id": job_id, "history_test_images": MONITOR_TEST_IMAGES},
+    }
+    taught = None
+    if teach_job is None:
+        fitted = pipeline.fit(cfg, **common)
+    else:
+        t = teach.teach(teach_job.data, teach_job.starts[i], cfg, teach_job.mix, **common)
+        fitted = t.fitted
+        labels = teach_job.data.held_labels.tolist()
+        taught = t.summary() | {
+            "answers": [[k, y, *t.answers[k]] for k, y in zip(teach_job.data.held_ids, labels)]
+        }
     buf = io.BytesIO()
     torch.save(fitted.model.state_dict(), buf)
     baseline = None
@@ -130,6 +142,7 @@ def _run(
         "test_accuracy": fitted.report.accuracy,
         "per_class": fitted.report.per_class,
         "history": [asdict(h) for h in fitted.train.history],
+        "taught": taught,
     }
     conn.send(("run_done", i, fields, fitted.metadata, buf.getvalue(), baseline))
 

@@ -70,6 +70,10 @@ class RunStatus:
     # The model of this architecture that was active when training ended, measured
     # the same way: {"id", "title", "test_accuracy", "per_class", "train_seconds"}.
     baseline: dict[str, Any] | None = None
+    # A teach job's run (training/teach.py): Taught.summary() and "answers", the held-out
+    # drawings' [id, label, answer before, answer after]; None for other runs.
+    taught: dict[str, Any] | None = None
+    room: str | None = None  # the room a teach job's run learns from
 
     @property
     def batches_done(self) -> int:

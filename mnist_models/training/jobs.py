@@ -29,6 +29,7 @@ from mnist_models.training.estimates import (
 )
 from mnist_models.training.estimates import Estimator, RunProgress
 from mnist_models.training.jobrecord import JobBusy, JobState, JobStatus, RunStatus
+from mnist_models.training.teach import TeachJob
 from mnist_models.training.train import TrainConfig, run_title
 
 __all__ = [
@@ -71,8 +72,17 @@ def curve_every(epochs: int) -> int:
 class _Job:
     """A running job's status and its child process; touched only under the manager's lock."""
 
-    def __init__(self, status: JobStatus, configs: list[TrainConfig], baselines: list) -> None:
+    def __init__(
+        self,
+        status: JobStatus,
+        configs: list[TrainConfig],
+        baselines: list,
+        teach: TeachJob | None = None,
+    ) -> None:
         self.status, self.configs, self.baselines = status, configs, baselines
+        self.teach = teach
+        # What the estimates count: a teach job's epochs also hold the room's drawings.
+        self.estimated = [teach.estimate_config(c) for c in configs] if teach else configs
         self.t0 = time.monotonic()
         self.t_end: float | None = None
         self.eval_started: float | None = None
@@ -97,10 +107,18 @@ class JobManager:
     # -- the public API --
 
     def start(
-        self, configs: list[TrainConfig] | TrainConfig, started_by: str | None = None
+        self,
+        configs: list[TrainConfig] | TrainConfig,
+        started_by: str | None = None,
+        teach: TeachJob | None = None,
     ) -> JobStatus:
-        """Start training in a child process; JobBusy if a job runs, ValueError if invalid."""
+        """Start training in a child process; JobBusy if a job runs, ValueError if invalid.
+
+        teach: fine-tune each config's network from teach.starts[i] on MNIST and a room's
+        drawings (training/teach.py), measured before and after."""
         configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
+        if teach is not None and len(teach.starts) != len(configs):
+            raise ValueError("a teach job needs one starting checkpoint per network")
         if not 1 <= len(configs) <= 2:
             raise ValueError("a job trains one network, or two (a head-to-head)")
         resolved = [replace(c, threads=c.threads or training_threads()).resolved() for c in configs]
@@ -116,17 +134,31 @@ class JobManager:
                 raise JobBusy(f"a training run is in progress: {self._snapshot().describe()}")
             child, self._spare = self._spare, None
             warm = child is not None and child.process.is_alive()
-            estimate = self.estimator.total(resolved, [k is None for k in known], warm)
+            counted = [teach.estimate_config(c) for c in resolved] if teach else resolved
+            estimate = self.estimator.total(counted, [k is None for k in known], warm)
+            if teach is not None:  # the starting models measured on MNIST test first
+                estimate += sum(self.estimator.final_eval_seconds(c.model, False) for c in resolved)
             status = JobStatus(
                 state=JobState.RUNNING,
                 id=uuid.uuid4().hex[:12],
                 current=0,
-                runs=[RunStatus(c.model, asdict(c), title(c), epochs=c.epochs) for c in resolved],
+                runs=[
+                    RunStatus(
+                        c.model,
+                        asdict(c),
+                        f"{networks.get(c.model).name} taught room {teach.room}"
+                        if teach
+                        else title(c),
+                        epochs=c.epochs,
+                        room=teach.room if teach else None,
+                    )
+                    for c in resolved
+                ],
                 started=time.time(),
                 estimate=estimate,
                 started_by=started_by,
             )
-            job = _Job(status, resolved, known)
+            job = _Job(status, resolved, known, teach)
             job.warm = warm
             job.child = child if warm else worker.spawn(self._ctx)
             self._job = job
@@ -224,7 +256,7 @@ class JobManager:
                 now - job.t0,
             )
             st.eta = self.estimator.remaining(
-                job.configs, i, progress, job.baselines[i] is None, job.warm or job.child.ready
+                job.estimated, i, progress, job.baselines[i] is None, job.warm or job.child.ready
             )
             st.expected_end = time.time() + st.eta
         return st
@@ -277,7 +309,7 @@ class JobManager:
                     child.ready = True
                     job.baselines = known
                 paths = [None if k else p for k, p in zip(known, baseline_paths)]
-                child.conn.send(("job", job.configs, paths, job.status.id))
+                child.conn.send(("job", job.configs, paths, job.status.id, job.teach))
             elif msg[0] in ("finished", "cancelled", "failed"):
                 return msg
             else:
@@ -298,12 +330,13 @@ class JobManager:
             elif kind == "run_done":
                 fields, meta, weights, measured = msg[2:]
                 self.estimator.observe(
-                    job.configs[i], fields["train_seconds"], fields["eval_seconds"]
+                    job.estimated[i], fields["train_seconds"], fields["eval_seconds"]
                 )
                 self.baselines.remember(measured)
                 run.state, run.train_seconds = "done", fields["train_seconds"]
                 run.test_accuracy, run.per_class = fields["test_accuracy"], fields["per_class"]
                 run.history = fields["history"]
+                run.taught = fields.get("taught")
                 job.finished.append((meta, weights))
         if kind == "run_done":
             base = self.baselines.known(run.model)
@@ -338,9 +371,13 @@ def cleanup_at_start() -> list:
     return registry.cleanup(registry.STALE_TEMP_SECONDS if running else 0.0)
 
 
-def start(configs: list[TrainConfig] | TrainConfig, started_by: str | None = None) -> JobStatus:
+def start(
+    configs: list[TrainConfig] | TrainConfig,
+    started_by: str | None = None,
+    teach: TeachJob | None = None,
+) -> JobStatus:
     """Start a job on the server's manager (JobBusy if one runs)."""
-    return MANAGER.start(configs, started_by=started_by)
+    return MANAGER.start(configs, started_by=started_by, teach=teach)
 
 
 def status() -> JobStatus:
