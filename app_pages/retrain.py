@@ -101,16 +101,27 @@ setTimeout(() => {
 
 # The progress refreshes every POLL seconds while a job runs (each refresh redraws two
 # charts in the browser, CPU taken from training). When the job should end before the
-# next refresh, the refresh waits for it, looking every END_LOOK s for up to END_WAIT s,
-# so the result shows as soon as it is saved rather than up to POLL s later.
+# next refresh, or is in its last evaluation, the refresh waits for it, looking every
+# END_LOOK s for up to END_WAIT s, so the result shows as soon as it is saved rather
+# than up to POLL s later.
 POLL = 2.0
+# The curves, a point every few epochs, are redrawn every CURVES_EVERY s only: the
+# browser's and the server's work takes CPU from the training process, which runs at a
+# lower priority (the blog's experiment trained 1.14x slower from the page than from
+# the command line on a quiet machine, 4.1x on a busy one; bench/bench_retrain.py).
+CURVES_EVERY = 6.0
 END_WAIT = 1.5
 END_LOOK = 0.1
 
 
 def wait_for_end(status: jobs.JobStatus) -> bool:
-    """Whether a job about to end ended within END_WAIT s (False at once if not about to)."""
-    if not status.running or status.eta is None or status.eta > POLL:
+    """Whether a job about to end (due within POLL s, or in its last evaluation) ended
+    within END_WAIT s; False at once if it is not about to."""
+    if not status.running or status.eta is None:
+        return False
+    run = status.current_run
+    last = status.current == len(status.runs) - 1 and run.state == "evaluating"
+    if status.eta > POLL and not last:
         return False
     deadline = time.monotonic() + END_WAIT
     while time.monotonic() < deadline:
@@ -353,6 +364,15 @@ def job_panel() -> None:
             f"Training failed: {status.error}. Nothing was saved; the active models are unchanged.",
             icon=":material/error:",
         )
+    if wait_for_end(status):  # drawn above first: nothing of this panel looks stale meanwhile
+        st.rerun()
+
+
+def job_curves() -> None:
+    """The job's curves, and its results once done; refreshed less often than its progress."""
+    status = jobs.status()
+    if status.state == "idle":
+        return
     specs = charts.training_curves(status.runs)
     if specs is not None:
         left, right = st.columns(2)
@@ -368,8 +388,6 @@ def job_panel() -> None:
             show_result(run)
     if not status.running and PRESENTER and st.button("Dismiss", icon=":material/close:"):
         shared_action("dismiss a training run", jobs.clear)
-    if wait_for_end(status):  # drawn above first: nothing of this panel looks stale meanwhile
-        st.rerun()
 
 
 def estimate_note(configs: list[TrainConfig], timing: bool) -> None:
@@ -515,6 +533,7 @@ with st.container():
 # training thread: the blog's experiment took 65 s of training with a refresh
 # every second and 49 s every 2 s (alone, 36 s; python bench/bench_retrain.py).
 st.fragment(job_panel, run_every=POLL if status.running else 3.0)()
+st.fragment(job_curves, run_every=CURVES_EVERY if status.running else None)()
 
 with st.container(border=True):
     st.subheader("New training run")

@@ -377,9 +377,9 @@ def test_a_job_about_to_end_is_shown_done_as_soon_as_it_ends(home, monkeypatch):
     calls = {"n": 0, "ends_at": 6}
     done = dataclasses.replace(running(1.0), state=jobs.JobState.DONE, eta=None, current=None)
 
-    def status(eta: float):
+    def status(eta: float, state: str = "evaluating"):
         calls["n"] += 1
-        return running(eta, "evaluating") if calls["n"] < calls["ends_at"] else done
+        return running(eta, state) if calls["n"] < calls["ends_at"] else done
 
     # About to end: the refresh waits for it, looking again and again, and then the
     # page shows it finished in the same refresh.
@@ -389,11 +389,13 @@ def test_a_job_about_to_end_is_shown_done_as_soon_as_it_ends(home, monkeypatch):
     assert any(t.startswith("Finished in") for t in texts(at.success)), texts(at.success)
     # Not about to end: no wait, no extra looks.
     calls.update(n=0, ends_at=10**9)
-    monkeypatch.setattr(jobs, "status", lambda: status(60.0))
+    monkeypatch.setattr(jobs, "status", lambda: status(60.0, "training"))
     page()
     far = calls["n"]
-    # About to end but it does not: it looks until its wait is up, then shows the progress.
-    calls["n"] = 0
-    monkeypatch.setattr(jobs, "status", lambda: status(1.0))
-    at = page()
-    assert at.get("progress") and calls["n"] > far + 5
+    # About to end but it does not: it looks until its wait is up, then shows the progress;
+    # so does a job in its last evaluation, however long that is estimated to take.
+    for eta, state in [(1.0, "training"), (60.0, "evaluating")]:
+        calls["n"] = 0
+        monkeypatch.setattr(jobs, "status", lambda eta=eta, state=state: status(eta, state))
+        at = page()
+        assert at.get("progress") and calls["n"] > far + 5, (eta, state)
