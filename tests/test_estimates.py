@@ -27,7 +27,7 @@ def blog(**kw) -> TrainConfig:
 def calibration(train: float = 1_000.0, evals: float = 5_000.0, threads=THREADS):
     return Calibration(
         threads=threads,
-        train={f"{m}/{s}": train for m in networks.keys() for s in ("none", "jitter")},
+        train={f"{m}/none": train for m in networks.keys()},
         eval={m: evals for m in networks.keys()},
     )
 
@@ -38,10 +38,15 @@ def test_a_calibration_sets_the_rates_and_earlier_runs_correct_it():
     prior = networks.get("cnn").train_rate[1]
     assert est.rates(cfg)[0] == prior  # nothing measured: the table's prior
     est.calibrate(calibration(1_000.0))
-    assert est.rates(cfg) == (1_000.0 * estimates.CALIBRATION_FACTOR, 5_000.0)
+    # Calibrated without augmentation: an augmented run by the table's ratio.
+    ratio = estimates.augment_ratio(cfg)
+    assert ratio == prior / networks.get("cnn").train_rate[0]
+    assert estimates.augment_ratio(blog(augment=False)) == 1.0
+    assert est.rates(cfg) == (1_000.0 * ratio * estimates.CALIBRATION_FACTOR, 5_000.0)
     # A run went at half the calibration of its time: later calibrations are halved too.
-    est.observe(cfg, train_seconds=200.0, eval_seconds=4.0, calibration=calibration(1_000.0))
-    est.calibrate(calibration(3_000.0))  # a quieter hour
+    before = calibration(1_000.0 / ratio)
+    est.observe(cfg, train_seconds=200.0, eval_seconds=4.0, calibration=before)
+    est.calibrate(calibration(3_000.0 / ratio))  # a quieter hour
     train_rate, eval_rate = est.rates(cfg)
     assert train_rate == pytest.approx(1_500.0)
     assert eval_rate == pytest.approx(3_000.0 * (10_000 / 4.0) / 3_000.0)
@@ -87,7 +92,7 @@ def test_fixed_costs_are_the_median_of_the_latest():
 def test_the_total_counts_every_part_from_click_to_result():
     est = Estimator()
     est.calibrate(calibration(1_000.0, 5_000.0))
-    cfg = blog()
+    cfg = blog(augment=False)
     train = 100_000 / 1_000.0
     evals = (25 * estimates.MONITOR_TEST_IMAGES + 10_000) / 5_000.0
     fixed = sum(est.fixed(k) for k in ("setup", "after", "save")) + estimates.PAGE_SECONDS
@@ -98,14 +103,14 @@ def test_the_total_counts_every_part_from_click_to_result():
     # Redrawing for the "drawn" augmentation comes before training.
     drawn = blog(augment_style="drawn")
     assert est.run_seconds(drawn) == pytest.approx(
-        est.run_seconds(cfg) + 1_000 * estimates.REDRAW_SECONDS
+        est.run_seconds(blog()) + 1_000 * estimates.REDRAW_SECONDS
     )
 
 
 def test_the_remaining_time_follows_the_runs_own_pace():
     est = Estimator()
     est.calibrate(calibration(1_000.0, 5_000.0))
-    cfg = blog()  # 8 batches an epoch, 800 in all; estimated 100 s of training
+    cfg = blog(augment=False)  # 8 batches an epoch, 800 in all; estimated 100 s of training
     total = est.total([cfg], [False], 3.0)
     assert est.remaining([cfg], 0, RunProgress(), False, 3.0) == pytest.approx(total)
     # 1 s into the start-up: a second less.
@@ -133,11 +138,8 @@ def test_the_remaining_time_follows_the_runs_own_pace():
     assert both == pytest.approx(ending + est.run_seconds(mlp))
 
 
-def test_the_calibration_times_every_network_with_and_without_augmentation(
-    train_split, test_split, monkeypatch
-):
+def test_the_calibration_times_every_network(train_split, test_split, monkeypatch):
     monkeypatch.setattr(estimates, "CALIBRATE_IMAGES", 256)
-    monkeypatch.setattr(estimates, "CALIBRATE_EPOCHS", 2)
     monitor = mdata.Split(test_split.images[:200], test_split.labels[:200])
     threads = torch.get_num_threads()  # train() sets the process's, as the child wants
     try:
@@ -145,7 +147,7 @@ def test_the_calibration_times_every_network_with_and_without_augmentation(
     finally:
         torch.set_num_threads(threads)
     assert got.threads == 1 and got.seconds > 0
-    assert set(got.train) == {f"{m}/{s}" for m in networks.keys() for s in ("none", "jitter")}
+    assert set(got.train) == {f"{m}/none" for m in networks.keys()}
     assert set(got.eval) == set(networks.keys())
     assert all(v > 0 for v in [*got.train.values(), *got.eval.values()])
     # Stopped (a job is waiting): no calibration rather than a partial one.
