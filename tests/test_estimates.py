@@ -89,7 +89,8 @@ def test_fixed_costs_are_the_median_of_the_latest():
     assert est.fixed("start") == estimates.START_SECONDS
 
 
-def test_the_total_counts_every_part_from_click_to_result():
+def test_the_total_counts_every_part_from_click_to_result(monkeypatch):
+    monkeypatch.setattr(estimates, "CALIBRATION_FACTOR", 1.0)  # round figures
     est = Estimator()
     est.calibrate(calibration(1_000.0, 5_000.0))
     cfg = blog(augment=False)
@@ -107,7 +108,8 @@ def test_the_total_counts_every_part_from_click_to_result():
     )
 
 
-def test_the_remaining_time_follows_the_runs_own_pace():
+def test_the_remaining_time_follows_the_runs_own_pace(monkeypatch):
+    monkeypatch.setattr(estimates, "CALIBRATION_FACTOR", 1.0)  # round figures
     est = Estimator()
     est.calibrate(calibration(1_000.0, 5_000.0))
     cfg = blog(augment=False)  # 8 batches an epoch, 800 in all; estimated 100 s of training
