@@ -225,7 +225,7 @@ def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
 
 @pytest.mark.slow  # starts a training process
 def test_failure_while_saving_removes_what_was_written(home, monkeypatch):
-    real_save = checkpoint.save
+    real_save = checkpoint.save_weights
     calls = []
 
     def save_then_fail(*args, **kwargs):
@@ -234,7 +234,7 @@ def test_failure_while_saving_removes_what_was_written(home, monkeypatch):
             raise OSError(28, "No space left on device")
         return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(checkpoint, "save", save_then_fail)
+    monkeypatch.setattr(checkpoint, "save_weights", save_then_fail)
     manager = jobs.JobManager()
     manager.start([tiny("mlp", 100), tiny("cnn", 100)])
     status = manager.wait(timeout=120)
@@ -324,8 +324,8 @@ def test_progress_history_and_eta_while_running(home):
     assert "MLP" in s.describe() and "epoch" in s.describe()
 
 
-@pytest.mark.parametrize("warm", [False, True])
-def test_estimate_grows_with_the_work_and_refuses_bad_configs(warm):
+@pytest.mark.parametrize("start", [0.0, estimates.START_SECONDS])
+def test_estimate_grows_with_the_work_and_refuses_bad_configs(start):
     est = estimates.Estimator()
     small = est.run_seconds(TrainConfig(model="cnn", subset=1_000, epochs=10))
     big = est.run_seconds(TrainConfig(model="cnn", subset=1_000, epochs=100))
@@ -336,11 +336,14 @@ def test_estimate_grows_with_the_work_and_refuses_bad_configs(warm):
             TrainConfig(model="cnn", subset=1_000, epochs=10),
         ],
         [False, False],
-        warm,
+        start,
     )
     assert both > small
-    cold = est.total([TrainConfig(model="cnn", subset=1_000, epochs=10)], [False], False)
-    assert cold == pytest.approx(small + estimates.START_SECONDS)
+    cold = est.total([TrainConfig(model="cnn", subset=1_000, epochs=10)], [False], 6.0)
+    warm = est.total([TrainConfig(model="cnn", subset=1_000, epochs=10)], [False], 0.0)
+    assert cold == pytest.approx(warm + 6.0)
+    # Click to result: the run, the save and the page's redraw.
+    assert warm == pytest.approx(small + est.fixed("save") + estimates.PAGE_SECONDS)
     with pytest.raises(ValueError, match="a whole number from 1 to 60,000"):
         est.run_seconds(TrainConfig(subset=0))
     assert jobs.curve_every(10) == 1 and jobs.curve_every(100) == 4
@@ -397,10 +400,32 @@ def test_prepare_starts_a_training_process_in_advance(home):
     cold = manager.estimate_total([cfg])
     manager.prepare()
     manager.prepare()  # already there: nothing more
-    assert manager.estimate_total([cfg]) == pytest.approx(cold - estimates.START_SECONDS)
+    assert manager.estimate_total([cfg]) < cold  # its start-up is under way
+    # While it waits it times this machine's training: the estimate uses those rates.
+    assert manager.calibrating()
+    wait_for(lambda: not manager.calibrating(), timeout=180)
+    calibration = manager.estimator.calibration
+    assert calibration.threads == jobs.training_threads()
+    assert set(calibration.train) == {"mlp/none", "cnn/none"}
+    assert set(calibration.eval) == {"mlp", "cnn"}
+    assert all(r > 0 for r in [*calibration.train.values(), *calibration.eval.values()])
+    ready = manager.estimate_total([cfg])
+    assert ready == pytest.approx(
+        manager.estimator.run_seconds(cfg)
+        + manager.estimator.fixed("save")
+        + estimates.PAGE_SECONDS
+    )
     manager.start(cfg)
     status = manager.wait(timeout=120)
     assert status.state == "done"
+    # Every step of the job was timed, and the speeds kept in the home for later servers.
+    steps = ["ready", "run0_training", "run0_evaluating", "run0_done", "saved"]
+    assert list(status.timings) == steps
+    assert [status.timings[s] for s in steps] == sorted(status.timings.values())
+    kept = json.loads((files.home() / "speeds.json").read_text())
+    assert kept["runs"][-1]["key"] == f"mlp/none/auto/{jobs.training_threads()}"
+    assert kept["runs"][-1]["rate_calibrated"] == calibration.train["mlp/none"]
+    assert set(kept["fixed"]) == {"setup", "after", "save"}  # warm: no start-up to learn
     shipped = registry.get_version("shipped/mlp")
     assert status.runs[0].baseline["test_accuracy"] == pytest.approx(
         shipped.test_accuracy, abs=1e-4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_pages import charts
 from mnist_models.nets import checkpoint, networks, registry
-from mnist_models.training import jobs
+from mnist_models.training import estimates, jobs
 from mnist_models.training.train import TrainConfig
 
 PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "retrain.py")
@@ -313,3 +314,89 @@ def test_a_trained_third_network_is_listed_and_shown_in_use(third):
     df = at.dataframe[0].value
     row = df[df.version == vid]
     assert list(row["network"]) == ["Linear"] and list(row["status"]) == ["active"]
+
+
+def estimate_shown(at: AppTest) -> str:
+    found = [t for t in texts(at.info) if t.startswith("Estimated duration on this machine")]
+    assert len(found) == 1, texts(at.info)
+    return found[0]
+
+
+def test_the_estimate_follows_this_machines_measured_speed(home, monkeypatch):
+    manager = jobs.MANAGER
+    monkeypatch.setattr(manager, "prepare", lambda: None)  # no real calibration racing ours
+    monkeypatch.setattr(manager, "calibrating", lambda: True)
+    at = fill(page(), "ConvNet", 1_000, 10)
+    first = estimate_shown(at)
+    assert "from Start to the result shown here" in first
+    assert "Measuring this machine's training speed…" in first
+    # The waiting process has timed this machine: ten images a second.
+    threads = jobs.training_threads()
+    slow = {"cnn/none": 10.0}
+    manager.estimator.calibrate(estimates.Calibration(threads, slow, {"cnn": 1_000.0}))
+    monkeypatch.setattr(manager, "calibrating", lambda: False)
+    at.run()
+    measured = estimate_shown(at)
+    assert "Measuring" not in measured
+    # 10,000 images at 10 a second (times the factor for a run from the page), and the rest.
+    assert f"about {round(10_000 / (10 * estimates.CALIBRATION_FACTOR)) // 60} min" in measured
+    assert measured != first
+
+
+def running(eta: float, state: str = "training") -> jobs.JobStatus:
+    """A job in progress, as jobs.status() reports it."""
+    cfg = TrainConfig(model="cnn", subset=1_000, epochs=10).resolved()
+    run = jobs.RunStatus("cnn", dataclasses.asdict(cfg), jobs.title(cfg), epochs=10)
+    run.state, run.epoch, run.batch, run.batches = state, 5, 3, 8
+    return jobs.JobStatus(
+        state=jobs.JobState.RUNNING,
+        id="job1",
+        runs=[run],
+        current=0,
+        started=time.time() - 30,
+        elapsed=30.0,
+        eta=eta,
+        expected_end=time.time() + eta,
+        estimate=60.0,
+    )
+
+
+def test_the_progress_caption_follows_the_run(home, monkeypatch):
+    now = [running(95.0)]
+    monkeypatch.setattr(jobs, "status", lambda: now[0])
+    at = page()
+    text = at.get("progress")[0].proto.text
+    assert "ConvNet: epoch 5 of 10, batch 3 of 8 · 30 s elapsed · about 1 min 35 s left" in text
+    note = [shown(c) for c in at.caption if "in progress" in shown(c)]
+    assert len(note) == 1 and "ConvNet epoch 5/10, should end about" in note[0], note
+    now[0] = running(40.0)
+    at.run()
+    assert "about 40 s left" in at.get("progress")[0].proto.text
+
+
+def test_a_job_about_to_end_is_shown_done_as_soon_as_it_ends(home, monkeypatch):
+    calls = {"n": 0, "ends_at": 6}
+    done = dataclasses.replace(running(1.0), state=jobs.JobState.DONE, eta=None, current=None)
+
+    def status(eta: float, state: str = "evaluating"):
+        calls["n"] += 1
+        return running(eta, state) if calls["n"] < calls["ends_at"] else done
+
+    # About to end: the refresh waits for it, looking again and again, and then the
+    # page shows it finished in the same refresh.
+    monkeypatch.setattr(jobs, "status", lambda: status(1.0))
+    at = page()
+    assert not at.exception
+    assert any(t.startswith("Finished in") for t in texts(at.success)), texts(at.success)
+    # Not about to end: no wait, no extra looks.
+    calls.update(n=0, ends_at=10**9)
+    monkeypatch.setattr(jobs, "status", lambda: status(60.0, "training"))
+    page()
+    far = calls["n"]
+    # About to end but it does not: it looks until its wait is up, then shows the progress;
+    # so does a job in its last evaluation, however long that is estimated to take.
+    for eta, state in [(1.0, "training"), (60.0, "evaluating")]:
+        calls["n"] = 0
+        monkeypatch.setattr(jobs, "status", lambda eta=eta, state=state: status(eta, state))
+        at = page()
+        assert at.get("progress") and calls["n"] > far + 5, (eta, state)

@@ -39,15 +39,30 @@ def save(
     arch_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write path (.pt) and its .json; returns the metadata written."""
+    return save_weights(weights(model), path, arch, metadata, arch_kwargs)
+
+
+def weights(model: nn.Module) -> bytes:
+    """The model's state_dict as a checkpoint's .pt holds it (on the CPU, contiguous)."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buf)
+    return buf.getvalue()
+
+
+def save_weights(
+    blob: bytes,
+    path: str | os.PathLike,
+    arch: str,
+    metadata: dict[str, Any],
+    arch_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write weights made by :func:`weights` (in the training process: they are not
+    serialised twice) to path and its .json; returns the metadata written."""
     path = Path(path)
     if path.suffix != ".pt":
         raise CheckpointError(f"{path}: checkpoint files must end in .pt")
     if arch not in NETWORKS:
         raise CheckpointError(f"{path}: unknown architecture {arch!r}")
-    buf = io.BytesIO()
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    torch.save(state, buf)
-    blob = buf.getvalue()
     meta = {
         "format": 1,
         "architecture": arch,

@@ -7,7 +7,6 @@ weights go back over the pipe, and the server saves them.
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from dataclasses import asdict
@@ -16,27 +15,43 @@ from typing import Any
 import torch
 
 from mnist_models import data as mdata
+from mnist_models.cpu import default_threads
 from mnist_models.nets import checkpoint, networks
-from mnist_models.nets.evaluate import Cancelled, evaluate
-from mnist_models.training import pipeline, teach
+from mnist_models.nets.evaluate import TRAIN_BATCH, Cancelled, evaluate
+from mnist_models.training import estimates, pipeline, teach
 from mnist_models.training.estimates import MONITOR_TEST_IMAGES
 from mnist_models.training.train import Progress, TrainConfig
 
 PROGRESS_EVERY = 0.1  # seconds between progress messages within an epoch
 
 
-def run(conn: Any, cancel: Any, parent_pid: int, measure: list[str]) -> None:
-    """Read MNIST, measure `measure`, say "ready", then train the one job the server sends."""
+def run(
+    conn: Any,
+    cancel: Any,
+    parent_pid: int,
+    measure: list[str],
+    calibrate: bool = False,
+    hurry: Any = None,
+) -> None:
+    """Read MNIST, measure `measure`, time this machine (if calibrate, until the event
+    hurry is set: a job is waiting), say "ready", then train the one job the server sends."""
     try:
         splits = (mdata.load_split("train"), mdata.load_split("test"))
         torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pays torch's one-off imports
     except Exception as exc:  # e.g. a corrupt MNIST file: the job reports it
         splits = exc
-    measured = []
+    measured, calibration = [], None
     if not isinstance(splits, Exception):
         measured = [m for m in (_measure(path, splits[1], cancel.is_set) for path in measure) if m]
+        if calibrate:
+            calibration = estimates.calibrate(
+                splits[0],
+                monitor_split(splits[1]),
+                default_threads(),
+                lambda: cancel.is_set() or (hurry is not None and hurry.is_set()),
+            )
     try:
-        conn.send(("ready", os.getpid(), measured))
+        conn.send(("ready", os.getpid(), measured, calibration))
         msg = conn.recv()
     except (EOFError, OSError):  # the server went away before giving a job
         return
@@ -80,8 +95,7 @@ def _run(
     """Train, evaluate and send back one network of the job (a teach job's network: taught
     the room from its starting checkpoint, measured before and after)."""
     train_split, test_split = splits
-    pick = mdata.select_subset(test_split.labels, MONITOR_TEST_IMAGES, first=False, seed=0)
-    monitor = mdata.Split(test_split.images[pick], test_split.labels[pick])
+    monitor = monitor_split(test_split)
     state = {"last_sent": 0.0, "last_batch": 0.0, "eval_seconds": 0.0, "evals_done": 0}
 
     def on_progress(p: Progress) -> None:
@@ -131,8 +145,7 @@ def _run(
         taught = t.summary() | {
             "answers": [[k, y, *t.answers[k]] for k, y in zip(teach_job.data.held_ids, labels)]
         }
-    buf = io.BytesIO()
-    torch.save(fitted.model.state_dict(), buf)
+    weights = checkpoint.weights(fitted.model)
     baseline = None
     if baseline_path is not None:  # the active model's accuracy is not recorded: measure it
         baseline = _measure(baseline_path, test_split, should_stop)
@@ -144,7 +157,13 @@ def _run(
         "history": [asdict(h) for h in fitted.train.history],
         "taught": taught,
     }
-    conn.send(("run_done", i, fields, fitted.metadata, buf.getvalue(), baseline))
+    conn.send(("run_done", i, fields, fitted.metadata, weights, baseline))
+
+
+def monitor_split(test_split: mdata.Split) -> mdata.Split:
+    """The test images the curves are measured on while training."""
+    pick = mdata.select_subset(test_split.labels, MONITOR_TEST_IMAGES, first=False, seed=0)
+    return mdata.Split(test_split.images[pick], test_split.labels[pick])
 
 
 def _measure(path: str, test_split: mdata.Split, should_stop: Any) -> dict[str, Any] | None:
@@ -155,7 +174,5 @@ def _measure(path: str, test_split: mdata.Split, should_stop: Any) -> dict[str, 
     except checkpoint.CheckpointError:
         return None
     fmt = networks.get(meta["architecture"]).memory_format
-    r = evaluate(
-        model, test_split.images, test_split.labels, memory_format=fmt, should_stop=should_stop
-    )
+    r = evaluate(model, test_split.images, test_split.labels, fmt, should_stop, TRAIN_BATCH)
     return {"sha256": meta["sha256"], "test_accuracy": r.accuracy, "per_class": r.per_class}

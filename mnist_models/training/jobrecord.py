@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import io
 import json
 import os
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from mnist_models import files
 from mnist_models.nets import checkpoint, networks, registry
@@ -97,6 +94,9 @@ class JobStatus:
     error: str | None = None  # why it failed
     cancel_requested: bool = False
     started_by: str | None = None  # who started it, as shown to people
+    # Seconds from the start to each step of the job ("ready", "run0_training",
+    # "run0_evaluating", "run0_done", ..., "saved"), for the estimates and benchmarks.
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:
@@ -144,6 +144,7 @@ def write(status: JobStatus, configs: list[TrainConfig]) -> None:
         "started": status.started,
         "started_by": status.started_by,
         "error": status.error,
+        "timings": status.timings,
         "configs": [asdict(c) for c in configs],
     }
     files.atomic_write(path(), (json.dumps(data) + "\n").encode())
@@ -194,19 +195,18 @@ def read_lost() -> JobStatus | None:
 
 
 def save_versions(finished: list[tuple[dict[str, Any], bytes]], job_seconds: float) -> list[str]:
-    """Save each (metadata, state_dict bytes) as a new version; all or nothing: on any
+    """Save each (metadata, checkpoint.weights bytes) as a new version; all or nothing: on any
     error what was written is removed and the error raised."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     written, ids = [], []
     try:
         for meta, weights in finished:
             cfg = meta["train_config"]
-            model = networks.build(cfg["model"])
-            model.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
             path = registry.new_version_path(cfg["model"], cfg["subset"], stamp)
             written.append(path)
-            checkpoint.save(
-                model, path, cfg["model"], {**meta, "job_seconds": round(job_seconds, 2)}
+            # The training process made the bytes with checkpoint.weights: written as they are.
+            checkpoint.save_weights(
+                weights, path, cfg["model"], {**meta, "job_seconds": round(job_seconds, 2)}
             )  # start to saving
             ids.append(f"trained/{path.stem}")
     except BaseException:

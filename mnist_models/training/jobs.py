@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import asdict, replace
 
+from mnist_models import files
 from mnist_models.cpu import default_threads
 from mnist_models.nets import networks, registry
 from mnist_models.training import jobrecord as record
@@ -27,7 +28,7 @@ from mnist_models.training import worker
 from mnist_models.training.estimates import (
     MONITOR_TEST_IMAGES as MONITOR_TEST_IMAGES,  # the page's caption
 )
-from mnist_models.training.estimates import Estimator, RunProgress
+from mnist_models.training.estimates import Calibration, Estimator, RunProgress, redraw_seconds
 from mnist_models.training.jobrecord import JobBusy, JobState, JobStatus, RunStatus
 from mnist_models.training.teach import TeachJob
 from mnist_models.training.train import TrainConfig, run_title
@@ -40,6 +41,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "RunStatus",
+    "calibrating",
     "cancel",
     "cleanup_at_start",
     "clear",
@@ -89,7 +91,17 @@ class _Job:
         self.finished: list[tuple[dict, bytes]] = []  # (metadata, weights) per run
         self.child: worker.Child | None = None
         self.listener: threading.Thread | None = None
-        self.warm = False
+        self.start_wait = 0.0  # the start-up the job was expected to wait for, in seconds
+        self.calibration: Calibration | None = None  # of the process that trains it
+        self.marks: dict[str, float] = {}  # step -> time.monotonic(); see JobStatus.timings
+        self.final_evals: dict[int, float] = {}  # run -> its final evaluation's seconds
+        self.cold = False  # its process was started for it
+
+    def mark(self, step: str) -> None:
+        """Note when a step of the job happened (the first time only)."""
+        if step not in self.marks:
+            self.marks[step] = time.monotonic()
+            self.status.timings[step] = round(self.marks[step] - self.t0, 3)
 
 
 class JobManager:
@@ -100,7 +112,7 @@ class JobManager:
         self._job: _Job | None = None
         self._spare: worker.Child | None = None  # a child started in advance by prepare()
         self._ctx = multiprocessing.get_context("spawn")
-        self.estimator = Estimator()
+        self.estimator = Estimator(path=lambda: files.home() / "speeds.json")
         self.baselines = record.Baselines()
         self._lost: dict[str, JobStatus | None] = {}  # home -> a lost job found there
 
@@ -132,10 +144,14 @@ class JobManager:
         with self._lock:
             if self._job is not None and self._job.status.running:
                 raise JobBusy(f"a training run is in progress: {self._snapshot().describe()}")
+            self._poll_spare()
+            start_wait = self._start_wait()
             child, self._spare = self._spare, None
             warm = child is not None and child.process.is_alive()
+            if warm:
+                child.hurry.set()  # a calibration still going stops: this job comes first
             counted = [teach.estimate_config(c) for c in resolved] if teach else resolved
-            estimate = self.estimator.total(counted, [k is None for k in known], warm)
+            estimate = self.estimator.total(counted, [k is None for k in known], start_wait)
             if teach is not None:  # the starting models measured on MNIST test first
                 estimate += sum(self.estimator.final_eval_seconds(c.model, False) for c in resolved)
             status = JobStatus(
@@ -159,8 +175,10 @@ class JobManager:
                 started_by=started_by,
             )
             job = _Job(status, resolved, known, teach)
-            job.warm = warm
+            job.start_wait = start_wait
+            job.calibration = self.estimator.calibration if warm and child.ready else None
             job.child = child if warm else worker.spawn(self._ctx)
+            job.cold = not warm
             self._job = job
             self._record(job)
             paths = [
@@ -222,16 +240,63 @@ class JobManager:
                     for k in networks.keys()
                     if self.baselines.known(k) is None
                 ]
-                self._spare = worker.spawn(self._ctx, [p for p in unknown if p])
+                # It also times this machine's training for the estimates.
+                self._spare = worker.spawn(self._ctx, [p for p in unknown if p], calibrate=True)
+            else:
+                self._poll_spare()
 
     def estimate_total(self, configs: list[TrainConfig]) -> float:
-        """Rough wall time of a job with these runs, started now."""
-        warm = self._spare is not None and self._spare.process.is_alive()
+        """Wall time of a job with these runs, from Start to the result shown, started now."""
+        with self._lock:
+            self._poll_spare()
+            start_wait = self._start_wait()
         return self.estimator.total(
-            configs, [self.baselines.known(c.model) is None for c in configs], warm
+            configs, [self.baselines.known(c.model) is None for c in configs], start_wait
         )
 
+    def calibrating(self) -> bool:
+        """Whether the waiting training process is still timing this machine (the
+        estimates improve once it is done)."""
+        with self._lock:
+            self._poll_spare()
+            spare = self._spare
+            return spare is not None and spare.process.is_alive() and not spare.ready
+
     # -- internals --
+
+    def _poll_spare(self) -> None:
+        """Read the waiting process's "ready" if it has come (its measurements and
+        calibration); under the lock."""
+        spare = self._spare
+        if spare is None or spare.ready:
+            return
+        try:
+            if not spare.conn.poll(0):
+                return
+            msg = spare.conn.recv()
+        except (EOFError, OSError):  # it died: the next prepare() starts another
+            self._spare = None
+            return
+        self._on_ready(spare, msg)
+
+    def _on_ready(self, child: worker.Child, msg: tuple) -> None:
+        """A process's "ready": what it measured and timed."""
+        for measured in msg[2]:  # measured while it waited (see prepare)
+            self.baselines.remember(measured)
+        calibration = msg[3] if len(msg) > 3 else None
+        if calibration is not None:
+            self.estimator.calibrate(calibration)
+        child.ready, child.ready_message = True, msg
+
+    def _start_wait(self) -> float:
+        """Seconds a job started now would wait for its process; under the lock."""
+        spare = self._spare
+        if spare is not None and spare.process.is_alive():
+            if spare.ready:
+                return 0.0
+            # A job stops its calibration: only the start-up is left to wait for.
+            return max(0.0, self.estimator.start_seconds() - (time.monotonic() - spare.started))
+        return self.estimator.start_seconds()
 
     def _snapshot(self) -> JobStatus:
         job = self._job
@@ -256,7 +321,7 @@ class JobManager:
                 now - job.t0,
             )
             st.eta = self.estimator.remaining(
-                job.estimated, i, progress, job.baselines[i] is None, job.warm or job.child.ready
+                job.estimated, i, progress, job.baselines[i] is None, job.start_wait
             )
             st.expected_end = time.time() + st.eta
         return st
@@ -272,15 +337,14 @@ class JobManager:
             try:
                 ids = record.save_versions(job.finished, time.monotonic() - job.t0)
                 with self._lock:
+                    job.mark("saved")
                     for run, vid in zip(job.status.runs, ids):
                         run.version_id = vid
+                self._learn_fixed(job)
             except BaseException as exc:  # MemoryError included: the slot must be freed
                 log.exception("saving training job %s failed", job.status.id)
                 end = ("failed", f"{type(exc).__name__}: {exc}")
         job.finished.clear()  # the weights are on disk now, or not wanted
-        child.process.join(5)
-        if child.process.is_alive():
-            child.process.kill()
         state = {"finished": JobState.DONE, "cancelled": JobState.CANCELLED}.get(
             end[0], JobState.FAILED
         )
@@ -291,10 +355,16 @@ class JobManager:
             job.status.error = end[1] if state == JobState.FAILED else None
             job.t_end = time.monotonic()
             self._record(job)
+        # Ended for the pages now; the process exits on its own (torch takes a while).
+        child.process.join(5)
+        if child.process.is_alive():
+            child.process.kill()
 
     def _relay(self, job: _Job, baseline_paths: list[str | None]) -> tuple:
         """Hand the child its job, apply its messages; the last one ("finished", ...)."""
         child = job.child
+        if child.ready_message is not None:  # read already, while it waited (_poll_spare)
+            self._send_job(job, baseline_paths)
         while True:
             if not child.conn.poll(0.25):
                 if not child.process.is_alive() and not child.conn.poll(0):
@@ -302,18 +372,40 @@ class JobManager:
                 continue
             msg = child.conn.recv()
             if msg[0] == "ready":
-                for measured in msg[2]:  # measured while it waited (see prepare)
-                    self.baselines.remember(measured)
-                known = [self.baselines.known(c.model) for c in job.configs]
                 with self._lock:
-                    child.ready = True
-                    job.baselines = known
-                paths = [None if k else p for k, p in zip(known, baseline_paths)]
-                child.conn.send(("job", job.configs, paths, job.status.id, job.teach))
+                    self._on_ready(child, msg)
+                self._send_job(job, baseline_paths)
             elif msg[0] in ("finished", "cancelled", "failed"):
                 return msg
             else:
                 self._on_message(job, msg)
+
+    def _send_job(self, job: _Job, baseline_paths: list[str | None]) -> None:
+        """Give the ready process its job: the runs, and the active models to measure."""
+        known = [self.baselines.known(c.model) for c in job.configs]
+        with self._lock:
+            job.baselines = known
+            job.mark("ready")
+        paths = [None if k else p for k, p in zip(known, baseline_paths)]
+        job.child.conn.send(("job", job.configs, paths, job.status.id, job.teach))
+
+    def _learn_fixed(self, job: _Job) -> None:
+        """Teach the estimator the fixed costs this finished job measured."""
+        t = job.status.timings
+        costs = {"save": t["saved"] - t[f"run{len(job.configs) - 1}_done"]}
+        if job.cold:  # a process started for this job: its start-up
+            costs["start"] = t["ready"]
+        setups, afters = [], []
+        for i, cfg in enumerate(job.configs):
+            begun = t["ready"] if i == 0 else t.get(f"run{i - 1}_done")
+            if begun is None or f"run{i}_training" not in t or f"run{i}_done" not in t:
+                return
+            setups.append(t[f"run{i}_training"] - begun - redraw_seconds(cfg))
+            finals = job.final_evals.get(i, 0.0) * (2 if job.baselines[i] is None else 1)
+            afters.append(t[f"run{i}_done"] - t[f"run{i}_evaluating"] - finals)
+        costs["setup"] = sum(setups) / len(setups)
+        costs["after"] = sum(afters) / len(afters)
+        self.estimator.observe_fixed({k: max(0.0, v) for k, v in costs.items()})
 
     def _on_message(self, job: _Job, msg: tuple) -> None:
         kind, i = msg[0], msg[1]
@@ -321,17 +413,24 @@ class JobManager:
             run = job.status.runs[i]
             job.status.current = i
             if kind == "progress":
+                job.mark(f"run{i}_training")
                 run.state = "training"
                 for k, v in msg[2].items():
                     setattr(run, k, v)
             elif kind == "evaluating":
+                job.mark(f"run{i}_evaluating")
                 run.state = "evaluating"
                 job.eval_started = time.monotonic()
             elif kind == "run_done":
+                job.mark(f"run{i}_done")
                 fields, meta, weights, measured = msg[2:]
                 self.estimator.observe(
-                    job.estimated[i], fields["train_seconds"], fields["eval_seconds"]
+                    job.estimated[i],
+                    fields["train_seconds"],
+                    fields["eval_seconds"],
+                    calibration=job.calibration,
                 )
+                job.final_evals[i] = fields["eval_seconds"]
                 self.baselines.remember(measured)
                 run.state, run.train_seconds = "done", fields["train_seconds"]
                 run.test_accuracy, run.per_class = fields["test_accuracy"], fields["per_class"]
@@ -406,5 +505,10 @@ def prepare() -> None:
 
 
 def estimate_total(configs: list[TrainConfig]) -> float:
-    """Rough wall time of a job with these runs on the server's manager."""
+    """Wall time of a job with these runs on the server's manager, Start to result."""
     return MANAGER.estimate_total(configs)
+
+
+def calibrating() -> bool:
+    """Whether the server's waiting training process is still timing this machine."""
+    return MANAGER.calibrating()

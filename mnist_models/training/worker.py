@@ -9,7 +9,7 @@ sends each trained state_dict back: the parent saves them, so a child killed at 
 point can never leave a partial checkpoint. Every message is a tuple whose first
 item says what it is:
 
-    ("ready", pid, measured)              loaded, waiting for ("job", ...)
+    ("ready", pid, measured, calibration) loaded, waiting for ("job", ...)
     ("progress", run, fields)             RunStatus fields, at most every child.PROGRESS_EVERY s
     ("evaluating", run)                   the final evaluation of run has begun
     ("run_done", run, fields, meta, weights, baseline)
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import types
 from dataclasses import dataclass
 from typing import Any
@@ -34,17 +35,22 @@ class Child:
     process: Any  # multiprocessing.Process
     conn: Any  # the server's end of the pipe
     cancel: Any  # multiprocessing.Event: set to stop between batches
+    hurry: Any  # multiprocessing.Event: set when a job waits for it (its calibration stops)
     ready: bool = False  # MNIST read, waiting for its job
+    ready_message: tuple | None = None  # its "ready", if read before it was given a job
+    started: float = 0.0  # time.monotonic() when it was spawned
 
 
-def spawn(ctx: Any, measure: list[str] = ()) -> Child:
+def spawn(ctx: Any, measure: list[str] = (), calibrate: bool = False) -> Child:
     """Start a training process with ctx, a "spawn" multiprocessing context; it measures the
-    checkpoints in `measure` on the test set before it says it is ready."""
+    checkpoints in `measure` on the test set, and times this machine's training if
+    calibrate (estimates.calibrate; cut short when a job is waiting for it), before it
+    says it is ready."""
     parent_conn, child_conn = ctx.Pipe()
-    cancel = ctx.Event()
+    cancel, hurry = ctx.Event(), ctx.Event()
     proc = ctx.Process(
         target=main,
-        args=(child_conn, cancel, os.getpid(), list(measure)),
+        args=(child_conn, cancel, os.getpid(), list(measure), calibrate, hurry),
         name="mnist-training",
         daemon=True,
     )
@@ -59,7 +65,7 @@ def spawn(ctx: Any, measure: list[str] = ()) -> Child:
         if sys.modules.get("__main__") is blank:
             sys.modules["__main__"] = main_module
     child_conn.close()
-    return Child(proc, parent_conn, cancel)
+    return Child(proc, parent_conn, cancel, hurry, started=time.monotonic())
 
 
 def death(process: Any) -> str:
@@ -73,7 +79,14 @@ def death(process: Any) -> str:
     return f"the training process ended unexpectedly (exit status {code})"
 
 
-def main(conn: Any, cancel: Any, parent_pid: int, measure: list[str]) -> None:
+def main(
+    conn: Any,
+    cancel: Any,
+    parent_pid: int,
+    measure: list[str],
+    calibrate: bool = False,
+    hurry: Any = None,
+) -> None:
     """The child's entry point: conn is its end of a Pipe, cancel a multiprocessing Event."""
     try:
         os.nice(NICE)
@@ -84,4 +97,4 @@ def main(conn: Any, cancel: Any, parent_pid: int, measure: list[str]) -> None:
     # spawned child imports it before main() runs.
     from mnist_models.training import child
 
-    child.run(conn, cancel, parent_pid, measure)
+    child.run(conn, cancel, parent_pid, measure, calibrate, hurry)
