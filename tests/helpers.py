@@ -140,3 +140,58 @@ def one_flag_doodle() -> tuple[list[np.ndarray], str]:
         if len(flagged) == 1 and len({s.digit for s in said}) == 1 and all(s.sure for s in said):
             return arrays, flagged[0]
     raise AssertionError("no doodle that only one network flags among 300")
+
+
+# A fresh interpreter under a memory limit (RLIMIT_AS): each path through the real command
+# line (mnist_models.__main__.main), its exit status, its stderr and its time, as JSON lines.
+_UNDER_LIMIT = r"""
+import contextlib, io, json, resource, sys, time
+setup, command, headroom, paths = json.loads(sys.argv[1])
+exec(setup)  # what the command imports and loads, before the limit is set
+from mnist_models.__main__ import main
+size = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+limit = size + headroom
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+for path in paths:
+    err = io.StringIO()
+    t = time.monotonic()
+    code = 0
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main([path if a == "{path}" else a for a in command])
+        except SystemExit as exc:
+            code = exc.code
+        except BaseException as exc:
+            code = "crash: " + type(exc).__name__ + ": " + str(exc)[:200]
+    print(json.dumps({"path": path, "code": code, "err": err.getvalue(),
+                      "s": time.monotonic() - t}), flush=True)
+"""
+HEADROOM = 700 * 2**20  # bytes of address space beyond what the imports took
+
+
+def cli_under_memory_limit(
+    command: list[str],
+    paths: Sequence[object],
+    setup: str = "",
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> list[dict]:
+    """Run `python -m mnist_models *command` once per path ("{path}" in command stands for
+    it) in one child under a memory limit of HEADROOM beyond what `setup` imported; a dict
+    per path: path, code (exit status, or "crash: ..."), err (stderr) and s (seconds)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    arg = json.dumps([setup, command, HEADROOM, [str(p) for p in paths]])
+    r = subprocess.run(
+        [sys.executable, "-c", _UNDER_LIMIT, arg],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    return [json.loads(line) for line in r.stdout.splitlines()]

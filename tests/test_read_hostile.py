@@ -11,59 +11,28 @@ from __future__ import annotations
 import json
 import os
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
+from helpers import cli_under_memory_limit
 
 from mnist_models import files
 from mnist_models.cli import read as cli_read
 
-ROOT = Path(__file__).resolve().parent.parent
-
-# The child: every file through mnist_models.__main__.main, its exit status, its stderr
-# and its time, as JSON lines.
-UNDER_LIMIT = r"""
-import contextlib, io, json, resource, sys, time
+# Everything imported and the models loaded once, as the first file would, before the limit.
+SETUP = """
 import torch
 torch.set_num_threads(1)
-from mnist_models.__main__ import main
-from mnist_models.reading import read  # everything imported before the limit is set
-read.load_active()  # and the models loaded once, as the first file would
-size = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
-limit = size + int(sys.argv[1])
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-for path in sys.argv[2:]:
-    err = io.StringIO()
-    t = time.monotonic()
-    code = 0
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            main(["read", path])
-        except SystemExit as exc:
-            code = exc.code
-        except BaseException as exc:
-            code = "crash: " + type(exc).__name__ + ": " + str(exc)[:200]
-    print(json.dumps({"path": path, "code": code, "err": err.getvalue(),
-                      "s": time.monotonic() - t}), flush=True)
+from mnist_models.reading import read
+read.load_active()
 """
-HEADROOM = 700 * 2**20  # bytes of address space beyond what the imports took
 TIME_BOUND = 60.0  # seconds for one file, on a shared 2-core machine
 
 
 def read_under_limit(tmp_path: Path, paths: list[Path]) -> list[dict]:
-    r = subprocess.run(
-        [sys.executable, "-c", UNDER_LIMIT, str(HEADROOM), *map(str, paths)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "MNIST_APP_HOME": str(tmp_path / "home")},
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    home = {"MNIST_APP_HOME": str(tmp_path / "home")}
+    return cli_under_memory_limit(["read", "{path}"], paths, setup=SETUP, env=home)
 
 
 def one_line(r: dict) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli_under_memory_limit
 
 from mnist_models.rooms import archive, exchange, rules
 from mnist_models.rooms import store as room_store
@@ -226,44 +227,12 @@ def test_only_regular_files_of_bounded_size_are_read(tmp_path: Path) -> None:
         archive.read_file(tmp_path / "missing.zip")
 
 
-# Run in a fresh interpreter under a memory limit: each file through the real command line
-# (mnist_models.__main__.main), its exit status, its stderr and its time, as JSON lines.
-UNDER_LIMIT = r"""
-import contextlib, io, json, resource, sys, time
-from mnist_models.__main__ import main
-import mnist_models.rooms.exchange  # everything imported before the limit is set
-size = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
-limit = size + int(sys.argv[1])
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-for path in sys.argv[3:]:
-    err = io.StringIO()
-    t = time.monotonic()
-    code = 0
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            main(["room", "--store", sys.argv[2], "import", path])
-        except SystemExit as exc:
-            code = exc.code
-        except BaseException as exc:
-            code = "crash: " + type(exc).__name__ + ": " + str(exc)[:200]
-    print(json.dumps({"path": path, "code": code, "err": err.getvalue(),
-                      "s": time.monotonic() - t}), flush=True)
-"""
-HEADROOM = 700 * 2**20  # bytes of address space beyond what the imports took
 TIME_BOUND = 30.0  # seconds for one file, on a shared 2-core machine
 
 
 def import_under_limit(tmp_path: Path, paths: list[Path]) -> list[dict]:
-    store = tmp_path / "imported.sqlite3"
-    r = subprocess.run(
-        [sys.executable, "-c", UNDER_LIMIT, str(HEADROOM), str(store), *map(str, paths)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    command = ["room", "--store", str(tmp_path / "imported.sqlite3"), "import", "{path}"]
+    return cli_under_memory_limit(command, paths, setup="import mnist_models.rooms.exchange")
 
 
 def test_hostile_files_get_one_line_and_status_2_under_a_memory_limit(
