@@ -58,7 +58,7 @@ class Phone:
         """Draw strokes (28-px units) across the middle of the canvas; returns pen-up time."""
         canvas = self.page.locator("canvas").last
         # After a Send the page puts up a fresh canvas: draw once it is there and laid out.
-        canvas.wait_for(state="visible", timeout=30_000)
+        canvas.wait_for(state="visible", timeout=90_000)  # a loaded CI machine is slow
         box = canvas.bounding_box()
         deadline = time.monotonic() + 30
         while box is None and time.monotonic() < deadline:

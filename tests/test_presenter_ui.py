@@ -67,7 +67,8 @@ def test_unlock_hands_the_token_to_the_browser_and_lock_takes_it_back(fresh_gate
     value, max_age, _ = at.session_state[browser_store.PENDING_KEY][gate.cookie_name]
     assert value is None and max_age == 0
     assert not gate.is_valid(token)
-    assert "The presenter opens, pauses and closes rooms, after unlocking." in all_text(at)
+    caption = "The presenter opens, pauses and closes rooms and hides drawings, after unlocking."
+    assert caption in all_text(at)
     assert [e.label for e in at.expander] == []  # no room controls
 
 
