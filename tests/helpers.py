@@ -195,3 +195,29 @@ def cli_under_memory_limit(
     )
     assert r.returncode == 0, r.stderr[-2000:]
     return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def can_mount_read_only() -> bool:
+    """Whether this process may make a private mount namespace (root and unshare)."""
+    import os
+    import subprocess
+
+    return os.geteuid() == 0 and subprocess.run(["unshare", "-m", "true"]).returncode == 0
+
+
+def run_with_read_only(folder: object, command: str, env: dict[str, str] | None = None):
+    """Run the shell command in a private mount namespace where folder is mounted
+    read-only (see can_mount_read_only), from the repository root; its CompletedProcess."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    remount = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && "
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", remount + f"exec {command}"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )

@@ -6,12 +6,12 @@ import errno
 import html
 import logging
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import can_mount_read_only, run_with_read_only
 from streamlit.testing.v1 import AppTest
 
 from app_pages import common
@@ -84,22 +84,12 @@ READ_ONLY_SAVE = textwrap.dedent("""
 
 
 def test_a_save_to_a_real_read_only_mount_says_why(tmp_path):
-    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+    if not can_mount_read_only():
         pytest.skip("needs a private mount namespace (root and unshare) for a read-only mount")
     home = tmp_path / "home"
     (home / "versions").mkdir(parents=True)
-    cmd = (
-        f"mount --bind {home} {home} && mount -o remount,bind,ro {home} && "
-        f"exec {sys.executable} -c '{READ_ONLY_SAVE}'"
-    )
-    r = subprocess.run(
-        ["unshare", "-m", "sh", "-c", cmd],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, files.HOME_ENV: str(home)},
-    )
+    command = f"{sys.executable} -c '{READ_ONLY_SAVE}'"
+    r = run_with_read_only(home, command, env={files.HOME_ENV: str(home)})
     assert r.returncode == 0, r.stderr
     assert "Read-only file system" in r.stdout and r.stdout.strip().endswith("True"), r.stdout
 

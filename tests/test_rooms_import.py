@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli_under_memory_limit
+from helpers import can_mount_read_only, cli_under_memory_limit, run_with_read_only
 
 from mnist_models.rooms import archive, exchange, rules
 from mnist_models.rooms import store as room_store
@@ -366,25 +366,15 @@ def test_a_killed_import_leaves_no_room_behind(tmp_path: Path, room_url: str) ->
 
 
 def test_export_to_a_read_only_folder_is_one_line(tmp_path: Path) -> None:
-    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+    if not can_mount_read_only():
         pytest.skip("needs a private mount namespace (root and unshare) for a read-only mount")
     home = tmp_path / "home"
     s, room = filled_store(str(home / "rooms.sqlite3"))
     s.close()
     ro = tmp_path / "ro"
     ro.mkdir()
-    cmd = (
-        f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro} && "
-        f"exec {sys.executable} -m mnist_models room export {room.code} --out {ro}/room.zip"
-    )
-    r = subprocess.run(
-        ["unshare", "-m", "sh", "-c", cmd],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "MNIST_APP_HOME": str(home)},
-    )
+    command = f"{sys.executable} -m mnist_models room export {room.code} --out {ro}/room.zip"
+    r = run_with_read_only(ro, command, env={"MNIST_APP_HOME": str(home)})
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [
         f"mnist_models room: error: cannot write {ro}/room.zip: Read-only file system"
