@@ -93,10 +93,15 @@ def on_the_page(preset: str, epochs: int | None = None) -> dict:
         wait_until(lambda: "Measuring" not in shown_estimate.inner_text(), timeout=900)
         page.wait_for_timeout(1500)
         box = live.locator('[data-testid="stSelectbox"]', has_text="Preset")
-        while preset[:40] not in box.inner_text():
+        chosen = box.get_by_role("combobox")  # its value is the preset shown
+        for _ in range(5):
+            if chosen.input_value() == preset:
+                break
             box.click()
             page.get_by_role("option", name=preset, exact=True).click()
             page.wait_for_timeout(1500)
+        else:
+            raise RuntimeError(f"the page did not take the preset {preset!r}")
         epochs_box = live.get_by_label(EPOCHS_LABEL)
         wanted = "100" if "100 epochs" in preset else "10"
         wait_until(lambda: epochs_box.input_value() == wanted)

@@ -9,10 +9,8 @@ import torch
 from torch import nn
 
 BATCH = 500  # images per forward pass; also how often a stop request is honoured
-# Training's test evaluations (the curves, the final figure) take bigger batches: with
-# two threads on a busy 2-core machine, 2,000 test images took 2.8 s at 1,000 a batch
-# against 3.7 s at 500 (ConvNet; MLP 0.6 s against 1.1 s), medians of 5 in turns.
-TRAIN_BATCH = 1_000
+# Training's test evaluations (the curves, the final figure) take each network's own
+# batch (`Network.eval_batch` in nets/networks.py).
 
 
 class Cancelled(Exception):

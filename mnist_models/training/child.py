@@ -17,7 +17,7 @@ import torch
 from mnist_models import data as mdata
 from mnist_models.cpu import default_threads
 from mnist_models.nets import checkpoint, networks
-from mnist_models.nets.evaluate import TRAIN_BATCH, Cancelled, evaluate
+from mnist_models.nets.evaluate import Cancelled, evaluate
 from mnist_models.training import estimates, pipeline, teach
 from mnist_models.training.estimates import MONITOR_TEST_IMAGES
 from mnist_models.training.train import Progress, TrainConfig
@@ -173,6 +173,8 @@ def _measure(path: str, test_split: mdata.Split, should_stop: Any) -> dict[str, 
         model, meta = checkpoint.load(path)
     except checkpoint.CheckpointError:
         return None
-    fmt = networks.get(meta["architecture"]).memory_format
-    r = evaluate(model, test_split.images, test_split.labels, fmt, should_stop, TRAIN_BATCH)
+    net = networks.get(meta["architecture"])
+    r = evaluate(
+        model, test_split.images, test_split.labels, net.memory_format, should_stop, net.eval_batch
+    )
     return {"sha256": meta["sha256"], "test_accuracy": r.accuracy, "per_class": r.per_class}

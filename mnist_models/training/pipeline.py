@@ -20,7 +20,7 @@ from torch import nn
 
 from mnist_models import data as mdata
 from mnist_models.nets import checkpoint, networks
-from mnist_models.nets.evaluate import TRAIN_BATCH, Report, evaluate
+from mnist_models.nets.evaluate import Report, evaluate
 from mnist_models.nets.models import count_parameters
 from mnist_models.training.train import (
     Progress,
@@ -185,7 +185,7 @@ def fit(
         test_split.labels,
         memory_format=networks.get(cfg.model).memory_format,
         should_stop=should_stop,
-        batch_size=TRAIN_BATCH,
+        batch_size=networks.get(cfg.model).eval_batch,
     )
     eval_seconds = time.perf_counter() - t0
     meta = metadata(result, report, source=source, title=title, **origin, **(fields or {}))

@@ -129,8 +129,8 @@ def predictions(model: torch.nn.Module, arch: str, images: torch.Tensor) -> torc
     """The network's answers (int64) for uint8 (N, 28, 28) images."""
     if len(images) == 0:
         return torch.zeros(0, dtype=torch.int64)
-    fmt = networks.get(arch).memory_format
-    return logits(model, mdata.to_float(images), memory_format=fmt).argmax(1)
+    net = networks.get(arch)
+    return logits(model, mdata.to_float(images), net.eval_batch, net.memory_format).argmax(1)
 
 
 def _accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float | None:
@@ -213,8 +213,9 @@ def teach(
         pick = mdata.select_subset(test_split.labels, MONITOR, first=False, seed=0)
         monitor = mdata.Split(test_split.images[pick], test_split.labels[pick])
     before = predictions(before_model, cfg.model, data.held_images)
-    fmt = networks.get(cfg.model).memory_format
-    test_pred = logits(before_model, mdata.to_float(test_split.images), memory_format=fmt)
+    net = networks.get(cfg.model)
+    test_x = mdata.to_float(test_split.images)
+    test_pred = logits(before_model, test_x, net.eval_batch, net.memory_format)
     test_before = float((test_pred.argmax(1) == test_split.labels).float().mean())
     del before_model, test_pred
     k = oversample_for(cfg.subset, len(data.train_ids), mix)

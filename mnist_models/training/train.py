@@ -21,7 +21,7 @@ from mnist_models import data as mdata
 from mnist_models.cpu import PRECISIONS, training_precision
 from mnist_models.drawings.drawsets import redrawn
 from mnist_models.nets import networks
-from mnist_models.nets.evaluate import TRAIN_BATCH, Cancelled
+from mnist_models.nets.evaluate import Cancelled
 from mnist_models.nets.evaluate import accuracy as eval_accuracy
 from mnist_models.training import settings
 from mnist_models.training.augment import STYLES
@@ -339,7 +339,7 @@ def train(
         last = epoch == cfg.epochs
         if last or (cfg.eval_every and epoch % cfg.eval_every == 0):
             t0 = time.perf_counter()
-            test_acc = eval_accuracy(model, x_test, y_test, fmt, TRAIN_BATCH)
+            test_acc = eval_accuracy(model, x_test, y_test, fmt, net.eval_batch)
             eval_time += time.perf_counter() - t0
         stats = EpochStats(
             epoch,
