@@ -52,6 +52,13 @@ PRESETS = {
     "Quick look: both networks, 1,000 balanced images, 10 epochs": ("mlp", "cnn"),
     "ConvNet on all 60,000 images, 10 epochs": ("cnn",),
 }
+# Each preset's epochs and whether it augments (app_pages/retrain.py's table).
+PRESET_RUNS = {
+    BLOG_PRESET: (100, True),
+    "MLP vs ConvNet on 1,000: the blog's experiment for both networks": (100, True),
+    "Quick look: both networks, 1,000 balanced images, 10 epochs": (10, False),
+    "ConvNet on all 60,000 images, 10 epochs": (10, False),
+}
 EPOCHS_LABEL = "Epochs (1 to 1,000)"
 
 
@@ -103,7 +110,7 @@ def on_the_page(preset: str, epochs: int | None = None) -> dict:
         else:
             raise RuntimeError(f"the page did not take the preset {preset!r}")
         epochs_box = live.get_by_label(EPOCHS_LABEL)
-        wanted = "100" if "100 epochs" in preset else "10"
+        wanted = str(PRESET_RUNS[preset][0])
         wait_until(lambda: epochs_box.input_value() == wanted)
         page.wait_for_timeout(1500)
         if epochs is not None:
@@ -141,7 +148,7 @@ def on_the_page(preset: str, epochs: int | None = None) -> dict:
         shown = metrics[-1].locator('[data-testid="stMetricValue"]').inner_text()
     job = json.loads(Path(home, "jobs.json").read_text())
     trained = job["configs"][0]["epochs"], job["configs"][0]["augment"]
-    if trained != (epochs or int(wanted), "augmented" in preset):
+    if trained != (epochs or int(wanted), PRESET_RUNS[preset][1]):
         raise RuntimeError(f"the page trained {trained} (epochs, augment), not {preset}")
     metas = [json.loads(p.read_text()) for p in Path(home, "versions").glob("*.json")]
     metas.sort(key=lambda m: PRESETS[preset].index(m["architecture"]))
@@ -150,7 +157,7 @@ def on_the_page(preset: str, epochs: int | None = None) -> dict:
     speeds = json.loads(Path(home, "speeds.json").read_text())
     return {
         "speeds": speeds,
-        "estimate": seconds(estimate.split("about", 1)[-1].split(".")[0]),
+        "estimate": seconds(estimate.split("about", 1)[-1].split(". ")[0]),
         "estimate_text": estimate,
         "at25": at25,
         "wall": wall,
