@@ -42,7 +42,7 @@ def test_a_calibration_sets_the_rates_and_earlier_runs_correct_it():
     ratio = estimates.augment_ratio(cfg)
     assert ratio == prior / networks.get("cnn").train_rate[0]
     assert estimates.augment_ratio(blog(augment=False)) == 1.0
-    assert est.rates(cfg) == (1_000.0 * ratio * estimates.CALIBRATION_FACTOR, 5_000.0)
+    assert est.rates(cfg) == (1_000.0 * ratio * estimates.calibration_factor("cnn"), 5_000.0)
     # A run went at half the calibration of its time: later calibrations are halved too.
     before = calibration(1_000.0 / ratio)
     est.observe(cfg, train_seconds=200.0, eval_seconds=4.0, calibration=before)
@@ -90,7 +90,7 @@ def test_fixed_costs_are_the_median_of_the_latest():
 
 
 def test_the_total_counts_every_part_from_click_to_result(monkeypatch):
-    monkeypatch.setattr(estimates, "CALIBRATION_FACTOR", 1.0)  # round figures
+    monkeypatch.setattr(estimates, "calibration_factor", lambda model: 1.0)  # round figures
     est = Estimator()
     est.calibrate(calibration(1_000.0, 5_000.0))
     cfg = blog(augment=False)
@@ -109,7 +109,7 @@ def test_the_total_counts_every_part_from_click_to_result(monkeypatch):
 
 
 def test_the_remaining_time_follows_the_runs_own_pace(monkeypatch):
-    monkeypatch.setattr(estimates, "CALIBRATION_FACTOR", 1.0)  # round figures
+    monkeypatch.setattr(estimates, "calibration_factor", lambda model: 1.0)  # round figures
     est = Estimator()
     est.calibrate(calibration(1_000.0, 5_000.0))
     cfg = blog(augment=False)  # 8 batches an epoch, 800 in all; estimated 100 s of training

@@ -81,13 +81,15 @@ CALIBRATE_IMAGES = 640
 CALIBRATE_EPOCHS = 4
 CALIBRATE_TEST_IMAGES = 1_000  # evaluated per network, for the evaluation rate
 CALIBRATE_EVAL_PASSES = 3
-# A run's pace against the calibration's before any run has been seen: the page's
-# refreshes, at the server's priority, share the cores with the niced training. A
-# run of the blog's experiment from the page trained at 0.90-0.98x its calibration on
-# a quiet 2-core machine (3 runs), and at 0.35-0.54x on a busy one
-# (bench/bench_retrain.py); its test evaluations at 0.78-0.95x. The quiet figure with
-# a margin; earlier runs replace it.
-CALIBRATION_FACTOR = 0.85
+# A run's pace against the calibration's before any run has been seen: each network's
+# `calibration_factor` in the network table (nets/networks.py); earlier runs replace it.
+
+
+def calibration_factor(model: str) -> float:
+    """How a first run of this network trains against its calibration."""
+    return networks.get(model).calibration_factor
+
+
 KEEP_RUNS = 30  # runs remembered in speeds.json
 RECENT = 5  # the medians are over this many of the latest runs
 # A run's own pace replaces the estimated rate gradually, over this share of its batches
@@ -228,7 +230,13 @@ class Estimator:
             evals = [r for r in self._record()["runs"] if r.get("model") == cfg.model][-RECENT:]
         out = []
         for calib, got, seen, prior, default in (
-            (calib_train, "rate", runs, net.train_rate[int(cfg.augment)], CALIBRATION_FACTOR),
+            (
+                calib_train,
+                "rate",
+                runs,
+                net.train_rate[int(cfg.augment)],
+                calibration_factor(cfg.model),
+            ),
             (calib_eval, "eval_rate", evals, net.eval_rate, 1.0),
         ):
             observed = [r[got] for r in seen if r.get(got)]
