@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -159,35 +160,36 @@ def export_zip(data: roomdata.RoomData, path: Path) -> None:
         store.close()
 
 
-def run_grid(rooms, sizes, mixes, train, test, threads) -> list[dict]:
+def run_grid(rooms, sizes, mixes, train, test, threads, models, lr_scales) -> list[dict]:
     rows = []
     for name, room in rooms:
         for n in sizes:
             data = take(room, n)
-            for mix in mixes:
-                for arch in networks.keys():
-                    start = registry.get_version(networks.get(arch).shipped).path
-                    cfg = teach.config(arch, start, threads=threads)
-                    t = teach.teach(data, start, cfg, mix, train_split=train, test_split=test)
-                    row = {"room": name, "drawings": len(data.train_ids), **t.summary()}
-                    row["held_out"] = len(data.held_ids)
-                    del row["fixed"], row["broken"]
-                    row["fixed"], row["broken"] = len(t.fixed), len(t.broken)
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+            for mix, arch, scale in itertools.product(mixes, models, lr_scales):
+                start = registry.get_version(networks.get(arch).shipped).path
+                cfg = teach.config(arch, start, threads=threads, lr_scale=scale)
+                t = teach.teach(data, start, cfg, mix, train_split=train, test_split=test)
+                row = {"room": name, "drawings": len(data.train_ids), **t.summary()}
+                row["lr"] = cfg.lr
+                row["held_out"] = len(data.held_ids)
+                del row["fixed"], row["broken"]
+                row["fixed"], row["broken"] = len(t.fixed), len(t.broken)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     return rows
 
 
 def table(rows: list[dict]) -> str:
     head = (
-        "| room | drawings | mix | network | held-out before | after | MNIST test before "
-        "| after | fixed / broken | training |\n|---|--:|--:|---|--:|--:|--:|--:|--:|--:|"
+        "| room | drawings | mix | network | rate | held-out before | after | MNIST test before "
+        "| after | fixed / broken | training |\n|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|"
     )
     lines = [head]
     for r in rows:
         lines.append(
             f"| {r['room']} | {r['drawings']:,} | {r['mix']:.2f} | "
-            f"{networks.get(r['model']).name} | {r['held_before']:.1%} | {r['held_after']:.1%} | "
+            f"{networks.get(r['model']).name} | {r['lr']:.0e} | "
+            f"{r['held_before']:.1%} | {r['held_after']:.1%} | "
             f"{r['test_before']:.2%} | {r['test_after']:.2%} | {r['fixed']} / {r['broken']} | "
             f"{r['train_seconds']:.1f} s |"
         )
@@ -236,6 +238,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--ready-only", action="store_true")
     p.add_argument("--ready-drawings", type=int, default=300)
+    p.add_argument("--models", nargs="+", choices=networks.keys(), default=list(networks.keys()))
+    p.add_argument(
+        "--lr-scales",
+        type=float,
+        nargs="+",
+        default=[None],
+        help="fine-tuning rates as shares of the network's peak (default: each one's own)",
+    )
     a = p.parse_args()
     print(f"load average at start: {os.getloadavg()}", flush=True)
     train, test = mdata.load_split("train"), mdata.load_split("test")
@@ -251,7 +261,7 @@ def main() -> None:
             rooms.append(("styled MNIST", styled_data))
         for name, r in rooms:
             print(name, *r.describe(), flush=True)
-        rows = run_grid(rooms, a.sizes, a.mixes, train, test, a.threads)
+        rows = run_grid(rooms, a.sizes, a.mixes, train, test, a.threads, a.models, a.lr_scales)
         print(table(rows))
     ready = ready_time(styled_data, a.ready_drawings)
     print(

@@ -89,14 +89,15 @@ def config(
     lr: float | None = None,
     threads: int | None = None,
     augment: bool = True,
+    lr_scale: float | None = None,
     **more: Any,
 ) -> TrainConfig:
     """The fine-tuning run's settings. From the starting checkpoint's own training (else
     the network's defaults): its label smoothing (a change would reshape every answer's
-    confidence) and LR_SCALE of its peak learning rate, a gentler fine-tune; lr given
-    overrides it. Jitter augmentation (room drawings are already drawn; the redrawn MNIST
-    style would cost a redraw of the subset) and a curve point each epoch. subset and
-    epochs: SUBSET and EPOCHS unless given."""
+    confidence) and LR_SCALE (or lr_scale) of its peak learning rate, a gentler
+    fine-tune; lr given overrides it. Jitter augmentation (room drawings are already
+    drawn; the redrawn MNIST style would cost a redraw of the subset) and a curve point
+    each epoch. subset and epochs: SUBSET and EPOCHS unless given."""
     subset = SUBSET if subset is None else subset
     epochs = EPOCHS if epochs is None else epochs
     d = networks.get(model).training_defaults(subset)
@@ -115,7 +116,7 @@ def config(
         subset=subset,
         epochs=epochs,
         seed=seed,
-        lr=lr if lr is not None else base_lr * LR_SCALE,
+        lr=lr if lr is not None else base_lr * (LR_SCALE if lr_scale is None else lr_scale),
         label_smoothing=float(smoothing),
         augment=augment,
         augment_style="jitter",
