@@ -224,6 +224,50 @@ def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
 
 
 @pytest.mark.slow  # starts a training process
+def test_servers_sharing_an_app_home_run_one_job_and_all_show_and_cancel_it(home):
+    # Another server of the hall (its own process, the same app home) starts a long job.
+    code = (
+        "import sys, time\n"
+        "from mnist_models.training import jobs\n"
+        "from mnist_models.training.train import TrainConfig\n"
+        "if __name__ == '__main__':\n"
+        "    jobs.start(TrainConfig(model='cnn', subset=20000, epochs=5), started_by='Ada')\n"
+        "    print('started', flush=True)\n"
+        "    print(jobs.wait(timeout=600).state, flush=True)\n"
+    )
+    script = home / "server.py"
+    script.write_text(code)
+    other = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, files.HOME_ENV: str(home), "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert other.stdout.readline().strip() == "started"
+        here = jobs.JobManager()  # this server
+        status = here.status()
+        assert status.running and status.elsewhere and status.started_by == "Ada"
+        assert status.runs[0].title.startswith("ConvNet (20,000")
+        # Its progress reaches this server through the record, as it trains.
+        wait_for(lambda: here.status().runs[0].batches_done > 0, timeout=300)
+        assert here.status().eta is not None
+        with pytest.raises(jobs.JobBusy, match="another server.*started by Ada"):
+            here.start(tiny())
+        assert not here.clear()  # not ours to forget
+        assert here.cancel()  # asked through the app home; the other server stops it
+        assert other.stdout.readline().strip() == "cancelled"
+        wait_for(lambda: not here.status().running, timeout=60)
+        assert files_under(registry.versions_dir()) == []
+        here.start(tiny())  # the hall's slot is free again
+        assert here.wait(timeout=300).state == "done"
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+
+
+@pytest.mark.slow  # starts a training process
 def test_failure_while_saving_removes_what_was_written(home, monkeypatch):
     real_save = checkpoint.save_weights
     calls = []

@@ -2,17 +2,25 @@
 with) and what it leaves on disk (its record, the versions it saved).
 
 The server keeps its job in ``<home>/jobs.json``, rewritten atomically at the
-start and at the end of every job. A job still "running" in that file whose
-server process is gone was cut short by a restart: it is reported as lost.
+start and at the end of every job, and every RECORD_EVERY_S while it runs with its
+progress. A job still "running" in that file whose server process is gone was cut
+short by a restart: it is reported as lost. Servers that share an app home (a hall:
+deploy/hall.sh) share that record: one job at a time among them (started under
+``<home>/jobs.lock``), its progress shown by every server, and a Cancel from any of
+them asked through ``<home>/jobs-cancel`` and honoured by the server that runs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import enum
+import fcntl
 import json
 import os
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,7 @@ from mnist_models.nets import checkpoint, networks, registry
 from mnist_models.training.train import TrainConfig, run_title
 
 LOST = "lost when the server stopped"
+RECORD_EVERY_S = 2.0  # a running job's progress is rewritten this often (the pages poll at 2 s)
 
 
 class JobState(str, enum.Enum):
@@ -97,6 +106,8 @@ class JobStatus:
     # Seconds from the start to each step of the job ("ready", "run0_training",
     # "run0_evaluating", "run0_done", ..., "saved"), for the estimates and benchmarks.
     timings: dict[str, float] = field(default_factory=dict)
+    # Run by another server process on this app home (read from its record), not this one.
+    elsewhere: bool = False
 
     @property
     def running(self) -> bool:
@@ -135,8 +146,12 @@ def path() -> Path:
     return files.home() / "jobs.json"
 
 
-def write(status: JobStatus, configs: list[TrainConfig]) -> None:
-    """Record a job (OSError if the app folder cannot be written)."""
+def write(status: JobStatus, configs: list[TrainConfig], shown: JobStatus | None = None) -> None:
+    """Record a job (OSError if the app folder cannot be written); shown: its snapshot as
+    the pages see it (progress, time left), for the other servers on this home."""
+    shown = shown or status
+    snapshot = asdict(shown)
+    snapshot["state"] = str(shown.state)
     data = {
         "id": status.id,
         "state": str(status.state),
@@ -146,8 +161,63 @@ def write(status: JobStatus, configs: list[TrainConfig]) -> None:
         "error": status.error,
         "timings": status.timings,
         "configs": [asdict(c) for c in configs],
+        "written": time.time(),
+        "status": snapshot,
     }
     files.atomic_write(path(), (json.dumps(data) + "\n").encode())
+
+
+@contextlib.contextmanager
+def start_lock() -> Iterator[None]:
+    """Held while a server checks that no job runs on this home and records its own, so
+    that two servers of a hall cannot both start one."""
+    lock = files.home() / "jobs.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def running_elsewhere() -> JobStatus | None:
+    """The job another live server process on this home is running, as its record last
+    showed it (the time since then counted), else None."""
+    try:
+        data = json.loads(path().read_text())
+        pid = int(data["owner_pid"])
+        if data["state"] != JobState.RUNNING or pid == os.getpid() or not _pid_alive(pid):
+            return None
+        snap = dict(data["status"])
+        runs = [RunStatus(**r) for r in snap.pop("runs")]
+        snap["state"] = JobState(snap["state"])
+        shown = JobStatus(runs=runs, **snap)
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not one this code wrote
+        return None
+    age = max(0.0, time.time() - float(data.get("written") or time.time()))
+    shown.elapsed += age
+    if shown.eta is not None:
+        shown.eta = max(0.0, shown.eta - age)
+    shown.elsewhere = True
+    return shown
+
+
+def cancel_path() -> Path:
+    return files.home() / "jobs-cancel"
+
+
+def request_cancel(job_id: str) -> None:
+    """Ask the server running job_id to stop it (OSError if the app folder is read-only)."""
+    files.atomic_write(cancel_path(), job_id.encode())
+
+
+def cancel_requested(job_id: str | None) -> bool:
+    """Whether another server asked for job_id to stop."""
+    try:
+        return job_id is not None and cancel_path().read_text() == job_id
+    except OSError:
+        return False
 
 
 def _pid_alive(pid: int) -> bool:

@@ -141,9 +141,16 @@ class JobManager:
             if (a.subset, a.first, a.seed) != (b.subset, b.first, b.seed):
                 raise ValueError("a head-to-head trains both networks on the same subset")
         known = [self.baselines.known(c.model) for c in resolved]
-        with self._lock:
+        with record.start_lock(), self._lock:
             if self._job is not None and self._job.status.running:
                 raise JobBusy(f"a training run is in progress: {self._snapshot().describe()}")
+            elsewhere = record.running_elsewhere()
+            if elsewhere is not None:
+                raise JobBusy(
+                    "a training run is in progress on another server of this app: "
+                    + elsewhere.describe()
+                )
+            record.cancel_path().unlink(missing_ok=True)
             self._poll_spare()
             start_wait = self._start_wait()
             child, self._spare = self._spare, None
@@ -191,26 +198,44 @@ class JobManager:
             return self._snapshot()
 
     def status(self) -> JobStatus:
-        """A snapshot of the current (or last) job; 'lost' for one cut short by a restart."""
+        """A snapshot of the current (or last) job; 'lost' for one cut short by a restart;
+        the job another server on this app home runs, while it runs (`elsewhere`)."""
+        with self._lock:
+            if self._job is not None and self._job.status.running:
+                return self._snapshot()
+        elsewhere = record.running_elsewhere()
+        if elsewhere is not None:
+            return elsewhere
         with self._lock:
             if self._job is None:
                 return copy.deepcopy(self._find_lost()) or JobStatus()
             return self._snapshot()
 
     def cancel(self) -> bool:
-        """Ask the running job to stop (honoured between batches); False if none runs."""
+        """Ask the running job to stop (honoured between batches); False if none runs.
+        Another server's job is asked through the app home (its server honours it)."""
         with self._lock:
             job = self._job
-            if job is None or not job.status.running:
-                return False
-            job.child.cancel.set()
-            job.status.cancel_requested = True
-            return True
+            if job is not None and job.status.running:
+                job.child.cancel.set()
+                job.status.cancel_requested = True
+                return True
+        elsewhere = record.running_elsewhere()
+        if elsewhere is None or elsewhere.id is None:
+            return False
+        try:
+            record.request_cancel(elsewhere.id)
+        except OSError as exc:
+            log.warning("cannot ask for the training run to stop: %s", exc)
+            return False
+        return True
 
     def clear(self) -> bool:
         """Forget a finished (or lost) job so the page shows none; False while one runs."""
         with self._lock:
             if self._job is not None and self._job.status.running:
+                return False
+            if record.running_elsewhere() is not None:  # its record is not ours to remove
                 return False
             self._job = None
             self._lost[str(record.path())] = None
@@ -365,7 +390,16 @@ class JobManager:
         child = job.child
         if child.ready_message is not None:  # read already, while it waited (_poll_spare)
             self._send_job(job, baseline_paths)
+        recorded = time.monotonic()
         while True:
+            if time.monotonic() - recorded >= record.RECORD_EVERY_S:
+                recorded = time.monotonic()
+                with self._lock:
+                    self._record(job)  # the progress, for the other servers on this home
+                if record.cancel_requested(job.status.id) and not job.status.cancel_requested:
+                    child.cancel.set()
+                    with self._lock:
+                        job.status.cancel_requested = True
             if not child.conn.poll(0.25):
                 if not child.process.is_alive() and not child.conn.poll(0):
                     return ("failed", worker.death(child.process))
@@ -443,9 +477,13 @@ class JobManager:
                 run.baseline = base
 
     def _record(self, job: _Job) -> None:
-        """Write the job to <home>/jobs.json (best effort: the job runs even if it cannot)."""
+        """Write the job to <home>/jobs.json (best effort: the job runs even if it cannot);
+        under the lock."""
         try:
-            record.write(job.status, job.configs)
+            shown = self._snapshot() if self._job is job else None
+            record.write(job.status, job.configs, shown)
+            if not job.status.running:
+                record.cancel_path().unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot record the training job: %s", exc)
 
