@@ -2,64 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import streamlit as st
-import torch
-from PIL import Image
 
-from app_pages import charts, common, inuse, pace, styles
+from app_pages import common, inuse, pace, styles
+from app_pages.explorer_cache import confusion_view, test_probs, test_set, tiles_html
 from mnist_models import data as mdata
 from mnist_models.nets import checkpoint, networks
-from mnist_models.nets.evaluate import confusion_matrix
-from mnist_models.nets.evaluate import logits as model_logits
 from mnist_models.text import md_escape
 
 PER_PAGE = 30
-COLS = 6
-
-
-# Computed once per model version (checkpoint, sha256, temperature) and shared, read-only,
-# by every session without a copy: a rerun of this page only sends what they hold again.
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
-
-
-@st.cache_resource(max_entries=8, show_spinner="Reading the 10,000 test digits…")
-def test_probs(path: str, sha256: str, temperature: float) -> np.ndarray:
-    """(10000, 10) test-set probabilities of one checkpoint (cached by its sha256)."""
-    model, _ = inuse.load_model(path, sha256)
-    logits = model_logits(model, mdata.load_split("test").images)
-    return _frozen(torch.softmax(logits / temperature, dim=1).numpy())
-
-
-@st.cache_resource(show_spinner=False)
-def test_set() -> tuple[np.ndarray, np.ndarray]:
-    """Test images (10000, 28, 28) uint8 and labels."""
-    t = mdata.load_split("test")
-    return _frozen(t.images.numpy().copy()), _frozen(t.labels.numpy().copy())
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def confusion_view(
-    path: str, sha256: str, temperature: float, title: str, colour: str
-) -> tuple[dict, int]:
-    """(the confusion matrix chart's Vega-Lite spec, how many test digits it gets wrong)."""
-    _, labels = test_set()
-    preds = test_probs(path, sha256, temperature).argmax(1)
-    cm = confusion_matrix(torch.from_numpy(labels.copy()), torch.from_numpy(preds)).numpy()
-    wrong = int(cm.sum() - np.trace(cm))
-    return charts.confusion_chart(cm, f"{title}: {wrong} wrong of 10,000", colour).to_dict(), wrong
-
-
-@functools.lru_cache(maxsize=2048)
-def digit_img_tag(index: int, alt: str, side: int = 84) -> str:
-    """Test digit `index` as an <img> (dark ink on white, hard pixel edges) with alt text."""
-    return common.image_html(Image.fromarray(255 - test_set()[0][index]), alt, side)
 
 
 def open_in_draw(index: int) -> None:
@@ -68,8 +20,16 @@ def open_in_draw(index: int) -> None:
     st.switch_page("app_pages/draw.py")
 
 
+def _picked(key: str) -> None:
+    """The Compare choice of a gallery: remembered for this run, the choice itself cleared
+    (so that coming back to the Explorer shows none chosen)."""
+    st.session_state["_explore_pick"] = st.session_state[key]
+    st.session_state[key] = None
+
+
 def gallery(indices: np.ndarray, key: str) -> None:
-    """Test digits in a grid, each with every network's answer and a button to open it."""
+    """Test digits in a grid, each with every network's answer, and one choice of the digit
+    to open on the drawing page."""
     if len(indices) == 0:
         st.info("No test digits match these filters.")
         return
@@ -77,27 +37,17 @@ def gallery(indices: np.ndarray, key: str) -> None:
     page = 1
     if pages > 1:
         page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}-page")
-    shown = indices[(page - 1) * PER_PAGE : page * PER_PAGE]
-    for start in range(0, len(shown), COLS):
-        cols = st.columns(COLS)
-        for col, i in zip(cols, shown[start : start + COLS]):
-            with col:
-                lines = [f"<b>#{i}</b> · true <b>{labels[i]}</b>"]
-                for arch, name in NAMES.items():
-                    d, c = int(preds[arch][i]), float(conf[arch][i])
-                    mark = (
-                        '<span class="tile-ok">✓<span class="tile-word"> right</span></span>'
-                        if d == labels[i]
-                        else '<span class="tile-bad">✗<span class="tile-word"> wrong</span></span>'
-                    )
-                    lines.append(f"{name} {mark}: <b>{d}</b> ({c:.0%})")
-                alt_text = f"Test digit #{i}, labelled {labels[i]}"
-                st.html(
-                    f'<div class="tile" id="tile-{key}-{i}">'
-                    f"{digit_img_tag(int(i), alt_text)}<br>{'<br>'.join(lines)}</div>"
-                )
-                if st.button("Compare", key=f"{key}-{i}", help="Open on the drawing page"):
-                    open_in_draw(i)
+    shown = tuple(int(i) for i in indices[(page - 1) * PER_PAGE : page * PER_PAGE])
+    st.html(tiles_html(MODELS, key, shown))
+    st.pills(
+        "Compare on the drawing page",
+        shown,
+        format_func=lambda i: f"#{i}",
+        key=f"{key}-compare",
+        on_change=_picked,
+        args=(f"{key}-compare",),
+        help="Open this test digit on the drawing page, as if you had drawn it",
+    )
 
 
 def wrong_mask(who: str, true_digit: str, answer: str) -> np.ndarray:
@@ -127,8 +77,8 @@ styles.put_style("explorer.css")
 st.title("Test-set explorer")
 st.caption(
     f"The 10,000 MNIST test digits through the {common.count_word(len(NAMES))} networks in use "
-    "(choose them under **Models in use** on the drawing page). Click **Compare** under a "
-    "digit to open it on the drawing page, as if you had drawn it."
+    "(choose them under **Models in use** on the drawing page). Pick a digit's number under "
+    "**Compare on the drawing page** to open it there, as if you had drawn it."
 )
 
 try:
@@ -151,7 +101,7 @@ except (OSError, ValueError, mdata.DataError) as exc:
         "Restore the `data/mnist` folder."
     )
     st.stop()
-probs, preds, conf = {}, {}, {}
+probs, preds = {}, {}
 for arch, u in uses.items():
     try:
         probs[arch] = test_probs(
@@ -161,7 +111,13 @@ for arch, u in uses.items():
         st.error(f"{u.version.id} cannot be loaded: {common.for_visitors(exc)}")
         st.stop()
     preds[arch] = probs[arch].argmax(1)
-    conf[arch] = probs[arch].max(1)
+MODELS = tuple(  # what the galleries' tiles are built from, once per model version
+    (NAMES[arch], (str(u.version.path), u.version.meta.get("sha256", ""), u.temperature))
+    for arch, u in uses.items()
+)
+pick = st.session_state.pop("_explore_pick", None)
+if pick is not None:  # a digit chosen under a gallery
+    open_in_draw(pick)
 
 st.subheader("Confusion matrices")
 cols = st.columns(len(COLOURS))

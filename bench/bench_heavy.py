@@ -5,7 +5,10 @@ as bench/bench_room.py drives them: the canvas's widget value, then the answers
 back) while --hostile clients rerun the Experiments page (or --page explorer) as
 fast as the server answers them, each in its own session. Reported: the drawing
 latency (canvas value sent to both answers back) alone and with the hostile
-clients, median and p95, their ratio, and how many runs the hostile clients got.
+clients, median and p95, their ratio, and how many runs the hostile clients got;
+then what one run of the page costs the server (its CPU time, all threads, over
+--cpu-runs runs of one client, and the elements a run sends), the least noisy figure
+on a loaded machine.
 
     python bench/bench_heavy.py                         # this checkout
     python bench/bench_heavy.py --root /tmp/before      # another checkout (before/after)
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -118,6 +122,29 @@ async def measure(url: str, hostile: int, page: str, draws: int, digits: list) -
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system, all threads) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def cost_of_a_run(url: str, pid: int, page: str, runs: int) -> tuple[float, int]:
+    """(server CPU ms per run of the page, elements a run sends), over `runs` runs of one
+    client after two untimed ones (paced as any client: the waits cost no CPU)."""
+    h = Hostile(url, page)
+    await h.s.connect()
+    for _ in range(2):
+        h.s.page_hash = ""
+        await h.s.run([])
+    c0, elements = cpu_seconds(pid), 0
+    for _ in range(runs):
+        h.s.page_hash = ""
+        elements = len(await h.s.run([]))
+    ms = (cpu_seconds(pid) - c0) * 1000 / runs
+    await h.s.close()
+    return ms, elements
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--hostile", type=int, default=4, help="clients rerunning the heavy page")
@@ -125,6 +152,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=20, help="drawings per measurement")
     ap.add_argument("--rounds", type=int, default=2, help="alone/with pairs per checkout")
     ap.add_argument("--root", type=Path, action="append", default=[], help="another checkout")
+    ap.add_argument("--cpu-runs", type=int, default=12, help="runs timed for a run's CPU cost")
     a = ap.parse_args()
     test = data.load_split("test")
     digits = [
@@ -133,17 +161,20 @@ def main() -> None:
     ]
     roots = [ROOT, *a.root]
     results: dict[Path, dict[str, list]] = {r: {"alone": [], "with": [], "runs": []} for r in roots}
+    costs: dict[Path, tuple[float, int]] = {}
     page = a.page  # the pages' URL paths
     for root in roots:
         with (
             tempfile.TemporaryDirectory() as home,
-            streamlit_process(env={"MNIST_APP_HOME": home}, root=root) as (url, _),
+            streamlit_process(env={"MNIST_APP_HOME": home}, root=root) as (url, proc),
         ):
             for _ in range(a.rounds):  # in turns, so a busier minute hits both
                 alone = asyncio.run(measure(url, 0, page, a.draws, digits))
                 loaded = asyncio.run(measure(url, a.hostile, page, a.draws, digits))
                 results[root]["alone"].append(alone)
                 results[root]["with"].append(loaded)
+            if a.cpu_runs:
+                costs[root] = asyncio.run(cost_of_a_run(url, proc.pid, page, a.cpu_runs))
     print(
         f"drawing latency (ms), {a.draws} drawings x {a.rounds} rounds, "
         f"{a.hostile} clients rerunning {a.page}:"
@@ -160,6 +191,9 @@ def main() -> None:
             f"{loaded:.0f} (p95 {p95w:.0f}), ratio {loaded / alone:.2f}; "
             f"their runs {runs:.1f}/s; failed drawings {failed}"
         )
+        if root in costs:
+            ms, elements = costs[root]
+            print(f"    one run of {a.page}: {ms:.0f} ms of server CPU, {elements} elements sent")
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ def test_explorer_compare_opens_the_digit_on_the_drawing_page(app):
     charts.nth(1).wait_for(timeout=SLOW)  # the chart library loads after the script has run
     assert charts.count() == 2
     no_errors(page)
-    page.get_by_role("button", name="Compare").first.click()
+    page.get_by_role("radio", name=CHOICES).first.click()
     page.get_by_text("sent from the Test-set explorer").wait_for(timeout=60_000)
     settle(page)
     assert page.locator("#answer-cnn").count() == 1
@@ -252,47 +252,43 @@ def phone(browser, scheme: str = "light"):
     )
 
 
-# The tiles' and their Compare buttons' boxes, in page order (null while a tile's button
-# is not on the page yet).
-TILES = """() => {
-  const cols = [...document.querySelectorAll('div[data-testid="stColumn"]:has(.tile)')];
-  return cols.every(c => c.querySelector('button'))
-    ? cols.map(c => [c.querySelector('.tile').getBoundingClientRect().toJSON(),
-                     c.querySelector('button').getBoundingClientRect().toJSON()])
-    : null; }"""
+# Each gallery's tiles' boxes, in page order.
+TILES = """() => [...document.querySelectorAll('.explorer-tiles')].map(
+  g => [...g.querySelectorAll('.tile')].map(t => t.getBoundingClientRect().toJSON()))"""
+# The digits a gallery's Compare choice offers (radio buttons), by their labels.
+CHOICES = re.compile(r"^#\d+$")
 
 
-def tiles_of(page) -> list:
-    """The tiles and their buttons, once every tile has its button."""
-    page.wait_for_function(TILES, timeout=60_000)
-    return page.evaluate(TILES)
+def rows_of(tiles: list) -> list[list]:
+    rows: dict[int, list] = {}
+    for t in tiles:
+        rows.setdefault(round(t["y"]), []).append(t)
+    return list(rows.values())
 
 
-def test_explorer_tiles_three_a_row_on_a_phone_and_buttons_in_line(app):
+def test_explorer_tiles_three_a_row_on_a_phone_six_on_a_laptop(app):
     """On a phone the Explorer shows several tiles a row (one a row was ~9,000 px of
-    scrolling); on a laptop the Compare buttons of a row sit at one height."""
+    scrolling), six on a laptop; each gallery's Compare choice offers its tiles' digits."""
     url, browser = app
     ctx = phone(browser)
     page = ctx.new_page()
     page.goto(f"{url}/explorer")
     page.locator(".tile").nth(5).wait_for(timeout=SLOW)
     settle(page)
-    tiles = tiles_of(page)
-    first_row = [t for t, _ in tiles if abs(t["y"] - tiles[0][0]["y"]) < 2]
-    assert len(first_row) == 3, first_row
-    assert all(t["x"] >= 0 and t["x"] + t["width"] <= 390 for t, _ in tiles)
+    tiles = page.evaluate(TILES)[0]
+    assert len(rows_of(tiles)[0]) == 3, rows_of(tiles)[0]
+    assert all(t["x"] >= 0 and t["x"] + t["width"] <= 390 for t in tiles)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     ctx.close()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{url}/explorer")
     page.locator(".tile").nth(5).wait_for(timeout=SLOW)
     settle(page)
-    rows: dict[int, list[float]] = {}
-    for tile, button in tiles_of(page):
-        rows.setdefault(round(tile["y"]), []).append(button["y"])
-    assert len(rows) >= 5 and all(len(b) == 6 for b in list(rows.values())[:4])
-    for buttons in rows.values():
-        assert max(buttons) - min(buttons) < 1, buttons
+    grids = page.evaluate(TILES)
+    rows = rows_of(grids[0])
+    assert len(rows) == 5 and all(len(r) == 6 for r in rows)
+    choices = page.get_by_role("radio", name=CHOICES)
+    assert choices.count() == sum(len(g) for g in grids)
     page.close()
 
 

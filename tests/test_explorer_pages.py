@@ -39,22 +39,39 @@ def test_explorer_shows_matrices_and_filters_misclassified_digits():
     at.selectbox(key="true-digit").set_value("4")
     at.run()
     assert not at.exception
-    cards = [h.proto.body for h in at.get("html") if 'id="tile-wrong-' in h.proto.body]
+    # Each gallery page is one HTML grid of tiles, and one choice of the digit to compare.
+    grids = [h.proto.body for h in at.get("html") if 'class="explorer-tiles"' in h.proto.body]
+    assert len(grids) == 2 and 'id="tile-wrong-' in grids[0]
+    cards = grids[0].split('<div class="tile" ')[1:]
     assert cards, "the ConvNet gets some 4s wrong"
     assert all('alt="Test digit #' in c and "labelled 4" in c for c in cards)
     wrong = 'ConvNet <span class="tile-bad">✗<span class="tile-word"> wrong</span>'
     assert all(wrong in c for c in cards)
-    # The misclassified gallery's "Compare" buttons are keyed wrong-<test index>.
+    assert not at.button  # no button a tile
+    # The misclassified gallery's choices are the numbers of its tiles, in their order.
     from mnist_models import data
 
     labels = data.load_split("test").labels
-    shown = [
-        int(b.key.split("-")[1])
-        for b in at.button
-        if b.key and b.key.startswith("wrong-") and b.key.split("-")[1].isdigit()
-    ]
-    assert shown and all(int(labels[i]) == 4 for i in shown)
+    choice = at.button_group(key="wrong-compare")
+    shown = [int(o.lstrip("#")) for o in choice.options]
+    assert shown == [int(c.split('id="tile-wrong-')[1].split('"')[0]) for c in cards]
+    assert all(int(labels[i]) == 4 for i in shown)
+    assert choice.value is None
     assert any("test digits." in c.value for c in at.caption)
+
+
+def test_explorer_pages_through_a_gallery_and_its_choices_follow():
+    at = AppTest.from_file(EXPLORER, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    first = at.button_group(key="wrong-compare").options
+    assert len(first) == 30  # a full page: both networks get more than 30 digits wrong
+    at.number_input(key="wrong-page").set_value(2).run()
+    assert not at.exception
+    second = at.button_group(key="wrong-compare").options
+    assert second and not set(first) & set(second)
+    grid = next(h.proto.body for h in at.get("html") if 'id="tile-wrong-' in h.proto.body)
+    assert all(f'id="tile-wrong-{o.lstrip("#")}"' in grid for o in second)
 
 
 def test_confusion_colours_start_at_white_and_numbers_stay_legible():
@@ -83,10 +100,9 @@ def test_compare_sends_the_digit_to_the_drawing_page():
     at.switch_page("app_pages/explorer.py")
     at.run()
     assert not at.exception
-    button = next(b for b in at.button if b.key and b.key.startswith("disagree-"))
-    index = int(button.key.split("-")[1])
-    button.click()
-    at.run()
+    choice = at.button_group(key="disagree-compare")
+    index = int(choice.options[-1].lstrip("#"))
+    choice.set_value(index).run()
     assert not at.exception
     assert at.session_state["explore_digit"] == index
     assert f"test digit **#{index}**" in text_of(at)

@@ -57,7 +57,8 @@ def test_a_session_that_reruns_at_once_waits_for_its_turn(monkeypatch) -> None:
 
 
 def test_the_heavy_pages_are_paced_and_cached(monkeypatch) -> None:
-    """A rerun of Experiments or the Explorer waits its turn and computes nothing again."""
+    """A rerun of Experiments or the Explorer waits its turn and computes nothing again
+    (the Explorer's galleries neither: their tiles are built once per model version)."""
     import torch
 
     from mnist_models.training import calibration
@@ -76,6 +77,15 @@ def test_the_heavy_pages_are_paced_and_cached(monkeypatch) -> None:
         calls.append("softmax")
         return real_softmax(*a, **k)
 
+    from app_pages import common
+
+    real_image_html = common.image_html
+
+    def counted_image_html(*a, **k):
+        calls.append("image_html")
+        return real_image_html(*a, **k)
+
+    monkeypatch.setattr(common, "image_html", counted_image_html)
     monkeypatch.setattr(calibration, "reliability", counted_reliability)
     monkeypatch.setattr(torch, "softmax", counted_softmax)
     for page in (EXPERIMENTS, EXPLORER):
