@@ -45,14 +45,14 @@ from mnist_models.training import jobs
 from mnist_models.training.worker import NICE
 
 BLOG_PRESET = "The blog's experiment: ConvNet, first 1,000 images, 100 epochs, augmented"
-# The Retrain page's presets (app_pages/retrain.py) and the networks each trains.
+# The Retrain page's presets (app_pages/retrain_form.py) and the networks each trains.
 PRESETS = {
     BLOG_PRESET: ("cnn",),
     "MLP vs ConvNet on 1,000: the blog's experiment for both networks": ("mlp", "cnn"),
     "Quick look: both networks, 1,000 balanced images, 10 epochs": ("mlp", "cnn"),
     "ConvNet on all 60,000 images, 10 epochs": ("cnn",),
 }
-# Each preset's epochs and whether it augments (app_pages/retrain.py's table).
+# Each preset's epochs and whether it augments (app_pages/retrain_form.py's table).
 PRESET_RUNS = {
     BLOG_PRESET: (100, True),
     "MLP vs ConvNet on 1,000: the blog's experiment for both networks": (100, True),
@@ -72,7 +72,7 @@ def wait_until(predicate, timeout: float = 30.0) -> None:
 
 
 def seconds(text: str) -> float:
-    """'about 3 min 20 s' (retrain.duration's forms) -> seconds."""
+    """'about 3 min 20 s' (retrain_form.duration's forms) -> seconds."""
     total = 0.0
     for value, unit in re.findall(r"([0-9.]+) (h|min|s)\b", text):
         total += float(value) * {"h": 3600, "min": 60, "s": 1}[unit]

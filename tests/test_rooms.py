@@ -127,6 +127,7 @@ def run_cli(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # three command lines, each a fresh interpreter (about 10 s)
 def test_cli_lists_exports_and_imports(tmp_path: Path) -> None:
     home = tmp_path / "home"
     s = store.open_store(home / "rooms.sqlite3")
@@ -147,6 +148,7 @@ def test_cli_lists_exports_and_imports(tmp_path: Path) -> None:
     s2.close()
 
 
+@pytest.mark.slow  # command lines, each a fresh interpreter, on PostgreSQL (about 10 s)
 def test_cli_uses_the_database_in_mnist_room_db_or_store(postgres, tmp_path: Path) -> None:
     url = postgres.new_database()
     s = store.open_store(url)

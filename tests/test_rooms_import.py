@@ -338,6 +338,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow  # 3,000 drawings imported by child processes killed midway (about 25 s)
 def test_a_killed_import_leaves_no_room_behind(tmp_path: Path, room_url: str) -> None:
     n = 3000
     src, room = filled_store(str(tmp_path / "src.sqlite3"), n=n)
@@ -365,6 +366,7 @@ def test_a_killed_import_leaves_no_room_behind(tmp_path: Path, room_url: str) ->
     target.close()
 
 
+@pytest.mark.slow  # a child interpreter in a private mount namespace (about 15 s)
 def test_export_to_a_read_only_folder_is_one_line(tmp_path: Path) -> None:
     if not can_mount_read_only():
         pytest.skip("needs a private mount namespace (root and unshare) for a read-only mount")

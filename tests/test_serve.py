@@ -47,6 +47,7 @@ def started(env: dict[str, str]) -> str:
     return "".join(said)
 
 
+@pytest.mark.slow  # starts the server twice (about 7 s)
 def test_the_passcode_is_printed_as_the_server_starts_and_kept_for_a_restart(tmp_path):
     env = {"MNIST_APP_HOME": str(tmp_path), "MNIST_PRESENTER_PASSCODE": ""}
     first = started(env)

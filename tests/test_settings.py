@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import pytest
 
-from app_pages import retrain
+from app_pages import retrain_form
 from mnist_models.cli import args as cli_args
 from mnist_models.nets import metadata
 from mnist_models.training import settings
@@ -59,7 +59,7 @@ def test_the_loop_and_the_command_line_take_the_same_values(s: settings.Setting)
 def test_the_page_takes_the_same_values(name: str, label: str) -> None:
     s = settings.get(name)
     for v in edges(s):
-        wrong = retrain.problems(
+        wrong = retrain_form.problems(
             **{"subset": 1000, "epochs": 10, "seed": 0, name: v}  # the others fine
         )
         assert (wrong == []) == s.allows(v), (name, v)
@@ -69,9 +69,9 @@ def test_the_page_takes_the_same_values(name: str, label: str) -> None:
 
 def test_the_page_says_what_an_empty_or_fractional_field_must_be() -> None:
     rule = settings.get("subset").rule
-    assert retrain.problems(None, 10, 0) == [f"Training images must be {rule}."]
-    assert retrain.problems(1.5, 10, 0) == [f"Training images must be {rule}, not 1.5."]
-    assert retrain.problems(1000.0, 10.0, 0.0) == []  # what a number field may hold
+    assert retrain_form.problems(None, 10, 0) == [f"Training images must be {rule}."]
+    assert retrain_form.problems(1.5, 10, 0) == [f"Training images must be {rule}, not 1.5."]
+    assert retrain_form.problems(1000.0, 10.0, 0.0) == []  # what a number field may hold
 
 
 def test_the_config_defaults_are_the_tables() -> None:
@@ -81,8 +81,8 @@ def test_the_config_defaults_are_the_tables() -> None:
 
 
 def test_one_cap_on_epochs_and_one_on_seeds() -> None:
-    assert retrain.EPOCHS_MAX == settings.get("epochs").hi == 1_000
-    assert retrain.SEED_MAX == settings.get("seed").hi == 2**32 - 1
+    assert retrain_form.EPOCHS_MAX == settings.get("epochs").hi == 1_000
+    assert retrain_form.SEED_MAX == settings.get("seed").hi == 2**32 - 1
     assert settings.get("epochs").rule == "a whole number from 1 to 1,000"
     assert settings.get("lr").rule == "a finite number above 0"
     assert settings.get("label_smoothing").rule == "a number in [0, 1)"

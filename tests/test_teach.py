@@ -110,6 +110,7 @@ def test_teach_refuses_a_checkpoint_of_the_other_network(tmp_path, test_split) -
         teach.teach(data, registry.get_version("shipped/mlp").path, teach.config("cnn"))
 
 
+@pytest.mark.slow  # trains both networks through the command line (about 12 s)
 def test_the_command_teaches_both_networks_from_the_store(
     tmp_path, app_home, capsys, test_split
 ) -> None:
@@ -149,6 +150,7 @@ def teach_cli_no_detector() -> str:
     return teach_cli.NO_DETECTOR
 
 
+@pytest.mark.slow  # trains through the command line (about 11 s)
 def test_the_command_teaches_from_an_exported_room_and_a_chosen_start(
     tmp_path, app_home, capsys, test_split
 ) -> None:

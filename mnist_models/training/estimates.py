@@ -63,7 +63,7 @@ FIXED_PRIORS = {
 }
 START_SECONDS = FIXED_PRIORS["start"]
 # From the saved version to the result drawn on the page: the page waits on a job
-# that is about to end (app_pages/retrain.py), then redraws (measured by
+# that is about to end (app_pages/retrain_run.py), then redraws (measured by
 # bench/bench_retrain.py, which the server cannot see).
 PAGE_SECONDS = 1.0  # 0.75-1.27 s measured on a quiet 2-core machine (7 runs)
 # Tracing and redrawing digits for the "drawn" augmentation, per image and core,
