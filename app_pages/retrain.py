@@ -30,7 +30,8 @@ which = ", ".join(f"the {md_escape(n)}" for n in NAMES.values())
 st.caption(
     f"Train {which} or {'both' if len(NAMES) == 2 else 'all of them'} on as few or as many "
     "MNIST images as you like, watch them learn, then keep the result or throw it away. One "
-    "training run at a time per server; everyone looking at this page sees the same run."
+    "training run at a time, on every server of this app; everyone looking at this page sees "
+    "the same run."
 )
 with st.container():  # one fixed slot, so a message does not shift the widgets below
     if "flash" in st.session_state:

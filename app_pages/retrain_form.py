@@ -183,7 +183,7 @@ def run_note() -> None:
     status = jobs.status()
     if status.running:
         st.caption(
-            f"A run is in progress (above): one at a time per server. "
+            f"A run is in progress (above): one at a time. "
             f"{md_escape(status.describe())}."
         )
 

@@ -154,6 +154,8 @@ def job_panel(presenter: bool) -> None:
             st.caption(f"This epoch so far: loss {run.loss:.4f}, train accuracy {run.accuracy:.2%}")
         if status.started_by:
             st.caption(f"Started by {md_escape(status.started_by)}.")
+        if status.elsewhere:
+            st.caption("Training on another server of this app; shown here as it goes.")
         if status.cancel_requested:
             st.info("Cancelling…", icon=":material/hourglass_top:")
         elif presenter:
