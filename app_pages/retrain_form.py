@@ -182,10 +182,7 @@ def run_note() -> None:
     """Under the form while a run goes on: where it is, kept up to date."""
     status = jobs.status()
     if status.running:
-        st.caption(
-            f"A run is in progress (above): one at a time. "
-            f"{md_escape(status.describe())}."
-        )
+        st.caption(f"A run is in progress (above): one at a time. {md_escape(status.describe())}.")
 
 
 def section(status: jobs.JobStatus, presenter: bool) -> None:
