@@ -144,7 +144,7 @@ class _Tx:
         return Room(row.code, row.title, row.state, float(row.created), int(row.revision))
 
     def room(self, code: str) -> Room | None:
-        row = self.conn.execute(sa.select(rooms).where(rooms.c.code == code)).first()
+        row = self.conn.execute(self._prepared("room"), {"v_code": code}).first()
         return None if row is None else self._room(row)
 
     def rooms(self) -> list[Room]:
@@ -198,10 +198,8 @@ class _Tx:
         self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
 
     def is_participant(self, code: str, participant: str) -> bool:
-        q = sa.select(participants.c.joined).where(
-            participants.c.room == code, participants.c.participant == participant
-        )
-        return self.conn.execute(q).first() is not None
+        params = {"v_room": code, "v_participant": participant}
+        return self.conn.execute(self._prepared("is-participant"), params).first() is not None
 
     def new_participants(self, code: str, client: str, since: float) -> int:
         q = (
@@ -222,14 +220,34 @@ class _Tx:
         return self.conn.execute(q).scalar()
 
     def _prepared(self, name: str) -> sa.Executable:
-        """One of the upserts a drawing makes, built once per dialect with bound parameters:
-        building an upsert anew (its `excluded` columns most of all) cost more than running
-        it."""
+        """One of the statements every Send (and a phone's look at its room) runs, built once
+        per dialect with bound parameters: building an upsert anew (its `excluded` columns
+        most of all) cost more than running it, and a plain select about as much."""
         key = (self.conn.dialect.name, name)
         stmt = _PREPARED.get(key)
         if stmt is None:
             p = sa.bindparam
-            if name == "address-turn":
+            if name == "room":
+                stmt = sa.select(rooms).where(rooms.c.code == p("v_code"))
+            elif name == "is-participant":
+                stmt = sa.select(participants.c.joined).where(
+                    participants.c.room == p("v_room"),
+                    participants.c.participant == p("v_participant"),
+                )
+            elif name == "take-turn":
+                last = participants.c.last_drawing
+                stmt = (
+                    sa.update(participants)
+                    .where(
+                        participants.c.room == p("v_room"),
+                        participants.c.participant == p("v_participant"),
+                        sa.or_(last.is_(None), last <= p("v_cutoff")),
+                    )
+                    .values(last_drawing=p("v_now"))
+                )
+            elif name == "add-drawing":  # the values are the columns' names
+                stmt = sa.insert(drawings)
+            elif name == "address-turn":
                 stmt = self._insert(senders).values(
                     room=p("v_room"), client=p("v_client"), last_drawing=p("v_now")
                 )
@@ -279,32 +297,23 @@ class _Tx:
         return int(self.conn.execute(count.where(participants.c.room == code)).scalar_one())
 
     def take_turn(self, code: str, participant: str, now: float, cutoff: float) -> bool:
-        last = participants.c.last_drawing
-        stmt = (
-            sa.update(participants)
-            .where(
-                participants.c.room == code,
-                participants.c.participant == participant,
-                sa.or_(last.is_(None), last <= cutoff),
-            )
-            .values(last_drawing=now)
-        )
-        return self.conn.execute(stmt).rowcount == 1
+        params = {"v_room": code, "v_participant": participant, "v_now": now, "v_cutoff": cutoff}
+        return self.conn.execute(self._prepared("take-turn"), params).rowcount == 1
 
     def add_drawing(self, d: Drawing) -> int:
-        stmt = sa.insert(drawings).values(
-            room=d.room,
-            created=d.created,
-            participant=d.participant,
-            nickname=d.nickname,
-            strokes=d.strokes,
-            image=d.image,
-            label=d.label,
-            answers=rules.answers_json(d.answers),
-            hidden=d.hidden,
-            not_digit=d.not_digit,
-        )
-        return int(self.conn.execute(stmt).inserted_primary_key[0])
+        values = {
+            "room": d.room,
+            "created": d.created,
+            "participant": d.participant,
+            "nickname": d.nickname,
+            "strokes": d.strokes,
+            "image": d.image,
+            "label": d.label,
+            "answers": rules.answers_json(d.answers),
+            "hidden": d.hidden,
+            "not_digit": d.not_digit,
+        }
+        return int(self.conn.execute(self._prepared("add-drawing"), values).inserted_primary_key[0])
 
     def drawings(
         self,
