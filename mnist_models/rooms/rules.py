@@ -21,6 +21,7 @@ import json
 import math
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -136,7 +137,7 @@ class Answer:
     probs: tuple[float, ...]  # ten probabilities, digits 0..9
     version: str  # the model version id that gave them
 
-    @property
+    @cached_property  # once per answer: the wall's scoreboard asks for it at every look
     def digit(self) -> int:
         return max(range(10), key=self.probs.__getitem__)
 
