@@ -183,9 +183,9 @@ def test_a_diverging_run_fails_with_a_message_and_saves_nothing(home):
     assert files_under(registry.versions_dir()) == []
 
 
-@pytest.mark.slow  # starts a training process
-def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
-    # A "server" that starts a job and is killed mid-run, as kill -9 would.
+def other_server(home: Path, then: str) -> subprocess.Popen:
+    """Another server process on this app home: it starts a long job as Ada, prints
+    "started", then runs the statement `then`."""
     code = (
         "import sys, time\n"
         "from mnist_models.training import jobs\n"
@@ -193,17 +193,23 @@ def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
         "if __name__ == '__main__':\n"
         "    jobs.start(TrainConfig(model='cnn', subset=20000, epochs=5), started_by='Ada')\n"
         "    print('started', flush=True)\n"
-        "    time.sleep(120)\n"
+        f"    {then}\n"
     )
     script = home / "server.py"
     script.write_text(code)
-    server = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, str(script)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, files.HOME_ENV: str(home), "PYTHONPATH": str(ROOT)},
     )
+
+
+@pytest.mark.slow  # starts a training process
+def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
+    # A "server" that starts a job and is killed mid-run, as kill -9 would.
+    server = other_server(home, "time.sleep(120)")
     try:
         assert server.stdout.readline().strip() == "started"
         recorded = json.loads((home / "jobs.json").read_text())
@@ -227,24 +233,7 @@ def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
 @pytest.mark.slow  # starts a training process
 def test_servers_sharing_an_app_home_run_one_job_and_all_show_and_cancel_it(home):
     # Another server of the hall (its own process, the same app home) starts a long job.
-    code = (
-        "import sys, time\n"
-        "from mnist_models.training import jobs\n"
-        "from mnist_models.training.train import TrainConfig\n"
-        "if __name__ == '__main__':\n"
-        "    jobs.start(TrainConfig(model='cnn', subset=20000, epochs=5), started_by='Ada')\n"
-        "    print('started', flush=True)\n"
-        "    print(jobs.wait(timeout=600).state, flush=True)\n"
-    )
-    script = home / "server.py"
-    script.write_text(code)
-    other = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, files.HOME_ENV: str(home), "PYTHONPATH": str(ROOT)},
-    )
+    other = other_server(home, "print(jobs.wait(timeout=600).state, flush=True)")
     try:
         assert other.stdout.readline().strip() == "started"
         here = jobs.JobManager()  # this server
