@@ -127,10 +127,7 @@ def page_ready_time(room: roomdata.RoomData, n: int) -> dict:
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "room.zip"
-        no_held = replace(
-            take(room, n), held_images=room.held_images[:0], held_labels=room.held_labels[:0]
-        )
-        export_zip(replace(no_held, held_ids=[]), path)
+        export_zip(to_learn_from(room, n), path)
         env = {**os.environ, "MNIST_APP_HOME": d}
         subprocess.run(
             [sys.executable, "-m", "mnist_models", "room", "import", str(path)],
@@ -161,6 +158,17 @@ def page_ready_time(room: roomdata.RoomData, n: int) -> dict:
             )
             wall = time.perf_counter() - t0
     return {"click_to_result": round(wall, 1), "estimate": shown}
+
+
+def to_learn_from(room: roomdata.RoomData, n: int) -> roomdata.RoomData:
+    """n of the room's drawings and no held-out side: the command or the page splits the
+    exported room by person, as it would any room."""
+    return replace(
+        take(room, n),
+        held_images=room.held_images[:0],
+        held_labels=room.held_labels[:0],
+        held_ids=[],
+    )
 
 
 def take(data: roomdata.RoomData, n: int, seed: int = 0) -> roomdata.RoomData:
@@ -247,15 +255,7 @@ def ready_time(room: roomdata.RoomData, n: int) -> dict:
     command splits by person as it would any room."""
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "room.zip"
-        export_zip(
-            replace(
-                take(room, n),
-                held_images=room.held_images[:0],
-                held_labels=room.held_labels[:0],
-                held_ids=[],
-            ),
-            path,
-        )
+        export_zip(to_learn_from(room, n), path)
         env = {**os.environ, "MNIST_APP_HOME": d}
         cmd = [sys.executable, "-m", "mnist_models", "train", "--model", "both"]
         cmd += ["--extra", str(path), "--from", "shipped/mlp", "shipped/cnn", "--json"]

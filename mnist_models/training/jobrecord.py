@@ -13,6 +13,7 @@ them asked through ``<home>/jobs-cancel`` and honoured by the server that runs i
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import enum
 import fcntl
@@ -181,15 +182,36 @@ def start_lock() -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+_parsed: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}  # path -> (its state, its JSON)
+_parsed_lock = threading.Lock()
+
+
+def _read_cached(p: Path) -> dict[str, Any]:
+    """The record's JSON, parsed again only when the file changed (pages ask at every run;
+    OSError or ValueError as reading it would raise)."""
+    st = os.stat(p)
+    key = (st.st_mtime_ns, st.st_size)
+    with _parsed_lock:
+        hit = _parsed.get(str(p))
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    data = json.loads(p.read_text())
+    if not isinstance(data, dict):
+        raise ValueError("not a job record")
+    with _parsed_lock:
+        _parsed[str(p)] = (key, data)
+    return data
+
+
 def running_elsewhere() -> JobStatus | None:
     """The job another live server process on this home is running, as its record last
     showed it (the time since then counted), else None."""
     try:
-        data = json.loads(path().read_text())
+        data = _read_cached(path())
         pid = int(data["owner_pid"])
         if data["state"] != JobState.RUNNING or pid == os.getpid() or not _pid_alive(pid):
             return None
-        snap = dict(data["status"])
+        snap = copy.deepcopy(data["status"])  # the cached record stays as read
         runs = [RunStatus(**r) for r in snap.pop("runs")]
         snap["state"] = JobState(snap["state"])
         shown = JobStatus(runs=runs, **snap)
