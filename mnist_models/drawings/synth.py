@@ -45,32 +45,44 @@ def canvas_image(
     return np.repeat(gray[..., None], 3, axis=2)
 
 
+# Neighbours P2..P9 of Zhang-Suen thinning, clockwise from north, as (dy, dx) offsets.
+_RING = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
+
+
+def _thinning_tables() -> np.ndarray:
+    """For each of the 256 neighbourhoods (bit i set when P(i+2) is ink), whether Zhang-Suen
+    removes the pixel in its first (row 0) and its second (row 1) sub-iteration."""
+    bits = [(np.arange(256) >> i) & 1 for i in range(8)]
+    count = sum(bits)
+    trans = sum((1 - bits[i]) & bits[(i + 1) % 8] for i in range(8))
+    p2, p4, p6, p8 = bits[0], bits[2], bits[4], bits[6]
+    base = (count >= 2) & (count <= 6) & (trans == 1)
+    first = base & ((p2 & p4 & p6) == 0) & ((p4 & p6 & p8) == 0)
+    second = base & ((p2 & p4 & p8) == 0) & ((p2 & p6 & p8) == 0)
+    return np.stack([first, second]).astype(bool)
+
+
+_THIN = _thinning_tables()
+
+
 def skeletonize(mask: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning of a boolean image to one-pixel-wide lines."""
+    """Zhang-Suen thinning of a boolean image to one-pixel-wide lines (each sub-iteration
+    looks up every pixel's 8-neighbourhood, as a byte, in a table of the rule)."""
     img = np.pad(mask.astype(bool), 1)
+    h, w = mask.shape
+    inner = img[1:-1, 1:-1]  # a view: removing ink from it removes it from img
     while True:
         changed = False
         for step in (0, 1):
-            p = img
-            # Neighbours P2..P9, clockwise from north.
-            n = [
-                np.roll(np.roll(p, dy, 0), dx, 1)
-                for dy, dx in ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1))
-            ]
-            count = sum(v.astype(np.int8) for v in n)
-            seq = n + [n[0]]
-            trans = sum(((~seq[i]) & seq[i + 1]).astype(np.int8) for i in range(8))
-            p2, p4, p6, p8 = n[0], n[2], n[4], n[6]
-            if step == 0:
-                cond = ~(p2 & p4 & p6) & ~(p4 & p6 & p8)
-            else:
-                cond = ~(p2 & p4 & p8) & ~(p2 & p6 & p8)
-            kill = p & (count >= 2) & (count <= 6) & (trans == 1) & cond
+            code = np.zeros((h, w), dtype=np.uint8)
+            for i, (dy, dx) in enumerate(_RING):
+                code |= img[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w].view(np.uint8) << i
+            kill = inner & _THIN[step][code]
             if kill.any():
-                img = img & ~kill
+                inner &= ~kill
                 changed = True
         if not changed:
-            return img[1:-1, 1:-1]
+            return inner.copy()
 
 
 _NEIGHBOURS = [(-1, 0), (0, 1), (1, 0), (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1)]
