@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import helpers
@@ -16,6 +17,12 @@ from mnist_models.training import pipeline
 from mnist_models.training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `-n 2` on two cores: one thread a worker (and for the interpreters it starts), not
+    # two workers each running two threads that wait for each other's core.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
 
 # Published class counts of MNIST: an oracle independent of our reader.
 TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

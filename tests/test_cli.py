@@ -133,7 +133,7 @@ def test_more_bad_arguments(capsys, args: list[str], words: list[str]) -> None:
 
 
 def test_missing_checkpoint(tmp_path: Path) -> None:
-    proc = run("evaluate", str(tmp_path / "nothing.pt"))
+    proc = run_here("evaluate", str(tmp_path / "nothing.pt"))
     assert_one_line_error(proc, "nothing.pt", "missing")
 
 
@@ -143,17 +143,17 @@ def test_unreadable_checkpoint(tmp_path: Path) -> None:
     path.write_bytes(junk)
     meta = {"architecture": "cnn", "sha256": hashlib.sha256(junk).hexdigest()}
     path.with_suffix(".json").write_text(json.dumps(meta))
-    assert_one_line_error(run("evaluate", str(path)), "junk.pt", "not a loadable state_dict")
+    assert_one_line_error(run_here("evaluate", str(path)), "junk.pt", "not a loadable state_dict")
 
 
 def test_checkpoint_without_metadata(tmp_path: Path) -> None:
     path = tmp_path / "lonely.pt"
     path.write_bytes(b"\x00" * 10)
-    assert_one_line_error(run("evaluate", str(path)), "lonely.json", "missing")
+    assert_one_line_error(run_here("evaluate", str(path)), "lonely.json", "missing")
 
 
 def test_out_must_be_a_pt_file(tmp_path: Path) -> None:
-    proc = run(
+    proc = run_here(
         "train",
         "--model",
         "mlp",

@@ -51,14 +51,22 @@ def test_shipped_checkpoint_scores_as_recorded(path: Path, test_split) -> None:
     assert meta["torch_version"].split(".")[0] == torch.__version__.split(".")[0]
 
 
+@pytest.fixture(scope="module")
+def traced(test_split) -> list:
+    """The first 300 test digits traced into pen strokes, once for every variant."""
+    from mnist_models.drawings import synth
+
+    return [synth.digit_strokes(img) for img in test_split.images[:300].numpy()]
+
+
 @pytest.mark.parametrize("variant", ["plain", "rotated", "squashed", "stray"])
-def test_the_app_networks_read_drawn_digits(variant: str, test_split) -> None:
+def test_the_app_networks_read_drawn_digits(variant: str, test_split, traced) -> None:
     """300 test digits traced into strokes and drawn tilted, narrow or with a stray mark,
     read as the drawing page reads them (bench/bench_drawn.py measures 1,000 of each)."""
     from mnist_models.drawings import drawsets
 
     images = test_split.images[:300].numpy()
-    x, kept = drawsets.build(images, variant, seed=11)
+    x, kept = drawsets.build(images, variant, seed=11, strokes=traced)
     labels = test_split.labels[:300][torch.from_numpy(kept)]
     for name in ("mlp", "cnn"):
         model, _ = checkpoint.load(WEIGHTS / f"{name}.pt")
