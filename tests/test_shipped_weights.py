@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_models.nets import checkpoint
+from mnist_models.nets import checkpoint, networks
 from mnist_models.nets.evaluate import logits
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -37,7 +37,8 @@ def test_both_networks_are_shipped() -> None:
 def test_shipped_checkpoint_scores_as_recorded(path: Path, test_split) -> None:
     model, meta = checkpoint.load(path)
     arch = meta["architecture"]
-    pred = logits(model, test_split.images).argmax(1)
+    net = networks.get(arch)  # evaluated as training evaluates it: its batch and layout
+    pred = logits(model, test_split.images, net.eval_batch, net.memory_format).argmax(1)
     correct = int((pred == test_split.labels).sum())
     accuracy = correct / len(test_split)
     assert len(test_split) == 10_000
