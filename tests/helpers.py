@@ -1,20 +1,27 @@
 """Helpers the page tests and the benchmarks share: canvas data as the canvas component
-sends it, what a page wrote as HTML, and a small third network for the table."""
+sends it, what a page wrote as HTML, a small third network for the table, and the
+command line run in this interpreter."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import os
+import subprocess
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from mnist_models import data
+from mnist_models import cli, data
 from mnist_models.nets import checkpoint, networks, registry
 from mnist_models.nets.evaluate import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def fabric(strokes: Sequence[np.ndarray], brush: int = 24) -> dict:
@@ -221,3 +228,24 @@ def run_with_read_only(folder: object, command: str, env: dict[str, str] | None 
         timeout=120,
         env={**os.environ, **(env or {})},
     )
+
+
+def run_here(*args: str) -> subprocess.CompletedProcess:
+    """Run the CLI in this interpreter from the repository root, as a child would report it.
+
+    For the many bad command lines: each is refused before any work, and a fresh
+    interpreter per line (PyTorch imported each time) would cost seconds apiece. An
+    exception other than the CLI's own exit propagates and fails the test.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())

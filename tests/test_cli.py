@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -14,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import run_here
 
 from mnist_models import cli
 
@@ -85,27 +83,6 @@ MORE_BAD_ARGUMENTS = [
     (["fly"], ["invalid choice"]),
     ([], ["command"]),
 ]
-
-
-def run_here(*args: str) -> subprocess.CompletedProcess:
-    """Run the CLI in this interpreter from the repository root, as run() would report it.
-
-    For the many bad command lines: each is refused before any work, and a fresh
-    interpreter per line (PyTorch imported each time) would cost seconds apiece. An
-    exception other than the CLI's own exit propagates and fails the test.
-    """
-    out, err = io.StringIO(), io.StringIO()
-    here = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            cli.main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.chdir(here)
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

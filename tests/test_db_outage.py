@@ -65,6 +65,7 @@ def refusal_after(url: str, bound: float = 30.0) -> tuple[float, str]:
     return out["seconds"], out["message"]
 
 
+@pytest.mark.slow  # waits out the 5 s connect timeout
 def test_a_database_that_does_not_answer_is_refused_in_seconds(silent_port: int) -> None:
     seconds, message = refusal_after(
         f"postgresql+psycopg://ann:secret@127.0.0.1:{silent_port}/rooms"
@@ -74,6 +75,7 @@ def test_a_database_that_does_not_answer_is_refused_in_seconds(silent_port: int)
     assert "\n" not in message and "secret" not in message
 
 
+@pytest.mark.slow  # waits out a 2 s connect timeout
 def test_the_urls_own_connect_timeout_wins(silent_port: int) -> None:
     seconds, message = refusal_after(
         f"postgresql+psycopg://ann@127.0.0.1:{silent_port}/rooms?connect_timeout=2"

@@ -166,6 +166,7 @@ def test_a_bad_file_stops_the_batch_before_any_output(tmp_path, digits, capsys):
     assert code == 2 and out == "" and "bad.png" in err
 
 
+@pytest.mark.slow  # a child interpreter loading both networks (about 5 s)
 def test_as_a_user_runs_it(tmp_path, digits):
     path = drawing_file(tmp_path, digits[:1], extra=[{"paths": X_MARK}])
     proc = subprocess.run(

@@ -57,6 +57,7 @@ def drawings_json(items: list) -> str:
 GOOD = {"paths": [[[60, 60], [270, 280]], [[270, 60], [60, 280]]]}
 
 
+@pytest.mark.slow  # a child interpreter per file (about 4 s)
 def test_hostile_files_get_one_line_and_status_2_under_a_memory_limit(tmp_path: Path) -> None:
     fifo = tmp_path / "no-writer.json"
     os.mkfifo(fifo)
@@ -100,6 +101,7 @@ def test_hostile_files_get_one_line_and_status_2_under_a_memory_limit(tmp_path: 
     assert "too large" in by_name["huge-header.png"] and "too large" in by_name["wide-header.png"]
 
 
+@pytest.mark.slow  # a child interpreter per file (about 4 s)
 def test_any_file_is_read_or_refused_in_one_line_under_a_memory_limit(tmp_path: Path) -> None:
     """Random bytes, and drawings files and PNGs with random bytes flipped, cut or spliced in."""
     hyp = pytest.importorskip("hypothesis")

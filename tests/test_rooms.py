@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_here
 
 from mnist_models.reading import canvas
 from mnist_models.rooms import join, rules, scoreboard, store
@@ -178,8 +179,11 @@ def test_cli_uses_the_database_in_mnist_room_db_or_store(postgres, tmp_path: Pat
         ("frobnicate",),
     ],
 )
-def test_cli_bad_input_is_one_line_and_status_2(tmp_path: Path, args) -> None:
-    r = run_cli(*args, home=tmp_path)
+def test_cli_bad_input_is_one_line_and_status_2(tmp_path: Path, monkeypatch, args) -> None:
+    # In this interpreter: each line is refused before any work (tests/helpers.run_here).
+    monkeypatch.setenv("MNIST_APP_HOME", str(tmp_path))
+    monkeypatch.delenv("MNIST_ROOM_DB", raising=False)
+    r = run_here("room", *args)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 

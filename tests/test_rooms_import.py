@@ -235,6 +235,7 @@ def import_under_limit(tmp_path: Path, paths: list[Path]) -> list[dict]:
     return cli_under_memory_limit(command, paths, setup="import mnist_models.rooms.exchange")
 
 
+@pytest.mark.slow  # a child interpreter per file (about 2 s)
 def test_hostile_files_get_one_line_and_status_2_under_a_memory_limit(
     tmp_path: Path, export: bytes
 ) -> None:
