@@ -150,8 +150,13 @@ def job_panel(presenter: bool) -> None:
             )
         eta = "" if status.eta is None else f" · about {duration(status.eta)} left"
         st.progress(status.fraction, text=f"{where} · {duration(status.elapsed)} elapsed{eta}")
+        # Its slot stays when the line goes (the last evaluation): the lines below keep their
+        # places, so a refresh under way never shows one of them twice.
+        epoch_line = st.empty()
         if run is not None and run.loss is not None and run.state == "training":
-            st.caption(f"This epoch so far: loss {run.loss:.4f}, train accuracy {run.accuracy:.2%}")
+            epoch_line.caption(
+                f"This epoch so far: loss {run.loss:.4f}, train accuracy {run.accuracy:.2%}"
+            )
         if status.started_by:
             st.caption(f"Started by {md_escape(status.started_by)}.")
         if status.elsewhere:
