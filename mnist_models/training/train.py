@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_models import data as mdata
-from mnist_models.cpu import PRECISIONS, training_precision
+from mnist_models.cpu import PRECISIONS, cpu_flags, training_precision
 from mnist_models.drawings.drawsets import redrawn
 from mnist_models.nets import networks
 from mnist_models.nets.evaluate import Cancelled
@@ -74,7 +74,8 @@ class TrainConfig:
     eval_every: int = settings.default("eval_every")  # test accuracy every k epochs (0: at the end)
     threads: int | None = None  # None: all cores
     device: str = "auto"
-    # "auto": bf16 autocast of the forward pass where the CPU computes bf16 natively
+    # "auto": bf16 autocast of the forward pass where the network's entry in the table
+    # allows it on this CPU (networks.Network.auto_bf16), the CPU computes bf16 natively
     # and it measures faster (cpu.training_precision), else fp32; or "fp32" / "bf16".
     precision: str = "auto"
 
@@ -233,8 +234,8 @@ def train(
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     requested = cfg.precision
-    if requested == "auto" and not networks.get(cfg.model).auto_bf16:
-        requested = "fp32"  # auto's bf16 only for networks measured to gain from it
+    if requested == "auto" and not networks.get(cfg.model).auto_bf16_on(cpu_flags()):
+        requested = "fp32"  # auto's bf16 only where it was measured to gain (the table)
     precision = training_precision(requested, device.type)
     # Only the forward pass runs in bf16 (matmuls and convolutions; autocast keeps
     # reductions in fp32); the loss, the gradients' accumulation and the weights stay fp32.
