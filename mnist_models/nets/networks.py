@@ -207,8 +207,8 @@ register(
         shipped="shipped/cnn",
         ood_layers=(0, 1),  # the 1,568 convolutional features and the 80 hidden units
         feature_maps=True,
-        # With AMX tiles, bf16 trains it 1.5x faster alone and no slower under load; with
-        # AVX-512 bf16 alone it was 1.2-1.3x faster alone but 2x slower on a busy machine.
+        # With AMX tiles, bf16 trains it 1.5x faster alone and about as fast on a busy machine;
+        # with AVX-512 bf16 alone, 1.2-1.3x faster alone but 2x slower on a busy machine.
         auto_bf16=frozenset({"amx_bf16"}),
     )
 )
