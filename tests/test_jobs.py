@@ -206,6 +206,42 @@ def other_server(home: Path, then: str) -> subprocess.Popen:
     )
 
 
+def test_a_job_another_server_finished_is_shown_on_this_one_until_dismissed(home):
+    # The record another server of the hall left when its job ended (its process alive or
+    # not: a server restarted since is another process too).
+    cfg = tiny("cnn", 500)
+    run = jobs.RunStatus("cnn", cfg.resolved().__dict__, jobs.title(cfg), state="done")
+    run.test_accuracy, run.version_id = 0.93, "trained/elsewhere-cnn"
+    done = jobs.JobStatus(
+        state=jobs.JobState.DONE, id="j-other", runs=[run], elapsed=42.0, started_by="Ada"
+    )
+    here = jobs.JobManager()
+    assert here.status().state == "idle"
+    for pid in (os.getppid(), 2**22 + 12345):  # alive; gone
+        jobrecord.write(done, [cfg])
+        recorded = json.loads(jobrecord.path().read_text())
+        recorded["owner_pid"] = pid
+        jobrecord.path().write_text(json.dumps(recorded))
+        shown = here.status()
+        assert shown.state == "done" and shown.elsewhere and shown.started_by == "Ada"
+        assert shown.runs[0].version_id == "trained/elsewhere-cnn" and shown.elapsed == 42.0
+        assert not shown.running
+    here.start(tiny())  # a finished job elsewhere does not hold the hall's slot
+    assert here.wait(timeout=120).state == "done" and not here.status().elsewhere
+    assert here.clear()
+    # Dismissed on this server: gone from the record, so from every server.
+    jobrecord.write(done, [cfg])
+    recorded = json.loads(jobrecord.path().read_text())
+    recorded["owner_pid"] = os.getppid()
+    jobrecord.path().write_text(json.dumps(recorded))
+    assert here.status().elsewhere
+    assert here.clear() and not jobrecord.path().exists()
+    assert here.status().state == "idle" and jobs.JobManager().status().state == "idle"
+    # A job of this very process is never "elsewhere".
+    jobrecord.write(done, [cfg])
+    assert jobrecord.finished_elsewhere() is None
+
+
 @pytest.mark.slow  # starts a training process
 def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
     # A "server" that starts a job and is killed mid-run, as kill -9 would.

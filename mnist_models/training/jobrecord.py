@@ -7,7 +7,8 @@ progress. A job still "running" in that file whose server process is gone was cu
 short by a restart: it is reported as lost. Servers that share an app home (a hall:
 deploy/hall.sh) share that record: one job at a time among them (started under
 ``<home>/jobs.lock``), its progress shown by every server, and a Cancel from any of
-them asked through ``<home>/jobs-cancel`` and honoured by the server that runs it.
+them asked through ``<home>/jobs-cancel`` and honoured by the server that runs it;
+once it finished, every other server shows its results until one of them forgets it.
 """
 
 from __future__ import annotations
@@ -203,6 +204,17 @@ def _read_cached(p: Path) -> dict[str, Any]:
     return data
 
 
+def _shown(data: dict[str, Any]) -> JobStatus:
+    """The job as its record's snapshot shows it (KeyError, TypeError, ValueError if the
+    record is not one this code wrote)."""
+    snap = copy.deepcopy(data["status"])  # the cached record stays as read
+    runs = [RunStatus(**r) for r in snap.pop("runs")]
+    snap["state"] = JobState(snap["state"])
+    shown = JobStatus(runs=runs, **snap)
+    shown.elsewhere = True
+    return shown
+
+
 def running_elsewhere() -> JobStatus | None:
     """The job another live server process on this home is running, as its record last
     showed it (the time since then counted), else None."""
@@ -211,18 +223,31 @@ def running_elsewhere() -> JobStatus | None:
         pid = int(data["owner_pid"])
         if data["state"] != JobState.RUNNING or pid == os.getpid() or not _pid_alive(pid):
             return None
-        snap = copy.deepcopy(data["status"])  # the cached record stays as read
-        runs = [RunStatus(**r) for r in snap.pop("runs")]
-        snap["state"] = JobState(snap["state"])
-        shown = JobStatus(runs=runs, **snap)
+        shown = _shown(data)
     except (OSError, ValueError, KeyError, TypeError):  # none, or not one this code wrote
         return None
     age = max(0.0, time.time() - float(data.get("written") or time.time()))
     shown.elapsed += age
     if shown.eta is not None:
         shown.eta = max(0.0, shown.eta - age)
-    shown.elsewhere = True
     return shown
+
+
+FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+def finished_elsewhere() -> JobStatus | None:
+    """The last job of another server process on this home (alive or not: a server
+    restarted since is another process) once it finished, done, failed or cancelled, as
+    its record shows it, until a server forgets it (Dismiss); else None."""
+    try:
+        data = _read_cached(path())
+        if data["state"] not in FINISHED or int(data["owner_pid"]) == os.getpid():
+            return None
+        shown = _shown(data)
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not one this code wrote
+        return None
+    return shown if shown.state in FINISHED else None
 
 
 def cancel_path() -> Path:

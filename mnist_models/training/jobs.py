@@ -199,7 +199,8 @@ class JobManager:
 
     def status(self) -> JobStatus:
         """A snapshot of the current (or last) job; 'lost' for one cut short by a restart;
-        the job another server on this app home runs, while it runs (`elsewhere`)."""
+        the job another server on this app home runs (`elsewhere`), and once it finished,
+        until a server forgets it."""
         with self._lock:
             if self._job is not None and self._job.status.running:
                 return self._snapshot()
@@ -208,7 +209,8 @@ class JobManager:
             return elsewhere
         with self._lock:
             if self._job is None:
-                return copy.deepcopy(self._find_lost()) or JobStatus()
+                lost = copy.deepcopy(self._find_lost())
+                return lost or record.finished_elsewhere() or JobStatus()
             return self._snapshot()
 
     def cancel(self) -> bool:
