@@ -233,6 +233,15 @@ def running_elsewhere() -> JobStatus | None:
     return shown
 
 
+def recorded_id() -> str | None:
+    """The id of the job the record holds (None: no record, or not one this code wrote)."""
+    try:
+        found = _read_cached(path()).get("id")
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, str) else None
+
+
 FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 

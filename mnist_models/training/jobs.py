@@ -94,6 +94,7 @@ class _Job:
         self.start_wait = 0.0  # the start-up the job was expected to wait for, in seconds
         self.calibration: Calibration | None = None  # of the process that trains it
         self.marks: dict[str, float] = {}  # step -> time.monotonic(); see JobStatus.timings
+        self.recorded_end = False  # its end is in <home>/jobs.json (the other servers see it)
         self.final_evals: dict[int, float] = {}  # run -> its final evaluation's seconds
         self.cold = False  # its process was started for it
 
@@ -204,6 +205,9 @@ class JobManager:
         with self._lock:
             if self._job is not None and self._job.status.running:
                 return self._snapshot()
+            job = self._job
+            if job is not None and job.recorded_end and record.recorded_id() != job.status.id:
+                self._job = None  # dismissed on another server, or another job ran since
         elsewhere = record.running_elsewhere()
         if elsewhere is not None:
             return elsewhere
@@ -485,6 +489,7 @@ class JobManager:
             shown = self._snapshot() if self._job is job else None
             record.write(job.status, job.configs, shown)
             if not job.status.running:
+                job.recorded_end = True
                 record.cancel_path().unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot record the training job: %s", exc)
