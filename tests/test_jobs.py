@@ -206,42 +206,55 @@ def other_server(home: Path, then: str) -> subprocess.Popen:
     )
 
 
-def test_a_job_another_server_finished_is_shown_on_this_one_until_dismissed(home):
-    # The record another server of the hall left when its job ended (its process alive or
-    # not: a server restarted since is another process too).
+def finished_record(owner_pid: int | None) -> jobs.JobStatus:
+    """Record a finished ConvNet job as the server with this pid left it (None: this one)."""
     cfg = tiny("cnn", 500)
     run = jobs.RunStatus("cnn", cfg.resolved().__dict__, jobs.title(cfg), state="done")
     run.test_accuracy, run.version_id = 0.93, "trained/elsewhere-cnn"
     done = jobs.JobStatus(
         state=jobs.JobState.DONE, id="j-other", runs=[run], elapsed=42.0, started_by="Ada"
     )
+    jobrecord.write(done, [cfg])
+    if owner_pid is not None:
+        recorded = json.loads(jobrecord.path().read_text())
+        recorded["owner_pid"] = owner_pid
+        jobrecord.path().write_text(json.dumps(recorded))
+    return done
+
+
+def test_a_job_another_server_finished_is_shown_on_this_one_until_dismissed(home):
+    # The record another server of the hall left when its job ended (its process alive or
+    # not: a server restarted since is another process too).
     here = jobs.JobManager()
     assert here.status().state == "idle"
     for pid in (os.getppid(), 2**22 + 12345):  # alive; gone
-        jobrecord.write(done, [cfg])
-        recorded = json.loads(jobrecord.path().read_text())
-        recorded["owner_pid"] = pid
-        jobrecord.path().write_text(json.dumps(recorded))
+        finished_record(pid)
         shown = here.status()
         assert shown.state == "done" and shown.elsewhere and shown.started_by == "Ada"
         assert shown.runs[0].version_id == "trained/elsewhere-cnn" and shown.elapsed == 42.0
-        assert not shown.running
-    here.start(tiny())  # a finished job elsewhere does not hold the hall's slot
-    assert here.wait(timeout=120).state == "done" and not here.status().elsewhere
-    # This server's finished job, dismissed on another server (its record gone): gone here.
-    jobrecord.path().unlink()
-    assert here.status().state == "idle"
+        assert not shown.running and not jobrecord.running_anywhere()
     # Dismissed on this server: gone from the record, so from every server.
-    jobrecord.write(done, [cfg])
-    recorded = json.loads(jobrecord.path().read_text())
-    recorded["owner_pid"] = os.getppid()
-    jobrecord.path().write_text(json.dumps(recorded))
-    assert here.status().elsewhere
     assert here.clear() and not jobrecord.path().exists()
     assert here.status().state == "idle" and jobs.JobManager().status().state == "idle"
     # A job of this very process is never "elsewhere".
-    jobrecord.write(done, [cfg])
+    finished_record(None)
     assert jobrecord.finished_elsewhere() is None
+
+
+@pytest.mark.slow  # starts a training process
+def test_a_servers_own_finished_job_goes_when_the_hall_forgets_it(home):
+    finished_record(os.getppid())
+    here = jobs.JobManager()
+    here.start(tiny())  # a finished job elsewhere does not hold the hall's slot
+    assert here.wait(timeout=120).state == "done" and not here.status().elsewhere
+    # Dismissed on another server (the record gone): gone here too.
+    jobrecord.path().unlink()
+    assert here.status().state == "idle"
+    # Another server's job since: this server shows that one, not its own older one.
+    here.start(tiny())
+    assert here.wait(timeout=120).state == "done"
+    finished_record(os.getppid())
+    assert here.status().elsewhere and here.status().runs[0].version_id == "trained/elsewhere-cnn"
 
 
 @pytest.mark.slow  # starts a training process
