@@ -11,7 +11,7 @@ import pytest
 from helpers import third_network, trained_third
 from streamlit.testing.v1 import AppTest
 
-from app_pages import charts
+from app_pages import charts, retrain_run
 from mnist_models.nets import checkpoint, networks, registry
 from mnist_models.training import estimates, jobs
 from mnist_models.training.train import TrainConfig
@@ -386,6 +386,9 @@ def test_a_job_about_to_end_is_shown_done_as_soon_as_it_ends(home, monkeypatch):
         calls["n"] += 1
         return running(eta, state) if calls["n"] < calls["ends_at"] else done
 
+    # The same looks in less time (a wait that never ends costs END_WAIT, twice below).
+    monkeypatch.setattr(retrain_run, "END_WAIT", 0.4)
+    monkeypatch.setattr(retrain_run, "END_LOOK", 0.02)
     # About to end: the refresh waits for it, looking again and again, and then the
     # page shows it finished in the same refresh.
     monkeypatch.setattr(jobs, "status", lambda: status(1.0))
