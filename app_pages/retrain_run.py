@@ -168,8 +168,6 @@ def job_panel(presenter: bool) -> None:
                 shared_action("cancel a training run", jobs.cancel)
     elif status.state == "done":
         st.success(f"Finished in {duration(status.elapsed)}.", icon=":material/check_circle:")
-    if status.elsewhere and not status.running:
-        st.caption("Run by another server of this app (or by this one before a restart).")
     elif status.state == jobs.JobState.LOST:
         st.warning(
             f"A training run was {status.error}: "
@@ -189,6 +187,8 @@ def job_panel(presenter: bool) -> None:
             "Nothing was saved; the active models are unchanged.",
             icon=":material/error:",
         )
+    if status.elsewhere and not status.running:
+        st.caption("Run by another server of this app (or by this one before a restart).")
     if wait_for_end(status):  # drawn above first: nothing of this panel looks stale meanwhile
         st.rerun()
 

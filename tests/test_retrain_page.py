@@ -365,6 +365,22 @@ def running(eta: float, state: str = "training") -> jobs.JobStatus:
     )
 
 
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_a_finished_job_shows_its_end_once_and_says_where_it_ran(home, monkeypatch, elsewhere):
+    done = dataclasses.replace(
+        running(1.0), state=jobs.JobState.DONE, eta=None, current=None, elsewhere=elsewhere
+    )
+    monkeypatch.setattr(jobs, "status", lambda: done)
+    at = page(visitor=True)
+    assert texts(at.success) == ["Finished in 30 s."] and not at.error and not at.warning
+    other = [shown(c) for c in at.caption if "another server" in shown(c)]
+    assert other == (
+        ["Run by another server of this app (or by this one before a restart)."]
+        if elsewhere
+        else []
+    )
+
+
 def test_the_progress_caption_follows_the_run(home, monkeypatch):
     now = [running(95.0)]
     monkeypatch.setattr(jobs, "status", lambda: now[0])
@@ -395,6 +411,7 @@ def test_a_job_about_to_end_is_shown_done_as_soon_as_it_ends(home, monkeypatch):
     at = page()
     assert not at.exception
     assert any(t.startswith("Finished in") for t in texts(at.success)), texts(at.success)
+    assert not at.error, texts(at.error)
     # Not about to end: no wait, no extra looks.
     calls.update(n=0, ends_at=10**9)
     monkeypatch.setattr(jobs, "status", lambda: status(60.0, "training"))
