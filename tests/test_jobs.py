@@ -273,6 +273,13 @@ def test_a_job_cut_short_by_a_server_restart_is_reported_lost(home):
     assert status.state == jobs.JobState.LOST and status.error == "lost when the server stopped"
     assert status.started_by == "Ada" and status.runs[0].title.startswith("ConvNet (20,000")
     assert not status.running and not manager.cancel()
+    # Forgotten on another server (the record gone): not reported lost here any more.
+    kept = jobrecord.path().read_bytes()
+    jobrecord.path().unlink()
+    assert manager.status().state == "idle"
+    jobrecord.path().write_bytes(kept)
+    manager = jobs.JobManager()
+    assert manager.status().state == jobs.JobState.LOST
     assert files_under(registry.versions_dir()) == []
     assert manager.clear() and manager.status().state == "idle"
     assert jobs.JobManager().status().state == "idle"  # forgotten on disk too

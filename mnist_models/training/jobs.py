@@ -495,11 +495,15 @@ class JobManager:
             log.warning("cannot record the training job: %s", exc)
 
     def _find_lost(self) -> JobStatus | None:
-        """A job recorded as running by a server process that is gone (read once per home)."""
+        """A job recorded as running by a server process that is gone (read once per home),
+        while the record still holds it (not once dismissed or replaced on any server)."""
         path = str(record.path())
         if path not in self._lost:
             self._lost[path] = record.read_lost()
-        return self._lost[path]
+        lost = self._lost[path]
+        if lost is not None and record.recorded_id() != lost.id:
+            self._lost[path] = lost = None
+        return lost
 
 
 # --- the server's manager --------------------------------------------------
