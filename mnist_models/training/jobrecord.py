@@ -253,10 +253,9 @@ def finished_elsewhere() -> JobStatus | None:
         data = _read_cached(path())
         if data["state"] not in FINISHED or int(data["owner_pid"]) == os.getpid():
             return None
-        shown = _shown(data)
+        return _shown(data)
     except (OSError, ValueError, KeyError, TypeError):  # none, or not one this code wrote
         return None
-    return shown if shown.state in FINISHED else None
 
 
 def cancel_path() -> Path:
