@@ -32,6 +32,8 @@ BUILDERS = {
     "_populate_config_msg": ("msg",),
     "_populate_theme_msg": ("msg", "section"),
 }
+# The sections whose options _populate_config_msg reads (Streamlit 1.67).
+CONFIG_SECTIONS = frozenset({"browser", "global", "server", "ui", "client"})
 _lock = threading.Lock()
 _installed: dict[str, object] = {}  # name -> Streamlit's own function
 
@@ -51,7 +53,11 @@ def _cached(original, name: str):
         # Streamlit gives an option a new value function whenever it is set (a flag,
         # st.set_option, a reparse makes new options): the same functions, the same values.
         if hit is None or hit[0] is not options or _values(hit[1]) != hit[2]:
-            read = [o for o in options.values() if section is None or o.section == section]
+            read = [
+                o
+                for o in options.values()
+                if (o.section == section if theme else o.section in CONFIG_SECTIONS)
+            ]
             part = type(msg)()
             original(part, *args)
             # None when empty: merging an empty part would mark it present in the message.

@@ -59,6 +59,9 @@ def test_streamlit_builders_are_wrapped_and_give_the_same_message(installed):
         ("theme.base", "dark"),
         ("client.toolbarMode", "minimal"),
         ("browser.gatherUsageStats", True),
+        ("ui.hideTopBar", True),
+        ("client.showSidebarNavigation", False),
+        ("global.maxCachedMessageAge", 5),
     ],
 )
 def test_a_changed_option_is_followed(installed, key, value):
