@@ -21,6 +21,7 @@ BEFORE_CANVAS = (
     "app_pages.styles",
     "app_pages.canvas",
     "mnist_models.reading.canvas",
+    "app_pages.session_message",
 )
 
 
