@@ -217,3 +217,21 @@ def test_dropout_in_models_is_active_only_in_training(digits: torch.Tensor, seed
             c, d = model(digits), model(digits)
         assert not torch.equal(a, b), name
         assert torch.equal(c, d), name
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dropout_at_one_half_keeps_the_type_and_scales_exactly(dtype) -> None:
+    """The one-bit mask at p = 1/2: survivors exactly doubled in the input's own type, the
+    gradient the same mask, and every bit of a draw used (no lane biased)."""
+    torch.manual_seed(0)
+    x = torch.randn(512, 900).to(dtype).requires_grad_()
+    y = Dropout(0.5).train()(x)
+    assert y.dtype == dtype
+    kept = y != 0
+    assert abs(float(kept.float().mean()) - 0.5) < 0.01
+    assert torch.equal(y[kept], (x * 2)[kept])
+    y.sum().backward()
+    assert torch.equal(x.grad, kept.to(dtype) * 2)
+    lanes = torch.stack([Dropout(0.5).train()(torch.ones(64)) for _ in range(400)])
+    share = (lanes == 0).float().mean(0)
+    assert float(share.min()) > 0.38 and float(share.max()) < 0.62
