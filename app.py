@@ -11,8 +11,8 @@ import streamlit as st
 
 from app_pages import session_message, startup, styles
 
-# Streamlit's start-of-run message built once per config, not at every run (a fifth of the
-# server's CPU with a room of phones): app_pages/session_message.py.
+# Streamlit's start-of-run message built once per config, not at every run (about 8% of the
+# server's CPU per drawing with a room of phones): app_pages/session_message.py.
 session_message.install()
 
 # A bundled icon: an emoji or a Material icon would be fetched from the internet.

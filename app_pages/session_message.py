@@ -43,14 +43,13 @@ def _cached(original, name: str):
     from streamlit import config
 
     theme = name == "_populate_theme_msg"
-    built: dict = {}  # (message type, section) -> (options, those it reads, their values, part)
+    built: dict = {}  # section (None: the config) -> (options, those it reads, their values, part)
 
     @functools.wraps(original)
     def populate(msg, *args):
         section = (args[0] if args else "theme") if theme else None
-        key = (type(msg).__name__, section)
         options = config.get_config_options()
-        hit = built.get(key)
+        hit = built.get(section)
         # Streamlit gives an option a new value function whenever it is set (a flag,
         # st.set_option, a reparse makes new options): the same functions, the same values.
         if hit is None or hit[0] is not options or _values(hit[1]) != hit[2]:
@@ -62,7 +61,12 @@ def _cached(original, name: str):
             part = type(msg)()
             original(part, *args)
             # None when empty: merging an empty part would mark it present in the message.
-            hit = built[key] = (options, read, _values(read), part if part.ListFields() else None)
+            hit = built[section] = (
+                options,
+                read,
+                _values(read),
+                part if part.ListFields() else None,
+            )
         if hit[3] is not None:
             msg.MergeFrom(hit[3])
 

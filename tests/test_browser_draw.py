@@ -70,11 +70,6 @@ def read_answers(page, timeout: float = 30.0):
 
 
 def clear(page) -> None:
-    if page.evaluate(ANSWERS) is None:
-        # Nothing drawn: a Clear would start a run that puts a new canvas in place a moment
-        # later, and "Nothing to read yet" is already there to say it was done, so the next
-        # strokes could land on the canvas being replaced (half a stroke lost).
-        return
     page.get_by_role("button", name="Clear the canvas").click()
     page.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
     # Streamlit removes the previous run's elements when the rerun ends, a moment later.
