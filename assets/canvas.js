@@ -66,6 +66,40 @@
     e.preventDefault();
     press(e.shiftKey ? "redo" : "undo");
   });
-  patch();
-  setInterval(patch, 100);
+  // Patched as soon as the DOM changes (a MutationObserver's callback runs before the next
+  // paint and the next input event): a new canvas, such as the fresh one after a Send, is
+  // never shown unscaled, with the component's toolbar or with touch scrolling the page,
+  // not even for a frame. The page is watched for new canvases, each canvas's shadow root
+  // for its own changes (strokes, the history's buttons turning on and off). Streamlit
+  // attaches a shadow root a moment after its host appears, which no observer reports:
+  // until it has, the next frame looks again (a frame callback runs before that frame is
+  // painted).
+  const watched = new WeakSet();
+  let queued = false, framed = false;
+  const watch = () => {
+    let waiting = false;
+    for (const el of hosts()) {
+      const root = el.shadowRoot;
+      if (!root) {
+        waiting = true;
+      } else if (!watched.has(root)) {
+        watched.add(root);
+        new MutationObserver(soon).observe(root, {
+          childList: true, subtree: true, attributes: true, attributeFilter: ["disabled"],
+        });
+      }
+    }
+    patch();
+    if (waiting && !framed) {
+      framed = true;
+      requestAnimationFrame(() => { framed = false; watch(); });
+    }
+  };
+  function soon() {
+    if (queued) return;
+    queued = true;
+    queueMicrotask(() => { queued = false; watch(); });
+  }
+  new MutationObserver(soon).observe(document.body, {childList: true, subtree: true});
+  watch();
 })();

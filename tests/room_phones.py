@@ -25,6 +25,29 @@ ANSWERS = (
 )
 
 
+# Every frame, from the page's first: how each canvas is shown (its width on screen, and
+# whether the component's own toolbar is), kept in window.__canvasFrames when it changes.
+CANVAS_FRAMES = """(() => {
+  const frames = window.__canvasFrames = [];
+  const look = () => {
+    for (const h of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+      const c = h.shadowRoot && h.shadowRoot.querySelector("canvas.upper-canvas");
+      if (!c) continue;
+      const bar = h.shadowRoot.querySelector(".dc-toolbar");
+      const now = {width: Math.round(c.getBoundingClientRect().width),
+                   toolbar: !!bar && getComputedStyle(bar).display !== "none"};
+      const last = frames[frames.length - 1];
+      if (!last || last.width !== now.width || last.toolbar !== now.toolbar) frames.push(now);
+    }
+    requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
+})();"""
+# What the phone shows in words (the verdict, messages), for a failure's message.
+SHOWN = """() => [...document.querySelectorAll('#verdict, [data-testid="stAlert"], #room-head')]
+  .map(e => e.textContent.trim()).join(' | ')"""
+
+
 @functools.cache
 def _test_split() -> data.Split:
     return data.load_split("test")
@@ -41,9 +64,17 @@ class Phone:
     """One phone: a touch context on the join page, drawing with real touch events."""
 
     def __init__(
-        self, browser, url: str, code: str, nickname: str | None = None, **context
+        self,
+        browser,
+        url: str,
+        code: str,
+        nickname: str | None = None,
+        watch_canvas: bool = False,
+        **context,
     ) -> None:
         self.context = browser.new_context(**{**PHONE, **context})
+        if watch_canvas:  # canvas_frames() tells how the canvas was shown, frame by frame
+            self.context.add_init_script(CANVAS_FRAMES)
         self.page = self.context.new_page()
         self.cdp = self.context.new_cdp_session(self.page)
         self.page.goto(f"{url}/join?room={code}")
@@ -95,7 +126,16 @@ class Phone:
                 return tuple(now)
             last = now
             self.page.wait_for_timeout(200)
-        raise AssertionError(f"the answers did not settle: last seen {last}")
+        box = self.page.locator("canvas").last.bounding_box()
+        raise AssertionError(
+            f"the answers did not settle: last seen {last}; the canvas at {box}; "
+            f"the page says: {self.page.evaluate(SHOWN)}"
+        )
+
+    def canvas_frames(self) -> list[dict]:
+        """Each change in how the canvas was shown ({width, toolbar}), from the first frame
+        (a Phone made with watch_canvas=True)."""
+        return self.page.evaluate("() => window.__canvasFrames")
 
     def send(self, label: int | None) -> float:
         """Tap the label (if any) and Send; returns when the phone confirms, canvas cleared."""

@@ -75,7 +75,7 @@ def test_drawings_from_two_phones_reach_the_wall(tmp_path) -> None:
         assert wall.locator("button:visible").count() == 0
         assert wall.locator('[data-testid="stCode"]').count() == 0
 
-        a = Phone(browser, url, code)
+        a = Phone(browser, url, code, watch_canvas=True)
         b = Phone(browser, url, code, nickname="<b>Bo</b>")
         sent = []  # (label, mlp, cnn) as each phone showed it
         for phone, label, skip in ((a, 7, 0), (b, 3, 0), (a, 1, 2), (b, 4, 1)):
@@ -91,6 +91,13 @@ def test_drawings_from_two_phones_reach_the_wall(tmp_path) -> None:
         a.page.get_by_role("button", name="Send").tap()
         a.page.get_by_text("The presenter has paused this room").wait_for(timeout=30_000)
         store.set_state(code, "open")
+        # Each fresh canvas (the first, and one after every Send) was shown at its size on
+        # the phone and without the component's toolbar from its first frame: a finger
+        # put down at once draws, and lands where the canvas is.
+        frames = a.canvas_frames()
+        width = round(a.page.locator("canvas").last.bounding_box()["width"])
+        assert width < 390 and frames
+        assert [f for f in frames if f["width"] and (f["width"] != width or f["toolbar"])] == []
 
         wall.wait_for_function(
             "() => document.getElementById('wall-stats')?.dataset.drawings === '4'", timeout=30_000
