@@ -95,11 +95,17 @@ def drawing_area(present: bool) -> None:
 
 present = presentation.presenting()
 styles.page_style(present)
-# Filled once the canvas is on the screen: the title names the networks (torch).
-title = None if present else st.container(key="draw-title")  # hidden on a phone (answers.css)
+# Filled once the canvas is on the screen: the title names the networks (torch). At a
+# server's first page view that is a second or more later, so the title's place is held
+# from the start (the same row, without the names), or the canvas would move down under a
+# pen already drawing.
+title = None if present else st.container(key="draw-title").empty()  # not on a phone
+if title is not None and not startup.started():
+    with title.container():
+        st.columns([4, 1], vertical_alignment="center")[0].markdown("## What digit is this?")
 drawing_area(present)
 startup.ready()
 if title is not None:
-    with title:
+    with title.container():
         reader().title_row()
 presentation.present_switch(present)

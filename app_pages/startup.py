@@ -9,6 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+_started = False  # start_once has run in this process (torch is imported, models loaded)
+
+
+def started() -> bool:
+    """Whether this server has done its start-up, asked without importing torch: the
+    drawing page holds the title's place while it has not (app_pages/draw.py)."""
+    return _started
+
 
 @st.cache_resource(show_spinner=False)
 def start_once() -> None:
@@ -27,6 +35,8 @@ def start_once() -> None:
     except (checkpoint.CheckpointError, KeyError):
         pass  # the pages say so in a sentence, where the answers would be
     common.freeze_gc()
+    global _started
+    _started = True
 
 
 def ready() -> None:

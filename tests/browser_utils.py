@@ -26,6 +26,27 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+# Every frame, from the page's first: how each canvas is shown (its place and width on the
+# screen, and whether the component's own toolbar is), kept in window.__canvasFrames when
+# it changes. For Playwright's add_init_script.
+CANVAS_FRAMES = """(() => {
+  const frames = window.__canvasFrames = [];
+  const look = () => {
+    for (const h of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+      const c = h.shadowRoot && h.shadowRoot.querySelector("canvas.upper-canvas");
+      if (!c) continue;
+      const bar = h.shadowRoot.querySelector(".dc-toolbar");
+      const r = c.getBoundingClientRect();
+      const now = {top: Math.round(r.top), left: Math.round(r.left), width: Math.round(r.width),
+                   toolbar: !!bar && getComputedStyle(bar).display !== "none"};
+      const last = frames[frames.length - 1];
+      if (!last || Object.keys(now).some((k) => last[k] !== now[k])) frames.push(now);
+    }
+    requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
+})();"""
+
 
 def require_browser() -> None:
     """Skip when Chromium or Playwright is missing, except in CI, where that fails."""

@@ -8,6 +8,8 @@ import os
 import time
 from collections.abc import Iterator
 
+from browser_utils import CANVAS_FRAMES
+
 from mnist_models import data
 from mnist_models.drawings import synth
 
@@ -25,24 +27,6 @@ ANSWERS = (
 )
 
 
-# Every frame, from the page's first: how each canvas is shown (its width on screen, and
-# whether the component's own toolbar is), kept in window.__canvasFrames when it changes.
-CANVAS_FRAMES = """(() => {
-  const frames = window.__canvasFrames = [];
-  const look = () => {
-    for (const h of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
-      const c = h.shadowRoot && h.shadowRoot.querySelector("canvas.upper-canvas");
-      if (!c) continue;
-      const bar = h.shadowRoot.querySelector(".dc-toolbar");
-      const now = {width: Math.round(c.getBoundingClientRect().width),
-                   toolbar: !!bar && getComputedStyle(bar).display !== "none"};
-      const last = frames[frames.length - 1];
-      if (!last || last.width !== now.width || last.toolbar !== now.toolbar) frames.push(now);
-    }
-    requestAnimationFrame(look);
-  };
-  requestAnimationFrame(look);
-})();"""
 # What the phone shows in words (the verdict, messages), for a failure's message.
 SHOWN = """() => [...document.querySelectorAll('#verdict, [data-testid="stAlert"], #room-head')]
   .map(e => e.textContent.trim()).join(' | ')"""
@@ -133,8 +117,8 @@ class Phone:
         )
 
     def canvas_frames(self) -> list[dict]:
-        """Each change in how the canvas was shown ({width, toolbar}), from the first frame
-        (a Phone made with watch_canvas=True)."""
+        """Each change in how the canvas was shown ({top, left, width, toolbar}), from the
+        first frame (a Phone made with watch_canvas=True)."""
         return self.page.evaluate("() => window.__canvasFrames")
 
     def send(self, label: int | None) -> float:
