@@ -8,9 +8,9 @@
 
 MNIST test digits are traced into strokes and drawn the ways people draw
 (mnist_models/drawings/drawsets.py): plain (anywhere, any size), rotated by 20 degrees,
-slanted (shear 0.3), squashed (aspect 0.6), tiny (10-15% of the canvas),
-tremor (point noise sd 1.5 px), with a stray dot or stroke, and rendered as
-rasters at brush 10, 18 and 28 px. Each set goes through the drawing page's
+slanted (shear 0.3), squashed (aspect 0.6), narrow (a fifth as wide as tall), tiny
+(10-15% of the canvas), tremor (point noise sd 1.5 px), with a stray dot or stroke, and
+rendered as rasters at brush 10, 18 and 28 px. Each set goes through the drawing page's
 preprocessing and the networks; the table gives each network's accuracy, the
 share it marks "not sure" (below predict.NOT_SURE_BELOW, what the page did
 before the not-a-digit check) and the share its not-a-digit detector flags
@@ -226,7 +226,7 @@ def main() -> None:
     mn = test.images.float().div(255).unsqueeze(1)
     print(row("mnist", run_set(models, mn), test.labels.numpy(), len(mn)))
     sets = {"mnist": mn}
-    for i, variant in enumerate(drawsets.VARIANTS):
+    for i, variant in enumerate(drawsets.VARIANTS + drawsets.MORE_VARIANTS):
         x, kept = drawsets.build(images, variant, seed=a.seed * 100 + i, strokes=strokes)
         sets[variant] = x
         print(row(variant, run_set(models, x), labels[kept], len(images)), flush=True)

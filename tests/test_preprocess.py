@@ -272,3 +272,39 @@ def test_drawn_strokes_are_read_at_any_brush_and_size(stroke_digits, convnet, br
         pred = convnet(torch.cat(xs)).argmax(1)
     acc = float((pred == torch.tensor(ys)).float().mean())
     assert acc >= 0.98, acc
+
+
+# --- tall, thin drawings ----------------------------------------------------------------------
+
+
+def _ellipse(width: float, height: float, left: float = 180.0, top: float = 20.0) -> np.ndarray:
+    t = np.linspace(-np.pi / 2, 1.5 * np.pi, 60)
+    return np.stack([left + width / 2 * (1 + np.cos(t)), top + height / 2 * (1 + np.sin(t))], 1)
+
+
+def test_a_tall_thin_zero_keeps_its_hole(convnet):
+    """A 0 drawn a sixth as wide as tall: at MNIST's proportions its 28x28 is a bar of ink
+    (a 1); drawn wider first, it keeps its hole and reads as 0."""
+    pre = pen.from_strokes([_ellipse(70, 400)])
+    r0, r1, c0, c1 = _bbox(pre.image)
+    assert 0.3 <= (c1 - c0 + 1) / (r1 - r0 + 1) <= 0.45
+    middle = pre.image[14, c0 : c1 + 1]
+    assert middle.min() < 0.2 < middle.max()  # ink, a gap, ink: the hole is there
+    with torch.inference_mode():
+        assert int(convnet(pre.tensor()).argmax()) == 0
+
+
+def test_lines_and_digits_of_ordinary_proportions_are_not_stretched():
+    """A near-vertical line (a 1) and anything 0.4 or more times as wide as tall are drawn as
+    they are; between, the stretch grows with the width and never passes 1.8 or 0.4."""
+    for width, height in [(0, 300), (20, 400), (40, 400), (160, 400), (300, 300), (400, 100)]:
+        assert pen._stretch(width, height) == 1.0
+    widths = np.linspace(1, 160, 400)
+    stretched = np.array([pen._stretch(w, 400) for w in widths])
+    assert np.all(np.diff(widths * stretched) > -1e-9)  # a wider drawing stays wider
+    assert stretched.max() <= pen.STRETCH
+    assert np.all(widths * stretched <= pen.NARROWEST * 400 + 1e-9)
+    assert pen._stretch(80, 400) == pytest.approx(pen.STRETCH)  # 0.2 -> 0.36
+    line = pen.from_strokes([np.array([[200.0, 20.0], [210.0, 420.0]])])
+    r0, r1, c0, c1 = _bbox(line.image)
+    assert c1 - c0 + 1 <= 5  # still a thin upright stroke
