@@ -433,3 +433,14 @@ def test_feature_maps_are_shown_for_the_networks_the_table_says_have_them(digits
         net = networks.get(key)
         assert (f"The {net.name}&#x27;s 20 first-layer feature maps" in html) == net.feature_maps
     assert networks.get("cnn").feature_maps and not networks.get("mlp").feature_maps
+
+
+def test_a_tall_thin_zero_is_read_and_the_steps_say_it_was_drawn_wider(digits):
+    t = np.linspace(-np.pi / 2, 1.5 * np.pi, 50)
+    zero = np.stack([215 + 30 * np.cos(t), 220 + 180 * np.sin(t)], 1)  # 60 px by 360 px
+    html = html_of(run_page(fabric([zero])))
+    assert "Both networks read 0." in html
+    assert "1.5× as wide: drawn far narrower than digits are" in html
+    ordinary = html_of(run_page(fabric(digits[7])))
+    assert "strokes re-drawn at MNIST thickness" in ordinary
+    assert "as wide: drawn far narrower" not in ordinary

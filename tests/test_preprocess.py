@@ -290,6 +290,7 @@ def test_a_tall_thin_zero_keeps_its_hole(convnet):
     assert 0.3 <= (c1 - c0 + 1) / (r1 - r0 + 1) <= 0.45
     middle = pre.image[14, c0 : c1 + 1]
     assert middle.min() < 0.2 < middle.max()  # ink, a gap, ink: the hole is there
+    assert pre.widened == pytest.approx(pen._stretch(70, 400), rel=0.01)  # the page says so
     with torch.inference_mode():
         assert int(convnet(pre.tensor()).argmax()) == 0
 
@@ -308,3 +309,4 @@ def test_lines_and_digits_of_ordinary_proportions_are_not_stretched():
     line = pen.from_strokes([np.array([[200.0, 20.0], [210.0, 420.0]])])
     r0, r1, c0, c1 = _bbox(line.image)
     assert c1 - c0 + 1 <= 5  # still a thin upright stroke
+    assert line.widened == 1.0

@@ -124,4 +124,7 @@ def from_strokes(
         if frame is None:
             return None
         ink = _render(kept, *frame)
-    return to_28x28(ink, steps)
+    pre = to_28x28(ink, steps)
+    if pre is not None:
+        pre.widened = float(frame[1][0] / frame[1][1])
+    return pre

@@ -37,6 +37,9 @@ class Preprocessed:
     # name -> 2-D array. "dropped" (when present) has the shape of "ink" or
     # "strokes" and holds only the ink that was ignored as stray marks.
     steps: dict[str, np.ndarray] = field(default_factory=dict)
+    # How much wider the strokes were re-drawn than drawn (pen._stretch): 1 but for a
+    # drawing far narrower than a digit.
+    widened: float = 1.0
 
     def tensor(self) -> torch.Tensor:
         """(1, 1, 28, 28) float tensor for the models (which normalise internally)."""
