@@ -281,10 +281,9 @@ def answers_column(
             "20x20": "longer side scaled to 20 px",
             "28x28": "centre of mass centred in 28×28",
         }
-        if pre.widened > 1.01:
-            captions["strokes"] += (
-                f", {pre.widened:.1f}× as wide: drawn far narrower than digits are"
-            )
+        if pre.widened > 1.01:  # the strokes re-drawn, or an image scaled, wider
+            widened = "strokes" if "strokes" in names else "20x20"
+            captions[widened] += f", {pre.widened:.1f}× as wide: drawn far narrower than digits are"
         for c, n in zip(step_cols, names):
             c.html(
                 common.image_html(

@@ -8,9 +8,10 @@
 
 MNIST test digits are traced into strokes and drawn the ways people draw
 (mnist_models/drawings/drawsets.py): plain (anywhere, any size), rotated by 20 degrees,
-slanted (shear 0.3), squashed (aspect 0.6), narrow (a fifth as wide as tall), tiny
-(10-15% of the canvas), tremor (point noise sd 1.5 px), with a stray dot or stroke, and
-rendered as rasters at brush 10, 18 and 28 px. Each set goes through the drawing page's
+slanted (shear 0.3), squashed (aspect 0.6), narrow (a fifth as wide as tall; narrow18:
+the same drawn with an 18 px brush and read as an image), tiny (10-15% of the canvas),
+tremor (point noise sd 1.5 px), with a stray dot or stroke, and rendered as rasters at
+brush 10, 18 and 28 px. Each set goes through the drawing page's
 preprocessing and the networks; the table gives each network's accuracy, the
 share it marks "not sure" (below predict.NOT_SURE_BELOW, what the page did
 before the not-a-digit check) and the share its not-a-digit detector flags

@@ -12,7 +12,7 @@ from PIL import Image
 from mnist_models.drawings import synth
 from mnist_models.nets import checkpoint
 from mnist_models.nets.registry import SHIPPED_DIR
-from mnist_models.reading import canvas, pen, raster, uploads
+from mnist_models.reading import canvas, pen, proportion, raster, uploads
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +290,7 @@ def test_a_tall_thin_zero_keeps_its_hole(convnet):
     assert 0.3 <= (c1 - c0 + 1) / (r1 - r0 + 1) <= 0.45
     middle = pre.image[14, c0 : c1 + 1]
     assert middle.min() < 0.2 < middle.max()  # ink, a gap, ink: the hole is there
-    assert pre.widened == pytest.approx(pen._stretch(70, 400), rel=0.01)  # the page says so
+    assert pre.widened == pytest.approx(proportion.stretch(70, 400), rel=0.01)  # the page says so
     with torch.inference_mode():
         assert int(convnet(pre.tensor()).argmax()) == 0
 
@@ -299,14 +299,28 @@ def test_lines_and_digits_of_ordinary_proportions_are_not_stretched():
     """A near-vertical line (a 1) and anything 0.4 or more times as wide as tall are drawn as
     they are; between, the stretch grows with the width and never passes 1.8 or 0.4."""
     for width, height in [(0, 300), (20, 400), (40, 400), (160, 400), (300, 300), (400, 100)]:
-        assert pen._stretch(width, height) == 1.0
+        assert proportion.stretch(width, height) == 1.0
     widths = np.linspace(1, 160, 400)
-    stretched = np.array([pen._stretch(w, 400) for w in widths])
+    stretched = np.array([proportion.stretch(w, 400) for w in widths])
     assert np.all(np.diff(widths * stretched) > -1e-9)  # a wider drawing stays wider
-    assert stretched.max() <= pen.STRETCH
-    assert np.all(widths * stretched <= pen.NARROWEST * 400 + 1e-9)
-    assert pen._stretch(80, 400) == pytest.approx(pen.STRETCH)  # 0.2 -> 0.36
+    assert stretched.max() <= proportion.STRETCH
+    assert np.all(widths * stretched <= proportion.NARROWEST * 400 + 1e-9)
+    assert proportion.stretch(80, 400) == pytest.approx(proportion.STRETCH)  # 0.2 -> 0.36
     line = pen.from_strokes([np.array([[200.0, 20.0], [210.0, 420.0]])])
     r0, r1, c0, c1 = _bbox(line.image)
     assert c1 - c0 + 1 <= 5  # still a thin upright stroke
     assert line.widened == 1.0
+
+
+def test_a_tall_thin_zero_in_a_photo_is_read_wider_too(convnet):
+    """An image is not re-drawn: its cropped ink is stretched by the same rule."""
+    strokes = [_ellipse(70, 400, left=120.0, top=10.0)]
+    img = synth.render_strokes(strokes, 12.0, 420)  # as the canvas makes an image
+    pre = raster.from_image(img)
+    assert pre.widened > 1.3
+    r0, r1, c0, c1 = _bbox(pre.image)
+    assert (c1 - c0 + 1) / (r1 - r0 + 1) > 0.3
+    with torch.inference_mode():
+        assert int(convnet(pre.tensor()).argmax()) == 0
+    plain = raster.from_image(synth.render_strokes([_ellipse(250, 380)], 12.0, 420))
+    assert plain.widened == 1.0

@@ -38,8 +38,9 @@ VARIANTS = (
     "brush28",
 )
 # Drawn for the benchmark only, not for fitting the not-a-digit thresholds: tall and thin,
-# each digit's width NARROW of its height (the digits already narrower, most 1s, as drawn).
-MORE_VARIANTS = ("narrow",)
+# each digit's width NARROW of its height (the digits already narrower, most 1s, as drawn),
+# read from its strokes, or drawn with an 18 px brush and read as an image.
+MORE_VARIANTS = ("narrow", "narrow18")
 NARROW = 0.2
 
 
@@ -90,6 +91,9 @@ def read_variant(
     if variant not in VARIANTS + MORE_VARIANTS:
         known = ", ".join(VARIANTS + MORE_VARIANTS)
         raise ValueError(f"unknown variant {variant!r}; choose from {known}")
+    if variant == "narrow18":
+        placed = variant_strokes(strokes, "narrow", rng, canvas)
+        return from_image(synth.render_strokes(placed, 18.0, canvas))
     if variant.startswith("brush"):
         placed = _anywhere(strokes, rng, 0.3, 0.9, canvas)
         raster = synth.render_strokes(placed, float(variant[5:]), canvas)

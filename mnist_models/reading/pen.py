@@ -3,8 +3,8 @@
 ``from_strokes`` re-draws the strokes (point lists in canvas pixels, checked by
 ``canvas.check_strokes``) at a pen width proportional to the digit's size, so a
 small digit drawn with a fat brush comes out with MNIST-like strokes, and a drawing
-far narrower than a digit a little wider; stray marks are set aside, then the raster
-steps (``raster.to_28x28``) follow.
+far narrower than a digit a little wider (``proportion.stretch``); stray marks are
+set aside, then the raster steps (``raster.to_28x28``) follow.
 """
 
 from __future__ import annotations
@@ -13,19 +13,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mnist_models.reading.canvas import check_strokes
+from mnist_models.reading.proportion import stretch
 from mnist_models.reading.raster import PEN_FRACTION, Preprocessed, to_28x28
 from mnist_models.reading.stray import STRAYS, StrayRule, stray_mask
 
 MIN_EXTENT = 6.0  # strokes spanning fewer canvas pixels than this: a dot, not a digit
-# A drawing far narrower than digits are is re-drawn wider first (``_stretch``): MNIST fits
-# each digit's longer side to 20 px with a pen of 2-3 px, so a 0, 4 or 8 drawn tall and
-# thin (a fifth as wide as tall) becomes a bar of ink there, a 1 to both networks. Its
-# width is stretched towards NARROWEST of its height, at most STRETCH times; a
-# near-vertical line (a 1: narrower than LINE) is left as it is, and from LINE to twice
-# it the stretch grows from none. (Traced MNIST test digits: 95 in 100 of each digit but
-# 1 are at least 0.38-0.58 times as wide as tall; half the 1s are under 0.14. The
-# figures are in docs/preprocessing.md, "Tall, thin drawings".)
-LINE, NARROWEST, STRETCH = 0.1, 0.4, 1.8
 
 
 def _decimate(pts: np.ndarray, min_step: float) -> np.ndarray:
@@ -58,28 +50,20 @@ def _render(
     return np.asarray(canvas, dtype=np.float32) / 255.0
 
 
-def _stretch(width: float, height: float) -> float:
-    """How much wider to draw a drawing this wide and tall (the rule above); 1 for most."""
-    if width <= 0 or height <= 0 or width >= NARROWEST * height:
-        return 1.0
-    aspect = width / height
-    most = 1 + (STRETCH - 1) * min(1.0, max(0.0, aspect / LINE - 1))  # none up to LINE
-    return min(most, NARROWEST / aspect)
-
-
 def _frame(
     strokes: list[np.ndarray], pen_fraction: float, resolution: int
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float] | None:
     """Origin, (x, y) scale, image size and pen that make the strokes' longer side
-    `resolution` px, a drawing far narrower than a digit drawn wider first (_stretch)."""
+    `resolution` px, a drawing far narrower than a digit drawn wider first
+    (proportion.stretch)."""
     allp = np.concatenate(strokes)
     lo, hi = allp.min(0), allp.max(0)
     ext = hi - lo
     extent = float(ext.max())
     if extent < MIN_EXTENT:
         return None
-    stretch = np.array([_stretch(float(ext[0]), float(ext[1])), 1.0])
-    scale = stretch * (resolution / float((ext * stretch).max()))
+    widen = np.array([stretch(float(ext[0]), float(ext[1])), 1.0])
+    scale = widen * (resolution / float((ext * widen).max()))
     pen = max(1.0, pen_fraction * resolution)  # the pen is also the margin
     size = (
         int(np.ceil(ext[0] * scale[0] + 2 * pen)) + 1,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mnist_models.reading.proportion import stretch
 from mnist_models.reading.stray import STRAYS, StrayRule, dilate, stray_mask
 
 BOX = 20  # MNIST's size-normalisation box
@@ -37,7 +38,7 @@ class Preprocessed:
     # name -> 2-D array. "dropped" (when present) has the shape of "ink" or
     # "strokes" and holds only the ink that was ignored as stray marks.
     steps: dict[str, np.ndarray] = field(default_factory=dict)
-    # How much wider the strokes were re-drawn than drawn (pen._stretch): 1 but for a
+    # How much wider the drawing was read than drawn (proportion.stretch): 1 but for a
     # drawing far narrower than a digit.
     widened: float = 1.0
 
@@ -118,17 +119,31 @@ def _centre_of_mass(small: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_28x28(ink: np.ndarray, steps: dict[str, np.ndarray]) -> Preprocessed | None:
-    """Ink -> cropped, longer side scaled to 20 px, centred by mass in 28x28; None if blank."""
+def to_28x28(
+    ink: np.ndarray, steps: dict[str, np.ndarray], widen: bool = False
+) -> Preprocessed | None:
+    """Ink -> cropped, longer side scaled to 20 px, centred by mass in 28x28; None if blank.
+
+    widen: a crop far narrower than a digit is first stretched wider, by the rule that
+    pen.from_strokes applies to strokes (proportion.stretch); for rasters, whose strokes are
+    not re-drawn.
+    """
     if _is_blank(ink):
         return None
     rows = np.flatnonzero((ink > 0.1).any(axis=1))
     cols = np.flatnonzero((ink > 0.1).any(axis=0))
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    small = _to_20(crop)
+    h, w = crop.shape
+    widened = stretch(w, h) if widen else 1.0
+    wide = crop
+    if widened > 1.0:
+        pil = Image.fromarray(crop.astype(np.float32), mode="F")
+        size = (max(1, round(w * widened)), h)
+        wide = np.clip(np.asarray(pil.resize(size, Image.Resampling.BILINEAR)), 0.0, 1.0)
+    small = _to_20(wide)
     final = _centre_of_mass(small)
     steps.update({"crop": crop, "20x20": small, "28x28": final})
-    return Preprocessed(final, steps)
+    return Preprocessed(final, steps, widened)
 
 
 # A raster whose strokes are thinner than this fraction of the digit's longer side
@@ -189,4 +204,4 @@ def from_image(img: np.ndarray, strays: StrayRule | None = STRAYS) -> Preprocess
     if dropped is not None:
         steps["dropped"] = np.where(dropped, ink, 0.0).astype(np.float32)
         ink = np.where(dropped, 0.0, ink).astype(np.float32)
-    return to_28x28(_thickened(ink), steps)
+    return to_28x28(_thickened(ink), steps, widen=True)
