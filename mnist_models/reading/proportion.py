@@ -2,11 +2,12 @@
 
 MNIST fits each digit's longer side to 20 px with a pen of 2-3 px, so a 0, 4 or 8 drawn
 tall and thin (a fifth as wide as tall) becomes a bar of ink there, a 1 to both
-networks. Its width is stretched towards NARROWEST of its height, at most STRETCH times; a
-near-vertical line (a 1: narrower than LINE) is left as it is, and from LINE to twice
-it the stretch grows from none. (Traced MNIST test digits: 95 in 100 of each digit but
-1 are at least 0.38-0.58 times as wide as tall; half the 1s are under 0.14. The
-figures are in docs/preprocessing.md, "Tall, thin drawings".)
+networks. So a drawing narrower than NARROWEST of its height is read with its width
+stretched towards that, at most STRETCH times; a near-vertical line (a 1: narrower
+than LINE) is left as it is, and from LINE to twice it the stretch grows from none.
+(Traced MNIST test digits: 95 in 100 of each digit but 1 are at least 0.38-0.58 times
+as wide as tall; half the 1s are under 0.14. The figures are in docs/preprocessing.md,
+"Tall, thin drawings".)
 
 ``pen.from_strokes`` stretches the strokes before its pen re-draws them;
 ``raster.from_image`` stretches the cropped ink of an image before scaling it.
