@@ -245,20 +245,22 @@ def test_undo_goes_back_to_the_previous_drawing(page):
     assert read_answers(page) == (1, 1)
 
 
-def test_the_canvas_holds_still_while_a_new_server_starts(app, tmp_path):
+@pytest.mark.parametrize("width", [1400, 680])  # 680: the title wraps (answers.css)
+def test_the_canvas_holds_still_while_a_new_server_starts(app, tmp_path, width):
     """At a server's first page view the canvas comes a second or more before torch and
     the title naming the networks. It is shown in its place and at its size from its first
     frame (it used to move down under the pen when the title came, and show unscaled with
     the component's toolbar for a moment), so a digit drawn at once is read as drawn."""
     browser = app[0]  # the module's Chromium (one Playwright a process), a server of its own
     with streamlit_server(env={"MNIST_APP_HOME": str(tmp_path)}) as url:
-        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        ctx = browser.new_context(viewport={"width": width, "height": 1000})
         ctx.add_init_script(CANVAS_FRAMES)
         pg = ctx.new_page()
         pg.goto(url)
         pg.locator("canvas").first.wait_for(timeout=60_000)
         box = pg.locator("canvas").first.bounding_box()
-        draw(pg, box, synth.place_strokes(stroke_digit(1), 240, 60, 40))
+        k = box["width"] / 448  # the canvas scaled to its column
+        draw(pg, box, synth.place_strokes(stroke_digit(1), 240 * k, 60 * k, 40 * k))
         assert read_answers(pg, timeout=60) == (1, 1)
         pg.wait_for_function("() => document.title.startsWith('MNIST: ')", timeout=30_000)
         frames = pg.evaluate("() => window.__canvasFrames")
