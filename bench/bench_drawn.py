@@ -11,7 +11,9 @@ MNIST test digits are traced into strokes and drawn the ways people draw
 slanted (shear 0.3), squashed (aspect 0.6), narrow (a fifth as wide as tall; narrow18:
 the same drawn with an 18 px brush and read as an image), tiny (10-15% of the canvas),
 tremor (point noise sd 1.5 px), with a stray dot or stroke, and rendered as rasters at
-brush 10, 18 and 28 px. Each set goes through the drawing page's
+brush 10, 18 and 28 px; then hand-shaped 1s with a flag (flag1; flag1_18 with an 18 px
+brush, read as images) and 7s with a short, level bar (bar7), not traced from MNIST,
+whose 1s are mostly bare sticks. Each set goes through the drawing page's
 preprocessing and the networks; the table gives each network's accuracy, the
 share it marks "not sure" (below predict.NOT_SURE_BELOW, what the page did
 before the not-a-digit check) and the share its not-a-digit detector flags
@@ -231,6 +233,9 @@ def main() -> None:
         x, kept = drawsets.build(images, variant, seed=a.seed * 100 + i, strokes=strokes)
         sets[variant] = x
         print(row(variant, run_set(models, x), labels[kept], len(images)), flush=True)
+    for i, (kind, digit) in enumerate(drawsets.HAND_SETS.items()):
+        x = drawsets.build_hand(kind, a.n, seed=a.seed * 100 + 50 + i)
+        print(row(kind, run_set(models, x), np.full(len(x), digit), a.n), flush=True)
     made = nondigits.make_set(a.nondigits, seed=NONDIGIT_SEED + a.seed)
     kinds = np.array([k for k, _ in made])
     pres = [pen.from_strokes(s) for _, s in made]

@@ -99,3 +99,31 @@ def test_skeletons_are_zhang_suens(test_split):
         got = synth.skeletonize(mask)
         assert got.shape == mask.shape and got.dtype == bool
         assert (got == zhang_suen(mask)).all()
+
+
+def test_hand_shaped_ones_and_sevens_are_narrow_shapes_on_the_canvas():
+    """flag1: the flag slants down-left from the stem's top; bar7: a level bar on a stem
+    that starts at its right end and leans left. Both stay on the canvas, 35-85% of it
+    tall, and most are as narrow as the digits the stretch widens (under 0.4)."""
+    rng = np.random.default_rng(3)
+    for kind in ("flag1", "bar7"):
+        aspects = []
+        for _ in range(200):
+            st = drawsets.hand_strokes(kind, rng)
+            lo, hi = box(st)
+            assert lo.min() >= -1e-9 and hi.max() <= drawsets.CANVAS + 1e-9
+            w, h = hi - lo
+            assert 0.35 * 336 - 1e-6 <= h <= 0.85 * 336 * 1.03 + 1e-6
+            aspects.append(w / h)
+            # The corner: a 1's top (its flag starts lower), a 7's bar's right end.
+            top = st[0][st[0][:, 1] < lo[1] + h / 4]
+            pick = np.argmin(top[:, 1]) if kind == "flag1" else np.argmax(top[:, 0])
+            start, corner = st[0][0], top[pick]
+            assert start[0] < corner[0]  # the flag or bar reaches left from the top
+            if kind == "flag1":
+                assert start[1] > corner[1] + 0.1 * 0.35 * 336 * np.sin(np.radians(25)) - 1e-6
+            else:
+                assert abs(start[1] - corner[1]) <= 0.06 * h + 1e-6
+        assert np.median(aspects) < 0.4
+    x = drawsets.build_hand("flag1_18", 5, seed=1)
+    assert x.shape == (5, 1, 28, 28) and float(x.amax()) > 0.5

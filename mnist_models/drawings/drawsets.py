@@ -126,6 +126,67 @@ def build(
     return x, kept
 
 
+# Hand-shaped 1s and 7s (bench only): drawn as people write them rather than traced
+# from MNIST, whose 1s are mostly bare sticks. A 1 with a flag and a 7 with a short bar
+# are both narrow, a short stroke at the top of a long one: the flag slants down to the
+# left from the top, the bar is level.
+HAND_SETS = {"flag1": 1, "flag1_18": 1, "bar7": 7}  # set -> its digit; _18: an 18 px brush
+
+
+def _polyline(*points: tuple[float, float], step: float = 4.0) -> np.ndarray:
+    """Points every `step` px along the segments through `points`."""
+    out = [np.array(points[0], dtype=float)[None]]
+    for a, b in zip(points, points[1:]):
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        k = max(1, int(np.ceil(np.hypot(*(b - a)) / step)))
+        out.append(a + np.linspace(0, 1, k + 1)[1:, None] * (b - a))
+    return np.concatenate(out)
+
+
+def hand_strokes(kind: str, rng: np.random.Generator, canvas: int = CANVAS) -> list[np.ndarray]:
+    """One hand-shaped digit of HAND_SETS (canvas px), 35-85% of the canvas tall, at a
+    random place where it fits.
+
+    flag1: an upright or slanted stem (its foot up to 0.12 of its height either side),
+    a flag 0.1-0.3 of the height at 25-65 degrees below level; 3 in 10 with a base.
+    bar7: a level bar 0.2-0.45 of the height, its stem from the bar's right end down
+    and left by up to 0.35 of the height; 3 in 10 crossed.
+    """
+    h = rng.uniform(0.35, 0.85) * canvas
+    if kind.startswith("flag1"):
+        foot = rng.uniform(-0.12, 0.12) * h
+        flag, angle = rng.uniform(0.1, 0.3) * h, np.radians(rng.uniform(25, 65))
+        strokes = [_polyline((-flag * np.cos(angle), flag * np.sin(angle)), (0, 0), (foot, h))]
+        if rng.random() < 0.3:
+            half = rng.uniform(0.15, 0.3) * h
+            strokes.append(_polyline((foot - half, h), (foot + half, h)))
+    else:
+        bar, lean = rng.uniform(0.2, 0.45) * h, rng.uniform(0.0, 0.35) * h
+        strokes = [_polyline((-bar, rng.uniform(-0.03, 0.03) * h), (0, 0), (-lean, h))]
+        if rng.random() < 0.3:
+            mid = -lean / 2
+            strokes.append(_polyline((mid - 0.4 * bar, h / 2), (mid + 0.4 * bar, h / 2)))
+    allp = np.concatenate(strokes)
+    lo, ext = allp.min(0), allp.max(0) - allp.min(0)
+    at = np.array([rng.uniform(0, canvas - ext[0]), rng.uniform(0, canvas - ext[1])])
+    return [s - lo + at for s in strokes]
+
+
+def build_hand(kind: str, n: int, seed: int = 0, canvas: int = CANVAS) -> torch.Tensor:
+    """(n, 1, 28, 28): n hand-shaped digits of `kind` read as the page reads them (as
+    strokes, or for a _18 kind drawn with an 18 px brush and read as an image)."""
+    rng = np.random.default_rng(seed)
+    xs = []
+    for _ in range(n):
+        strokes = hand_strokes(kind, rng, canvas)
+        if kind.endswith("_18"):
+            pre = from_image(synth.render_strokes(strokes, 18.0, canvas))
+        else:
+            pre = from_strokes(strokes)
+        xs.append(pre.image)
+    return torch.from_numpy(np.stack(xs)).unsqueeze(1)
+
+
 STRAY_SHARE = 0.3  # of redrawn digits that get a stray mark (which the page may drop)
 
 
