@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from browser_utils import (
     CANVAS_FRAMES,
@@ -84,6 +85,28 @@ def test_mouse_drawn_digit_is_read_by_both(page, label, size, left, top):
     box = page.locator("canvas").first.bounding_box()
     draw(page, box, synth.place_strokes(stroke_digit(label), size, left, top))
     assert read_answers(page) == (label, label)
+
+
+def _line(*points, n: int = 15) -> list[tuple[float, float]]:
+    """Mouse positions along the segments through `points`."""
+    out = []
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        out += [(x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n) for i in range(n)]
+    return out + [points[-1]]
+
+
+def test_a_one_with_a_flag_and_a_thin_zero_are_read_by_both(page):
+    """Both narrow: the thin 0 is read wider (and stays a 0), the 1's flag is not stretched
+    into a 7's bar."""
+    box = page.locator("canvas").first.bounding_box()
+    k = box["width"] / 336  # drawn in the coordinates of a 336 px canvas
+    one = [_line((105 * k, 100 * k), (150 * k, 60 * k), (160 * k, 290 * k))]
+    t = np.linspace(-np.pi / 2, 1.5 * np.pi, 50)
+    zero = [list(zip((200 + 30 * np.cos(t)) * k, (170 + 140 * np.sin(t)) * k))]
+    for label, strokes in ((1, one), (0, zero)):
+        clear(page)
+        draw(page, box, strokes)
+        assert read_answers(page) == (label, label)
 
 
 def test_a_stroke_begun_in_the_top_right_corner_is_drawn(page):

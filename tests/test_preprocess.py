@@ -312,6 +312,58 @@ def test_lines_and_digits_of_ordinary_proportions_are_not_stretched():
     assert line.widened == 1.0
 
 
+def _flagged_one(left: float = 150.0, top: float = 60.0) -> list[np.ndarray]:
+    """A 1 as many people write it: a flag 30 px long slanting down-left from the top of a
+    160 px stem (0.19 as wide as tall, as narrow as the 0s above)."""
+    return [np.array([[left - 30, top + 30], [left, top], [left, top + 160]], dtype=float)]
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    model, _ = checkpoint.load(SHIPPED_DIR / "mlp.pt")
+    return model
+
+
+def test_a_one_with_a_flag_is_not_stretched_into_a_seven(convnet, mlp):
+    """Under its top quarter a flagged 1 is one upright stem, so it is read as drawn; stretched
+    1.7 times, its flag was a 7's bar to both networks."""
+    for strokes in (_flagged_one(), _flagged_one(left=60.0, top=150.0)):
+        pre = pen.from_strokes(strokes)
+        assert pre.widened == 1.0
+        photo = raster.from_image(synth.render_strokes(strokes, 18.0, 336))
+        assert photo.widened == 1.0  # the stem's own 18 px are not width below the top
+        with torch.inference_mode():
+            for model in (convnet, mlp):
+                assert int(model(pre.tensor()).argmax()) == 1
+                assert int(model(photo.tensor()).argmax()) == 1
+    # The same flag on a stem that sweeps across the width below it (a 7's): stretched.
+    seven = [np.array([[120.0, 60.0], [150.0, 60.0], [120.0, 220.0]])]
+    assert pen.from_strokes(seven).widened == pytest.approx(proportion.stretch(30, 160))
+
+
+def test_the_stretch_needs_width_under_the_top():
+    """spread_below (the share of the width under the top FLAG): none at STEM_ALONE or less,
+    the full stretch from STEM_SPREAD up, growing between; never more than without it."""
+    full = proportion.stretch(60, 400)
+    assert full > 1.3
+    assert (
+        proportion.stretch(60, 400, 0.0)
+        == proportion.stretch(60, 400, proportion.STEM_ALONE)
+        == 1.0
+    )
+    assert proportion.stretch(60, 400, proportion.STEM_SPREAD) == pytest.approx(full)
+    assert proportion.stretch(60, 400, 1.0) == pytest.approx(full)
+    shares = np.linspace(0, 1, 101)
+    got = np.array([proportion.stretch(60, 400, s) for s in shares])
+    assert np.all(np.diff(got) >= -1e-12) and got.max() <= full + 1e-12
+    assert proportion.stretch(300, 300, 0.0) == proportion.stretch(300, 300, 1.0) == 1.0
+    # Measured on strokes: a segment crossing the cut counts from where it crosses.
+    stem = [np.array([[100.0, 0.0], [100.0, 400.0]]), np.array([[40.0, 0.0], [100.0, 60.0]])]
+    assert pen._width_below(stem, 100.0) == 0.0
+    assert pen._width_below(stem, 30.0) == pytest.approx(30.0)  # the flag from x 70
+    assert pen._width_below(stem, 500.0) == 0.0
+
+
 def test_a_tall_thin_zero_in_a_photo_is_read_wider_too(convnet):
     """An image is not re-drawn: its cropped ink is stretched by the same rule."""
     strokes = [_ellipse(70, 400, left=120.0, top=10.0)]

@@ -221,7 +221,7 @@ def redraw(images: torch.Tensor | np.ndarray) -> np.ndarray:
 # Redrawn digits are kept in <app home>/cache between runs (about 47 MB for the
 # 60,000 training images, made in ~100 s on two cores): one file per set of
 # images, filled in as subsets ask for them.
-REDRAW_VERSION = 3  # bump when redraw() or preprocessing changes what it makes
+REDRAW_VERSION = 4  # bump when redraw() or preprocessing changes what it makes
 POOL_FROM = 4000  # digits to redraw before it is worth starting worker processes
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mnist_models.reading.canvas import check_strokes
-from mnist_models.reading.proportion import stretch
+from mnist_models.reading.proportion import FLAG, stretch
 from mnist_models.reading.raster import PEN_FRACTION, Preprocessed, to_28x28
 from mnist_models.reading.stray import STRAYS, StrayRule, stray_mask
 
@@ -50,19 +50,38 @@ def _render(
     return np.asarray(canvas, dtype=np.float32) / 255.0
 
 
+def _width_below(strokes: list[np.ndarray], y: float) -> float:
+    """How wide the strokes are at and below height y (canvas y grows downwards), the
+    segments that cross y cut there."""
+    xs = []
+    for s in strokes:
+        xs.append(s[s[:, 1] >= y, 0])
+        a, b = s[:-1], s[1:]
+        cross = (a[:, 1] - y) * (b[:, 1] - y) < 0
+        if cross.any():
+            t = (y - a[cross, 1]) / (b[cross, 1] - a[cross, 1])
+            xs.append(a[cross, 0] + t * (b[cross, 0] - a[cross, 0]))
+    x = np.concatenate(xs)
+    return float(x.max() - x.min()) if x.size else 0.0
+
+
 def _frame(
     strokes: list[np.ndarray], pen_fraction: float, resolution: int
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float] | None:
     """Origin, (x, y) scale, image size and pen that make the strokes' longer side
-    `resolution` px, a drawing far narrower than a digit drawn wider first
-    (proportion.stretch)."""
+    `resolution` px, a drawing far narrower than a digit (and wide under its top, unlike
+    a 1 with a flag) drawn wider first (proportion.stretch)."""
     allp = np.concatenate(strokes)
     lo, hi = allp.min(0), allp.max(0)
     ext = hi - lo
     extent = float(ext.max())
     if extent < MIN_EXTENT:
         return None
-    widen = np.array([stretch(float(ext[0]), float(ext[1])), 1.0])
+    width, height = float(ext[0]), float(ext[1])
+    factor = stretch(width, height)
+    if factor > 1.0:  # narrow: is it wide under its top too, or a 1's flag on a stem?
+        factor = stretch(width, height, _width_below(strokes, lo[1] + FLAG * height) / width)
+    widen = np.array([factor, 1.0])
     scale = widen * (resolution / float((ext * widen).max()))
     pen = max(1.0, pen_fraction * resolution)  # the pen is also the margin
     size = (

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mnist_models.reading.proportion import stretch
+from mnist_models.reading.proportion import FLAG, stretch
 from mnist_models.reading.stray import STRAYS, StrayRule, dilate, stray_mask
 
 BOX = 20  # MNIST's size-normalisation box
@@ -119,6 +119,18 @@ def _centre_of_mass(small: np.ndarray) -> np.ndarray:
     return out
 
 
+def _spread_below(crop: np.ndarray, flag: float) -> float:
+    """The share of the crop's width that its ink spans under the top `flag` of the
+    strokes' height, the strokes' own width left out (an upright stem of any brush
+    spans none of it, and a flag's rounded end is still above)."""
+    h, w = crop.shape
+    pen = min(stroke_width(crop), w - 1.0, h - 1.0)
+    cols = np.flatnonzero((crop[int(np.ceil(flag * (h - pen) + pen)) :] > 0.1).any(axis=0))
+    if cols.size == 0:
+        return 0.0
+    return max(0.0, cols[-1] - cols[0] + 1 - pen) / (w - pen)
+
+
 def to_28x28(
     ink: np.ndarray, steps: dict[str, np.ndarray], widen: bool = False
 ) -> Preprocessed | None:
@@ -135,6 +147,8 @@ def to_28x28(
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     widened = stretch(w, h) if widen else 1.0
+    if widened > 1.0:  # narrow: is it wide under its top too, or a 1's flag on a stem?
+        widened = stretch(w, h, _spread_below(crop, FLAG))
     wide = crop
     if widened > 1.0:
         pil = Image.fromarray(crop.astype(np.float32), mode="F")
