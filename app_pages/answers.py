@@ -34,12 +34,18 @@ def bars_html(probs: Sequence[float], top: int, colour: str, name: str) -> str:
 
 
 def answer_html(
-    use: InUse, pred: Prediction, detail: bool = True, verdict: ood.Verdict | None = None
+    use: InUse,
+    pred: Prediction,
+    detail: bool = True,
+    verdict: ood.Verdict | None = None,
+    several: bool = False,
 ) -> str:
     """One network's answer: name, big digit, confidence, badge, bars; `detail` adds the model
-    and the not-a-digit score."""
+    and the not-a-digit score. `several`: the drawing is several digits side by side."""
     name, colour = use.net.name, use.net.colour
-    if verdict is not None and verdict.not_digit:
+    if several:
+        badge = '<span class="badge badge-unsure">several digits?</span>'
+    elif verdict is not None and verdict.not_digit:
         badge = '<span class="badge badge-unsure">not a digit?</span>'
     elif pred.sure:
         badge = '<span class="badge badge-sure">confident</span>'
@@ -74,7 +80,7 @@ def answer_html(
 def verdict_html(reading: mread.Reading, label: int | None = None) -> str:
     """The headline (reading.headline: one rule for every page) as one line over the
     answers, announced to screen readers (role=status)."""
-    line = headline.headline(headline.said_of(reading), label)
+    line = headline.headline(headline.said_of(reading), label, reading.several)
     return (
         f'<div class="verdict verdict-{line.kind}" role="status" aria-live="polite" '
         f'id="verdict">{html.escape(line.text)}</div>'
@@ -86,6 +92,7 @@ def answers_html(
 ) -> str:
     """The verdict and every network's answer side by side, on any screen width."""
     cards = "".join(
-        answer_html(uses[k], r.prediction, detail, r.verdict) for k, r in reading.networks.items()
+        answer_html(uses[k], r.prediction, detail, r.verdict, reading.several is not None)
+        for k, r in reading.networks.items()
     )
     return f'{verdict_html(reading, label)}<div class="answers">{cards}</div>'

@@ -268,7 +268,7 @@ def answers_part(code: str, uses: dict, gen: int, json_data, restored: str | Non
         rules.image_bytes(pre.image),
         stroke_json,
         {k: rules.Answer(tuple(p.probs), uses[k].version.id) for k, p in preds.items()},
-        reading.not_digit,
+        True if reading.several else reading.not_digit,  # "42" is not one digit: not scored
     )
     return pre, stroke_json
 

@@ -13,7 +13,9 @@ the same drawn with an 18 px brush and read as an image), tiny (10-15% of the ca
 tremor (point noise sd 1.5 px), with a stray dot or stroke, and rendered as rasters at
 brush 10, 18 and 28 px; then hand-shaped 1s with a flag (flag1; flag1_18 with an 18 px
 brush, read as images) and 7s with a short, level bar (bar7), not traced from MNIST,
-whose 1s are mostly bare sticks. Each set goes through the drawing page's
+whose 1s are mostly bare sticks; then numbers, 2-3 test digits side by side, read digit
+by digit (mnist_models/reading/several.py), and how many single digits of five sets
+would be taken for several. Each set goes through the drawing page's
 preprocessing and the networks; the table gives each network's accuracy, the
 share it marks "not sure" (below predict.NOT_SURE_BELOW, what the page did
 before the not-a-digit check) and the share its not-a-digit detector flags
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +58,7 @@ from mnist_models.drawings import (
 from mnist_models.nets import checkpoint
 from mnist_models.reading import ood, pen
 from mnist_models.reading.predict import NOT_SURE_BELOW
+from mnist_models.reading.read import read
 from mnist_models.training import ood_fit
 
 NONDIGIT_SEED = 7_000  # the detectors were fitted on seeds 1,000 and 2,000 (ood_fit.fit)
@@ -187,6 +191,29 @@ def row(name: str, res: dict, labels: np.ndarray | None, n_asked: int) -> str:
     return " ".join(cells) + f" {both:>7} {either:>7} {none:>6}"
 
 
+def several_digits(models: dict, strokes: list, labels: np.ndarray, n: int, seed: int) -> None:
+    """Numbers (2-3 traced digits side by side) read digit by digit, and single drawn
+    digits that would be taken for several (reading/several.py; what the page shows)."""
+    # read() needs only each version's metadata; the detectors come from ood.STORE, as above.
+    as_read = {a: (m, types.SimpleNamespace(meta=meta)) for a, (m, meta, _) in models.items()}
+    rng = np.random.default_rng(seed * 100 + 70)
+    called = right = 0
+    for _ in range(n):
+        drawn, digits = drawsets.number_strokes(strokes, labels, rng)
+        got = read(pen.from_strokes(drawn), as_read).several
+        called, right = called + (got is not None), right + (got == digits)
+    print(
+        f"numbers (2-3 digits side by side, {n}): {called / n:.1%} read as several digits, "
+        f"{right / n:.1%} with every digit right"
+    )
+    for i, variant in enumerate(("plain", "rotated", "slanted", "tremor", "stray")):
+        vrng = np.random.default_rng(seed * 100 + 80 + i)
+        pres = [drawsets.read_variant(s, variant, vrng) for s in strokes if s]
+        split = [p for p in pres if p is not None and p.pieces]
+        wrong = sum(read(p, as_read).several is not None for p in split)
+        print(f"  {variant}: {wrong} of {len(pres)} single digits read as several")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1000, help="MNIST test digits per set")
@@ -236,6 +263,7 @@ def main() -> None:
     for i, (kind, digit) in enumerate(drawsets.HAND_SETS.items()):
         x = drawsets.build_hand(kind, a.n, seed=a.seed * 100 + 50 + i)
         print(row(kind, run_set(models, x), np.full(len(x), digit), a.n), flush=True)
+    several_digits(models, strokes, labels, a.n, a.seed)
     made = nondigits.make_set(a.nondigits, seed=NONDIGIT_SEED + a.seed)
     kinds = np.array([k for k, _ in made])
     pres = [pen.from_strokes(s) for _, s in made]

@@ -109,6 +109,23 @@ def test_a_one_with_a_flag_and_a_thin_zero_are_read_by_both(page):
         assert read_answers(page) == (label, label)
 
 
+def test_two_digits_drawn_side_by_side_are_said_to_be_two(page):
+    """A 1 and a 2 drawn with the mouse: not "Both networks read 2", but two digits, 1 2."""
+    clear(page)
+    box = page.locator("canvas").first.bounding_box()
+    k = box["width"] / 336
+    hook = [
+        (150 + 45 * np.cos(a), 115 - 35 * np.sin(a)) for a in np.radians(np.linspace(160, -20, 15))
+    ]
+    two = hook + _line(hook[-1], (110, 220), (195, 220))[1:]
+    strokes = [_line((60, 80), (60, 220)), two]
+    draw(page, box, [[(x * k, y * k) for x, y in s] for s in strokes])
+    read_answers(page)
+    verdict = page.locator("#verdict").inner_text()
+    assert verdict.startswith("This looks like 2 digits side by side, 1 2."), verdict
+    assert page.get_by_text("several digits?").count() == 2
+
+
 def test_a_stroke_begun_in_the_top_right_corner_is_drawn(page):
     """The component's toolbar used to hide over the top-right corner and swallow strokes
     begun there before the pointer had hovered (any touch, any quick mouse)."""

@@ -388,6 +388,20 @@ def test_a_doodle_one_network_flags_gets_no_confident_headline():
     assert "not a digit?" in page  # its badge agrees with the line
 
 
+def test_ten_drawn_on_the_canvas_is_two_digits_not_a_confident_answer():
+    """A 1 and a 0 side by side: the page says it looks like two digits, 1 0, and no
+    network's badge says "confident"."""
+    t = np.linspace(0, 2 * np.pi, 50)
+    strokes = [
+        np.stack([np.full(20, 60.0), np.linspace(80, 240, 20)], 1),
+        np.stack([190 + 55 * np.cos(t), 160 + 80 * np.sin(t)], 1),
+    ]
+    page = html_of(run_page(fabric(strokes)))
+    assert "This looks like 2 digits side by side, 1 0. Draw one at a time" in page
+    assert 'class="verdict verdict-mixed"' in page
+    assert "several digits?" in page and 'class="badge badge-sure"' not in page
+
+
 def test_a_digit_gets_no_not_a_digit_verdict(digits):
     at = run_page(fabric(digits[7]))
     page = html_of(at)

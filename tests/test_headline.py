@@ -27,6 +27,17 @@ def test_confident_only_when_both_are_sure_and_neither_flags():
     assert line.confident
 
 
+def test_several_digits_are_never_a_confident_reading():
+    """Both sure of a 2 for "12" drawn as one: the line says it is two digits."""
+    line = headline.headline(pair((2, 0.99), (2, 0.95)), several=[1, 2])
+    assert not line.confident and line.kind == "mixed"
+    assert line.text == (
+        "This looks like 2 digits side by side, 1 2. Draw one at a time: read as one, "
+        "the MLP would say 2, the ConvNet would say 2."
+    )
+    assert headline.headline(pair((2, 0.99), (2, 0.95)), label=2, several=[1, 2]).confident
+
+
 def test_a_house_one_network_flags_is_not_a_confident_reading():
     """Both read 0 at over 99.9%, but the MLP's check says "not a digit?"."""
     line = headline.headline(pair((0, 0.9999, True), (0, 0.9999, False)))

@@ -85,6 +85,24 @@ def test_json_drawings_one_line_each(tmp_path, digits, capsys):
     }
 
 
+def test_two_digits_side_by_side_are_said_to_be_two(tmp_path, capsys):
+    """A 1 and a 0 in one drawing: the text line and the JSON say so; one digit has none."""
+    t = np.linspace(0, 2 * np.pi, 50)
+    ten = [
+        [[60.0, float(y)] for y in np.linspace(80, 240, 20)],
+        np.stack([190 + 55 * np.cos(t), 160 + 80 * np.sin(t)], 1).tolist(),
+    ]
+    path = tmp_path / "ten.json"
+    path.write_text(json.dumps({"canvas": 336, "items": [{"paths": ten}, {"paths": ten[1:]}]}))
+    code, out, err = run_main(capsys, str(path))
+    assert code == 0, err
+    both, zero = out.splitlines()
+    assert both.endswith("; this looks like several digits side by side (1 0)")
+    assert "several" not in zero
+    code, out, err = run_main(capsys, str(path), "--json")
+    assert [json.loads(x)["several_digits"] for x in out.splitlines()] == [[1, 0], None]
+
+
 def test_same_answer_as_the_page_path(tmp_path, digits, capsys):
     """The command's output is exactly read.read() on pen.from_strokes()."""
     path = drawing_file(tmp_path, digits[:2], extra=[{"paths": X_MARK}])

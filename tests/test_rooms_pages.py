@@ -353,6 +353,26 @@ def test_the_pages_use_the_database_in_mnist_room_db(postgres, tmp_path, monkeyp
     s.close()
 
 
+def test_a_number_sent_from_a_phone_is_said_to_be_digits_and_not_scored(store) -> None:
+    """A 1 and a 0 side by side: the phone's line says two digits, and the drawing goes to the
+    wall marked as no single digit, counted apart from the scores (rooms/scoreboard.py)."""
+    code = store.create_room().code
+    page(PHONE, code)  # registers the canvas component, so that it can be patched
+    t = np.linspace(0, 2 * np.pi, 50)
+    ten = [
+        np.stack([np.full(20, 60.0), np.linspace(80, 240, 20)], 1),
+        np.stack([190 + 55 * np.cos(t), 160 + 80 * np.sin(t)], 1),
+    ]
+    drawn = types.SimpleNamespace(json_data=fabric(ten))
+    with mock.patch("streamlit_drawable_canvas.st_canvas", return_value=drawn):
+        at = page(PHONE, code)
+        assert "This looks like 2 digits side by side, 1 0." in html_of(at)
+        next(b for b in at.button if b.label == "Send").click().run()
+    assert not at.exception and not at.error
+    (sent,) = store.drawings(code)
+    assert sent.not_digit is True
+
+
 def test_phone_sends_the_drawing_as_the_canvas_rules_encode_it(store) -> None:
     code = store.create_room("Year 10").code
     page(PHONE, code)  # registers the canvas component, so that it can be patched

@@ -54,7 +54,8 @@ class Item:
 
     def preprocess(self, budget: Budget) -> raster.Preprocessed | None:
         """The same call the page makes for a drawing or an upload (an image file is read and
-        decoded here, one at a time); only the 28x28 input is kept, not the steps."""
+        decoded here, one at a time); only the 28x28 inputs are kept (the drawing's, and
+        each of its pieces' where it is several digits side by side), not the steps."""
         if self.strokes is not None:
             pre = pen.from_strokes(self.strokes)
         else:
@@ -63,7 +64,10 @@ class Item:
                 pre = raster.from_image(uploads.read_image(data))
             except uploads.ImageRejected as exc:
                 raise InputError(f"{self.image_path}: {exc}") from None
-        return None if pre is None else raster.Preprocessed(pre.image)
+        if pre is None:
+            return None
+        pieces = [raster.Preprocessed(p.image) for p in pre.pieces] if pre.pieces else None
+        return raster.Preprocessed(pre.image, pieces=pieces)
 
 
 class Budget:
@@ -210,6 +214,9 @@ def _text(name: str, result: dict) -> str:
         sure = "over 99.9%" if r["confidence"] > 0.999 else f"{r['confidence']:.1%}"
         bits.append(f"{title} {r['digit']} ({sure} sure{flag})")
     verdict = {True: "; this doesn't look like a digit", False: "", None: ""}[result["not_digit"]]
+    if result.get("several_digits"):
+        digits = " ".join(map(str, result["several_digits"]))
+        verdict = f"; this looks like several digits side by side ({digits})"
     return f"{name}: " + ", ".join(bits) + verdict
 
 

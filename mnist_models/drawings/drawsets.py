@@ -187,6 +187,27 @@ def build_hand(kind: str, n: int, seed: int = 0, canvas: int = CANVAS) -> torch.
     return torch.from_numpy(np.stack(xs)).unsqueeze(1)
 
 
+def number_strokes(
+    strokes: list[list[np.ndarray]],
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    canvas: int = CANVAS,
+) -> tuple[list[np.ndarray], list[int]]:
+    """(canvas strokes, digits): 2 or 3 of the traced digits (bench only), side by side on one
+    line as a number is written: each digit's longer side 60-100 px, up to 15 px above or
+    below the line, 0.03-0.4 of that size apart, from 10 px in."""
+    count = 2 if rng.random() < 2 / 3 else 3
+    height, x = rng.uniform(60, 100), 10.0
+    out: list[np.ndarray] = []
+    digits = []
+    for i in rng.choice([i for i, s in enumerate(strokes) if s], count):
+        placed = synth.place_strokes(strokes[i], height, x, canvas * 0.3 + rng.uniform(-15, 15))
+        out += placed
+        digits.append(int(labels[i]))
+        x += float(np.ptp(np.concatenate(placed)[:, 0])) + rng.uniform(0.03, 0.4) * height
+    return out, digits
+
+
 STRAY_SHARE = 0.3  # of redrawn digits that get a stray mark (which the page may drop)
 
 

@@ -84,19 +84,29 @@ def _against_label(said: Sequence[Said], label: int) -> Headline:
     return Headline("mixed", f"Labelled {label}: {marks}.")
 
 
-def headline(said: Sequence[Said], label: int | None = None) -> Headline:
+def headline(
+    said: Sequence[Said], label: int | None = None, several: Sequence[int] | None = None
+) -> Headline:
     """The line over the answers for what each network said (in table order).
 
     With a known true label (a test digit), each network is marked right or wrong
     against it. Otherwise: a drawing every checked network flags does not look like a
     digit (with what each would still say: a classifier always picks one of ten); a
     reading is confident only when no network flags it and all are sure; anything else
-    says what each network reads and why it is not sure.
+    says what each network reads and why it is not sure. `several`: the digits of a
+    drawing of several side by side (read.Reading.several), never read as one.
     """
     if not said:
         raise ValueError("a headline needs at least one network's answer")
     if label is not None:
         return _against_label(said, label)
+    if several:
+        would = ", ".join(f"the {s.name} would say {s.digit}" for s in said)
+        return Headline(
+            "mixed",
+            f"This looks like {len(several)} digits side by side, {' '.join(map(str, several))}. "
+            f"Draw one at a time: read as one, {would}.",
+        )
     checked = [s for s in said if s.flagged is not None]
     if checked and all(s.flagged for s in checked):
         would = ", ".join(f"the {s.name} would say {s.digit}" for s in said)

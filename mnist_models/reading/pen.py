@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from mnist_models.reading.canvas import check_strokes
 from mnist_models.reading.proportion import FLAG, stretch
 from mnist_models.reading.raster import PEN_FRACTION, Preprocessed, to_28x28
+from mnist_models.reading.several import side_by_side
 from mnist_models.reading.stray import STRAYS, StrayRule, stray_mask
 
 MIN_EXTENT = 6.0  # strokes spanning fewer canvas pixels than this: a dot, not a digit
@@ -96,11 +97,14 @@ def from_strokes(
     pen_fraction: float = PEN_FRACTION,
     resolution: int = 112,
     strays: StrayRule | None = STRAYS,
+    several: bool = True,
 ) -> Preprocessed | None:
     """Pen strokes (each (k, 2) x, y points) -> 28x28 input, independent of brush and size.
 
-    Stray marks are set aside first (steps["dropped"]). None if there is nothing
-    to read; DrawingRejected for malformed strokes or a drawing over the caps.
+    Stray marks are set aside first (steps["dropped"]); several digits side by side are
+    also read one by one (``pieces``, reading/several.py; several=False reads one).
+    None if there is nothing to read; DrawingRejected for malformed strokes or a drawing
+    over the caps.
     """
     strokes = check_strokes(strokes)
     if not strokes:
@@ -113,6 +117,7 @@ def from_strokes(
     lo, scale, size, pen = frame
     ink = _render(strokes, lo, scale, size, pen)
     steps = {"strokes": ink}
+    kept = strokes
     dropped = stray_mask(ink, strays) if strays else None
     if dropped is not None:
         # Each stroke is one connected piece of ink, so its first point tells
@@ -130,4 +135,10 @@ def from_strokes(
     pre = to_28x28(ink, steps)
     if pre is not None:
         pre.widened = float(frame[1][0] / frame[1][1])
+        groups = side_by_side(kept) if several else None
+        if groups is not None:
+            pieces = [
+                from_strokes(g, pen_fraction, resolution, None, several=False) for g in groups
+            ]
+            pre.pieces = pieces if all(p is not None for p in pieces) else None
     return pre

@@ -41,6 +41,9 @@ class Preprocessed:
     # How much wider the drawing was read than drawn (proportion.stretch): 1 but for a
     # drawing far narrower than a digit.
     widened: float = 1.0
+    # Several digits side by side (reading/several.py): each group of strokes read as a
+    # drawing of its own, left to right; None for one drawing.
+    pieces: list[Preprocessed] | None = None
 
     def tensor(self) -> torch.Tensor:
         """(1, 1, 28, 28) float tensor for the models (which normalise internally)."""

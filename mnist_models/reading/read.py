@@ -48,6 +48,9 @@ class Reading:
 
     pre: Preprocessed | None
     networks: dict[str, NetworkReading]
+    # Several digits side by side (reading/several.py), left to right: every network read
+    # each group of strokes as this digit, sure, and none flagged it. None: one drawing.
+    several: list[int] | None = None
 
     @property
     def nothing_to_read(self) -> bool:
@@ -64,6 +67,7 @@ class Reading:
         return {
             "nothing_to_read": False,
             "not_digit": self.not_digit,
+            "several_digits": self.several,
             "networks": {a: r.to_json() for a, r in self.networks.items()},
         }
 
@@ -83,7 +87,24 @@ def read(pre: Preprocessed | None, models: Models, store: ood.DetectorStore = oo
         pred = predict(model, x, temperature=float(meta.get("temperature", 1.0)))
         det = store.get(meta.get("sha256", ""), arch)
         out[arch] = NetworkReading(arch, version, pred, det.verdict(model, x) if det else None)
-    return Reading(pre, out)
+    return Reading(pre, out, _several(pre, models, store))
+
+
+def _several(pre: Preprocessed, models: Models, store: ood.DetectorStore) -> list[int] | None:
+    """Each piece's digit where every network reads every piece of the drawing as one
+    digit, sure and unflagged; None otherwise (and for a drawing in one piece)."""
+    if not pre.pieces:
+        return None
+    digits = []
+    for piece in pre.pieces:
+        said = read(piece, models, store).networks.values()
+        answers = {r.prediction.digit for r in said}
+        if len(answers) != 1 or not all(
+            r.prediction.sure and not (r.verdict and r.verdict.not_digit) for r in said
+        ):
+            return None
+        digits.append(answers.pop())
+    return digits
 
 
 def _load(version: registry.Version) -> nn.Module:
