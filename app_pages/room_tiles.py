@@ -46,7 +46,8 @@ def new_ids(newest_first: Sequence[rules.Drawing], now: float | None = None) -> 
 
 def tile_html(d: rules.Drawing, nets: Sequence[str], new: bool) -> str:
     """One drawing: its image, each network's answer, right or wrong once labelled; a
-    drawing the not-a-digit check flagged says so and gets no marks (it is not scored)."""
+    drawing flagged as not one digit (the not-a-digit check's, or several digits side by
+    side, as the phone read it) says so and gets no marks (it is not scored)."""
     odd = bool(d.not_digit)
     cells = []
     for k in nets:
@@ -63,7 +64,7 @@ def tile_html(d: rules.Drawing, nets: Sequence[str], new: bool) -> str:
             f'{a.digit}</div><div class="ta-mark{cls}">{mark}</div></div>'
         )
     if odd:
-        meant = '<span class="tile-odd-mark">not a digit</span>'
+        meant = '<span class="tile-odd-mark">not one digit</span>'
     else:
         meant = f"meant {d.label}" if d.label is not None else "no label"
     who = f" · {html.escape(d.nickname)}" if d.nickname else ""
@@ -93,9 +94,9 @@ def tiles_html(newest_first: Sequence[rules.Drawing], nets: Sequence[str]) -> st
 
 
 def stats_html(room: rules.Room, board: scoreboard.Scoreboard, people: int, last: int) -> str:
-    """People taking part, drawings, labelled digits, drawings that are not digits, state."""
+    """People taking part, drawings, labelled digits, drawings that are not one digit, state."""
     n = board.not_digits
-    apart = f" · {n:,} not {'a digit' if n == 1 else 'digits'}" if n else ""
+    apart = f" · {n:,} not one digit" if n else ""
     return (
         f'<div class="wall-stats" id="wall-stats" data-drawings="{board.drawings}" '
         f'data-people="{people}" data-last="{last}" data-not-digits="{board.not_digits}">'
@@ -141,7 +142,8 @@ def score_html(board: scoreboard.Scoreboard, nets: Sequence[str]) -> str:
     if board.not_digits:
         apart = (
             f'<div class="score-apart" id="score-apart">'
-            f"{plural(board.not_digits, 'drawing')} flagged as not a digit: shown, not scored"
+            f"{plural(board.not_digits, 'drawing')} not one digit (no digit, or several side "
+            "by side): shown, not scored"
             "</div>"
         )
     return f'<div class="score">{"".join(parts)}</div>{apart}'
