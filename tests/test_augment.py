@@ -158,6 +158,7 @@ def test_redraw_gives_full_range_ink_like_the_page(train_split, monkeypatch) -> 
     assert out.max() == 255 and 0.05 < (out > 127).mean() < 0.4
     assert np.array_equal(drawsets.redraw(imgs[5:8]), out[5:8])  # each digit on its own
     monkeypatch.setattr(drawsets, "STRAY_SHARE", 0.0)
+    monkeypatch.setattr(drawsets, "FLAG_SHARE", 0.0)  # imgs[3] is a 1: no flag either
     plain = drawsets.redraw(imgs)
     page = pen.from_strokes(synth.digit_strokes(imgs[3])).image
     np.testing.assert_allclose(plain[3] / 255, page, atol=1 / 255)

@@ -127,3 +127,36 @@ def test_hand_shaped_ones_and_sevens_are_narrow_shapes_on_the_canvas():
         assert np.median(aspects) < 0.4
     x = drawsets.build_hand("flag1_18", 5, seed=1)
     assert x.shape == (5, 1, 28, 28) and float(x.amax()) > 0.5
+
+
+def test_redrawn_sticks_get_a_flag_and_other_digits_none(train_split, monkeypatch):
+    """Training's redrawn 1s: about FLAG_SHARE of the sticks get a flag from the top, down
+    and to the left; a loop or a level stroke never does, nor almost any other digit."""
+    rng = np.random.default_rng(0)
+    stick = [np.stack([np.full(30, 14.0), np.linspace(4, 24, 30)], 1)]
+    monkeypatch.setattr(drawsets, "FLAG_SHARE", 1.0)
+    for _ in range(20):
+        flagged = drawsets._with_flag(stick, rng)
+        assert len(flagged) in (2, 3) and flagged[1] is stick[0]
+        tip, top = flagged[0][0], flagged[0][-1]
+        assert np.allclose(top, (14.0, 4.0))
+        assert tip[0] < top[0] and tip[1] > top[1]  # left of the top and below it
+        assert 0.12 * 20 - 1e-6 <= np.hypot(*(tip - top)) <= 0.35 * 20 + 1e-6
+    t = np.linspace(0, 2 * np.pi, 40)
+    loop = [np.stack([14 + 6 * np.cos(t), 14 + 9 * np.sin(t)], 1)]
+    level = [np.stack([np.linspace(4, 24, 30), np.full(30, 14.0)], 1)]
+    assert drawsets._with_flag(loop, rng) is loop and drawsets._with_flag(level, rng) is level
+    monkeypatch.undo()
+    labels = train_split.labels[:1500].numpy()
+    traced = [synth.digit_strokes(img.numpy()) for img in train_split.images[:1500]]
+
+    def flagged_share(digits) -> float:
+        picked = [i for i in range(1500) if (labels[i] == 1) == (digits == 1) and traced[i]]
+        gained = sum(
+            len(drawsets._with_flag(traced[i], np.random.default_rng(i))) > len(traced[i])
+            for i in picked
+        )
+        return gained / len(picked)
+
+    assert 0.35 <= flagged_share(1) <= 0.55  # 89% of 1s are sticks, half of them flagged
+    assert flagged_share(0) <= 0.002  # any other digit

@@ -89,4 +89,4 @@ def test_the_app_networks_read_hand_shaped_ones_and_sevens(kind: str) -> None:
         model, _ = checkpoint.load(WEIGHTS / f"{name}.pt")
         with torch.inference_mode():
             accuracy = float((model(x).argmax(1) == digit).float().mean())
-        assert accuracy >= 0.8, f"{name}.pt on {kind}: {accuracy:.1%}"
+        assert accuracy >= 0.93, f"{name}.pt on {kind}: {accuracy:.1%}"
