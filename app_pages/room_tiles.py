@@ -58,9 +58,11 @@ def tile_html(d: rules.Drawing, nets: Sequence[str], new: bool) -> str:
         right = None if odd else d.right(k)
         mark = "" if right is None else ("✓" if right else "✗")
         cls = "" if right is None else (" ta-right" if right else " ta-wrong")
+        # Not one digit: the answer in the text's colour, not the network's (no confident look).
+        colour = "" if odd else f' style="color:{net.colour}"'
         cells.append(
             f'<div class="ta"><div class="ta-name">{html.escape(net.name)}</div>'
-            f'<div class="ta-digit" style="color:{net.colour}">'
+            f'<div class="ta-digit"{colour}>'
             f'{a.digit}</div><div class="ta-mark{cls}">{mark}</div></div>'
         )
     if odd:

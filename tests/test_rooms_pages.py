@@ -374,6 +374,7 @@ def test_a_number_sent_from_a_phone_is_said_to_be_digits_and_not_scored(store) -
     # The wall says "not one digit" (true of a number as of a star) and scores it apart.
     wall = html_of(page(WALL, code))
     assert 'data-not-digit="1"' in wall and ">not one digit</span>" in wall
+    assert '<div class="ta-digit">' in wall and 'class="ta-digit" style=' not in wall
     assert "1 drawing not one digit (no digit, or several side by side)" in wall
     assert 'data-drawings="1"' in wall and 'data-labelled="0"' in wall
 
