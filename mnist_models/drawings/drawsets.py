@@ -182,7 +182,7 @@ def build_hand(kind: str, n: int, seed: int = 0, canvas: int = CANVAS) -> torch.
         if kind.endswith("_18"):
             pre = from_image(synth.render_strokes(strokes, 18.0, canvas))
         else:
-            pre = from_strokes(strokes)
+            pre = from_strokes(strokes, several=False)  # only the image is kept
         xs.append(pre.image)
     return torch.from_numpy(np.stack(xs)).unsqueeze(1)
 
@@ -266,7 +266,7 @@ def redraw(images: torch.Tensor | np.ndarray) -> np.ndarray:
             placed = _anywhere(strokes, rng, 0.3, 0.9, CANVAS)
             kind = "dot" if rng.random() < 0.5 else "stroke"
             strokes = synth.add_stray(placed, rng, kind, min_gap=rng.uniform(0.15, 0.6))
-        pre = from_strokes(strokes)
+        pre = from_strokes(strokes, several=False)  # only the image is kept
         if pre is not None:
             out[i] = np.round(np.clip(pre.image, 0.0, 1.0) * 255)
     return out

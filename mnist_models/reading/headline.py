@@ -100,8 +100,8 @@ def headline(
         raise ValueError("a headline needs at least one network's answer")
     if label is not None:
         return _against_label(said, label)
+    would = ", ".join(f"the {s.name} would say {s.digit}" for s in said)
     if several:
-        would = ", ".join(f"the {s.name} would say {s.digit}" for s in said)
         return Headline(
             "mixed",
             f"This looks like {len(several)} digits side by side, {' '.join(map(str, several))}. "
@@ -109,7 +109,6 @@ def headline(
         )
     checked = [s for s in said if s.flagged is not None]
     if checked and all(s.flagged for s in checked):
-        would = ", ".join(f"the {s.name} would say {s.digit}" for s in said)
         return Headline(
             "mixed",
             f"This doesn't look like a digit. A classifier always picks one of ten: {would}.",

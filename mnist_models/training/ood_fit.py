@@ -81,7 +81,7 @@ def drawn(images: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
 def nondigit_inputs(n: int, seed: int, kinds: tuple[str, ...] | None = None) -> torch.Tensor:
     """n synthetic non-digits as the page preprocesses drawings: (n, 1, 28, 28)."""
     made = nondigits.make_set(n, seed=seed, kinds=kinds or nondigits.KINDS)
-    pres = [pen.from_strokes(s) for _, s in made]
+    pres = [pen.from_strokes(s, several=False) for _, s in made]
     return torch.stack([p.tensor()[0] for p in pres if p is not None])
 
 
