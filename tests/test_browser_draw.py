@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from browser_utils import (
@@ -16,6 +18,9 @@ from mnist_models import data
 from mnist_models.drawings import synth
 
 pytestmark = pytest.mark.browser
+
+# The canvas component's own stylesheet, fetched by the browser after its script.
+STYLESHEET = "**/bidi-components/streamlit-drawable-canvas*/index-style.css"
 
 ANSWERS = (
     "() => { const a = document.getElementById('answer-mlp');"
@@ -289,13 +294,18 @@ def test_undo_goes_back_to_the_previous_drawing(page):
 def test_the_canvas_holds_still_while_a_new_server_starts(app, tmp_path, width):
     """At a server's first page view the canvas comes a second or more before torch and
     the title naming the networks. It is shown in its place and at its size from its first
-    frame (it used to move down under the pen when the title came, and show unscaled with
-    the component's toolbar for a moment), so a digit drawn at once is read as drawn."""
+    frame (it used to move down under the pen when the title came, show unscaled with the
+    component's toolbar for a moment, and, until the component's stylesheet came, show its
+    drawing layer a canvas's height below its place), so a digit drawn at once is read as
+    drawn."""
     browser = app[0]  # the module's Chromium (one Playwright a process), a server of its own
     with streamlit_server(env={"MNIST_APP_HOME": str(tmp_path)}) as url:
         ctx = browser.new_context(viewport={"width": width, "height": 1000})
         ctx.add_init_script(CANVAS_FRAMES)
         pg = ctx.new_page()
+        # The component's stylesheet comes a moment after its script, as it did on a busy
+        # CI machine: frames painted before it must show the canvas laid out all the same.
+        pg.route(STYLESHEET, lambda route: (time.sleep(1.5), route.continue_()))
         pg.goto(url)
         pg.locator("canvas").first.wait_for(timeout=60_000)
         box = pg.locator("canvas").first.bounding_box()
