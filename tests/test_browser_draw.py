@@ -317,3 +317,31 @@ def test_the_canvas_holds_still_while_a_new_server_starts(app, tmp_path, width):
         assert len(frames) == 1 and not frames[0]["toolbar"], frames
         assert pg.get_by_role("heading", name="What digit is this? MLP vs ConvNet").count() == 1
         ctx.close()
+
+
+@pytest.mark.parametrize("size", [(844, 390), (740, 360)])
+def test_a_phone_turned_sideways_draws_without_scrolling(app, size):
+    """On a phone held sideways the canvas and both answers are in the window together (the
+    canvas began under its bottom edge, 280 px down a 390 px window)."""
+    from room_phones import out_of_view
+
+    browser, url = app
+    ctx = browser.new_context(
+        viewport={"width": size[0], "height": size[1]},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=2,
+    )
+    pg = ctx.new_page()
+    pg.goto(url)
+    pg.locator("canvas").first.wait_for(timeout=60_000)
+    pg.get_by_text("Nothing to read yet").wait_for(timeout=30_000)
+    pg.wait_for_timeout(300)
+    assert not out_of_view(pg, ".digit-canvas-host")
+    box = pg.locator("canvas").first.bounding_box()
+    k = box["width"] / 448
+    touch_draw(ctx, pg, box, synth.place_strokes(stroke_digit(4), 240 * k, 100 * k, 80 * k))
+    assert read_answers(pg) == (4, 4)
+    for what in ("#answer-mlp", "#answer-cnn", ".digit-canvas-host", ".canvas-head"):
+        assert not out_of_view(pg, what), what
+    ctx.close()

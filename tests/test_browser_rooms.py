@@ -307,8 +307,10 @@ def test_idle_phones_show_pause_and_close_by_themselves(tmp_path) -> None:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_phone_page_fits_a_phone_and_the_wall_a_projector(tmp_path, scheme) -> None:
     """After drawing, both answers, the ten label buttons and Send are in view at 390x844
-    and 360x740; at 1920x1080 every tile is on screen and no text on the wall is under
-    24 px, with a busy room (four-digit counts, ties, a drawing that is not a digit)."""
+    and 360x740, and with the canvas beside them on a phone turned sideways (844x390,
+    740x360; the canvas was cut off by the window's bottom edge); at 1920x1080 every
+    tile is on screen and no text on the wall is under 24 px, with a busy room
+    (four-digit counts, ties, a drawing that is not a digit)."""
     home = tmp_path / "home"
     store = room_store.open_store(home / "rooms.sqlite3")
     code = store.create_room("A room with a rather long title for its wall").code
@@ -332,8 +334,12 @@ def test_the_phone_page_fits_a_phone_and_the_wall_a_projector(tmp_path, scheme) 
     ]
     store.import_drawings(code, drawings)
     with app_and_browser(home) as (url, browser):
-        for size in ({"width": 390, "height": 844}, {"width": 360, "height": 740}):
+        for w, h in ((390, 844), (360, 740), (844, 390), (740, 360)):
+            size = {"width": w, "height": h}
             phone = Phone(browser, url, code, viewport=size, color_scheme=scheme)
+            phone.page.locator("canvas").last.wait_for(timeout=90_000)
+            phone.page.wait_for_timeout(300)
+            assert not out_of_view(phone.page, ".digit-canvas-host"), size
             phone.draw(digit_strokes(3))
             phone.answers()
             phone.page.wait_for_timeout(300)
