@@ -319,10 +319,11 @@ def test_the_canvas_holds_still_while_a_new_server_starts(app, tmp_path, width):
         ctx.close()
 
 
-@pytest.mark.parametrize("size", [(844, 390), (740, 360)])
-def test_a_phone_turned_sideways_draws_without_scrolling(app, size):
+@pytest.mark.parametrize("size,least", [((844, 390), 220), ((740, 360), 190), ((768, 1024), 400)])
+def test_a_phone_sideways_or_a_tablet_draws_without_scrolling(app, size, least):
     """On a phone held sideways the canvas and both answers are in the window together (the
-    canvas began under its bottom edge, 280 px down a 390 px window)."""
+    canvas began under its bottom edge, 280 px down a 390 px window); on a tablet held
+    upright the canvas is over the answers and larger (it was 275 px beside them)."""
     from room_phones import out_of_view
 
     browser, url = app
@@ -339,9 +340,10 @@ def test_a_phone_turned_sideways_draws_without_scrolling(app, size):
     pg.wait_for_timeout(300)
     assert not out_of_view(pg, ".digit-canvas-host")
     box = pg.locator("canvas").first.bounding_box()
+    assert box["width"] >= least, box
     k = box["width"] / 448
     touch_draw(ctx, pg, box, synth.place_strokes(stroke_digit(4), 240 * k, 100 * k, 80 * k))
     assert read_answers(pg) == (4, 4)
-    for what in ("#answer-mlp", "#answer-cnn", ".digit-canvas-host", ".canvas-head"):
+    for what in ("#verdict", "#answer-mlp", "#answer-cnn", ".digit-canvas-host", ".canvas-head"):
         assert not out_of_view(pg, what), what
     ctx.close()
