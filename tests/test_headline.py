@@ -143,3 +143,19 @@ def test_real_doodles_one_network_flags_never_get_a_confident_headline():
             one_flag += 1
             assert f"the {flagged[0].name} reads {flagged[0].digit} but flags it" in line.text
     assert one_flag >= 2  # the case of the house and the heart is there to test
+
+
+@pytest.mark.parametrize("letter", ["L", "T", "Y", "U", "V"])
+def test_letters_once_read_as_digits_rarely_get_a_confident_headline(letter):
+    """These letters were read, confident and unflagged, as digits (L a 6, T a 7, Y a 4):
+    here 13, 16 and 22 of 30 L, T and Y got "Both networks read ..." before they were in
+    the not-a-digit check's examples (drawings/nondigits.py), 2, 6 and 2 after; U and V 2
+    and 3 before, none after. Drawn at random sizes, tilts and places, from a seed the
+    check was not fitted on."""
+    models, _ = mread.load_active()
+    rng = np.random.default_rng(11)
+    confident = 0
+    for _ in range(30):
+        pre = pen.from_strokes(nondigits.place(nondigits.LETTERS[letter], rng, 448))
+        confident += headline.headline(headline.said_of(mread.read(pre, models))).confident
+    assert confident <= 7, confident  # under a quarter
