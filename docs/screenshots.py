@@ -1,6 +1,8 @@
-"""Screenshots of the drawing page for the README: projector, laptop and phone, light and dark.
+"""Screenshots of the drawing page for the README: projector, laptop, tablet and phone (upright
+and sideways), light and dark.
 
-    python docs/screenshots.py
+    python docs/screenshots.py                     # all of them
+    python docs/screenshots.py draw-768x1024.png   # only these
 
 Starts the app, draws a real MNIST test digit with the mouse (a finger on the
 phone) and saves palette PNGs into docs/.
@@ -31,7 +33,10 @@ SHOTS = [
     ("draw-1280x800-dark.png", 1280, 800, "dark", False),
     ("draw-390x844-light.png", 390, 844, "light", False),
     ("draw-390x844-dark.png", 390, 844, "dark", False),
+    ("draw-844x390.png", 844, 390, "light", False),  # a phone held sideways
+    ("draw-768x1024.png", 768, 1024, "light", False),  # a tablet held upright
 ]
+TOUCH = {"draw-390x844-light.png", "draw-390x844-dark.png", "draw-844x390.png", "draw-768x1024.png"}
 
 
 def main() -> None:
@@ -43,7 +48,9 @@ def main() -> None:
         launch_chromium() as browser,
     ):
         for name, w, h, scheme, present in SHOTS:
-            phone = w < 500
+            if sys.argv[1:] and name not in sys.argv[1:]:
+                continue
+            phone = name in TOUCH
             ctx = browser.new_context(
                 viewport={"width": w, "height": h},
                 color_scheme=scheme,
