@@ -151,17 +151,32 @@ def _resolve(stamp: tuple) -> _Resolved:
     return _Resolved(uses, tuple(notes))
 
 
+# The last state of the files and what it resolved to: the same state is answered from here
+# without st.cache_resource hashing its key at every call (a few % of a room server's CPU).
+_last: tuple[tuple, _Resolved] | None = None
+
+
+def _resolved() -> _Resolved:
+    global _last
+    stamp, last = _stamp(), _last
+    if last is not None and last[0] == stamp:
+        return last[1]
+    resolved = _resolve(stamp)
+    _last = (stamp, resolved)
+    return resolved
+
+
 def models_in_use() -> dict[str, InUse]:
     """The model in use for every network in the table, cheap enough to call on every drawing.
 
     Raises checkpoint.CheckpointError or KeyError when even a shipped model cannot be loaded.
     """
-    return _resolve(_stamp()).uses
+    return _resolved().uses
 
 
 def notes() -> list[str]:
     """Why a chosen model is not the one in use, one sentence each (empty when all are)."""
-    return [common.without_paths(n) for n in _resolve(_stamp()).notes]
+    return [common.without_paths(n) for n in _resolved().notes]
 
 
 def read_drawing(pre: raster.Preprocessed, uses: dict[str, InUse]) -> mread.Reading:

@@ -199,15 +199,6 @@ def draw_and_send(code: str) -> None:
             on_click=send,
             args=(code,),
         )
-        st.session_state.setdefault("room-nick", room_visitor.kept_nickname())
-        # A name typed is kept in the browser at once (one run), so a reload keeps it.
-        st.text_input(
-            "Your name on the wall (optional)",
-            key="room-nick",
-            max_chars=rules.MAX_NICKNAME,
-            on_change=keep_name,
-            placeholder="anonymous",
-        )
     with st._event:  # outside the layout: no room taken
         room_keep.tell(code, stroke_json)
         browser_store.flush("room-store")
@@ -375,7 +366,23 @@ def main() -> None:
     common.freeze_gc()
     follow(room.code, room.state)
     draw_and_send(room.code)
+    name_box()
     canvas.fixes()
+
+
+def name_box() -> None:
+    """The name shown with this phone's drawings. Outside the drawing part, so that its runs
+    (two per drawing) do not build it again; typing a name reruns the page once, and the
+    browser keeps the name (a reload keeps it)."""
+    st.session_state.setdefault("room-nick", room_visitor.kept_nickname())
+    st.text_input(
+        "Your name on the wall (optional)",
+        key="room-nick",
+        max_chars=rules.MAX_NICKNAME,
+        on_change=keep_name,
+        placeholder="anonymous",
+        width=420,
+    )
 
 
 styles.page_style(False)

@@ -120,7 +120,18 @@ def test_disagreement_and_not_sure_are_marked(digits):
         probs[digit] = 0.55
         return Prediction(probs, digit, 0.55, 0.1)
 
-    with mock.patch("mnist_models.reading.read.predict", fake_predict):  # what the page calls
+    from mnist_models.reading import ood
+
+    real = ood.Detector.read
+
+    def fake_read(det, model, x, temperature):  # a network with a not-a-digit detector
+        return fake_predict(model, x), real(det, model, x, temperature)[1]
+
+    # What the page calls: predict, or the detector's one pass for both answer and verdict.
+    with (
+        mock.patch("mnist_models.reading.read.predict", fake_predict),
+        mock.patch.object(ood.Detector, "read", fake_read),
+    ):
         at = run_page(fabric(digits[7]))
     assert not at.exception
     html = html_of(at)

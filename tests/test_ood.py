@@ -146,3 +146,25 @@ def test_visitors_reading_at_once_get_their_own_verdicts(shipped):
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda x: det.verdict(model, x).score, xs))
     assert together == alone
+
+
+def test_one_pass_gives_the_same_answer_and_verdict_as_two(shipped):
+    """Detector.read (what reading.read uses) = predict + verdict, to the last bit."""
+    from mnist_models import data as mdata
+    from mnist_models.reading.predict import predict
+
+    test = mdata.load_split("test")
+    xs = list(mdata.to_float(test.images[:40]).unsqueeze(1)) + list(
+        nondigit_inputs(20, seed=9_004).unsqueeze(1)
+    )
+    for model, meta, det in shipped.values():
+        t = float(meta.get("temperature", 1.0))
+        for x in xs:
+            pred, verdict = det.read(model, x, t)
+            alone = predict(model, x, temperature=t)
+            assert (pred.probs, pred.digit, pred.confidence) == (
+                alone.probs,
+                alone.digit,
+                alone.confidence,
+            )
+            assert verdict == det.verdict(model, x)

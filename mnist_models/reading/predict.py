@@ -31,7 +31,11 @@ def predict(model: nn.Module, x: torch.Tensor, temperature: float = 1.0) -> Pred
     t0 = time.perf_counter()
     with torch.inference_mode(), cpu.one_thread():
         logits = model(x)[0]
-    ms = (time.perf_counter() - t0) * 1000
+    return from_logits(logits, temperature, (time.perf_counter() - t0) * 1000)
+
+
+def from_logits(logits: torch.Tensor, temperature: float, ms: float) -> Prediction:
+    """The prediction for one drawing's ten logits (what predict() computes from them)."""
     probs = torch.softmax(logits.float() / temperature, dim=0)
     conf, digit = probs.max(0)
     return Prediction(probs.tolist(), int(digit), float(conf), ms)

@@ -84,9 +84,13 @@ def read(pre: Preprocessed | None, models: Models, store: ood.DetectorStore = oo
     out = {}
     for arch, (model, version) in models.items():
         meta = version.meta
-        pred = predict(model, x, temperature=float(meta.get("temperature", 1.0)))
+        temperature = float(meta.get("temperature", 1.0))
         det = store.get(meta.get("sha256", ""), arch)
-        out[arch] = NetworkReading(arch, version, pred, det.verdict(model, x) if det else None)
+        if det is None:
+            pred, verdict = predict(model, x, temperature=temperature), None
+        else:  # one pass through the network gives both
+            pred, verdict = det.read(model, x, temperature)
+        out[arch] = NetworkReading(arch, version, pred, verdict)
     return Reading(pre, out, _several(pre, models, store))
 
 
