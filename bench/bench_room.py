@@ -20,6 +20,11 @@ its live fragment every second as the browser would. Reported per N:
 
     python bench/bench_room.py                 # N = 10, 25, 50; 60 s each
     python bench/bench_room.py --phones 10 --seconds 20
+    python bench/bench_room.py --per-run       # what each kind of run costs, one at a time
+
+`--per-run` prices the parts of that figure one at a time, nothing else running: a
+drawing (its answer and its Send, phones taking turns within the rate limit), a phone's
+room line, and a look of the wall at the room those drawings made (medians of 3 rounds).
 
 `--through URL` sends the same phones and wall through a proxy in front of servers
 already running (deploy/hall.sh), each phone first visiting the page for the proxy's
@@ -57,6 +62,7 @@ from mnist_models.drawings import synth
 from mnist_models.rooms import store as room_store
 
 CANVAS = 448
+RECV_TIMEOUT_S = 120.0  # the longest a run's next message may take, even on a starved server
 ANSWER = re.compile(r'id="answer-(\w+)">(\d)<')
 TILE = re.compile(r'id="tile-(\d+)"')
 
@@ -142,7 +148,12 @@ class Session:
         answers: list = []  # (fragment, widget state): what the components say back
         while True:
             fm = ForwardMsg()
-            fm.ParseFromString(await self.ws.recv())
+            try:  # a run the server never finishes fails the bench rather than hanging it
+                fm.ParseFromString(await asyncio.wait_for(self.ws.recv(), RECV_TIMEOUT_S))
+            except TimeoutError:
+                raise RuntimeError(
+                    f"no message from the server in {RECV_TIMEOUT_S:.0f} s"
+                ) from None
             kind = fm.WhichOneof("type")
             if kind == "new_session":
                 self.page_hash = fm.new_session.page_script_hash or self.page_hash
@@ -506,6 +517,49 @@ async def one_run(
     }
 
 
+async def per_run(url: str, port: int, digits: list, rounds: int = 3) -> dict[str, float]:
+    """Server CPU ms of one drawing (its two runs), one room-line run and one wall look,
+    each measured alone (median of `rounds`)."""
+    pid = server_pid(port)
+    store = room_store.open_store()
+    code = store.create_room("per run").code
+    phones = [Phone(url, code, i, digits) for i in range(6)]
+    for p in phones:
+        await p.start()
+    line = next(f for f in phones[0].s.every if f != phones[0].fragment)
+    last = [0.0] * len(phones)
+
+    async def drawing(k: int) -> None:  # phones in turn, each within the rate limit
+        j = k % len(phones)
+        await asyncio.sleep(max(0.0, 1.05 - (time.monotonic() - last[j])))
+        await phones[j].draw_and_send(*digits[k % len(digits)])
+        last[j] = time.monotonic()
+
+    async def priced(run, n: int) -> float:
+        c0 = proc_stat(pid)[0]
+        for k in range(n):
+            await run(k)
+        return (proc_stat(pid)[0] - c0) * 1000 / n
+
+    out: dict[str, list[float]] = {"drawing": [], "room line": [], "wall look": []}
+    for _ in range(rounds):
+        out["drawing"].append(await priced(drawing, 120))
+        out["room line"].append(await priced(lambda k: phones[0].s.run([], line, auto=True), 300))
+    wall = Wall(url, code)
+    await wall.start()
+    for _ in range(rounds):
+        out["wall look"].append(
+            await priced(lambda k: wall.s.run([], wall.fragment, auto=True), 100)
+        )
+    if sum(len(p.errors) for p in phones) > len(phones):
+        raise RuntimeError(f"drawings refused: {[e for p in phones for e in p.errors][:3]}")
+    for p in phones:
+        await p.s.close()
+    await wall.s.close()
+    store.close()
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--phones", type=int, nargs="+", default=[10, 25, 50])
@@ -531,6 +585,11 @@ def main() -> None:
         help="servers already running behind this proxy (deploy/hall.sh) instead of one "
         "started here; the room goes in $MNIST_ROOM_DB",
     )
+    ap.add_argument(
+        "--per-run",
+        action="store_true",
+        help="price a drawing, a room-line run and a wall look one at a time instead",
+    )
     a = ap.parse_args()
     if a.through and room_store.STORE_ENV not in os.environ:
         sys.exit(f"--through needs {room_store.STORE_ENV}: source the hall's hall.env first.")
@@ -545,6 +604,15 @@ def main() -> None:
     for i in range(2000):
         if len(s := synth.digit_strokes(test.images[i].numpy())) == 1 and len(singles) < 40:
             singles.append((s, int(test.labels[i])))
+    if a.per_run:
+        home = tempfile.mkdtemp(prefix="bench-room-")
+        os.environ["MNIST_APP_HOME"] = home
+        with streamlit_server(env={"MNIST_APP_HOME": home}) as url:
+            costs = asyncio.run(per_run(url, int(url.rsplit(":", 1)[1]), digits))
+        print("server CPU, one at a time (median of 3 rounds):")
+        for what, ms in costs.items():
+            print(f"  {what:<10} {ms:6.2f} ms")
+        return
     print(
         f"{'phones':>6} {'sent':>5} {'stored':>6} {'shown':>5} {'counted':>7} "
         f"{'answer med/p95 ms':>18} {'to wall med/p95 ms':>19} {'RSS/peak MB':>12} "
