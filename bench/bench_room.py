@@ -155,8 +155,8 @@ class Session:
                     f"no message from the server in {RECV_TIMEOUT_S:.0f} s"
                 ) from None
             kind = fm.WhichOneof("type")
-            if kind == "new_session":
-                self.page_hash = fm.new_session.page_script_hash or self.page_hash
+            if kind == "navigation":  # the page shown (new_session's hash is the app's)
+                self.page_hash = fm.navigation.page_script_hash or self.page_hash
             elif kind == "auto_rerun":
                 self.every[fm.auto_rerun.fragment_id] = fm.auto_rerun.interval
             elif kind == "delta":
@@ -283,6 +283,11 @@ class Phone:
         await self.s.connect()
         await self.s.run([])
         self.fragment = self.s.where["room-canvas-0"]  # the part that draws and sends
+        # The name typed in, as a browser sends it: a run of the whole page (the name box
+        # is outside the drawing part), which the drawing part's runs then carry unchanged.
+        nick = self.s.widget("room-nick")
+        nick.string_value = self.nick
+        await self.s.run([nick])
 
     async def follow(self, until: float) -> None:
         """As the browser reruns each part of the page that asked to be rerun every so
