@@ -100,8 +100,7 @@ class Detector:
     def verdict(self, model: nn.Module, x: torch.Tensor) -> Verdict:
         """The verdict for one drawing x (1, 1, 28, 28)."""
         with one_thread():
-            z = float(self.logits(model, x)[0])
-        return Verdict(z > self.threshold, _sigmoid(z), _sigmoid(self.threshold))
+            return self._verdict(float(self.logits(model, x)[0]))
 
     def read(
         self, model: nn.Module, x: torch.Tensor, temperature: float
@@ -113,8 +112,10 @@ class Detector:
             f, logits = features(model, x, self.layers)
             ms = (time.perf_counter() - t0) * 1000
             z = float((f @ self.weight + self.bias)[0])
-        pred = from_logits(logits[0], temperature, ms)
-        return pred, Verdict(z > self.threshold, _sigmoid(z), _sigmoid(self.threshold))
+        return from_logits(logits[0], temperature, ms), self._verdict(z)
+
+    def _verdict(self, z: float) -> Verdict:
+        return Verdict(z > self.threshold, _sigmoid(z), _sigmoid(self.threshold))
 
     @property
     def threshold_score(self) -> float:
