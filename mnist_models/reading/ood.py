@@ -94,7 +94,9 @@ class Detector:
 
     def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Probe logits (N,) for a batch; above `threshold` means "not a digit"."""
-        f, _ = features(model, x, self.layers)
+        return self._probe(features(model, x, self.layers)[0])
+
+    def _probe(self, f: torch.Tensor) -> torch.Tensor:
         return f @ self.weight + self.bias
 
     def verdict(self, model: nn.Module, x: torch.Tensor) -> Verdict:
@@ -111,7 +113,7 @@ class Detector:
         with one_thread():
             f, logits = features(model, x, self.layers)
             ms = (time.perf_counter() - t0) * 1000
-            z = float((f @ self.weight + self.bias)[0])
+            z = float(self._probe(f)[0])
         return from_logits(logits[0], temperature, ms), self._verdict(z)
 
     def _verdict(self, z: float) -> Verdict:
